@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes, documented in the help text and README.
+const (
+	exitOK          = 0
+	exitCheckFailed = 1
+	exitUsage       = 2
+	exitUnsupported = 3
+	exitRuntime     = 4
+	exitInterrupted = 130
+)
+
+var errInterrupted = errors.New("interrupted")
+
+// usageError marks errors in how pare was called (flags, arguments).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitCode maps an error returned by a command to the process exit code.
+// It is the only place that knows the mapping.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	for _, m := range exitMappings {
+		if errors.Is(err, m.target) {
+			return m.code
+		}
+	}
+	return exitUnsupported
+}
+
+// exitMappings maps each package's sentinel errors to an exit code; errors
+// matching none of them are model problems (exitUnsupported).
+var exitMappings = []struct {
+	target error
+	code   int
+}{
+	// {pkg.ErrX, exitCode}, one line per sentinel
+}

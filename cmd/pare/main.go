@@ -1,0 +1,59 @@
+// Command pare compresses ONNX models: it prunes coupled channels,
+// quantizes weights and activations, and checks the result with
+// onnxruntime.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v3"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp().Run(ctx, os.Args)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", errInterrupted, err)
+		}
+		fmt.Fprintf(os.Stderr, "pare: %v\n", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+func newApp() *cli.Command {
+	return &cli.Command{
+		Name:    "pare",
+		Usage:   "prune, quantize and check ONNX models",
+		Version: version,
+		Description: "Exit codes: 0 ok, 1 check failed, 2 usage error, 3 unsupported or invalid model,\n" +
+			"4 onnxruntime missing or failed, 130 interrupted.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ort-lib", Usage: "path to libonnxruntime (else $ONNXRUNTIME_LIB, then well-known places)"},
+		},
+		// Errors come back from Run so that exit codes are mapped in one place.
+		ExitErrHandler:        func(context.Context, *cli.Command, error) {},
+		OnUsageError:          onUsageError,
+		EnableShellCompletion: true,
+		Commands:              commands(),
+	}
+}
+
+// commands lists the subcommands; each lives in its own file.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		// keep one entry per line, sorted
+	}
+}
+
+func onUsageError(_ context.Context, _ *cli.Command, err error, _ bool) error {
+	return usageErrorf("%v", err)
+}
