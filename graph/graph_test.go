@@ -125,3 +125,30 @@ func TestFloat16RoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownFieldsSurvive(t *testing.T) {
+	m := smallModel(t)
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Field 99, wire type 0 (varint), value 42: a field from a future IR.
+	future := append(append([]byte{}, data...), 0x98, 0x06, 42)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.onnx")
+	if err := os.WriteFile(in, future, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := graph.Load(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.onnx")
+	if err := loaded.Save(out, graph.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := os.ReadFile(out)
+	if !bytes.Contains(saved, []byte{0x98, 0x06, 42}) {
+		t.Fatal("unknown field 99 lost on round trip")
+	}
+}
