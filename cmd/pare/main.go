@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/graph"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,6 +23,8 @@ func main() {
 	defer stop()
 	err := newApp().Run(ctx, os.Args)
 	if err != nil {
+		// A save interrupted mid-way leaves no temporary file behind.
+		graph.RemoveTemps()
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", errInterrupted, err)
 		}
