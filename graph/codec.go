@@ -36,6 +36,8 @@ func DecodeFloat32(dt DataType, raw []byte, n int64) ([]float32, error) {
 		for i := range out {
 			out[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
+	case onnx.TensorProto_FLOAT4E2M1:
+		decodeFloat4(raw, out)
 	default:
 		if decode := float8Decoder(dt); decode != nil {
 			for i := range out {
@@ -300,6 +302,3 @@ func Float32ToBFloat16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
-
-// float8Decoder returns the decoder for an 8-bit float type, or nil.
-func float8Decoder(DataType) func(byte) float32 { return nil }
