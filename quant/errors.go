@@ -1,0 +1,14 @@
+package quant
+
+import "errors"
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrUnsupported marks a model, layer or option combination that
+	// quant cannot handle (an op it does not rewrite, a weight that is not
+	// constant, a block size the format forbids).
+	ErrUnsupported = errors.New("quant: unsupported")
+	// ErrInvalid marks numeric input quant refuses: non-finite weights or
+	// calibration values, mismatched shapes.
+	ErrInvalid = errors.New("quant: invalid input")
+)
