@@ -144,16 +144,22 @@ func openData(root *os.Root, loc string) (*os.File, error) {
 			return nil, fmt.Errorf("%w: %q is not a regular file", ErrUnsafePath, p)
 		}
 	}
-	f, err := root.OpenFile(loc, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: should a FIFO replace the file after the checks above,
+	// opening it must not hang. It does not affect regular files.
+	f, err := root.OpenFile(loc, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("external data %q: %w", loc, err)
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
+	switch {
+	case err != nil:
+		err = fmt.Errorf("external data %q: %w", loc, err)
+	case !fi.Mode().IsRegular():
 		err = fmt.Errorf("%w: %q is not a regular file", ErrUnsafePath, loc)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && st.Nlink > 1 {
-		err = fmt.Errorf("%w: %q has %d hard links", ErrUnsafePath, loc, st.Nlink)
+	default:
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			err = fmt.Errorf("%w: %q has %d hard links", ErrUnsafePath, loc, st.Nlink)
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -191,7 +197,11 @@ func readExternal(f *os.File, t *onnx.TensorProto, ref externalRef) ([]byte, err
 			ErrInvalidModel, ref.offset, length, fi.Size())
 	}
 	raw := make([]byte, length)
-	if _, err := f.ReadAt(raw, ref.offset); err != nil && err != io.EOF {
+	got, err := f.ReadAt(raw, ref.offset)
+	if got != len(raw) {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: file shrank while being read (%d of %d bytes)", ErrInvalidModel, got, len(raw))
+		}
 		return nil, err
 	}
 	return raw, nil

@@ -3,9 +3,12 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,16 +22,9 @@ const maxNesting = 100
 // Load reads the model at path, resolving external data under the
 // model's folder, and indexes its main graph.
 func Load(path string) (*Model, error) {
-	info, err := os.Stat(path)
+	data, err := readModelFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("graph: %s: %w: not a regular file", path, ErrInvalidModel)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, err
 	}
 	mp, err := unmarshal(data)
 	if err != nil {
@@ -39,12 +35,48 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph: %s: %w", path, err)
 	}
+	if err := checkTensors(mp); err != nil {
+		return nil, fmt.Errorf("graph: %s: %w", path, err)
+	}
 	m, err := newModel(mp)
 	if err != nil {
 		return nil, fmt.Errorf("graph: %s: %w", path, err)
 	}
-	m.Dir, m.External = dir, external
+	if err := checkOutputsDefined(m.Graph); err != nil {
+		return nil, fmt.Errorf("graph: %s: %w", path, err)
+	}
+	m.Path, m.Dir, m.External = path, dir, external
 	return m, nil
+}
+
+// readModelFile reads a whole regular file. It opens without blocking so
+// that a FIFO or device named as the model cannot hang the process, and
+// checks the file's type on the open descriptor.
+func readModelFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
+	if info.IsDir() {
+		return nil, fmt.Errorf("graph: %s: %w: is a directory", path, ErrInvalidModel)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("graph: %s: %w: not a regular file (%v)", path, ErrInvalidModel, info.Mode().Type())
+	}
+	size := info.Size()
+	if int64(int(size)) != size {
+		return nil, fmt.Errorf("graph: %s: %w: %d bytes is too large", path, ErrInvalidModel, size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("graph: read %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // Parse decodes a model held in memory. Tensors with external data are an
@@ -63,8 +95,14 @@ func Parse(data []byte) (*Model, error) {
 	if bad != nil {
 		return nil, bad
 	}
+	if err := checkTensors(mp); err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
 	m, err := newModel(mp)
 	if err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
+	if err := checkOutputsDefined(m.Graph); err != nil {
 		return nil, fmt.Errorf("graph: %w", err)
 	}
 	return m, nil
@@ -225,6 +263,150 @@ func forEachTensor(mp *onnx.ModelProto, visit func(*onnx.TensorProto)) {
 		walkGraph(ti.Initialization)
 		walkGraph(ti.Algorithm)
 	}
+}
+
+// checkTensors verifies every tensor stored in the model (initializers,
+// sparse parts, attribute tensors, in every graph) against its dims and
+// element type, without decoding it: hostile dims cannot make it
+// allocate.
+func checkTensors(mp *onnx.ModelProto) error {
+	var bad error
+	forEachTensor(mp, func(t *onnx.TensorProto) {
+		if bad == nil {
+			bad = checkTensorData(t)
+		}
+	})
+	return bad
+}
+
+// checkTensorData verifies that t holds exactly the data its dims and
+// element type require, in one field that suits the type. Tensors whose
+// data is external are checked on their metadata only.
+func checkTensorData(t *onnx.TensorProto) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("tensor %q: %w: %s", t.GetName(), ErrInvalidModel, fmt.Sprintf(format, args...))
+	}
+	dt := DataTypeOf(t)
+	if _, known := onnx.TensorProto_DataType_name[int32(dt)]; !known || dt == onnx.TensorProto_UNDEFINED {
+		return fail("unknown element type %d", int32(dt))
+	}
+	n, err := NumElements(t.Dims)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"raw_data", t.RawData != nil}, {"float_data", len(t.FloatData) > 0},
+		{"int32_data", len(t.Int32Data) > 0}, {"int64_data", len(t.Int64Data) > 0},
+		{"double_data", len(t.DoubleData) > 0}, {"uint64_data", len(t.Uint64Data) > 0},
+		{"string_data", len(t.StringData) > 0}, {"external_data", len(t.ExternalData) > 0},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	if len(set) > 1 {
+		return fail("several data fields set (%s)", strings.Join(set, ", "))
+	}
+	if IsExternal(t) || len(t.ExternalData) > 0 {
+		if !IsExternal(t) {
+			return fail("external_data without data_location EXTERNAL")
+		}
+		return checkExternalMeta(t, n)
+	}
+	if dt == onnx.TensorProto_STRING {
+		if len(set) == 1 && set[0] != "string_data" {
+			return fail("STRING tensor stored in %s", set[0])
+		}
+		if int64(len(t.StringData)) != n {
+			return fail("%d strings, dims %v need %d", len(t.StringData), t.Dims, n)
+		}
+		return nil
+	}
+	size, err := ByteSize(dt, n)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if t.RawData != nil {
+		if int64(len(t.RawData)) != size {
+			return fail("raw_data has %d bytes, dims %v of %v need %d", len(t.RawData), t.Dims, dt, size)
+		}
+		return nil
+	}
+	field, want := typedField(dt, n, size)
+	if len(set) == 0 {
+		if n == 0 {
+			return nil
+		}
+		return fail("no data for dims %v", t.Dims)
+	}
+	if set[0] != field {
+		return fail("%v tensor stored in %s (expected raw_data or %s)", dt, set[0], field)
+	}
+	have := map[string]int{
+		"float_data": len(t.FloatData), "int32_data": len(t.Int32Data), "int64_data": len(t.Int64Data),
+		"double_data": len(t.DoubleData), "uint64_data": len(t.Uint64Data),
+	}[field]
+	if int64(have) != want {
+		return fail("%s has %d values, dims %v of %v need %d", field, have, t.Dims, dt, want)
+	}
+	return nil
+}
+
+// typedField names the repeated field that holds elements of dt when
+// raw_data is not used, and how many values it must hold for n elements
+// taking size bytes packed.
+func typedField(dt DataType, n, size int64) (string, int64) {
+	switch dt {
+	case onnx.TensorProto_FLOAT:
+		return "float_data", n
+	case onnx.TensorProto_COMPLEX64:
+		return "float_data", 2 * n
+	case onnx.TensorProto_DOUBLE:
+		return "double_data", n
+	case onnx.TensorProto_COMPLEX128:
+		return "double_data", 2 * n
+	case onnx.TensorProto_INT64:
+		return "int64_data", n
+	case onnx.TensorProto_UINT32, onnx.TensorProto_UINT64:
+		return "uint64_data", n
+	}
+	if Bits(dt) < 8 {
+		return "int32_data", size // packed bytes, as RawBytes reads them
+	}
+	return "int32_data", n
+}
+
+// checkExternalMeta checks an external tensor's metadata against its dims
+// before any file is opened.
+func checkExternalMeta(t *onnx.TensorProto, n int64) error {
+	ref, err := parseExternal(t)
+	if err != nil {
+		return fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	want, err := ByteSize(DataTypeOf(t), n)
+	if err != nil {
+		return fmt.Errorf("tensor %q: %w: %v", t.GetName(), ErrInvalidModel, err)
+	}
+	if ref.hasLength && ref.length != want {
+		return fmt.Errorf("tensor %q: %w: external data length %d, dims %v of %v need %d bytes",
+			t.GetName(), ErrInvalidModel, ref.length, t.Dims, DataTypeOf(t), want)
+	}
+	return nil
+}
+
+// checkOutputsDefined fails when a graph output is neither a graph input,
+// an initializer nor a node output.
+func checkOutputsDefined(g *Graph) error {
+	for _, v := range g.Outputs {
+		if v.Producer == nil && v.Initializer == nil && v.Sparse == nil && !v.IsInput {
+			return fmt.Errorf("%w: graph output %q is never produced", ErrInvalidModel, v.Name)
+		}
+	}
+	return nil
 }
 
 // isNotExist reports whether err means a missing file.

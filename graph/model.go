@@ -11,6 +11,9 @@ import (
 type Model struct {
 	Proto *onnx.ModelProto
 	Graph *Graph
+	// Path is the file the model was loaded from ("" for in-memory
+	// models). Save refuses to overwrite it unless told to.
+	Path string
 	// Dir is the folder the model was loaded from ("" for in-memory
 	// models); external data was resolved under it.
 	Dir string

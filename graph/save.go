@@ -12,9 +12,14 @@ import (
 	"github.com/pare-dev/pare/onnx"
 )
 
-// protobufLimit is the largest message protobuf can encode (2 GiB). A
-// model whose inline encoding would reach it is saved with external data.
+// protobufLimit is the largest message protobuf can encode (2 GiB).
 const protobufLimit = 1<<31 - 1
+
+// InlineLimit is the encoded size from which a model is saved with
+// external data even when not asked to, because protobuf cannot encode a
+// message of 2 GiB or more. It is a variable so that tests can exercise
+// the decision without gigabytes of data.
+var InlineLimit int64 = protobufLimit
 
 // SaveOptions controls how a model is written.
 type SaveOptions struct {
@@ -28,7 +33,8 @@ type SaveOptions struct {
 	// Threshold is the smallest tensor (in bytes) moved to the side file;
 	// default 1024.
 	Threshold int64
-	// InPlace allows overwriting the model the graph was loaded from.
+	// InPlace allows overwriting the model the graph was loaded from and
+	// its data files.
 	InPlace bool
 }
 
@@ -41,72 +47,90 @@ func (m *Model) Marshal() ([]byte, error) {
 	return data, nil
 }
 
-// Save writes the model to path atomically: side data first, then the
-// model, each to a temporary file in the destination folder that is
-// synced and renamed into place. On any error nothing new is left
-// visible.
+// Save writes the model to path atomically: every file goes to a
+// temporary file in the destination folder that is written and synced;
+// only when all are complete are they renamed into place, side data
+// first and the model last, and the folder synced. On any error the
+// temporary files are removed and nothing new is left visible.
 func (m *Model) Save(path string, opts SaveOptions) error {
-	if err := m.checkDestination(path, opts); err != nil {
-		return err
-	}
 	if opts.Threshold <= 0 {
 		opts.Threshold = 1024
 	}
 	external := opts.ExternalData || len(m.External) > 0 ||
-		int64(proto.Size(m.Proto)) >= protobufLimit
-	if !external {
-		data, err := m.Marshal()
-		if err != nil {
-			return err
+		int64(proto.Size(m.Proto)) >= InlineLimit
+	dataFile := ""
+	if external {
+		dataFile = opts.DataFile
+		if dataFile == "" {
+			dataFile = filepath.Base(path) + ".data"
 		}
-		return writeAtomic(path, func(f *os.File) error { _, err := f.Write(data); return err })
+		if err := CheckLocation(dataFile); err != nil {
+			return fmt.Errorf("graph: data file: %w", err)
+		}
 	}
-	dataFile := opts.DataFile
-	if dataFile == "" {
-		dataFile = filepath.Base(path) + ".data"
+	if err := m.checkDestination(path, dataFile, opts.InPlace); err != nil {
+		return err
 	}
-	if err := CheckLocation(dataFile); err != nil {
-		return fmt.Errorf("graph: data file: %w", err)
+	if external {
+		return m.saveExternal(path, dataFile, opts.Threshold)
 	}
-	return m.saveExternal(path, dataFile, opts.Threshold)
+	data, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, func(f *os.File) error { _, err := f.Write(data); return err })
 }
 
-// checkDestination refuses to overwrite the loaded model or its data
-// files unless InPlace is set.
-func (m *Model) checkDestination(path string, opts SaveOptions) error {
-	if opts.InPlace || m.Dir == "" {
+// checkDestination refuses a destination that is a folder, and, unless
+// inPlace is set, one that would overwrite the file the model was loaded
+// from or any of its data files (by name, or as the same file through
+// another link).
+func (m *Model) checkDestination(path, dataFile string, inPlace bool) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("graph: %s is a directory", path)
+	}
+	if inPlace || m.Path == "" {
 		return nil
 	}
-	if fi, err := os.Stat(path); err == nil {
-		if fi.IsDir() {
-			return fmt.Errorf("graph: %s is a directory", path)
+	inputs := []string{m.Path}
+	seen := map[string]bool{}
+	for _, loc := range m.External {
+		if !seen[loc] {
+			seen[loc] = true
+			inputs = append(inputs, filepath.Join(m.Dir, loc))
 		}
 	}
-	outDir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("graph: %w", err)
+	outputs := []string{path}
+	if dataFile != "" {
+		outputs = append(outputs, filepath.Join(filepath.Dir(path), dataFile))
 	}
-	inDir, err := filepath.Abs(m.Dir)
-	if err != nil {
-		return fmt.Errorf("graph: %w", err)
-	}
-	if outDir != inDir {
-		return nil
-	}
-	dataFile := opts.DataFile
-	if dataFile == "" {
-		dataFile = filepath.Base(path) + ".data"
-	}
-	for _, loc := range m.External {
-		if loc == filepath.Base(path) || loc == dataFile {
-			return fmt.Errorf("graph: %w: %s is a data file of the input model", ErrOutputExists, loc)
+	for _, out := range outputs {
+		for _, in := range inputs {
+			if samePath(out, in) {
+				return fmt.Errorf("graph: %w: writing %s would overwrite the input's %s (save in place explicitly to allow it)",
+					ErrOutputExists, out, in)
+			}
 		}
 	}
 	return nil
 }
 
-// saveExternal moves tensors of at least threshold bytes into dataFile,
-// writes it and then the model, and restores the in-memory tensors.
+// samePath reports whether a and b name the same file: the same absolute
+// path, or existing files that are one file through links.
+func samePath(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && absA == absB {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// saveExternal moves tensors of at least threshold bytes into dataFile
+// and writes it and then the model, restoring the in-memory tensors
+// before returning.
 func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 	type moved struct {
 		t   *onnx.TensorProto
@@ -114,10 +138,12 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 	}
 	var list []moved
 	var bad error
+	visited := map[*onnx.TensorProto]bool{}
 	forEachTensor(m.Proto, func(t *onnx.TensorProto) {
-		if bad != nil || DataTypeOf(t) == onnx.TensorProto_STRING {
+		if bad != nil || visited[t] || DataTypeOf(t) == onnx.TensorProto_STRING {
 			return
 		}
+		visited[t] = true
 		raw, err := RawBytes(t)
 		if err != nil {
 			bad = err
@@ -143,7 +169,11 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 		end += int64(len(mv.raw))
 	}
 	dataPath := filepath.Join(filepath.Dir(path), dataFile)
-	err := writeAtomic(dataPath, func(f *os.File) error {
+	dataTmp, err := createTemp(dataPath)
+	if err != nil {
+		return err
+	}
+	err = dataTmp.finish(func(f *os.File) error {
 		for i, mv := range list {
 			if _, err := f.WriteAt(mv.raw, offsets[i]); err != nil {
 				return err
@@ -152,21 +182,26 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 		return f.Truncate(end)
 	})
 	if err != nil {
+		dataTmp.discard()
 		return err
 	}
+
 	// Swap the tensors to their external form only while encoding.
 	type saved struct {
-		raw   []byte
-		float []float32
-		i32   []int32
-		i64   []int64
-		f64   []float64
-		u64   []uint64
+		raw      []byte
+		float    []float32
+		i32      []int32
+		i64      []int64
+		f64      []float64
+		u64      []uint64
+		location *onnx.TensorProto_DataLocation
+		external []*onnx.StringStringEntryProto
 	}
 	keep := make([]saved, len(list))
 	for i, mv := range list {
 		t := mv.t
-		keep[i] = saved{t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data}
+		keep[i] = saved{t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data,
+			t.DataLocation, t.ExternalData}
 		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = nil, nil, nil, nil, nil, nil
 		t.DataLocation = onnx.TensorProto_EXTERNAL.Enum()
 		t.ExternalData = []*onnx.StringStringEntryProto{
@@ -179,61 +214,133 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 	for i, mv := range list {
 		t, k := mv.t, keep[i]
 		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = k.raw, k.float, k.i32, k.i64, k.f64, k.u64
-		t.DataLocation, t.ExternalData = nil, nil
+		t.DataLocation, t.ExternalData = k.location, k.external
 	}
-	if err == nil {
-		err = writeAtomic(path, func(f *os.File) error { _, err := f.Write(data); return err })
+	if err == nil && int64(len(data)) >= InlineLimit {
+		err = fmt.Errorf("graph: %s: %w: %d bytes even with %d tensors in external data",
+			path, ErrUnsupported, len(data), len(list))
 	}
 	if err != nil {
-		os.Remove(dataPath)
+		dataTmp.discard()
 		return err
 	}
-	return nil
+	modelTmp, err := createTemp(path)
+	if err != nil {
+		dataTmp.discard()
+		return err
+	}
+	if err := modelTmp.finish(func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+		dataTmp.discard()
+		modelTmp.discard()
+		return err
+	}
+	return commit(dataTmp, modelTmp)
 }
 
 func entry(k, v string) *onnx.StringStringEntryProto {
 	return &onnx.StringStringEntryProto{Key: &k, Value: &v}
 }
 
-// writeAtomic writes path through a temporary file in the same folder
-// (created exclusively), syncs it, renames it into place and syncs the
-// folder. The temporary file is removed on any error.
-func writeAtomic(path string, write func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// writeAtomic writes path through a temporary file in the same folder,
+// then renames it into place and syncs the folder.
+func writeAtomic(path string, write func(*os.File) error) error {
+	tmp, err := createTemp(path)
 	if err != nil {
-		return fmt.Errorf("graph: %w", err)
+		return err
 	}
-	tmp := f.Name()
-	registerTemp(tmp)
-	defer func() {
-		unregisterTemp(tmp)
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+	if err := tmp.finish(write); err != nil {
+		tmp.discard()
+		return err
+	}
+	return commit(tmp)
+}
+
+// tempFile is a file being written under a temporary name beside its
+// destination.
+type tempFile struct {
+	f          *os.File
+	name, dest string
+}
+
+// createTemp creates (exclusively) a temporary file in dest's folder and
+// registers it for RemoveTemps.
+func createTemp(dest string) (*tempFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("graph: create %s: %w", dest, err)
+	}
+	registerTemp(f.Name())
+	return &tempFile{f: f, name: f.Name(), dest: dest}, nil
+}
+
+// finish writes the content, makes the file world-readable like a file
+// created normally, syncs and closes it.
+func (t *tempFile) finish(write func(*os.File) error) error {
+	if err := write(t.f); err != nil {
+		return fmt.Errorf("graph: write %s: %w", t.dest, err)
+	}
+	if err := t.f.Chmod(0o644); err != nil {
+		return fmt.Errorf("graph: %s: %w", t.dest, err)
+	}
+	if err := t.f.Sync(); err != nil {
+		return fmt.Errorf("graph: sync %s: %w", t.dest, err)
+	}
+	err := t.f.Close()
+	t.f = nil
+	if err != nil {
+		return fmt.Errorf("graph: close %s: %w", t.dest, err)
+	}
+	return nil
+}
+
+// discard closes and removes the temporary file.
+func (t *tempFile) discard() {
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	os.Remove(t.name)
+	unregisterTemp(t.name)
+}
+
+// commit renames finished temporary files into place in order, then
+// syncs their folders. Files not yet renamed when an error occurs are
+// removed.
+func commit(files ...*tempFile) error {
+	for i, t := range files {
+		if err := os.Rename(t.name, t.dest); err != nil {
+			for _, rest := range files[i:] {
+				rest.discard()
+			}
+			return fmt.Errorf("graph: %w", err)
 		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("graph: write %s: %w", path, err)
+		unregisterTemp(t.name)
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("graph: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("graph: sync %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("graph: close %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("graph: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		serr := d.Sync()
-		d.Close()
-		if serr != nil && !errors.Is(serr, os.ErrInvalid) {
-			return fmt.Errorf("graph: sync folder %s: %w", dir, serr)
+	synced := map[string]bool{}
+	for _, t := range files {
+		dir := filepath.Dir(t.dest)
+		if synced[dir] {
+			continue
 		}
+		synced[dir] = true
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDir makes renames in dir durable. Systems that cannot sync a folder
+// report os.ErrInvalid, which is not an error here.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	serr := d.Sync()
+	d.Close()
+	if serr != nil && !errors.Is(serr, os.ErrInvalid) {
+		return fmt.Errorf("graph: sync folder %s: %w", dir, serr)
 	}
 	return nil
 }
