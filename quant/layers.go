@@ -1,0 +1,127 @@
+package quant
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+)
+
+// Layer is a node with a constant float weight that quant may quantize:
+// MatMul (weight [K,N] as input 1), Gemm (B as input 1, [K,N] or [N,K]
+// with transB) or Conv (weight [O, I/group, k...]).
+type Layer struct {
+	Node   *graph.Node
+	Weight string
+	Dims   []int64
+}
+
+// Op returns the layer's operator.
+func (l *Layer) Op() string { return l.Node.Op() }
+
+// Input returns the activation the layer multiplies.
+func (l *Layer) Input() string { return l.Node.Input(0) }
+
+// transposed reports whether the stored weight is [in, out] (MatMul, and
+// Gemm without transB), so that the [out, in] view is its transpose.
+func (l *Layer) transposed() bool {
+	switch l.Op() {
+	case "MatMul":
+		return true
+	case "Gemm":
+		return l.Node.IntAttr("transB", 0) == 0
+	}
+	return false
+}
+
+// Out and In return the sizes of the [out, in] view.
+func (l *Layer) Out() int {
+	if l.transposed() {
+		return int(l.Dims[1])
+	}
+	return int(l.Dims[0])
+}
+
+// In returns the reduction size of the [out, in] view.
+func (l *Layer) In() int {
+	if l.transposed() {
+		return int(l.Dims[0])
+	}
+	n := 1
+	for _, d := range l.Dims[1:] {
+		n *= int(d)
+	}
+	return n
+}
+
+// Matrix returns the weight as [out, in].
+func (l *Layer) Matrix(m *graph.Model) (Matrix, error) {
+	t := m.Graph.Initializer(l.Weight)
+	vals, err := graph.Float32s(t)
+	if err != nil {
+		return Matrix{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+	}
+	if l.transposed() {
+		return Matrix{Rows: l.In(), Cols: l.Out(), Data: vals}.T(), nil
+	}
+	return Matrix{Rows: l.Out(), Cols: l.In(), Data: vals}, nil
+}
+
+// stored converts an [out, in] matrix back to the weight's stored layout.
+func (l *Layer) stored(w Matrix) []float32 {
+	if l.transposed() {
+		return w.T().Data
+	}
+	return w.Data
+}
+
+// SetMatrix replaces the weight with w ([out, in]), in place, keeping the
+// stored layout. Weights shared with other nodes are changed for all.
+func (l *Layer) SetMatrix(m *graph.Model, w Matrix) error {
+	t := m.Graph.Initializer(l.Weight)
+	if err := graph.SetFloat32s(t, l.Dims, l.stored(w)); err != nil {
+		return fmt.Errorf("quant: layer %s: %w", l.Node, err)
+	}
+	return nil
+}
+
+// FindLayers returns the layers of m in node order, leaving out those
+// whose node or weight name matches exclude (when not nil). Only FLOAT
+// weights that are initializers (not graph inputs) qualify, and MatMuls
+// only with a 2-D weight.
+func FindLayers(m *graph.Model, exclude *regexp.Regexp) []*Layer {
+	var out []*Layer
+	for _, n := range m.Graph.Nodes {
+		if n.Domain() != "" {
+			continue
+		}
+		var rank func(int) bool
+		switch n.Op() {
+		case "MatMul":
+			rank = func(r int) bool { return r == 2 }
+		case "Gemm":
+			if n.IntAttr("transA", 0) != 0 {
+				continue
+			}
+			rank = func(r int) bool { return r == 2 }
+		case "Conv":
+			rank = func(r int) bool { return r >= 3 }
+		default:
+			continue
+		}
+		w := n.Input(1)
+		t, ok := m.Graph.Constant(w)
+		if !ok || m.Graph.Initializer(w) == nil || graph.DataTypeOf(t) != onnx.TensorProto_FLOAT || !rank(len(t.Dims)) {
+			continue
+		}
+		if exclude != nil && (exclude.MatchString(n.Name()) || exclude.MatchString(w)) {
+			continue
+		}
+		if ne, err := graph.NumElements(t.Dims); err != nil || ne == 0 {
+			continue
+		}
+		out = append(out, &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...)})
+	}
+	return out
+}
