@@ -15,11 +15,17 @@ import (
 // outputs in model order.
 func runORT(t testing.TB, m *graph.Model, inputs map[string]tensor.Dense) []tensor.Dense {
 	t.Helper()
+	return runORTWith(t, m, inputs, ort.Options{})
+}
+
+// runORTWith runs m with the given session options.
+func runORTWith(t testing.TB, m *graph.Model, inputs map[string]tensor.Dense, opts ort.Options) []tensor.Dense {
+	t.Helper()
 	data, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSession(data, ort.Options{})
+	s, err := ort.NewSession(data, opts)
 	if err != nil {
 		t.Fatalf("onnxruntime rejects the model: %v", err)
 	}
