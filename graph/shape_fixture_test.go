@@ -1,0 +1,136 @@
+package graph_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+const fixturesDir = "../fixtures"
+
+// fixture is the part of fixtures/manifest.json these tests read.
+type fixture struct {
+	Name           string `json:"name"`
+	Path           string `json:"path"`
+	ValueInfo      bool   `json:"value_info"`
+	OnnxParamElems int64  `json:"onnx_param_elems"`
+}
+
+func loadManifest(t *testing.T) []fixture {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(fixturesDir, "manifest.json"))
+	if err != nil {
+		t.Fatalf("fixtures manifest: %v", err)
+	}
+	var fs []fixture
+	if err := json.Unmarshal(data, &fs); err != nil {
+		t.Fatalf("fixtures manifest: %v", err)
+	}
+	if len(fs) == 0 {
+		t.Fatal("fixtures manifest lists no models")
+	}
+	return fs
+}
+
+func loadFixture(t *testing.T, f fixture) *graph.Model {
+	t.Helper()
+	m, err := graph.Load(filepath.Join(fixturesDir, f.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Inferred from the inputs alone, every fixture's outputs get exactly
+// their declared type and shape (symbolic names included).
+func TestInferShapesFixtureOutputs(t *testing.T) {
+	for _, f := range loadManifest(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			m := loadFixture(t, f)
+			s, err := graph.InferShapesWith(m, graph.InferOptions{IgnoreValueInfo: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, out := range m.Graph.Outputs {
+				want, _ := graph.ShapeFromInfo(out.Info)
+				got, ok := s.Of(out.Name)
+				if !ok || !got.Equal(want) {
+					t.Errorf("output %s: inferred %v, declared %v", out.Name, got, want)
+				}
+			}
+			if len(s.Conflicts) > 0 {
+				t.Errorf("conflicts: %v", s.Conflicts)
+			}
+			unknown := 0
+			for _, n := range m.Graph.Nodes {
+				for _, o := range n.Proto.Output {
+					if got, ok := s.Of(o); !ok || !got.Ranked || got.Elem == 0 {
+						unknown++
+						t.Logf("no shape for %s of %s", o, n)
+					}
+				}
+			}
+			if unknown > 0 {
+				t.Errorf("%d node outputs without a ranked, typed shape", unknown)
+			}
+		})
+	}
+}
+
+// Where the exporter wrote value_info, inference from the inputs alone
+// agrees with it: same element type and rank, equal known dims, and a
+// symbolic or known dim wherever the exporter had a symbol.
+func TestInferShapesAgreesWithValueInfo(t *testing.T) {
+	checked := 0
+	for _, f := range loadManifest(t) {
+		if !f.ValueInfo {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			m := loadFixture(t, f)
+			s, err := graph.InferShapesWith(m, graph.InferOptions{IgnoreValueInfo: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, vi := range m.Proto.Graph.ValueInfo {
+				want, ok := graph.ShapeFromInfo(vi)
+				if !ok {
+					continue
+				}
+				checked++
+				got, _ := s.Of(vi.GetName())
+				if !agrees(got, want) {
+					t.Errorf("%s: inferred %v, value_info %v", vi.GetName(), got, want)
+				}
+			}
+		})
+	}
+	if checked == 0 {
+		t.Fatal("no fixture has value_info to compare with")
+	}
+}
+
+func agrees(got, want graph.TensorShape) bool {
+	if got.Elem != want.Elem {
+		return false
+	}
+	if !want.Ranked {
+		return true
+	}
+	if got.Rank() != want.Rank() {
+		return false
+	}
+	for i, d := range want.Dims {
+		g := got.Dims[i]
+		switch {
+		case d.IsKnown() && g != d:
+			return false
+		case d.IsSymbolic() && g.IsUnknown():
+			return false
+		}
+	}
+	return true
+}
