@@ -10,12 +10,33 @@ import (
 // producers of its inputs, keeping the existing order where it already
 // holds. It fails on a cycle, naming a node on it.
 func SortTopologically(gp *onnx.GraphProto) error {
+	// A value defined twice would make the order ambiguous (and be
+	// reported as a bogus cycle), so it is refused here, naming it.
+	outer := make(map[string]bool, len(gp.Input)+len(gp.Initializer))
+	for _, in := range gp.Input {
+		outer[in.GetName()] = true
+	}
+	for _, t := range gp.Initializer {
+		outer[t.GetName()] = true
+	}
+	for _, st := range gp.SparseInitializer {
+		outer[st.GetValues().GetName()] = true
+	}
 	producer := make(map[string]int, len(gp.Node))
 	for i, n := range gp.Node {
 		for _, o := range n.Output {
-			if o != "" {
-				producer[o] = i
+			if o == "" {
+				continue
 			}
+			if p, dup := producer[o]; dup {
+				return fmt.Errorf("graph: %w: value %q is defined twice (nodes %q and %q)", ErrInvalidModel,
+					o, gp.Node[p].GetName(), n.GetName())
+			}
+			if outer[o] {
+				return fmt.Errorf("graph: %w: value %q is defined twice (node %q and a graph input or initializer)",
+					ErrInvalidModel, o, n.GetName())
+			}
+			producer[o] = i
 		}
 	}
 	deps := make([][]int, len(gp.Node))
