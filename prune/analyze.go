@@ -1,0 +1,526 @@
+package prune
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+)
+
+// Options controls the analysis.
+type Options struct {
+	// Ignore freezes every group touching a node or initializer whose
+	// name matches.
+	Ignore *regexp.Regexp
+}
+
+// DimRef names one axis of a value.
+type DimRef struct {
+	Value string `json:"value"`
+	Axis  int    `json:"axis"`
+}
+
+// Member kinds.
+const (
+	KindWeightOut = "weight-out" // output channels of a Conv/Gemm/MatMul weight
+	KindWeightIn  = "weight-in"  // input channels of a Conv/Gemm/MatMul weight
+	KindBias      = "bias"
+	KindNormScale = "norm-scale" // BN/IN/LN gamma
+	KindNormBias  = "norm-bias"
+	KindNormStat  = "norm-stat" // BN running mean and variance
+	KindConst     = "const"     // broadcast constant of an element-wise op, PRelu slope
+	KindQParam    = "qparam"    // per-axis scale or zero point
+)
+
+// Member is one parameter slice of a group.
+type Member struct {
+	Tensor string   `json:"tensor"`
+	Axis   int      `json:"axis"`
+	Kind   string   `json:"kind"`
+	Node   string   `json:"node"`
+	Map    IndexMap `json:"map"`
+}
+
+// Group is a set of channels that must be pruned together.
+type Group struct {
+	ID int `json:"id"`
+	// Name is the first node that produces the group's channels.
+	Name string `json:"name"`
+	// Size is the index space: the number of prunable channels.
+	Size    int      `json:"size"`
+	Members []Member `json:"members"`
+	Dims    []DimRef `json:"-"`
+	Frozen  bool     `json:"frozen,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	// Inexact says why removing even dead channels of this group changes
+	// the outputs (a normalisation over the channel axis), "" when
+	// pruning dead channels is exact.
+	Inexact string `json:"inexact,omitempty"`
+
+	units []int32 // element class root per index
+}
+
+// Analysis is the channel dependency structure of a model.
+type Analysis struct {
+	Model  *graph.Model
+	Groups []*Group
+
+	g      *graph.Graph
+	opts   Options
+	labels map[string]map[int][]int32 // value → axis → element per position (-1: fixed)
+	shapes map[string][]int64         // best-effort static shapes, -1 unknown dims, nil unknown rank
+	uf     unionFind
+	origin []string          // element → producing node
+	frozen map[int32]string  // element → first freeze reason
+	inexct map[int32]string  // element → inexactness reason
+	params map[paramKey]*param
+	porder []paramKey
+	edits  []edit
+	unitOf map[int32]unitRef // class root → group/index
+	macs   []macTerm
+}
+
+type unitRef struct{ group, index int }
+
+type paramKey struct {
+	tensor string
+	axis   int
+}
+
+type param struct {
+	key    paramKey
+	kind   string
+	node   string
+	labels []int32
+}
+
+// Analyze builds the channel groups of m.
+func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
+	a := &Analysis{
+		Model:  m,
+		g:      m.Graph,
+		opts:   opts,
+		labels: map[string]map[int][]int32{},
+		shapes: map[string][]int64{},
+		frozen: map[int32]string{},
+		inexct: map[int32]string{},
+		params: map[paramKey]*param{},
+	}
+	a.seedShapes()
+	for _, n := range a.g.Nodes {
+		if err := a.visit(n); err != nil {
+			return nil, fmt.Errorf("prune: node %q (%s): %w", n.Name(), n.Op(), err)
+		}
+	}
+	for _, out := range a.g.Outputs {
+		a.freezeValue(out.Name, "reaches graph output "+out.Name)
+	}
+	a.buildGroups()
+	return a, nil
+}
+
+func (a *Analysis) visit(n *graph.Node) error {
+	if n.Domain() != "" {
+		a.freezeInputs(n, "custom-domain op "+n.Domain()+"."+n.Op())
+		return nil
+	}
+	if len(n.Implicit) > 0 || hasSubgraph(n) {
+		a.freezeInputs(n, "read by subgraph of "+n.Op())
+		return nil
+	}
+	if a.opts.Ignore != nil && a.opts.Ignore.MatchString(n.Proto.GetName()) {
+		defer a.freezeNode(n, "ignored")
+	}
+	r, ok := rules[n.Op()]
+	if !ok {
+		a.freezeInputs(n, "no rule for op "+n.Op())
+		return nil
+	}
+	return r.analyze(a, n)
+}
+
+func hasSubgraph(n *graph.Node) bool {
+	for _, at := range n.Proto.Attribute {
+		if at.G != nil || len(at.Graphs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// --- labels -------------------------------------------------------------
+
+// newElems creates n fresh channel elements produced by node.
+func (a *Analysis) newElems(n int, node string) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = a.uf.add()
+		a.origin = append(a.origin, node)
+	}
+	return out
+}
+
+func (a *Analysis) lab(value string) map[int][]int32 { return a.labels[value] }
+
+func (a *Analysis) setLab(value string, axis int, l []int32) {
+	if l == nil || !anyLabel(l) {
+		return
+	}
+	m := a.labels[value]
+	if m == nil {
+		m = map[int][]int32{}
+		a.labels[value] = m
+	}
+	m[axis] = l
+}
+
+func anyLabel(l []int32) bool {
+	for _, e := range l {
+		if e >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// union couples two label arrays position by position. A labeled
+// position facing a fixed one is frozen.
+func (a *Analysis) union(x, y []int32, why string) {
+	if len(x) != len(y) {
+		a.freeze(x, why+": size mismatch")
+		a.freeze(y, why+": size mismatch")
+		return
+	}
+	for i := range x {
+		switch {
+		case x[i] >= 0 && y[i] >= 0:
+			a.uf.union(x[i], y[i])
+		case x[i] >= 0:
+			a.freezeElem(x[i], why+": coupled with a fixed channel")
+		case y[i] >= 0:
+			a.freezeElem(y[i], why+": coupled with a fixed channel")
+		}
+	}
+}
+
+func (a *Analysis) freezeElem(e int32, reason string) {
+	if _, ok := a.frozen[e]; !ok {
+		a.frozen[e] = reason
+	}
+}
+
+func (a *Analysis) freeze(l []int32, reason string) {
+	for _, e := range l {
+		if e >= 0 {
+			a.freezeElem(e, reason)
+		}
+	}
+}
+
+func (a *Analysis) markInexact(l []int32, reason string) {
+	for _, e := range l {
+		if _, ok := a.inexct[e]; e >= 0 && !ok {
+			a.inexct[e] = reason
+		}
+	}
+}
+
+func (a *Analysis) freezeValue(value, reason string) {
+	for _, l := range a.labels[value] {
+		a.freeze(l, reason)
+	}
+}
+
+// freezeInputs freezes every labeled input of n (explicit and implicit).
+func (a *Analysis) freezeInputs(n *graph.Node, reason string) {
+	for _, in := range n.Proto.Input {
+		a.freezeValue(in, reason)
+	}
+	for _, in := range n.Implicit {
+		a.freezeValue(in, reason)
+	}
+}
+
+func (a *Analysis) freezeNode(n *graph.Node, reason string) {
+	a.freezeInputs(n, reason)
+	for _, out := range n.Proto.Output {
+		a.freezeValue(out, reason)
+	}
+}
+
+// copyLabels gives out the labels of in, unchanged.
+func (a *Analysis) copyLabels(in, out string) {
+	for ax, l := range a.labels[in] {
+		a.setLab(out, ax, l)
+	}
+}
+
+// --- parameters and edits -----------------------------------------------
+
+// constant returns the tensor behind name when it is a constant that may
+// be edited.
+func (a *Analysis) constant(name string) (*onnx.TensorProto, bool) {
+	t, ok := a.g.Constant(name)
+	if !ok {
+		return nil, false
+	}
+	if v := a.g.Value(name); v != nil && v.IsOutput {
+		return nil, false
+	}
+	return t, true
+}
+
+// addParam records that axis of the constant tensor behind name follows
+// labels. It follows DequantizeLinear to its quantized constant. It
+// reports false (and freezes the labels) when the tensor cannot be
+// sliced.
+func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, node *graph.Node) bool {
+	if !anyLabel(labels) {
+		return true
+	}
+	if p := a.g.Producer(name); p != nil && p.Domain() == "" {
+		switch p.Op() {
+		case "DequantizeLinear":
+			return a.addDequantParam(p, axis, labels, kind, node)
+		case "Identity":
+			// Exporters alias shared parameters through Identity.
+			return a.addParam(p.Input(0), axis, labels, kind, node)
+		}
+	}
+	t, ok := a.constant(name)
+	if !ok {
+		a.freeze(labels, fmt.Sprintf("%s: %q is not a constant", node.Name(), name))
+		return false
+	}
+	if axis < 0 || axis >= len(t.Dims) || t.Dims[axis] != int64(len(labels)) {
+		a.freeze(labels, fmt.Sprintf("%s: %q dims %v do not match %d channels on axis %d", node.Name(), name, t.Dims, len(labels), axis))
+		return false
+	}
+	if graph.Bits(graph.DataTypeOf(t)) < 8 || graph.DataTypeOf(t) == onnx.TensorProto_STRING || graph.IsExternal(t) {
+		a.freeze(labels, fmt.Sprintf("%s: %q cannot be sliced (%v)", node.Name(), name, graph.DataTypeOf(t)))
+		return false
+	}
+	if a.opts.Ignore != nil && a.opts.Ignore.MatchString(name) {
+		a.freeze(labels, "ignored")
+	}
+	k := paramKey{name, axis}
+	if prev, ok := a.params[k]; ok {
+		a.union(prev.labels, labels, "shared tensor "+name)
+		return true
+	}
+	a.params[k] = &param{key: k, kind: kind, node: node.Name(), labels: labels}
+	a.porder = append(a.porder, k)
+	return true
+}
+
+// addDequantParam slices the quantized input of a DequantizeLinear that
+// feeds a weight, and its per-axis scale and zero point.
+func (a *Analysis) addDequantParam(dq *graph.Node, axis int, labels []int32, kind string, node *graph.Node) bool {
+	x := dq.Input(0)
+	if !a.addParam(x, axis, labels, kind, node) {
+		return false
+	}
+	scale, ok := a.constant(dq.Input(1))
+	if !ok {
+		a.freeze(labels, dq.Name()+": scale is not a constant")
+		return false
+	}
+	if len(scale.Dims) == 0 || (len(scale.Dims) == 1 && scale.Dims[0] == 1) {
+		return true // per-tensor
+	}
+	xt, _ := a.constant(x)
+	qaxis := int(dq.IntAttr("axis", 1))
+	if xt != nil && qaxis < 0 {
+		qaxis += len(xt.Dims)
+	}
+	if len(scale.Dims) != 1 || qaxis != axis {
+		if len(scale.Dims) != 1 {
+			a.freeze(labels, dq.Name()+": blocked quantization parameters")
+			return false
+		}
+		return true // per-axis on another axis: untouched
+	}
+	ok = a.addParam(dq.Input(1), 0, labels, KindQParam, dq)
+	if zp := dq.Input(2); zp != "" && ok {
+		ok = a.addParam(zp, 0, labels, KindQParam, dq)
+	}
+	return ok
+}
+
+// --- groups ---------------------------------------------------------------
+
+func (a *Analysis) buildGroups() {
+	// Classes that share a dimension (or a parameter axis) form a group.
+	var gu unionFind
+	for i := 0; i < a.uf.len(); i++ {
+		gu.add()
+	}
+	link := func(l []int32) {
+		first := int32(-1)
+		for _, e := range l {
+			if e < 0 {
+				continue
+			}
+			r := a.uf.find(e)
+			if first < 0 {
+				first = r
+			} else {
+				gu.union(first, r)
+			}
+		}
+	}
+	values := a.sortedLabeledValues()
+	for _, v := range values {
+		for _, ax := range sortedAxes(a.labels[v]) {
+			link(a.labels[v][ax])
+		}
+	}
+	for _, k := range a.porder {
+		link(a.params[k].labels)
+	}
+	byRoot := map[int32]*Group{}
+	a.unitOf = map[int32]unitRef{}
+	for e := int32(0); e < int32(a.uf.len()); e++ {
+		cls := a.uf.find(e)
+		if _, seen := a.unitOf[cls]; seen {
+			continue
+		}
+		gr := gu.find(cls)
+		grp := byRoot[gr]
+		if grp == nil {
+			grp = &Group{ID: len(a.Groups), Name: a.origin[e]}
+			byRoot[gr] = grp
+			a.Groups = append(a.Groups, grp)
+		}
+		a.unitOf[cls] = unitRef{grp.ID, len(grp.units)}
+		grp.units = append(grp.units, cls)
+	}
+	// Freeze and inexact reasons, earliest element first.
+	for e := int32(0); e < int32(a.uf.len()); e++ {
+		u, ok := a.unitOf[a.uf.find(e)]
+		if !ok {
+			continue
+		}
+		grp := a.Groups[u.group]
+		if r, ok := a.frozen[e]; ok && !grp.Frozen {
+			grp.Frozen, grp.Reason = true, r
+		}
+		if r, ok := a.inexct[e]; ok && grp.Inexact == "" {
+			grp.Inexact = r
+		}
+	}
+	for _, grp := range a.Groups {
+		grp.Size = len(grp.units)
+	}
+	for _, v := range values {
+		for _, ax := range sortedAxes(a.labels[v]) {
+			if gid, ok := a.groupOf(a.labels[v][ax]); ok {
+				a.Groups[gid].Dims = append(a.Groups[gid].Dims, DimRef{v, ax})
+			}
+		}
+	}
+	for _, k := range a.porder {
+		p := a.params[k]
+		gid, ok := a.groupOf(p.labels)
+		if !ok {
+			continue
+		}
+		a.Groups[gid].Members = append(a.Groups[gid].Members, Member{
+			Tensor: k.tensor, Axis: k.axis, Kind: p.kind, Node: p.node, Map: a.indexMap(p.labels)})
+	}
+	// Groups with no parameter are bookkeeping only (for example the
+	// channels of a graph input); they have nothing to prune.
+	for _, grp := range a.Groups {
+		if len(grp.Members) == 0 && !grp.Frozen {
+			grp.Frozen, grp.Reason = true, "no parameters"
+		}
+	}
+}
+
+func (a *Analysis) groupOf(l []int32) (int, bool) {
+	for _, e := range l {
+		if e >= 0 {
+			return a.unitOf[a.uf.find(e)].group, true
+		}
+	}
+	return 0, false
+}
+
+// indexMap converts labels to group indices (-1 for fixed positions).
+func (a *Analysis) indexMap(l []int32) IndexMap {
+	m := make(IndexMap, len(l))
+	for i, e := range l {
+		if e < 0 {
+			m[i] = -1
+		} else {
+			m[i] = a.unitOf[a.uf.find(e)].index
+		}
+	}
+	return m
+}
+
+func (a *Analysis) sortedLabeledValues() []string {
+	// Deterministic: graph value order.
+	var out []string
+	for _, v := range a.g.Values() {
+		if a.labels[v.Name] != nil {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+func sortedAxes(m map[int][]int32) []int {
+	out := make([]int, 0, len(m))
+	for ax := range m {
+		out = append(out, ax)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Prunable returns the groups that may be pruned.
+func (a *Analysis) Prunable() []*Group {
+	var out []*Group
+	for _, g := range a.Groups {
+		if !g.Frozen {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Graph returns the analysed graph.
+func (a *Analysis) Graph() *graph.Graph { return a.g }
+
+// unionFind is a union-find over element ids with path halving.
+type unionFind struct{ parent []int32 }
+
+func (u *unionFind) add() int32 {
+	u.parent = append(u.parent, int32(len(u.parent)))
+	return int32(len(u.parent) - 1)
+}
+
+func (u *unionFind) len() int { return len(u.parent) }
+
+func (u *unionFind) find(x int32) int32 {
+	for u.parent[x] != x {
+		u.parent[x] = u.parent[u.parent[x]]
+		x = u.parent[x]
+	}
+	return x
+}
+
+// union keeps the smaller id as root, so roots are deterministic.
+func (u *unionFind) union(x, y int32) {
+	x, y = u.find(x), u.find(y)
+	if x == y {
+		return
+	}
+	if y < x {
+		x, y = y, x
+	}
+	u.parent[y] = x
+}

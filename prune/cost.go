@@ -1,0 +1,105 @@
+package prune
+
+import (
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+)
+
+// Costs. Parameters are the elements of every numeric initializer and
+// Constant-node tensor of the main graph that is not an integer shape
+// constant; MACs are the multiply-accumulates of Conv, ConvTranspose,
+// Gemm and MatMul with a constant weight: numel(weight) times the weight's
+// applications per sample (output positions for Conv, input positions
+// for ConvTranspose, rows for Gemm/MatMul), with a batch of one.
+
+type macTerm struct {
+	weight string
+	factor int64
+}
+
+// addMAC records a weight's applications per sample; factor < 0 means
+// unknown and leaves the term out.
+func (a *Analysis) addMAC(w string, factor int64) {
+	for p := a.g.Producer(w); p != nil && (p.Op() == "DequantizeLinear" || p.Op() == "Identity"); p = a.g.Producer(w) {
+		w = p.Input(0)
+	}
+	if factor > 0 {
+		a.macs = append(a.macs, macTerm{w, factor})
+	}
+}
+
+// Cost is a model size.
+type Cost struct {
+	Params int64 `json:"params"`
+	MACs   int64 `json:"macs"`
+}
+
+// tensorDims returns the dims every parameter tensor would have after
+// removing the given class roots.
+func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
+	ap := &applier{a: a, pruned: pruned}
+	out := map[string][]int64{}
+	for _, k := range a.porder {
+		p := a.params[k]
+		d, ok := out[k.tensor]
+		if !ok {
+			t, _ := a.g.Constant(k.tensor)
+			d = append([]int64{}, t.Dims...)
+			out[k.tensor] = d
+		}
+		d[k.axis] = int64(countTrue(ap.kept(p.labels)))
+	}
+	return out
+}
+
+// CostOf computes the cost of the model after removing pruned (class
+// roots; nil for the model as it is).
+func (a *Analysis) costOf(pruned map[int32]bool) Cost {
+	dims := a.dimsAfter(pruned)
+	var c Cost
+	for _, t := range paramTensors(a.g) {
+		d, ok := dims[t.name]
+		if !ok {
+			d = t.t.Dims
+		}
+		c.Params += prod(d)
+	}
+	for _, m := range a.macs {
+		d, ok := dims[m.weight]
+		if !ok {
+			t, found := a.g.Constant(m.weight)
+			if !found {
+				continue
+			}
+			d = t.Dims
+		}
+		c.MACs += prod(d) * m.factor
+	}
+	return c
+}
+
+// Cost returns the model's cost as analysed.
+func (a *Analysis) Cost() Cost { return a.costOf(nil) }
+
+// paramTensors lists the parameter tensors: float (and quantized) data,
+// not int64/int32 shape constants.
+type namedTensor struct {
+	name string
+	t    *onnx.TensorProto
+}
+
+func paramTensors(g *graph.Graph) []namedTensor {
+	var out []namedTensor
+	for _, v := range g.Values() {
+		t, ok := g.Constant(v.Name)
+		if !ok {
+			continue
+		}
+		switch graph.DataTypeOf(t) {
+		case 6, 7, 9: // INT32, INT64, BOOL
+			continue
+		}
+		out = append(out, namedTensor{v.Name, t})
+	}
+	return out
+}

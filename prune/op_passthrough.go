@@ -1,0 +1,239 @@
+package prune
+
+import (
+	"github.com/pare-dev/pare/graph"
+)
+
+// Channel-wise ops: activations, casts, dropout and pooling keep every
+// channel where it is. Pools change spatial dims only; Pad and Resize
+// pass channels through when they leave the channel axis alone; Softmax
+// and friends pass channels through unless they normalise over them.
+
+var unaryOps = []string{
+	"Relu", "LeakyRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Sigmoid", "HardSigmoid",
+	"HardSwish", "Gelu", "Erf", "Tanh", "Softplus", "Softsign", "Mish", "Swish", "Cast", "CastLike",
+	"Identity", "Clip", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil",
+	"Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "IsInf", "Shrink",
+}
+
+func init() {
+	register(ruleFunc(analyzeUnary), unaryOps...)
+	register(ruleFunc(analyzeDropout), "Dropout")
+	register(ruleFunc(analyzePool), "MaxPool", "AveragePool", "LpPool")
+	register(ruleFunc(analyzeGlobalPool), "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+	register(ruleFunc(analyzeSoftmax), "Softmax", "LogSoftmax", "Hardmax")
+	register(ruleFunc(analyzePad), "Pad")
+	register(ruleFunc(analyzeResize), "Resize", "Upsample")
+	register(ruleFunc(analyzeConstant), "Constant")
+	register(ruleFunc(analyzeShapeOf), "Shape", "Size")
+}
+
+func analyzeUnary(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	for _, extra := range n.Proto.Input[1:] {
+		if a.lab(extra) != nil {
+			a.freezeInputs(n, n.Name()+": channel-dependent parameter input")
+			return nil
+		}
+	}
+	a.setShape(y, a.shape(x))
+	a.copyLabels(x, y)
+	return nil
+}
+
+func analyzeDropout(a *Analysis, n *graph.Node) error {
+	x := n.Input(0)
+	for _, y := range n.Proto.Output {
+		a.setShape(y, a.shape(x))
+		a.copyLabels(x, y)
+	}
+	return nil
+}
+
+func analyzePool(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	xs := a.shape(x)
+	if len(xs) >= 3 {
+		out := append([]int64{}, xs...)
+		outShapeSpatial(n, xs[2:], n.IntsAttr("kernel_shape", nil), out[2:], false)
+		a.setShape(y, out)
+	}
+	if len(n.Proto.Output) > 1 && n.Output(1) != "" {
+		a.freezeInputs(n, n.Name()+": pooling indices output")
+		return nil
+	}
+	a.freezeOtherAxes(x, 1, n.Name()+": pooled over this axis")
+	a.setLab(y, 1, a.lab(x)[1])
+	return nil
+}
+
+func analyzeGlobalPool(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	if xs := a.shape(x); len(xs) >= 3 {
+		out := append([]int64{}, xs...)
+		for i := 2; i < len(out); i++ {
+			out[i] = 1
+		}
+		a.setShape(y, out)
+	}
+	a.freezeOtherAxes(x, 1, n.Name()+": pooled over this axis")
+	a.setLab(y, 1, a.lab(x)[1])
+	return nil
+}
+
+func analyzeSoftmax(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	xs := a.shape(x)
+	a.setShape(y, xs)
+	if xs == nil {
+		a.freezeInputs(n, n.Name()+": unknown rank")
+		return nil
+	}
+	def := int64(-1)
+	if a.Model.OpsetVersion("") < 13 {
+		def = 1
+	}
+	axis := normAxis(n.IntAttr("axis", def), len(xs))
+	coerced := a.Model.OpsetVersion("") < 13
+	for ax, l := range a.lab(x) {
+		if ax == axis || (coerced && ax > axis) {
+			a.freeze(l, n.Name()+": normalises over the channel axis")
+			continue
+		}
+		a.setLab(y, ax, l)
+	}
+	return nil
+}
+
+func analyzePad(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	xs := a.shape(x)
+	var pads []int64
+	if a.Model.OpsetVersion("") < 11 {
+		pads = n.IntsAttr("pads", nil)
+	} else if t, ok := a.g.Constant(n.Input(1)); ok {
+		pads, _ = graph.Int64s(t)
+	}
+	if xs == nil || len(pads) != 2*len(xs) || n.Input(3) != "" {
+		a.freezeInputs(n, n.Name()+": Pad with unknown pads or axes")
+		return nil
+	}
+	r := len(xs)
+	out := make([]int64, r)
+	for i := range out {
+		out[i] = -1
+		if xs[i] >= 0 {
+			out[i] = xs[i] + pads[i] + pads[i+r]
+		}
+	}
+	a.setShape(y, out)
+	for ax, l := range a.lab(x) {
+		if pads[ax] != 0 || pads[ax+r] != 0 {
+			a.freeze(l, n.Name()+": pads the channel axis")
+			continue
+		}
+		a.setLab(y, ax, l)
+	}
+	return nil
+}
+
+func analyzeResize(a *Analysis, n *graph.Node) error {
+	x, y := n.Input(0), n.Output(0)
+	xs := a.shape(x)
+	// Scales: input 1 (Upsample, Resize-10) or 2; sizes: input 3.
+	var scales []float32
+	si := 2
+	if n.Op() == "Upsample" || a.Model.OpsetVersion("") < 11 {
+		si = 1
+	}
+	if t, ok := a.g.Constant(n.Input(si)); ok {
+		scales, _ = graph.Float32s(t)
+	}
+	if n.Op() == "Upsample" && a.Model.OpsetVersion("") < 9 {
+		scales = n.FloatsAttr("scales", nil)
+	}
+	var sizes []int64
+	if t, ok := a.g.Constant(n.Input(3)); ok {
+		sizes, _ = graph.Int64s(t)
+	}
+	if xs == nil || n.Attr("axes") != nil || (len(scales) != len(xs) && len(sizes) != len(xs)) {
+		a.freezeInputs(n, n.Name()+": Resize with unknown scales or sizes")
+		return nil
+	}
+	out := make([]int64, len(xs))
+	for i := range out {
+		switch {
+		case len(sizes) == len(xs):
+			out[i] = sizes[i]
+		case xs[i] >= 0:
+			out[i] = int64(float32(xs[i]) * scales[i])
+		default:
+			out[i] = -1
+		}
+	}
+	for ax, l := range a.lab(x) {
+		if len(sizes) == len(xs) {
+			if sizes[ax] != int64(len(l)) {
+				a.freeze(l, n.Name()+": resizes the channel axis")
+				continue
+			}
+			a.edits = append(a.edits, constEntry{node: n, input: 3, entry: ax, dim: DimRef{x, ax}, size: sizes[ax]})
+		} else if scales[ax] != 1 {
+			a.freeze(l, n.Name()+": resizes the channel axis")
+			continue
+		}
+		a.setLab(y, ax, l)
+	}
+	a.setShape(y, out)
+	return nil
+}
+
+func analyzeConstant(a *Analysis, n *graph.Node) error {
+	if t, err := graph.ConstantNodeTensor(n.Proto); err == nil {
+		a.setShape(n.Output(0), append([]int64{}, t.Dims...))
+	}
+	return nil
+}
+
+// analyzeShapeOf: Shape and Size expose dims. A graph computing with the
+// channel count of a labeled dim could break when the count changes, so
+// the labels freeze unless every reader of the shape is a Gather of
+// constant indices that avoid the labeled axes (the batch, say).
+func analyzeShapeOf(a *Analysis, n *graph.Node) error {
+	x := n.Input(0)
+	xs := a.shape(x)
+	if n.Op() == "Size" {
+		a.setShape(n.Output(0), []int64{})
+		a.freezeValue(x, n.Name()+": Size of a pruned value")
+		return nil
+	}
+	if xs != nil && n.Attr("start") == nil && n.Attr("end") == nil {
+		a.setShape(n.Output(0), []int64{int64(len(xs))})
+	}
+	if a.lab(x) == nil {
+		return nil
+	}
+	exposed := map[int]bool{}
+	safe := xs != nil && n.Attr("start") == nil && n.Attr("end") == nil
+	for _, c := range a.g.Consumers(n.Output(0)) {
+		t, ok := a.g.Constant(c.Input(1))
+		if !safe || c.Op() != "Gather" || c.Input(0) != n.Output(0) || !ok {
+			safe = false
+			break
+		}
+		idx, err := graph.Int64s(t)
+		if err != nil {
+			safe = false
+			break
+		}
+		for _, i := range idx {
+			exposed[normAxis(i, len(xs))] = true
+		}
+	}
+	for ax, l := range a.lab(x) {
+		if !safe || exposed[ax] {
+			a.freeze(l, n.Name()+": the graph computes with this dim's size")
+		}
+	}
+	return nil
+}
