@@ -51,10 +51,10 @@ func writeProto(t *testing.T, dir, name string, mp *onnx.ModelProto) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeFile(t, filepath.Join(dir, name), data)
+	return putFile(t, filepath.Join(dir, name), data)
 }
 
-func writeFile(t *testing.T, path string, data []byte) string {
+func putFile(t *testing.T, path string, data []byte) string {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -71,9 +71,9 @@ type fileState struct {
 	mtime time.Time
 }
 
-// snapshot records every entry of dir (recursively, not following
+// snapshotDir records every entry of dir (recursively, not following
 // symlinks).
-func snapshot(t *testing.T, dir string) map[string]fileState {
+func snapshotDir(t *testing.T, dir string) map[string]fileState {
 	t.Helper()
 	out := map[string]fileState{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -106,7 +106,7 @@ func snapshot(t *testing.T, dir string) map[string]fileState {
 // when entries were added or removed.
 func assertUntouched(t *testing.T, dir string, before map[string]fileState) {
 	t.Helper()
-	after := snapshot(t, dir)
+	after := snapshotDir(t, dir)
 	for p, b := range before {
 		a, ok := after[p]
 		switch {
@@ -164,7 +164,7 @@ func loadWithin(t *testing.T, path string) (*graph.Model, error) {
 // loadCase loads path and checks the error and that dir is untouched.
 func loadCase(t *testing.T, dir, path string, sentinel error, parts ...string) {
 	t.Helper()
-	before := snapshot(t, dir)
+	before := snapshotDir(t, dir)
 	_, err := loadWithin(t, path)
 	mustFail(t, err, sentinel, parts...)
 	assertUntouched(t, dir, before)
@@ -202,7 +202,7 @@ func TestLoadNotAModel(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := writeFile(t, filepath.Join(dir, c.name), c.data)
+			p := putFile(t, filepath.Join(dir, c.name), c.data)
 			loadCase(t, dir, p, graph.ErrInvalidModel, c.name)
 			_, err := graph.Parse(c.data)
 			mustFail(t, err, graph.ErrInvalidModel)
@@ -272,7 +272,7 @@ func TestExternalLocationLexical(t *testing.T) {
 				t.Errorf("CheckLocation(%q) = %v", loc, err)
 			}
 			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "w.bin"), wBytes())
+			putFile(t, filepath.Join(dir, "w.bin"), wBytes())
 			p := writeProto(t, dir, "m.onnx", externalProto("location", loc))
 			loadCase(t, dir, p, graph.ErrUnsafePath, `"w"`, "m.onnx")
 		})
@@ -281,7 +281,7 @@ func TestExternalLocationLexical(t *testing.T) {
 
 func TestExternalLocationFilesystem(t *testing.T) {
 	outside := t.TempDir()
-	secret := writeFile(t, filepath.Join(outside, "w.bin"), wBytes())
+	secret := putFile(t, filepath.Join(outside, "w.bin"), wBytes())
 	cases := []struct {
 		name  string
 		setup func(t *testing.T, dir string)
@@ -290,32 +290,32 @@ func TestExternalLocationFilesystem(t *testing.T) {
 		parts []string
 	}{
 		{"symlink last part inside", func(t *testing.T, dir string) {
-			writeFile(t, filepath.Join(dir, "real.bin"), wBytes())
-			must(t, os.Symlink("real.bin", filepath.Join(dir, "w.bin")))
+			putFile(t, filepath.Join(dir, "real.bin"), wBytes())
+			noErr(t, os.Symlink("real.bin", filepath.Join(dir, "w.bin")))
 		}, "w.bin", graph.ErrUnsafePath, []string{"symlink", "w.bin"}},
 		{"symlink last part outside", func(t *testing.T, dir string) {
-			must(t, os.Symlink(secret, filepath.Join(dir, "w.bin")))
+			noErr(t, os.Symlink(secret, filepath.Join(dir, "w.bin")))
 		}, "w.bin", graph.ErrUnsafePath, []string{"symlink", "w.bin"}},
 		{"symlink parent", func(t *testing.T, dir string) {
-			must(t, os.Symlink(outside, filepath.Join(dir, "sub")))
+			noErr(t, os.Symlink(outside, filepath.Join(dir, "sub")))
 		}, "sub/w.bin", graph.ErrUnsafePath, []string{"symlink", `"sub"`}},
 		{"symlink parent inside", func(t *testing.T, dir string) {
-			must(t, os.Mkdir(filepath.Join(dir, "real"), 0o755))
-			writeFile(t, filepath.Join(dir, "real", "w.bin"), wBytes())
-			must(t, os.Symlink("real", filepath.Join(dir, "sub")))
+			noErr(t, os.Mkdir(filepath.Join(dir, "real"), 0o755))
+			putFile(t, filepath.Join(dir, "real", "w.bin"), wBytes())
+			noErr(t, os.Symlink("real", filepath.Join(dir, "sub")))
 		}, "sub/w.bin", graph.ErrUnsafePath, []string{"symlink", `"sub"`}},
 		{"hard link", func(t *testing.T, dir string) {
-			must(t, os.Link(secret, filepath.Join(dir, "w.bin")))
+			noErr(t, os.Link(secret, filepath.Join(dir, "w.bin")))
 		}, "w.bin", graph.ErrUnsafePath, []string{"hard links", "w.bin"}},
 		{"fifo", func(t *testing.T, dir string) {
-			must(t, syscall.Mkfifo(filepath.Join(dir, "w.bin"), 0o644))
+			noErr(t, syscall.Mkfifo(filepath.Join(dir, "w.bin"), 0o644))
 		}, "w.bin", graph.ErrUnsafePath, []string{"not a regular file", "w.bin"}},
 		{"directory", func(t *testing.T, dir string) {
-			must(t, os.Mkdir(filepath.Join(dir, "w.bin"), 0o755))
+			noErr(t, os.Mkdir(filepath.Join(dir, "w.bin"), 0o755))
 		}, "w.bin", graph.ErrUnsafePath, []string{"not a regular file", "w.bin"}},
 		{"missing", func(t *testing.T, dir string) {}, "w.bin", fs.ErrNotExist, []string{"w.bin"}},
 		{"device", func(t *testing.T, dir string) {
-			must(t, os.Symlink("/dev/zero", filepath.Join(dir, "w.bin")))
+			noErr(t, os.Symlink("/dev/zero", filepath.Join(dir, "w.bin")))
 		}, "w.bin", graph.ErrUnsafePath, []string{"w.bin"}},
 	}
 	for _, c := range cases {
@@ -323,14 +323,14 @@ func TestExternalLocationFilesystem(t *testing.T) {
 			dir := t.TempDir()
 			c.setup(t, dir)
 			p := writeProto(t, dir, "m.onnx", externalProto("location", c.loc))
-			outsideBefore := snapshot(t, outside)
+			outsideBefore := snapshotDir(t, outside)
 			loadCase(t, dir, p, c.want, append([]string{`"w"`, "m.onnx"}, c.parts...)...)
 			assertUntouched(t, outside, outsideBefore)
 		})
 	}
 }
 
-func must(t *testing.T, err error) {
+func noErr(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -383,14 +383,14 @@ func TestExternalMetadataLies(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "w.bin"), padded)
+			putFile(t, filepath.Join(dir, "w.bin"), padded)
 			mp := externalProto(c.kv...)
 			if c.dims != nil {
 				mp.Graph.Initializer[0].Dims = c.dims
 			}
 			p := writeProto(t, dir, "m.onnx", mp)
 			var n uint64
-			before := snapshot(t, dir)
+			before := snapshotDir(t, dir)
 			n = allocatedBy(func() {
 				_, err := graph.Load(p)
 				mustFail(t, err, graph.ErrInvalidModel, append([]string{`"w"`, "m.onnx"}, c.parts...)...)
@@ -408,7 +408,7 @@ func TestExternalMetadataLies(t *testing.T) {
 func TestExternalMetadataHonest(t *testing.T) {
 	dir := t.TempDir()
 	w := wBytes()
-	writeFile(t, filepath.Join(dir, "w.bin"), append(bytes.Repeat([]byte{0}, 16), w...))
+	putFile(t, filepath.Join(dir, "w.bin"), append(bytes.Repeat([]byte{0}, 16), w...))
 	p := writeProto(t, dir, "m.onnx", externalProto("location", "w.bin", "offset", "16", "length", "48", "checksum", "ignored"))
 	m, err := graph.Load(p)
 	if err != nil {
@@ -529,7 +529,7 @@ func TestTensorDataLies(t *testing.T) {
 			p := writeProto(t, dir, "m.onnx", mp)
 			data, _ := os.ReadFile(p)
 			var err error
-			before := snapshot(t, dir)
+			before := snapshotDir(t, dir)
 			n := allocatedBy(func() { _, err = graph.Load(p) })
 			mustFail(t, err, graph.ErrInvalidModel, append([]string{"m.onnx", `"` + c.tensor + `"`}, c.parts...)...)
 			assertUntouched(t, dir, before)
@@ -721,7 +721,7 @@ func TestSaveRefusesToOverwriteInput(t *testing.T) {
 		dir := t.TempDir()
 		m, p := loadedModel(t, dir, external)
 		other := t.TempDir()
-		must(t, os.Link(p, filepath.Join(other, "link.onnx")))
+		noErr(t, os.Link(p, filepath.Join(other, "link.onnx")))
 		cases := []struct {
 			name string
 			path string
@@ -755,7 +755,7 @@ func TestSaveRefusesToOverwriteInput(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				before, otherBefore := snapshot(t, dir), snapshot(t, other)
+				before, otherBefore := snapshotDir(t, dir), snapshotDir(t, other)
 				err := m.Save(c.path, c.opts)
 				mustFail(t, err, graph.ErrOutputExists, "m.onnx")
 				assertUntouched(t, dir, before)
@@ -780,15 +780,15 @@ func TestSaveRefusesToOverwriteInput(t *testing.T) {
 func TestSaveIntoDirectoryOrMissingFolder(t *testing.T) {
 	dir := t.TempDir()
 	m, _ := loadedModel(t, dir, false)
-	notDir := writeFile(t, filepath.Join(dir, "plain"), []byte("x"))
-	must(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	notDir := putFile(t, filepath.Join(dir, "plain"), []byte("x"))
+	noErr(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
 	for _, p := range []string{
 		filepath.Join(dir, "sub"),               // a folder
 		filepath.Join(notDir, "out.onnx"),       // parent is a file
 		filepath.Join(dir, "missing", "x.onnx"), // parent does not exist
 		filepath.Join(dir, "sub") + string('/'), // trailing slash, a folder
 	} {
-		before := snapshot(t, dir)
+		before := snapshotDir(t, dir)
 		if err := m.Save(p, graph.SaveOptions{}); err == nil {
 			t.Errorf("Save(%s) succeeded", p)
 		} else if !strings.Contains(err.Error(), filepath.Base(strings.TrimSuffix(p, "/"))) {
@@ -853,9 +853,9 @@ func TestSaveDiskFull(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out.onnx")
-			writeFile(t, out, []byte("previous model"))
-			writeFile(t, out+".data", []byte("previous data"))
-			before := snapshot(t, dir)
+			putFile(t, out, []byte("previous model"))
+			putFile(t, out+".data", []byte("previous data"))
+			before := snapshotDir(t, dir)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestSaveDiskFull$")
 			cmd.Env = append(os.Environ(), fmt.Sprintf("PARE_TEST_DISKFULL=%s|%d|%v|%d", out, c.smalls, c.external, c.limit))
 			got, err := cmd.CombinedOutput()
@@ -936,7 +936,7 @@ func TestSaveGoesExternalAtLimit(t *testing.T) {
 	// written.
 	graph.InlineLimit = 1 << 10
 	dir2 := t.TempDir()
-	before := snapshot(t, dir2)
+	before := snapshotDir(t, dir2)
 	err = bigModel(t, 10).Save(filepath.Join(dir2, "m.onnx"), graph.SaveOptions{})
 	mustFail(t, err, graph.ErrUnsupported, "m.onnx")
 	assertUntouched(t, dir2, before)
@@ -982,7 +982,7 @@ func TestSaveDeterministic(t *testing.T) {
 func TestLoadLeavesInputUntouched(t *testing.T) {
 	dir := t.TempDir()
 	_, p := loadedModel(t, dir, true)
-	before := snapshot(t, dir)
+	before := snapshotDir(t, dir)
 	if _, err := graph.Load(p); err != nil {
 		t.Fatal(err)
 	}
