@@ -1,0 +1,428 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+// Output formats.
+const (
+	FormatQDQ     = "qdq"     // static int8 QDQ with calibration
+	FormatDynamic = "dynamic" // DynamicQuantizeLinear + MatMulInteger
+	FormatNBits   = "nbits"   // com.microsoft MatMulNBits, weight-only
+	FormatQDQ4    = "qdq4"    // DequantizeLinear-21 INT4 blocked, weight-only
+)
+
+// Weight quantization methods.
+const (
+	MethodRTN  = "rtn"
+	MethodGPTQ = "gptq"
+	MethodRSQ  = "rsq"
+)
+
+// Rotations.
+const (
+	RotateNone     = "none"
+	RotateHadamard = "hadamard"
+)
+
+// Options configure Quantize. The zero value of a field means its
+// default.
+type Options struct {
+	Format string
+	// Bits is the weight width: 8 (default) or 4 (nbits, qdq4).
+	Bits int
+	// Block is the quantization block along the reduction axis for nbits
+	// and qdq4 (default 32).
+	Block int
+	// Asymmetric selects unsigned codes with zero points for weights;
+	// weights are symmetric by default.
+	Asymmetric bool
+	// PerTensor selects one weight scale per tensor for qdq and dynamic
+	// instead of one per output channel.
+	PerTensor bool
+	Method    string
+	Rotate    string
+	// Calib is the calibration data; nil means synthetic data from the
+	// declared input shapes (CalibSamples samples, seeded by Seed).
+	Calib        *Dataset
+	CalibSamples int
+	// Calibrate is the activation range method of qdq: minmax (default)
+	// or percentile (Percentile, default 99.99).
+	Calibrate  string
+	Percentile float64
+	// Exclude leaves layers whose node or weight name matches unquantized.
+	Exclude *regexp.Regexp
+	// AccuracyLevel is MatMulNBits' accuracy_level (0: float compute).
+	AccuracyLevel int
+	// QuantizeConv includes Conv layers in dynamic quantization.
+	QuantizeConv bool
+	// Seed drives synthetic data and random rotations.
+	Seed uint64
+	// BatchSize is the calibration batch (default 32).
+	BatchSize int
+	// Damp is GPTQ's relative damping (default 0.01).
+	Damp float64
+	// ActOrder quantizes GPTQ columns by descending Hessian diagonal.
+	ActOrder bool
+	// Logf receives progress and notes; may be nil.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() error {
+	if o.Format == "" {
+		o.Format = FormatQDQ
+	}
+	if o.Bits == 0 {
+		o.Bits = 8
+		if o.Format == FormatQDQ4 {
+			o.Bits = 4
+		}
+	}
+	if o.Block == 0 {
+		o.Block = 32
+	}
+	if o.Method == "" {
+		o.Method = MethodRTN
+	}
+	if o.Rotate == "" {
+		o.Rotate = RotateNone
+	}
+	if o.CalibSamples <= 0 {
+		o.CalibSamples = 64
+	}
+	if o.Calibrate == "" {
+		o.Calibrate = CalibMinMax
+	}
+	if o.Percentile == 0 {
+		o.Percentile = 99.99
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 32
+	}
+	if o.Damp <= 0 {
+		o.Damp = 0.01
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	switch o.Format {
+	case FormatQDQ, FormatDynamic:
+		if o.Bits != 8 {
+			return fmt.Errorf("quant: %w: %s stores 8-bit weights (got --bits %d)", ErrUnsupported, o.Format, o.Bits)
+		}
+	case FormatNBits:
+		if o.Bits != 4 && o.Bits != 8 {
+			return fmt.Errorf("quant: %w: nbits takes 4 or 8 bits (got %d)", ErrUnsupported, o.Bits)
+		}
+		if !ValidNBitsBlock(o.Block) || o.Block > 256 {
+			return fmt.Errorf("quant: %w: MatMulNBits block %d (want a power of two from 16 to 256)", ErrUnsupported, o.Block)
+		}
+	case FormatQDQ4:
+		if o.Bits != 4 {
+			return fmt.Errorf("quant: %w: qdq4 stores 4-bit weights (got --bits %d)", ErrUnsupported, o.Bits)
+		}
+		if o.Block < 16 || o.Block > 256 {
+			return fmt.Errorf("quant: %w: qdq4 block %d (want 16 to 256)", ErrUnsupported, o.Block)
+		}
+	default:
+		return fmt.Errorf("quant: %w: format %q (want qdq, dynamic, nbits or qdq4)", ErrUnsupported, o.Format)
+	}
+	switch o.Method {
+	case MethodRTN, MethodGPTQ, MethodRSQ:
+	default:
+		return fmt.Errorf("quant: %w: method %q (want rtn, gptq or rsq)", ErrUnsupported, o.Method)
+	}
+	switch o.Rotate {
+	case RotateNone, RotateHadamard:
+	default:
+		return fmt.Errorf("quant: %w: rotation %q (want none or hadamard)", ErrUnsupported, o.Rotate)
+	}
+	return nil
+}
+
+// weightScheme returns the scheme and granularity of layer weights.
+func (o *Options) weightScheme() (Scheme, Granularity) {
+	s := Scheme{Bits: o.Bits, Symmetric: !o.Asymmetric}
+	switch o.Format {
+	case FormatNBits, FormatQDQ4:
+		return s, PerBlock(o.Block)
+	}
+	s = Int8Sym // onnxruntime's integer kernels want symmetric int8 weights
+	if o.PerTensor {
+		return s, PerTensor()
+	}
+	return s, PerChannel()
+}
+
+// LayerReport describes one quantized layer.
+type LayerReport struct {
+	Node        string  `json:"node"`
+	Op          string  `json:"op"`
+	Weight      string  `json:"weight"`
+	Shape       []int64 `json:"shape"`
+	Bits        int     `json:"bits"`
+	Symmetric   bool    `json:"symmetric"`
+	Granularity string  `json:"granularity"`
+	Method      string  `json:"method"`
+	ScaleMin    float32 `json:"scale_min"`
+	ScaleMax    float32 `json:"scale_max"`
+	// WeightError is ‖W − Ŵ‖/‖W‖.
+	WeightError float64 `json:"weight_rel_error"`
+	// OutputError is ‖XW − XŴ‖/‖XW‖ over the calibration inputs of the
+	// layer, when they were captured (GPTQ and RSQ), else absent.
+	OutputError *float64 `json:"output_rel_error,omitempty"`
+}
+
+// Report describes a quantization run.
+type Report struct {
+	Format     string        `json:"format"`
+	Method     string        `json:"method"`
+	Rotate     string        `json:"rotate"`
+	Calibrate  string        `json:"calibrate,omitempty"`
+	Samples    int           `json:"calibration_samples,omitempty"`
+	Layers     []LayerReport `json:"layers"`
+	Skipped    []string      `json:"skipped,omitempty"`
+	Activation int           `json:"quantized_activations,omitempty"`
+	Notes      []string      `json:"notes,omitempty"`
+}
+
+func (r *Report) note(o *Options, format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	r.Notes = append(r.Notes, s)
+	o.Logf("%s", s)
+}
+
+// Quantize rewrites m in place into the chosen format and returns what
+// it did.
+func Quantize(ctx context.Context, m *graph.Model, opts Options) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Format: opts.Format, Method: opts.Method, Rotate: opts.Rotate}
+	var err error
+	switch opts.Format {
+	case FormatQDQ:
+		err = quantizeQDQ(ctx, m, &opts, rep)
+	case FormatDynamic:
+		err = quantizeDynamic(ctx, m, &opts, rep)
+	default:
+		err = quantizeWeightOnly(ctx, m, &opts, rep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// dataset returns the calibration data, synthesising it when none was
+// given.
+func (o *Options) dataset(m *graph.Model, rep *Report) (Dataset, error) {
+	if o.Calib != nil {
+		d := *o.Calib
+		if o.CalibSamples > 0 && d.Len() > o.CalibSamples {
+			var err error
+			if d.Inputs, err = d.Batch(0, o.CalibSamples); err != nil {
+				return Dataset{}, err
+			}
+		}
+		rep.Samples = d.Len()
+		return d, d.check(m)
+	}
+	d, err := SyntheticDataset(m, o.CalibSamples, o.Seed)
+	if err != nil {
+		return Dataset{}, err
+	}
+	rep.note(o, "calibrating on %d synthetic samples (seed %d): give --calib data for real ranges", o.CalibSamples, o.Seed)
+	rep.Samples = d.Len()
+	return d, nil
+}
+
+// quantizeWeights quantizes each layer's weight with the chosen method
+// and returns the results in layer order.
+func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error)) ([]*Quantized, error) {
+	s, g := o.weightScheme()
+	var hess map[*Layer]*Hessian
+	if o.Method != MethodRTN {
+		d, err := data()
+		if err != nil {
+			return nil, err
+		}
+		var weights map[*Layer]TokenWeights
+		if o.Method == MethodRSQ {
+			if weights, err = rsqWeights(ctx, m, layers, d, o, rep); err != nil {
+				return nil, err
+			}
+		}
+		if hess, err = CollectHessians(ctx, m, layers, d, weights, o.BatchSize); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*Quantized, len(layers))
+	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w, err := l.Matrix(m)
+		if err != nil {
+			return nil, err
+		}
+		var q *Quantized
+		var outErr *float64
+		if h := hess[l]; h != nil {
+			q, err = GPTQ(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
+			if err == nil {
+				e := h.OutputError(w, q.Dequantize())
+				outErr = &e
+			}
+		} else {
+			q, err = RTN(w, s, g)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+		}
+		out[i] = q
+		rep.Layers = append(rep.Layers, layerReport(l, w, q, o.Method, outErr))
+	}
+	return out, nil
+}
+
+func layerReport(l *Layer, w Matrix, q *Quantized, method string, outErr *float64) LayerReport {
+	lr := LayerReport{
+		Node: l.Node.Name(), Op: l.Op(), Weight: l.Weight, Shape: l.Dims,
+		Bits: q.Scheme.Bits, Symmetric: q.Scheme.Symmetric, Granularity: q.Gran.String(), Method: method,
+		ScaleMin: float32(math.Inf(1)), OutputError: outErr,
+	}
+	for _, g := range q.Grids {
+		lr.ScaleMin, lr.ScaleMax = min(lr.ScaleMin, g.Scale), max(lr.ScaleMax, g.Scale)
+	}
+	d := q.Dequantize()
+	num, den := 0.0, 0.0
+	for i := range w.Data {
+		x := float64(w.Data[i]) - float64(d.Data[i])
+		num += x * x
+		den += float64(w.Data[i]) * float64(w.Data[i])
+	}
+	if den > 0 {
+		lr.WeightError = math.Sqrt(num / den)
+	}
+	return lr
+}
+
+// quantizeWeightOnly writes MatMulNBits or QDQ int4.
+func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Report) error {
+	if _, err := GemmToMatMul(m); err != nil {
+		return err
+	}
+	if o.Format == FormatQDQ4 {
+		if err := upgradeOpset(m, qdq4Opset); err != nil {
+			return err
+		}
+	}
+	var data *Dataset
+	getData := func() (Dataset, error) {
+		if data == nil {
+			d, err := o.dataset(m, rep)
+			if err != nil {
+				return Dataset{}, err
+			}
+			data = &d
+		}
+		return *data, nil
+	}
+	if o.Rotate == RotateHadamard {
+		if err := rotateModel(m, o, rep); err != nil {
+			return err
+		}
+	}
+	var layers []*Layer
+	for _, l := range FindLayers(m, o.Exclude) {
+		if l.Op() == "MatMul" {
+			layers = append(layers, l)
+		} else {
+			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s: weight-only formats rewrite MatMul)", l.Node.Name(), l.Op()))
+		}
+	}
+	qs, err := quantizeWeights(ctx, m, layers, o, rep, getData)
+	if err != nil {
+		return err
+	}
+	e := newEditor(m)
+	for i, l := range layers {
+		if o.Format == FormatNBits {
+			err = e.emitNBits(l, qs[i], o.AccuracyLevel)
+		} else {
+			err = e.emitQDQ4(l, qs[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return e.apply()
+}
+
+// quantizeQDQ writes static int8 QDQ.
+func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) error {
+	if v := m.OpsetVersion(""); v < qdqOpset {
+		return fmt.Errorf("quant: qdq: %w: opset %d (per-channel QDQ needs %d or more)", ErrUnsupported, v, qdqOpset)
+	}
+	if o.Rotate == RotateHadamard {
+		if err := rotateModel(m, o, rep); err != nil {
+			return err
+		}
+	}
+	rep.Calibrate = o.Calibrate
+	layers := FindLayers(m, o.Exclude)
+	plan := planQDQ(m, layers)
+	data, err := o.dataset(m, rep)
+	if err != nil {
+		return err
+	}
+	ranges, err := CalibrateRanges(ctx, m, data, plan.own, o.Calibrate, o.Percentile, o.BatchSize)
+	if err != nil {
+		return err
+	}
+	em := &qdqEmitter{plan: plan, grids: map[string]Grid{}, params: map[string][2]string{}}
+	for _, t := range plan.own {
+		r, ok := ranges[t]
+		if !ok {
+			return fmt.Errorf("quant: qdq: no calibration values for %q", t)
+		}
+		if em.grids[t], err = Uint8Asym.Fit(r.Lo, r.Hi); err != nil {
+			return fmt.Errorf("quant: qdq: tensor %q: %w", t, err)
+		}
+	}
+	rep.Activation = len(plan.marked)
+	qs, err := quantizeWeights(ctx, m, layers, o, rep, func() (Dataset, error) { return data, nil })
+	if err != nil {
+		return err
+	}
+	if err := plan.applyFolds(m); err != nil {
+		return err
+	}
+	em.e = newEditor(m)
+	for i, l := range layers {
+		if err := em.emitWeight(m, l, qs[i]); err != nil {
+			return err
+		}
+	}
+	if err := em.emitActivations(m); err != nil {
+		return err
+	}
+	return em.e.apply()
+}
+
+// sortedKeys returns the keys of a map in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
