@@ -1,0 +1,162 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// correlatedInputs returns n rows of dimension k with strongly
+// correlated features and a few outlier channels: x = z·M + noise.
+func correlatedInputs(rng *rand.Rand, n, k int) []float64 {
+	latent := k / 4
+	mix := make([]float64, latent*k)
+	for i := range mix {
+		mix[i] = rng.NormFloat64()
+	}
+	x := make([]float64, n*k)
+	for r := range n {
+		z := make([]float64, latent)
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		for j := range k {
+			v := 0.1 * rng.NormFloat64()
+			for i := range latent {
+				v += z[i] * mix[i*k+j]
+			}
+			if j%17 == 0 {
+				v *= 5
+			}
+			x[r*k+j] = v
+		}
+	}
+	return x
+}
+
+// outputErr returns ‖X(W−Ŵ)ᵀ‖ directly from the rows.
+func outputErr(x []float64, k int, w, wq Matrix) float64 {
+	s := 0.0
+	for r := 0; r < len(x)/k; r++ {
+		for o := range w.Rows {
+			d := 0.0
+			for j := range k {
+				d += x[r*k+j] * float64(w.At(o, j)-wq.At(o, j))
+			}
+			s += d * d
+		}
+	}
+	return math.Sqrt(s)
+}
+
+func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	const n, k, out = 512, 160, 24
+	x := correlatedInputs(rng, n, k)
+	h := NewHessian(k, 1)
+	h.AddRows(0, x, nil)
+	w := randMatrix(rng, out, k)
+	for _, c := range []struct {
+		s  Scheme
+		g  Granularity
+		ao bool
+	}{
+		{Scheme{4, true}, PerBlock(32), false},
+		{Scheme{4, false}, PerBlock(32), false},
+		{Scheme{4, true}, PerBlock(32), true},
+		{Scheme{4, true}, PerChannel(), false},
+		{Int8Sym, PerChannel(), false},
+		{Scheme{4, true}, PerTensor(), false},
+	} {
+		t.Run(fmt.Sprintf("%v/%v/actorder=%v", c.s, c.g, c.ao), func(t *testing.T) {
+			rtn, err := RTN(w, c.s, c.g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gq, err := GPTQ(w, h, c.s, c.g, GPTQOptions{ActOrder: c.ao})
+			if err != nil {
+				t.Fatal(err)
+			}
+			er, eg := outputErr(x, k, w, rtn.Dequantize()), outputErr(x, k, w, gq.Dequantize())
+			t.Logf("‖XΔᵀ‖: RTN %.4g, GPTQ %.4g", er, eg)
+			if eg >= er {
+				t.Errorf("GPTQ output error %.4g not below RTN's %.4g", eg, er)
+			}
+			// The Hessian-based estimate agrees with the direct error.
+			he := h.OutputError(w, gq.Dequantize())
+			direct := eg / outputErr(x, k, w, NewMatrix(out, k))
+			if math.Abs(he-direct) > 1e-6*max(1, direct) {
+				t.Errorf("OutputError %.6g, direct %.6g", he, direct)
+			}
+			// Codes stay in range and their grids are the stored ones.
+			qmin, qmax := c.s.Range()
+			for _, v := range gq.Q {
+				if v < qmin || v > qmax {
+					t.Fatalf("code %d outside [%d, %d]", v, qmin, qmax)
+				}
+			}
+		})
+	}
+}
+
+func TestGPTQSmallCase(t *testing.T) {
+	// With an identity Hessian GPTQ has nothing to trade: every column's
+	// error propagates with weight U[i,j] = 0, so it equals RTN for
+	// per-channel grids fitted to the same weights.
+	rng := rand.New(rand.NewPCG(43, 44))
+	w := randMatrix(rng, 3, 8)
+	h := NewHessian(8, 1)
+	for i := range 8 {
+		h.H[0][i*8+i] = 1
+	}
+	h.N = 1
+	gq, err := GPTQ(w, h, Int8Sym, PerChannel(), GPTQOptions{Damp: 1e-9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtn, _ := RTN(w, Int8Sym, PerChannel())
+	for i := range gq.Q {
+		if gq.Q[i] != rtn.Q[i] {
+			t.Fatalf("code %d: GPTQ %d, RTN %d", i, gq.Q[i], rtn.Q[i])
+		}
+	}
+	// A dead input (never active) has its weights zeroed.
+	h.H[0][2*8+2] = 0
+	gq, err = GPTQ(w, h, Int8Sym, PerChannel(), GPTQOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range 3 {
+		if gq.Q[r*8+2] != 0 {
+			t.Errorf("row %d: dead column code %d, want 0", r, gq.Q[r*8+2])
+		}
+	}
+}
+
+func TestGPTQDampsSingularHessians(t *testing.T) {
+	// Rank-one inputs give a singular Hessian; damping must rescue it.
+	rng := rand.New(rand.NewPCG(45, 46))
+	k := 16
+	x := make([]float64, 64*k)
+	for r := range 64 {
+		a := rng.NormFloat64()
+		for j := range k {
+			x[r*k+j] = a * float64(j+1)
+		}
+	}
+	h := NewHessian(k, 1)
+	h.AddRows(0, x, nil)
+	if _, err := GPTQ(randMatrix(rng, 4, k), h, Scheme{4, true}, PerBlock(16), GPTQOptions{}); err != nil {
+		t.Fatalf("singular Hessian: %v", err)
+	}
+	bad := NewHessian(k, 1)
+	bad.H[0][0] = math.NaN()
+	if _, err := GPTQ(randMatrix(rng, 4, k), bad, Scheme{4, true}, PerBlock(16), GPTQOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("NaN Hessian: err = %v, want ErrInvalid", err)
+	}
+	if _, err := GPTQ(randMatrix(rng, 4, k+1), h, Scheme{4, true}, PerBlock(16), GPTQOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("mismatched Hessian: err = %v, want ErrInvalid", err)
+	}
+}
