@@ -55,6 +55,7 @@ func newApp() *cli.Command {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		// keep one entry per line, sorted
+		inspectCommand(),
 	}
 }
 

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runPare runs the CLI in-process and returns its output and exit code.
+func runPare(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	err := app.Run(context.Background(), append([]string{"pare"}, args...))
+	return out.String(), exitCode(err)
+}
+
+type manifestEntry struct {
+	Name           string `json:"name"`
+	Path           string `json:"path"`
+	OnnxParamElems int64  `json:"onnx_param_elems"`
+	SizeBytes      int64  `json:"size_bytes"`
+}
+
+func fixtureManifest(t *testing.T) []manifestEntry {
+	t.Helper()
+	data, err := os.ReadFile("../../fixtures/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []manifestEntry
+	if err := json.Unmarshal(data, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Fatal("no fixtures in the manifest")
+	}
+	return entries
+}
+
+func TestInspectJSONFixtures(t *testing.T) {
+	for _, f := range fixtureManifest(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			path := filepath.Join("../../fixtures", f.Path)
+			out, code := runPare(t, "inspect", "--json", path)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, out)
+			}
+			var res struct {
+				Params    *int64 `json:"params"`
+				MACs      *int64 `json:"macs"`
+				SizeBytes *int64 `json:"size_bytes"`
+				Inputs    []struct {
+					Name  string `json:"name"`
+					Shape []any  `json:"shape"`
+				} `json:"inputs"`
+				Uncounted []string `json:"macs_uncounted"`
+				Nodes     []any    `json:"nodes"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("%v in %s", err, out)
+			}
+			if res.Params == nil || *res.Params != f.OnnxParamElems {
+				t.Errorf("params = %v, manifest says %d", res.Params, f.OnnxParamElems)
+			}
+			if res.MACs == nil || *res.MACs <= 0 || len(res.Uncounted) != 0 {
+				t.Errorf("macs = %v, uncounted %v", res.MACs, res.Uncounted)
+			}
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.SizeBytes == nil || *res.SizeBytes != info.Size() {
+				t.Errorf("size_bytes = %v, file has %d", res.SizeBytes, info.Size())
+			}
+			if len(res.Inputs) == 0 || len(res.Inputs[0].Shape) == 0 || res.Inputs[0].Shape[0] != "batch" {
+				t.Errorf("inputs = %+v, want a symbolic batch dim first", res.Inputs)
+			}
+			if res.Nodes != nil {
+				t.Error("nodes listed without --nodes")
+			}
+		})
+	}
+}
+
+func TestInspectNodesAndText(t *testing.T) {
+	path := filepath.Join("../../fixtures", fixtureManifest(t)[0].Path)
+	out, code := runPare(t, "inspect", "--json", "--nodes", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var res struct {
+		NodeCount int `json:"node_count"`
+		Nodes     []struct {
+			Op      string `json:"op"`
+			Params  int64  `json:"params"`
+			MACs    int64  `json:"macs"`
+			Outputs []any  `json:"outputs"`
+		} `json:"nodes"`
+		MACs int64 `json:"macs"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Nodes) != res.NodeCount || res.NodeCount == 0 {
+		t.Fatalf("%d nodes listed, node_count %d", len(res.Nodes), res.NodeCount)
+	}
+	var sum int64
+	for _, n := range res.Nodes {
+		sum += n.MACs
+	}
+	if sum != res.MACs {
+		t.Errorf("node MACs sum to %d, macs %d", sum, res.MACs)
+	}
+	text, code := runPare(t, "inspect", "--nodes", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, text)
+	}
+	for _, want := range []string{"params", "MACs", "batch 1", "size", "opsets", "Conv"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.onnx")
+	if err := os.WriteFile(bad, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"invalid model", []string{"inspect", bad}, exitUnsupported},
+		{"no argument", []string{"inspect"}, exitUsage},
+		{"two arguments", []string{"inspect", bad, bad}, exitUsage},
+		{"groups without a provider", []string{"inspect", "--groups", bad}, exitUsage},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if inspectGroups != nil && c.name == "groups without a provider" {
+				t.Skip("a groups provider is linked in")
+			}
+			out, code := runPare(t, c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d (%s)", code, c.code, out)
+			}
+		})
+	}
+}
+
+func TestThousandsAndBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n, want := range map[int64]string{512: "512 B", 2048: "2.0 KiB", 3 << 20: "3.0 MiB"} {
+		if got := bytesText(n); got != want {
+			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
