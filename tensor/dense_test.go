@@ -178,3 +178,37 @@ func mustNew(t *testing.T, dt DType, data any) Dense {
 	}
 	return d
 }
+
+func TestConvert(t *testing.T) {
+	f64, _ := New([]int64{3}, []float64{1.5, -2, 65504})
+	got, err := f64.Convert(Float32)
+	if err != nil || !reflect.DeepEqual(got.Data, []float32{1.5, -2, 65504}) {
+		t.Errorf("float64→float32: %v %v", got.Data, err)
+	}
+	h, err := f64.Convert(Float16)
+	if err != nil || !reflect.DeepEqual(h.Data, []uint16{0x3e00, 0xc000, 0x7bff}) || h.DType != Float16 {
+		t.Errorf("float64→float16: %v %v", h, err)
+	}
+	if _, err := f64.Convert(Int64); err == nil {
+		t.Error("float→int accepted")
+	}
+	i8, _ := New([]int64{2}, []int8{-3, 4})
+	got, err = i8.Convert(Float32)
+	if err != nil || !reflect.DeepEqual(got.Data, []float32{-3, 4}) {
+		t.Errorf("int8→float32: %v %v", got.Data, err)
+	}
+	big, _ := New([]int64{1}, []int64{1<<62 + 1})
+	got, err = big.Convert(Uint64)
+	if err != nil || got.Data.([]uint64)[0] != 1<<62+1 {
+		t.Errorf("int64→uint64 lost precision: %v %v", got.Data, err)
+	}
+	u, _ := New([]int64{1}, []uint64{1<<62 + 1})
+	got, err = u.Convert(Int64)
+	if err != nil || got.Data.([]int64)[0] != 1<<62+1 {
+		t.Errorf("uint64→int64 lost precision: %v %v", got.Data, err)
+	}
+	same, _ := i8.Convert(Int8)
+	if !reflect.DeepEqual(same, i8) {
+		t.Error("same-type convert changed data")
+	}
+}

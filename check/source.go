@@ -1,0 +1,184 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// Source provides model inputs by row range, so that a dataset can be
+// run in batches without being held in memory at once.
+type Source interface {
+	// Rows is the number of samples (the size of axis 0).
+	Rows() int64
+	// Batch returns rows [start, end) of every input, converted to the
+	// element types the models declare.
+	Batch(start, end int64) (map[string]tensor.Dense, error)
+	// Describe says where the data comes from, for reports.
+	Describe() string
+	Close() error
+}
+
+// npySource streams one .npy file into a single-input model.
+type npySource struct {
+	f     *tensor.NpyFile
+	input ort.ValueInfo
+}
+
+// FromNpy feeds the rows of a .npy file to a model's only input, reading
+// each batch from disk when it is needed. The data is converted to the
+// input's element type when they differ (float64 data for a float32
+// input, say), but floats are never turned into integers.
+func FromNpy(path string, inputs []ort.ValueInfo) (Source, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("check: %w: %s can feed one input, the model has %d (%s); use an .npz with one array per input",
+			ErrData, path, len(inputs), strings.Join(infoNames(inputs), ", "))
+	}
+	f, err := tensor.OpenNpy(path)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	if err := fits(path, f.DType(), f.Shape(), inputs[0]); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &npySource{f: f, input: inputs[0]}, nil
+}
+
+func (s *npySource) Rows() int64      { return s.f.Rows() }
+func (s *npySource) Describe() string { return s.f.Path() }
+func (s *npySource) Close() error     { return s.f.Close() }
+
+func (s *npySource) Batch(start, end int64) (map[string]tensor.Dense, error) {
+	d, err := s.f.ReadRows(start, end-start)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	if d, err = d.Convert(s.input.DType); err != nil {
+		return nil, fmt.Errorf("check: %s: %w", s.f.Path(), err)
+	}
+	return map[string]tensor.Dense{s.input.Name: d}, nil
+}
+
+// memSource serves arrays held in memory.
+type memSource struct {
+	arrays map[string]tensor.Dense
+	rows   int64
+	desc   string
+}
+
+// FromNpz feeds the arrays of an .npz file to the inputs of the same
+// names (a file with a single array may feed a single-input model
+// whatever its name). Other arrays are ignored. Data is converted to the
+// declared element types as in FromNpy.
+func FromNpz(path string, inputs []ort.ValueInfo) (Source, error) {
+	arrays, err := tensor.ReadNpz(path)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	if len(arrays) == 1 && len(inputs) == 1 {
+		for k, v := range arrays {
+			if k != inputs[0].Name {
+				arrays = map[string]tensor.Dense{inputs[0].Name: v}
+			}
+		}
+	}
+	feed := map[string]tensor.Dense{}
+	var missing []string
+	for _, in := range inputs {
+		d, ok := arrays[in.Name]
+		if !ok {
+			missing = append(missing, in.Name)
+			continue
+		}
+		if err := fits(fmt.Sprintf("%s[%q]", path, in.Name), d.DType, d.Shape, in); err != nil {
+			return nil, err
+		}
+		if feed[in.Name], err = d.Convert(in.DType); err != nil {
+			return nil, fmt.Errorf("check: %s[%q]: %w", path, in.Name, err)
+		}
+	}
+	if len(missing) > 0 {
+		keys := make([]string, 0, len(arrays))
+		for k := range arrays {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return nil, fmt.Errorf("check: %w: %s has no array for input(s) %s (arrays: %s)",
+			ErrData, path, strings.Join(missing, ", "), strings.Join(keys, ", "))
+	}
+	return FromArrays(feed, path)
+}
+
+// FromArrays serves in-memory arrays, one per input name; all must have
+// the same number of rows.
+func FromArrays(arrays map[string]tensor.Dense, desc string) (Source, error) {
+	rows := int64(-1)
+	for _, name := range sortedKeys(arrays) {
+		d := arrays[name]
+		if d.Rank() == 0 {
+			return nil, fmt.Errorf("check: %w: input %q is a scalar; inputs need a batch axis", ErrData, name)
+		}
+		if rows >= 0 && d.Shape[0] != rows {
+			return nil, fmt.Errorf("check: %w: input %q has %d rows, others have %d", ErrData, name, d.Shape[0], rows)
+		}
+		rows = d.Shape[0]
+	}
+	if rows < 0 {
+		return nil, fmt.Errorf("check: %w: no inputs", ErrData)
+	}
+	return &memSource{arrays: arrays, rows: rows, desc: desc}, nil
+}
+
+func (s *memSource) Rows() int64      { return s.rows }
+func (s *memSource) Describe() string { return s.desc }
+func (s *memSource) Close() error     { return nil }
+
+func (s *memSource) Batch(start, end int64) (map[string]tensor.Dense, error) {
+	b, err := ort.SliceRows(s.arrays, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	return b, nil
+}
+
+// fits checks data against a declared input before any run: same rank,
+// equal static dims except the batch axis, and a convertible type.
+func fits(what string, dt tensor.DType, shape []int64, in ort.ValueInfo) error {
+	if len(shape) == 0 {
+		return fmt.Errorf("check: %w: %s is a scalar; inputs need a batch axis", ErrData, what)
+	}
+	if dt.IsFloat() && !in.DType.IsFloat() {
+		return fmt.Errorf("check: %w: %s is %v, input %v wants integers", ErrData, what, dt, in)
+	}
+	if len(in.Dims) > 0 {
+		ok := len(in.Dims) == len(shape)
+		for i := 1; ok && i < len(shape); i++ {
+			ok = in.Dims[i] < 0 || in.Dims[i] == shape[i]
+		}
+		if !ok {
+			return fmt.Errorf("check: %w: %s has shape %s, input %v", ErrData, what, tensor.FormatShape(shape), in)
+		}
+	}
+	return nil
+}
+
+func infoNames(in []ort.ValueInfo) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = v.Name
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
