@@ -72,9 +72,9 @@ type Analysis struct {
 	labels map[string]map[int][]int32 // value → axis → element per position (-1: fixed)
 	shapes map[string][]int64         // best-effort static shapes, -1 unknown dims, nil unknown rank
 	uf     unionFind
-	origin []string          // element → producing node
-	frozen map[int32]string  // element → first freeze reason
-	inexct map[int32]string  // element → inexactness reason
+	origin []string         // element → producing node
+	frozen map[int32]string // element → first freeze reason
+	inexct map[int32]string // element → inexactness reason
 	params map[paramKey]*param
 	porder []paramKey
 	edits  []edit

@@ -16,8 +16,8 @@ type edit interface {
 
 // applier holds the kept masks while a selection is applied.
 type applier struct {
-	a      *Analysis
-	pruned  map[int32]bool // class roots removed
+	a       *Analysis
+	pruned  map[int32]bool  // class roots removed
 	private map[string]bool // constants copied for one node
 }
 

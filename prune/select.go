@@ -1,0 +1,233 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Settings chooses what to remove.
+type Settings struct {
+	Criterion   string  `json:"criterion"`
+	Aggregation string  `json:"aggregation,omitempty"`
+	Scope       string  `json:"scope"`  // global or local
+	Target      string  `json:"target"` // channels, params or macs
+	Ratio       float64 `json:"ratio"`
+	// MaxLayerRatio caps the fraction of any group removed: a group of n
+	// keeps at least max(1, ⌈(1−MaxLayerRatio)·n⌉).
+	MaxLayerRatio float64 `json:"max_layer_ratio"`
+	// RoundTo makes kept counts multiples of RoundTo (never above the
+	// group size, never below one).
+	RoundTo int    `json:"round_to,omitempty"`
+	Ignore  string `json:"ignore,omitempty"`
+	Seed    uint64 `json:"seed,omitempty"`
+}
+
+// targetTolerance is how close, as a fraction of the model's total,
+// parameter and MAC targets must land.
+const targetTolerance = 0.02
+
+func (s *Settings) validate() error {
+	if s.Scope == "" {
+		s.Scope = "global"
+	}
+	if s.Target == "" {
+		s.Target = "channels"
+	}
+	switch {
+	case math.IsNaN(s.Ratio) || s.Ratio < 0 || s.Ratio >= 1:
+		return fmt.Errorf("prune: %w: ratio %v not in [0, 1)", ErrInvalidOption, s.Ratio)
+	case math.IsNaN(s.MaxLayerRatio) || s.MaxLayerRatio <= 0 || s.MaxLayerRatio >= 1:
+		return fmt.Errorf("prune: %w: max layer ratio %v not in (0, 1)", ErrInvalidOption, s.MaxLayerRatio)
+	case s.RoundTo < 0:
+		return fmt.Errorf("prune: %w: round-to %d", ErrInvalidOption, s.RoundTo)
+	case s.Scope != "global" && s.Scope != "local":
+		return fmt.Errorf("prune: %w: scope %q (want global or local)", ErrInvalidOption, s.Scope)
+	case s.Target != "channels" && s.Target != "params" && s.Target != "macs":
+		return fmt.Errorf("prune: %w: target %q (want channels, params or macs)", ErrInvalidOption, s.Target)
+	}
+	return nil
+}
+
+func (s Settings) minKeep(n int) int {
+	k := int(math.Ceil((1 - s.MaxLayerRatio) * float64(n)))
+	return s.roundKeep(max(k, 1), n)
+}
+
+func (s Settings) roundKeep(k, n int) int {
+	k = max(k, 1)
+	if s.RoundTo > 1 {
+		k = (k + s.RoundTo - 1) / s.RoundTo * s.RoundTo
+	}
+	return min(k, n)
+}
+
+// Select turns scores (group id → one score per index) into a plan.
+func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	groups := a.Prunable()
+	for _, g := range groups {
+		if len(scores[g.ID]) != g.Size {
+			return nil, fmt.Errorf("prune: group %d has %d scores for %d indices", g.ID, len(scores[g.ID]), g.Size)
+		}
+	}
+	// order[g] lists a group's indices from least to most important.
+	order := map[int][]int{}
+	for _, g := range groups {
+		idx := make([]int, g.Size)
+		for i := range idx {
+			idx[i] = i
+		}
+		sc := scores[g.ID]
+		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] < sc[idx[y]] })
+		order[g.ID] = idx
+	}
+	var pick func(x float64) map[int]int // removal count per group
+	var hi float64
+	ncand := 0
+	if s.Scope == "local" {
+		pick = func(r float64) map[int]int {
+			rm := map[int]int{}
+			for _, g := range groups {
+				keep := g.Size - int(math.Floor(r*float64(g.Size)+1e-9))
+				keep = max(keep, s.minKeep(g.Size))
+				rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
+			}
+			return rm
+		}
+		hi = 1
+	} else {
+		type cand struct {
+			score      float64
+			group, pos int
+		}
+		var all []cand
+		for _, g := range groups {
+			for pos, i := range order[g.ID] {
+				all = append(all, cand{scores[g.ID][i], g.ID, pos})
+			}
+		}
+		sort.SliceStable(all, func(x, y int) bool {
+			if all[x].score != all[y].score {
+				return all[x].score < all[y].score
+			}
+			if all[x].group != all[y].group {
+				return all[x].group < all[y].group
+			}
+			return all[x].pos < all[y].pos
+		})
+		limit := map[int]int{}
+		for _, g := range groups {
+			limit[g.ID] = g.Size - s.minKeep(g.Size)
+		}
+		// Only candidates within each group's limit, in global order.
+		var seqList []int
+		taken := map[int]int{}
+		for _, c := range all {
+			if taken[c.group] < limit[c.group] {
+				taken[c.group]++
+				seqList = append(seqList, c.group)
+			}
+		}
+		ncand = len(seqList)
+		pick = func(x float64) map[int]int {
+			c := int(math.Round(x * float64(len(seqList))))
+			rm := map[int]int{}
+			for _, gid := range seqList[:c] {
+				rm[gid]++
+			}
+			for _, g := range groups {
+				if rm[g.ID] > 0 {
+					rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g.Size)
+				}
+			}
+			return rm
+		}
+		hi = 1
+	}
+	keepOf := func(rm map[int]int) map[int][]int {
+		keep := map[int][]int{}
+		for _, g := range groups {
+			kept := append([]int{}, order[g.ID][rm[g.ID]:]...)
+			sort.Ints(kept)
+			keep[g.ID] = kept
+		}
+		return keep
+	}
+	before := a.Cost()
+	var rm map[int]int
+	switch s.Target {
+	case "channels":
+		total := 0
+		for _, g := range groups {
+			total += g.Size
+		}
+		if s.Scope == "local" {
+			rm = pick(s.Ratio)
+		} else {
+			// fraction of all prunable channels, reached through the
+			// candidates that respect the limits
+			want := int(math.Round(s.Ratio * float64(total)))
+			if want > ncand {
+				return nil, fmt.Errorf("prune: %w: %d channels asked, at most %d removable under max-layer-ratio %v",
+					ErrTarget, want, ncand, s.MaxLayerRatio)
+			}
+			rm = pick(float64(want) / float64(max(ncand, 1)))
+		}
+	default:
+		metric := func(c Cost) float64 {
+			if s.Target == "params" {
+				return float64(c.Params)
+			}
+			return float64(c.MACs)
+		}
+		total := metric(before)
+		want := s.Ratio * total
+		red := func(x float64) float64 {
+			return total - metric(a.costOf(a.prunedSet(keepOf(pick(x)))))
+		}
+		if red(hi) < want-targetTolerance*total {
+			return nil, fmt.Errorf("prune: %w: %s reduction %.1f%% asked, at most %.1f%% under max-layer-ratio %v",
+				ErrTarget, s.Target, 100*s.Ratio, 100*red(hi)/total, s.MaxLayerRatio)
+		}
+		lo, up := 0.0, hi
+		for range 40 {
+			mid := (lo + up) / 2
+			if red(mid) >= want {
+				up = mid
+			} else {
+				lo = mid
+			}
+		}
+		x := up
+		if math.Abs(red(lo)-want) < math.Abs(red(up)-want) {
+			x = lo
+		}
+		rm = pick(x)
+	}
+	keep := keepOf(rm)
+	after := a.costOf(a.prunedSet(keep))
+	return a.newPlan(s, keep, before, after), nil
+}
+
+// prunedSet converts kept indices into removed class roots.
+func (a *Analysis) prunedSet(keep map[int][]int) map[int32]bool {
+	out := map[int32]bool{}
+	for gid, idx := range keep {
+		grp := a.Groups[gid]
+		in := make([]bool, grp.Size)
+		for _, i := range idx {
+			if i >= 0 && i < grp.Size {
+				in[i] = true
+			}
+		}
+		for i, k := range in {
+			if !k {
+				out[grp.units[i]] = true
+			}
+		}
+	}
+	return out
+}
