@@ -56,6 +56,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		// keep one entry per line, sorted
 		inspectCommand(),
+		quantCommand(),
 	}
 }
 

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/quant"
+)
+
+// quantOptions are pare quant's settings.
+type quantOptions struct {
+	Model, Out    string
+	Format        string
+	Bits, Block   int
+	Asym          bool
+	PerChannel    bool
+	Method        string
+	Rotate        string
+	Calib         string
+	CalibSamples  int
+	Calibrate     string
+	Exclude       string
+	AccuracyLevel int
+	ActOrder      bool
+	Seed          uint64
+	OrtLib        string
+	JSON          bool
+	Logf          func(format string, args ...any)
+}
+
+// quantResult is what pare quant reports.
+type quantResult struct {
+	Model      string `json:"model"`
+	Output     string `json:"output"`
+	SizeBefore int64  `json:"size_before_bytes"`
+	SizeAfter  int64  `json:"size_after_bytes"`
+	*quant.Report
+}
+
+func quantCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "quant",
+		Usage:     "quantize weights (and activations) into a format onnxruntime runs",
+		ArgsUsage: "MODEL",
+		Description: "Formats: qdq (static int8, calibrated), dynamic (int8 MatMulInteger), nbits\n" +
+			"(com.microsoft MatMulNBits, 4/8-bit weight-only), qdq4 (opset-21 INT4 blocked).\n" +
+			"Methods: rtn, gptq, rsq (GPTQ with attention-weighted tokens). docs/QUANT.md has the detail.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "quantized model path (required)"},
+			&cli.StringFlag{Name: "format", Value: quant.FormatQDQ, Usage: "qdq|dynamic|nbits|qdq4"},
+			&cli.IntFlag{Name: "bits", Usage: "weight bits: 8 or 4 (default 8, 4 for qdq4)"},
+			&cli.IntFlag{Name: "block", Value: 32, Usage: "block size along K for nbits/qdq4 (16–256)"},
+			&cli.BoolFlag{Name: "sym", Usage: "symmetric weights (the default)"},
+			&cli.BoolFlag{Name: "asym", Usage: "asymmetric weights with zero points (nbits, qdq4)"},
+			&cli.BoolFlag{Name: "per-channel", Value: true, Usage: "one weight scale per output channel (qdq, dynamic); --per-channel=false for per-tensor"},
+			&cli.StringFlag{Name: "method", Value: quant.MethodRTN, Usage: "rtn|gptq|rsq"},
+			&cli.StringFlag{Name: "rotate", Value: quant.RotateNone, Usage: "none|hadamard"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy for one input, .npz by input name); default synthetic"},
+			&cli.IntFlag{Name: "calib-samples", Value: 64, Usage: "calibration samples to use"},
+			&cli.StringFlag{Name: "calibrate", Value: quant.CalibMinMax, Usage: "activation ranges: minmax|percentile"},
+			&cli.StringFlag{Name: "exclude", Usage: "leave layers whose node or weight name matches this regular expression float"},
+			&cli.IntFlag{Name: "accuracy-level", Usage: "MatMulNBits accuracy_level (0 float compute, 4 int8 compute)"},
+			&cli.BoolFlag{Name: "act-order", Usage: "GPTQ: quantize columns by descending Hessian diagonal"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for synthetic data and random rotations"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usageErrorf("quant takes one MODEL argument, got %d", cmd.Args().Len())
+			}
+			if cmd.Bool("sym") && cmd.Bool("asym") {
+				return usageErrorf("--sym and --asym exclude each other")
+			}
+			opts := quantOptions{
+				Model: cmd.Args().First(), Out: cmd.String("output"), Format: cmd.String("format"),
+				Bits: int(cmd.Int("bits")), Block: int(cmd.Int("block")), Asym: cmd.Bool("asym"),
+				PerChannel: cmd.Bool("per-channel"), Method: cmd.String("method"), Rotate: cmd.String("rotate"),
+				Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), Calibrate: cmd.String("calibrate"),
+				Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
+				Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
+				Logf: func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
+			}
+			res, err := runQuant(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				return printQuantJSON(cmd.Root().Writer, res)
+			}
+			return printQuantText(cmd.Root().Writer, res)
+		},
+	}
+}
+
+// needsRuntime reports whether the settings calibrate, which needs
+// onnxruntime; RTN weight-only quantization does not.
+func (o quantOptions) needsRuntime() bool {
+	return o.Format == quant.FormatQDQ || o.Method != quant.MethodRTN
+}
+
+func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
+	if opts.Out == "" {
+		return nil, usageErrorf("quant: -o OUT is required")
+	}
+	if same, err := samePath(opts.Model, opts.Out); err != nil || same {
+		if err != nil {
+			return nil, fmt.Errorf("quant: %w", err)
+		}
+		return nil, usageErrorf("quant: output %s is the input model", opts.Out)
+	}
+	var exclude *regexp.Regexp
+	if opts.Exclude != "" {
+		var err error
+		if exclude, err = regexp.Compile(opts.Exclude); err != nil {
+			return nil, usageErrorf("quant: --exclude: %v", err)
+		}
+	}
+	if opts.needsRuntime() && opts.OrtLib != "" {
+		if err := ort.Init(opts.OrtLib); err != nil {
+			return nil, err
+		}
+	}
+	m, err := graph.Load(opts.Model)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	before, err := fileSize(opts.Model)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	qo := quant.Options{
+		Format: opts.Format, Bits: opts.Bits, Block: opts.Block, Asymmetric: opts.Asym,
+		PerTensor: !opts.PerChannel, Method: opts.Method, Rotate: opts.Rotate,
+		CalibSamples: opts.CalibSamples, Calibrate: opts.Calibrate, Exclude: exclude,
+		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Seed: opts.Seed, Logf: opts.Logf,
+	}
+	if opts.Calib != "" {
+		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)
+		if err != nil {
+			return nil, err
+		}
+		qo.Calib = &d
+	}
+	rep, err := quant.Quantize(ctx, m, qo)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Save(opts.Out, graph.SaveOptions{}); err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	after, err := fileSize(opts.Out)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	return &quantResult{Model: opts.Model, Output: opts.Out, SizeBefore: before, SizeAfter: after, Report: rep}, nil
+}
+
+// samePath reports whether a and b name the same file (b may not exist).
+func samePath(a, b string) (bool, error) {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb), nil
+	}
+	if errB != nil && !errors.Is(errB, os.ErrNotExist) {
+		return false, errB
+	}
+	pa, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	pb, err := filepath.Abs(b)
+	return pa == pb, err
+}
+
+// fileSize returns the size of a model file plus its external data files
+// next to it (those named <file>.data, as pare writes them).
+func fileSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	n := st.Size()
+	if ds, err := os.Stat(path + ".data"); err == nil {
+		n += ds.Size()
+	}
+	return n, nil
+}
+
+func printQuantJSON(w io.Writer, res *quantResult) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+func printQuantText(w io.Writer, res *quantResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "layer\top\tbits\tgranularity\tscales\tweight err\toutput err\n")
+	for _, l := range res.Layers {
+		sym := "sym"
+		if !l.Symmetric {
+			sym = "asym"
+		}
+		outErr := "-"
+		if l.OutputError != nil {
+			outErr = fmt.Sprintf("%.4f", *l.OutputError)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d %s\t%s\t%.3g…%.3g\t%.4f\t%s\n",
+			l.Node, l.Op, l.Bits, sym, l.Granularity, l.ScaleMin, l.ScaleMax, l.WeightError, outErr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nformat %s, method %s, rotation %s", res.Format, res.Method, res.Rotate)
+	if res.Calibrate != "" {
+		fmt.Fprintf(w, ", activations %s over %d samples (%d tensors)", res.Calibrate, res.Samples, res.Activation)
+	}
+	fmt.Fprintf(w, "\n%d layers quantized, %d left float\n", len(res.Layers), len(res.Skipped))
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "  float: %s\n", s)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintf(w, "\n%-7s %12s  %s\n", "size", "bytes", "file")
+	fmt.Fprintf(w, "%-7s %12d  %s\n", "before", res.SizeBefore, res.Model)
+	fmt.Fprintf(w, "%-7s %12d  %s\n", "after", res.SizeAfter, res.Output)
+	if res.SizeAfter > 0 {
+		fmt.Fprintf(w, "%-7s %11.2f×\n", "ratio", float64(res.SizeBefore)/float64(res.SizeAfter))
+	}
+	return nil
+}
