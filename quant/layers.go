@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
@@ -111,6 +112,9 @@ func FindLayers(m *graph.Model, exclude *regexp.Regexp) []*Layer {
 			continue
 		}
 		w := n.Input(1)
+		if strings.HasPrefix(w, rotationPrefix) {
+			continue
+		}
 		t, ok := m.Graph.Constant(w)
 		if !ok || m.Graph.Initializer(w) == nil || graph.DataTypeOf(t) != onnx.TensorProto_FLOAT || !rank(len(t.Dims)) {
 			continue
