@@ -3,6 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/tensor"
 )
 
 // Exit codes, documented in the help text and README.
@@ -53,4 +59,15 @@ var exitMappings = []struct {
 	code   int
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
+	{check.ErrFailed, exitCheckFailed},
+	{check.ErrData, exitUsage},
+	{importance.ErrUnknownCriterion, exitUsage},
+	{ort.ErrInput, exitUsage},
+	{ort.ErrModel, exitUnsupported},
+	{ort.ErrRun, exitRuntime},
+	{ort.ErrUnavailable, exitRuntime},
+	{prune.ErrInvalidOption, exitUsage},
+	{prune.ErrPlanMismatch, exitUsage},
+	{prune.ErrTarget, exitUsage},
+	{tensor.ErrFormat, exitUsage},
 }

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/prune"
+)
+
+// pruneOptions are pare prune's settings.
+type pruneOptions struct {
+	Model, Output   string
+	InPlace         bool
+	Settings        prune.Settings
+	Norm            string
+	PlanIn, PlanOut string
+	Unstructured    bool
+	Sparsity        float64
+	NM              string
+	JSON            bool
+}
+
+// pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
+type pruneResult struct {
+	Model        string             `json:"model"`
+	Output       string             `json:"output"`
+	Mode         string             `json:"mode"` // structured, unstructured or n:m
+	Settings     *prune.Settings    `json:"settings,omitempty"`
+	Before       modelSize          `json:"before"`
+	After        modelSize          `json:"after"`
+	Groups       []groupRow         `json:"groups,omitempty"`
+	Layers       []prune.LayerStats `json:"layers,omitempty"`
+	Sparsity     float64            `json:"sparsity,omitempty"`
+	FrozenGroups int                `json:"frozen_groups"`
+}
+
+type modelSize struct {
+	Params int64 `json:"params"`
+	MACs   int64 `json:"macs"`
+	Bytes  int64 `json:"bytes"`
+}
+
+type groupRow struct {
+	ID      int    `json:"id"`
+	Name    string `json:"name"`
+	Size    int    `json:"size"`
+	Kept    int    `json:"kept"`
+	Frozen  string `json:"frozen,omitempty"`
+	Inexact string `json:"inexact,omitempty"`
+}
+
+func init() { inspectGroups = groupsForInspect }
+
+func pruneCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "prune",
+		Usage:     "remove coupled channels (structured) or zero weights (unstructured, N:M)",
+		ArgsUsage: "MODEL",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model path"},
+			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
+			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2 or random"},
+			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
+			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
+			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
+			&cli.FloatFlag{Name: "max-layer-ratio", Value: 0.8, Usage: "most of any group (or layer, unstructured) removed"},
+			&cli.IntFlag{Name: "round-to", Usage: "kept channel counts are multiples of N"},
+			&cli.StringFlag{Name: "ignore", Usage: "REGEX of node or initializer names whose groups stay whole"},
+			&cli.StringFlag{Name: "plan-in", Usage: "replay this plan"},
+			&cli.StringFlag{Name: "plan-out", Usage: "write the plan here"},
+			&cli.BoolFlag{Name: "unstructured", Usage: "zero weights by global magnitude instead of removing channels"},
+			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
+			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usageErrorf("prune takes one MODEL argument, got %d", cmd.Args().Len())
+			}
+			opts := pruneOptions{
+				Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
+				Settings: prune.Settings{
+					Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
+					Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
+					RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
+				},
+				Norm:   cmd.String("norm"),
+				PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
+				Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
+				JSON: cmd.Bool("json"),
+			}
+			res, err := runPrune(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				enc := json.NewEncoder(cmd.Root().Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			return printPruneText(cmd.Root().Writer, res)
+		},
+	}
+}
+
+func (o pruneOptions) validate() error {
+	if o.Output == "" {
+		return usageErrorf("prune: -o OUT is required")
+	}
+	if same, err := samePath(o.Model, o.Output); err != nil {
+		return fmt.Errorf("prune: %w", err)
+	} else if same && !o.InPlace {
+		return usageErrorf("prune: -o %s would overwrite MODEL (use --in-place)", o.Output)
+	}
+	if o.PlanIn != "" && o.PlanOut != "" {
+		return usageErrorf("prune: --plan-in and --plan-out exclude each other")
+	}
+	if o.Unstructured && o.NM != "" {
+		return usageErrorf("prune: --unstructured and --nm exclude each other")
+	}
+	if (o.Unstructured || o.NM != "") && (o.PlanIn != "" || o.PlanOut != "") {
+		return usageErrorf("prune: plans describe structured pruning only")
+	}
+	return nil
+}
+
+func runPrune(_ context.Context, o pruneOptions) (*pruneResult, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	prune.ToolName = "pare " + version
+	m, err := graph.Load(o.Model)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	res := &pruneResult{Model: o.Model, Output: o.Output}
+	if res.Before, err = sizeOf(m); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Unstructured || o.NM != "":
+		if err := runSparsify(m, o, res); err != nil {
+			return nil, err
+		}
+	default:
+		if err := runStructured(m, o, res); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.Save(o.Output, graph.SaveOptions{InPlace: o.InPlace}); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	if res.After, err = sizeOf(m); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
+	res.Mode = "structured"
+	var re *regexp.Regexp
+	if o.Settings.Ignore != "" {
+		var err error
+		if re, err = regexp.Compile(o.Settings.Ignore); err != nil {
+			return usageErrorf("prune: --ignore: %v", err)
+		}
+	}
+	an, err := prune.Analyze(m, prune.Options{Ignore: re})
+	if err != nil {
+		return err
+	}
+	var plan *prune.Plan
+	if o.PlanIn != "" {
+		f, err := os.Open(o.PlanIn)
+		if err != nil {
+			return usageErrorf("prune: %v", err)
+		}
+		plan, err = prune.ReadPlan(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	} else {
+		sc, err := importance.New(o.Settings.Criterion, o.Norm, o.Settings.Seed)
+		if err != nil {
+			return err
+		}
+		o.Settings.Criterion = sc.Name()
+		if _, ok := sc.(importance.Magnitude); ok {
+			o.Settings.Aggregation = importance.Aggregation
+		}
+		scores, err := importance.ScoreAll(sc, an)
+		if err != nil {
+			return err
+		}
+		if plan, err = an.Select(scores, o.Settings); err != nil {
+			return err
+		}
+	}
+	res.Settings = &plan.Settings
+	for _, g := range plan.Groups {
+		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact}
+		if g.Frozen {
+			row.Kept = g.Size
+			res.FrozenGroups++
+		}
+		res.Groups = append(res.Groups, row)
+	}
+	if err := an.ApplyPlan(plan); err != nil {
+		return err
+	}
+	if o.PlanOut != "" {
+		var b strings.Builder
+		if err := prune.WritePlan(&b, plan); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.PlanOut, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+	}
+	return nil
+}
+
+func runSparsify(m *graph.Model, o pruneOptions, res *pruneResult) error {
+	var st *prune.SparsityReport
+	var err error
+	if o.NM != "" {
+		res.Mode = "n:m " + o.NM
+		n, mm, perr := parseNM(o.NM)
+		if perr != nil {
+			return perr
+		}
+		st, err = prune.NM(m, n, mm)
+	} else {
+		res.Mode = "unstructured"
+		st, err = prune.Unstructured(m, prune.UnstructuredOptions{Sparsity: o.Sparsity, MaxLayer: o.Settings.MaxLayerRatio})
+	}
+	if err != nil {
+		return err
+	}
+	res.Layers, res.Sparsity = st.Layers, st.Sparsity
+	return nil
+}
+
+func parseNM(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, ":")
+	n, err1 := strconv.Atoi(a)
+	m, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n <= 0 || m <= n {
+		return 0, 0, usageErrorf("prune: --nm %q: want N:M with 0 < N < M", s)
+	}
+	return n, m, nil
+}
+
+func sizeOf(m *graph.Model) (modelSize, error) {
+	c, err := graph.Count(m)
+	if err != nil {
+		return modelSize{}, fmt.Errorf("prune: count: %w", err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return modelSize{}, err
+	}
+	return modelSize{Params: c.Params, MACs: c.MACs, Bytes: int64(len(b))}, nil
+}
+
+func printPruneText(w io.Writer, r *pruneResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\tbefore\tafter\tchange\t\n")
+	row := func(k string, a, b int64) {
+		ch := 0.0
+		if a > 0 {
+			ch = 100 * float64(b-a) / float64(a)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%+.1f%%\t\n", k, a, b, ch)
+	}
+	row("params", r.Before.Params, r.After.Params)
+	row("MACs", r.Before.MACs, r.After.MACs)
+	row("bytes", r.Before.Bytes, r.After.Bytes)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s -> %s (%s)\n", r.Model, r.Output, r.Mode)
+	if len(r.Groups) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "\ngroup\tfirst layer\tchannels kept\tnote\n")
+		for _, g := range r.Groups {
+			if g.Frozen != "" {
+				continue
+			}
+			note := ""
+			if g.Inexact != "" {
+				note = "inexact: " + g.Inexact
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%s\n", g.ID, g.Name, g.Kept, g.Size, note)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%d frozen groups:\n", r.FrozenGroups)
+		for _, g := range r.Groups {
+			if g.Frozen != "" {
+				fmt.Fprintf(w, "  %d %s (%d channels): %s\n", g.ID, g.Name, g.Size, g.Frozen)
+			}
+		}
+	}
+	if len(r.Layers) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "\nweight\tnode\tzeros\tsparsity\n")
+		for _, l := range r.Layers {
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.3f\n", l.Tensor, l.Node, l.Zeros, l.Size, l.Sparsity)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nachieved sparsity %.4f\n", r.Sparsity)
+	}
+	return nil
+}
+
+// groupsForInspect lists the coupled channel groups for pare inspect
+// --groups.
+func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return an.Groups, nil
+}
