@@ -55,8 +55,6 @@ func newApp() *cli.Command {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		// keep one entry per line, sorted
-		benchCommand(),
-		checkCommand(),
 		inspectCommand(),
 		pruneCommand(),
 		quantCommand(),
