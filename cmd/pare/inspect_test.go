@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// runPare runs the CLI in-process and returns its output and exit code.
-func runPare(t *testing.T, args ...string) (string, int) {
+// runInspectCLI runs the CLI in-process and returns its output and exit code.
+func runInspectCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	var out bytes.Buffer
 	app := newApp()
@@ -20,20 +20,20 @@ func runPare(t *testing.T, args ...string) (string, int) {
 	return out.String(), exitCode(err)
 }
 
-type manifestEntry struct {
+type inspectFixture struct {
 	Name           string `json:"name"`
 	Path           string `json:"path"`
 	OnnxParamElems int64  `json:"onnx_param_elems"`
 	SizeBytes      int64  `json:"size_bytes"`
 }
 
-func fixtureManifest(t *testing.T) []manifestEntry {
+func inspectManifest(t *testing.T) []inspectFixture {
 	t.Helper()
 	data, err := os.ReadFile("../../fixtures/manifest.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var entries []manifestEntry
+	var entries []inspectFixture
 	if err := json.Unmarshal(data, &entries); err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +44,10 @@ func fixtureManifest(t *testing.T) []manifestEntry {
 }
 
 func TestInspectJSONFixtures(t *testing.T) {
-	for _, f := range fixtureManifest(t) {
+	for _, f := range inspectManifest(t) {
 		t.Run(f.Name, func(t *testing.T) {
 			path := filepath.Join("../../fixtures", f.Path)
-			out, code := runPare(t, "inspect", "--json", path)
+			out, code := runInspectCLI(t, "inspect", "--json", path)
 			if code != exitOK {
 				t.Fatalf("exit %d: %s", code, out)
 			}
@@ -89,8 +89,8 @@ func TestInspectJSONFixtures(t *testing.T) {
 }
 
 func TestInspectNodesAndText(t *testing.T) {
-	path := filepath.Join("../../fixtures", fixtureManifest(t)[0].Path)
-	out, code := runPare(t, "inspect", "--json", "--nodes", path)
+	path := filepath.Join("../../fixtures", inspectManifest(t)[0].Path)
+	out, code := runInspectCLI(t, "inspect", "--json", "--nodes", path)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, out)
 	}
@@ -117,7 +117,7 @@ func TestInspectNodesAndText(t *testing.T) {
 	if sum != res.MACs {
 		t.Errorf("node MACs sum to %d, macs %d", sum, res.MACs)
 	}
-	text, code := runPare(t, "inspect", "--nodes", path)
+	text, code := runInspectCLI(t, "inspect", "--nodes", path)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, text)
 	}
@@ -149,7 +149,7 @@ func TestInspectErrors(t *testing.T) {
 			if inspectGroups != nil && c.name == "groups without a provider" {
 				t.Skip("a groups provider is linked in")
 			}
-			out, code := runPare(t, c.args...)
+			out, code := runInspectCLI(t, c.args...)
 			if code != c.code {
 				t.Errorf("exit %d, want %d (%s)", code, c.code, out)
 			}
