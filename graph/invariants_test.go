@@ -212,6 +212,8 @@ type manifestModel struct {
 	Name string `json:"name"`
 	Path string `json:"path"`
 	Kind string `json:"kind"`
+	// RefInputs is the .npz of reference inputs, relative to fixtures/.
+	RefInputs string `json:"ref_inputs"`
 }
 
 func fixtureManifest(t testing.TB) []manifestModel {
