@@ -96,7 +96,7 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 	}
 	res := &Result{
 		Reference: ref.Name(), Candidate: cand.Name(), Inputs: src.Describe(),
-		Samples: rows, Batch: batch, Thresholds: o.Thresholds,
+		Samples: rows, Batch: min(batch, rows), Thresholds: o.Thresholds,
 	}
 	for j, name := range names {
 		shape := []int64{}

@@ -55,6 +55,8 @@ func newApp() *cli.Command {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		// keep one entry per line, sorted
+		benchCommand(),
+		checkCommand(),
 		inspectCommand(),
 		pruneCommand(),
 		quantCommand(),

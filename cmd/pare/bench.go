@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ort"
+)
+
+// benchOptions are pare bench's settings.
+type benchOptions struct {
+	Models  []string
+	Batches []int64
+	Threads int
+	Warmup  int
+	Runs    int
+	Seed    uint64
+	OrtLib  string
+	JSON    bool
+}
+
+// benchReport is pare bench's JSON output (docs/CLI.md, section bench).
+type benchReport struct {
+	Onnxruntime string       `json:"onnxruntime"`
+	Threads     int          `json:"threads"`
+	Warmup      int          `json:"warmup"`
+	Runs        int          `json:"runs"`
+	Batches     []int64      `json:"batches"`
+	Models      []benchModel `json:"models"`
+}
+
+// benchModel is one model's static figures and timings, with ratios to
+// the first model.
+type benchModel struct {
+	Path        string        `json:"path"`
+	SizeBytes   int64         `json:"size_bytes"`
+	Params      *int64        `json:"params"`
+	MACs        *int64        `json:"macs"`
+	CountError  string        `json:"count_error,omitempty"`
+	SizeRatio   float64       `json:"size_ratio"`
+	ParamsRatio *float64      `json:"params_ratio"`
+	MACsRatio   *float64      `json:"macs_ratio"`
+	Timings     []benchTiming `json:"timings"`
+}
+
+// benchTiming is one batch size's latency.
+type benchTiming struct {
+	Batch         int64    `json:"batch"`
+	Skipped       string   `json:"skipped,omitempty"`
+	MedianNs      int64    `json:"median_ns,omitempty"`
+	P90Ns         int64    `json:"p90_ns,omitempty"`
+	MeanNs        int64    `json:"mean_ns,omitempty"`
+	MinNs         int64    `json:"min_ns,omitempty"`
+	MaxNs         int64    `json:"max_ns,omitempty"`
+	SamplesPerSec float64  `json:"samples_per_s,omitempty"`
+	LatencyRatio  *float64 `json:"latency_ratio"`
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure latency, throughput, size, params and MACs of models side by side",
+		// Flag parse errors are usage errors (exit 2) here too.
+		OnUsageError: onUsageError,
+		ArgsUsage:    "MODEL...",
+		Description: "Runs each model in onnxruntime on synthetic inputs (the same seed for every model):\n" +
+			"warm-up runs, then timed runs; reports median and p90 latency and samples/s per batch\n" +
+			"size, with ratios to the first model. MACs count symbolic dims as 1 (batch 1).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "batch", Value: "1", Usage: "comma-separated batch sizes, e.g. 1,32"},
+			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads"},
+			&cli.IntFlag{Name: "warmup", Value: 10, Usage: "untimed runs first"},
+			&cli.IntFlag{Name: "runs", Value: 100, Usage: "timed runs"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for synthetic inputs"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			opts, err := benchOptionsFrom(cmd)
+			if err != nil {
+				return err
+			}
+			rep, err := runBench(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				enc := json.NewEncoder(cmd.Root().Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			return printBenchText(cmd.Root().Writer, rep)
+		},
+	}
+}
+
+func benchOptionsFrom(cmd *cli.Command) (benchOptions, error) {
+	o := benchOptions{
+		Models: cmd.Args().Slice(), Threads: cmd.Int("threads"), Warmup: cmd.Int("warmup"), Runs: cmd.Int("runs"),
+		Seed: cmd.Uint64("seed"), OrtLib: cmd.String("ort-lib"), JSON: cmd.Bool("json"),
+	}
+	if len(o.Models) == 0 {
+		return o, usageErrorf("bench takes one or more MODEL arguments")
+	}
+	for _, s := range strings.Split(cmd.String("batch"), ",") {
+		b, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil || b <= 0 {
+			return o, usageErrorf("--batch wants positive integers separated by commas, got %q", cmd.String("batch"))
+		}
+		o.Batches = append(o.Batches, b)
+	}
+	switch {
+	case o.Threads < 1:
+		return o, usageErrorf("--threads must be at least 1, got %d", o.Threads)
+	case o.Warmup < 0:
+		return o, usageErrorf("--warmup must be 0 or more, got %d", o.Warmup)
+	case o.Runs < 1:
+		return o, usageErrorf("--runs must be at least 1, got %d", o.Runs)
+	}
+	return o, nil
+}
+
+func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
+	if err := ort.Init(o.OrtLib); err != nil {
+		return nil, err
+	}
+	rep := &benchReport{Onnxruntime: ort.Version(), Threads: o.Threads, Warmup: o.Warmup, Runs: o.Runs, Batches: o.Batches}
+	for _, path := range o.Models {
+		m, err := benchOne(ctx, path, o)
+		if err != nil {
+			return nil, err
+		}
+		rep.Models = append(rep.Models, m)
+	}
+	addRatios(rep.Models)
+	return rep, nil
+}
+
+// benchOne measures one model. Params and MACs come from the graph
+// package; a model it cannot count is still timed.
+func benchOne(ctx context.Context, path string, o benchOptions) (benchModel, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return benchModel{}, fmt.Errorf("bench: %w", err)
+	}
+	bm := benchModel{Path: path, SizeBytes: st.Size()}
+	if g, err := graph.Load(path); err != nil {
+		bm.CountError = err.Error()
+	} else {
+		if disk, err := graph.DiskUsageOf(g, path); err == nil {
+			bm.SizeBytes = disk.Total()
+		}
+		if c, err := graph.Count(g); err != nil {
+			bm.CountError = err.Error()
+		} else {
+			bm.Params = &c.Params
+			if len(c.Uncounted) == 0 {
+				bm.MACs = &c.MACs
+			} else {
+				bm.CountError = fmt.Sprintf("MACs unknown for %d node(s), e.g. %s", len(c.Uncounted), c.Uncounted[0])
+			}
+		}
+	}
+	sess, err := ort.NewSessionFromFile(path, ort.Options{Threads: o.Threads})
+	if err != nil {
+		return benchModel{}, fmt.Errorf("bench: %w", err)
+	}
+	defer sess.Close()
+	for _, b := range o.Batches {
+		t := benchTiming{Batch: b}
+		if reason := batchMismatch(sess.Inputs(), b); reason != "" {
+			t.Skipped = reason
+			bm.Timings = append(bm.Timings, t)
+			continue
+		}
+		in, err := check.Synthesize(sess.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed})
+		if err != nil {
+			return benchModel{}, fmt.Errorf("bench: %s: %w", path, err)
+		}
+		lat, err := sess.Time(ctx, in, o.Warmup, o.Runs)
+		if err != nil {
+			return benchModel{}, fmt.Errorf("bench: %w", err)
+		}
+		t.MedianNs, t.P90Ns, t.MeanNs = int64(lat.Median), int64(lat.P90), int64(lat.Mean)
+		t.MinNs, t.MaxNs = int64(lat.Min), int64(lat.Max)
+		if lat.Median > 0 {
+			t.SamplesPerSec = float64(b) / lat.Median.Seconds()
+		}
+		bm.Timings = append(bm.Timings, t)
+	}
+	return bm, nil
+}
+
+// batchMismatch says why batch b cannot be fed, or "".
+func batchMismatch(inputs []ort.ValueInfo, b int64) string {
+	for _, in := range inputs {
+		if len(in.Dims) > 0 && in.Dims[0] > 0 && in.Dims[0] != b {
+			return fmt.Sprintf("input %q has a static batch of %d", in.Name, in.Dims[0])
+		}
+	}
+	return ""
+}
+
+// addRatios divides each model's figures by the first model's.
+func addRatios(ms []benchModel) {
+	if len(ms) == 0 {
+		return
+	}
+	first := ms[0]
+	for i := range ms {
+		m := &ms[i]
+		if first.SizeBytes > 0 {
+			m.SizeRatio = float64(m.SizeBytes) / float64(first.SizeBytes)
+		}
+		m.ParamsRatio = ratio(m.Params, first.Params)
+		m.MACsRatio = ratio(m.MACs, first.MACs)
+		for j := range m.Timings {
+			t, f := m.Timings[j], first.Timings[j]
+			if t.Skipped == "" && f.Skipped == "" && f.MedianNs > 0 {
+				m.Timings[j].LatencyRatio = new(float64(t.MedianNs) / float64(f.MedianNs))
+			}
+		}
+	}
+}
+
+func ratio(a, b *int64) *float64 {
+	if a == nil || b == nil || *b == 0 {
+		return nil
+	}
+	return new(float64(*a) / float64(*b))
+}
+
+func printBenchText(w io.Writer, rep *benchReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\tsize\tparams\tMACs(b=1)\tbatch\tmedian\tp90\tsamples/s\tlatency×\tsize×\tparams×\tMACs×\t")
+	for _, m := range rep.Models {
+		for i, t := range m.Timings {
+			model, size, params, macs, sr, pr, mr := "", "", "", "", "", "", ""
+			if i == 0 {
+				model, size = m.Path, humanBytes(m.SizeBytes)
+				params, macs = humanCount(m.Params), humanCount(m.MACs)
+				sr, pr, mr = fmtRatio(&m.SizeRatio), fmtRatio(m.ParamsRatio), fmtRatio(m.MACsRatio)
+			}
+			if t.Skipped != "" {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\tskipped: %s\t\t\t\t%s\t%s\t%s\t\n", model, size, params, macs, t.Batch, t.Skipped, sr, pr, mr)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t\n", model, size, params, macs, t.Batch,
+				time.Duration(t.MedianNs).Round(time.Microsecond), time.Duration(t.P90Ns).Round(time.Microsecond),
+				t.SamplesPerSec, fmtRatio(t.LatencyRatio), sr, pr, mr)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nonnxruntime %s, %d thread(s), %d warm-up + %d timed runs per batch; ratios are to the first model\n",
+		rep.Onnxruntime, rep.Threads, rep.Warmup, rep.Runs)
+	for _, m := range rep.Models {
+		if m.CountError != "" {
+			fmt.Fprintf(w, "%s: params/MACs: %s\n", m.Path, m.CountError)
+		}
+	}
+	return nil
+}
+
+func fmtRatio(r *float64) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", *r)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), -1
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[i])
+}
+
+func humanCount(n *int64) string {
+	if n == nil {
+		return "-"
+	}
+	f := float64(*n)
+	for _, u := range []struct {
+		div float64
+		s   string
+	}{{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "K"}} {
+		if f >= u.div {
+			return fmt.Sprintf("%.2f%s", f/u.div, u.s)
+		}
+	}
+	return strconv.FormatInt(*n, 10)
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/ort"
+)
+
+// checkOptions are pare check's settings.
+type checkOptions struct {
+	Ref, Cand       string
+	Inputs, Labels  string
+	Samples         int64
+	Seed            uint64
+	Batch           int64
+	IntLow, IntHigh int64
+	Threads         int
+	Thresholds      check.Thresholds
+	OrtLib          string
+	JSON            bool
+}
+
+// checkReport is pare check's JSON output (docs/CLI.md, section check).
+type checkReport struct {
+	*check.Result
+	Onnxruntime string `json:"onnxruntime"`
+	Threads     int    `json:"threads"`
+}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "compare a candidate model's outputs with a reference model's",
+		// Flag parse errors are usage errors (exit 2) here too.
+		OnUsageError: onUsageError,
+		ArgsUsage:    "REF CAND",
+		Description: "Runs both models in onnxruntime on the same inputs and compares every output.\n" +
+			"Without threshold flags the gate is allclose with atol 1e-4, rtol 1e-3; any threshold\n" +
+			"flag replaces that default (giving only --atol or --rtol leaves the other at 0).\n" +
+			"Exit 1 when a threshold fails.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "inputs", Usage: "inputs: .npy (a single-input model) or .npz (one array per input name); default synthetic"},
+			&cli.StringFlag{Name: "labels", Usage: "integer class labels (.npy, shape [N]) for accuracy"},
+			&cli.Int64Flag{Name: "samples", Value: check.DefaultSamples, Usage: "synthetic samples (batch axis of symbolic or size-1 inputs)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for synthetic inputs"},
+			&cli.Int64Flag{Name: "batch", Usage: "rows per run (default: the model's static batch, else 32)"},
+			&cli.StringFlag{Name: "int-range", Value: "0,2", Usage: "LO,HI: synthetic integer inputs are drawn from [LO, HI)"},
+			&cli.Float64Flag{Name: "atol", Usage: "allclose absolute tolerance"},
+			&cli.Float64Flag{Name: "rtol", Usage: "allclose tolerance relative to |reference|"},
+			&cli.Float64Flag{Name: "min-cos", Usage: "lowest cosine similarity per output"},
+			&cli.Float64Flag{Name: "min-top1", Usage: "lowest top-1 agreement per output, 0..1"},
+			&cli.Float64Flag{Name: "max-acc-drop", Usage: "largest accuracy drop in percentage points (needs --labels)"},
+			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads per model"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			opts, err := checkOptionsFrom(cmd)
+			if err != nil {
+				return err
+			}
+			rep, err := runCheck(ctx, opts)
+			if rep != nil {
+				var perr error
+				if opts.JSON {
+					perr = printCheckJSON(cmd.Root().Writer, rep)
+				} else {
+					perr = printCheckText(cmd.Root().Writer, rep)
+				}
+				if err == nil {
+					err = perr
+				}
+			}
+			return err
+		},
+	}
+}
+
+// checkOptionsFrom reads and validates flags and arguments.
+func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
+	if cmd.Args().Len() != 2 {
+		return checkOptions{}, usageErrorf("check takes REF and CAND model arguments, got %d", cmd.Args().Len())
+	}
+	o := checkOptions{
+		Ref: cmd.Args().Get(0), Cand: cmd.Args().Get(1),
+		Inputs: cmd.String("inputs"), Labels: cmd.String("labels"),
+		Samples: cmd.Int64("samples"), Seed: cmd.Uint64("seed"), Batch: cmd.Int64("batch"),
+		Threads: cmd.Int("threads"), OrtLib: cmd.String("ort-lib"), JSON: cmd.Bool("json"),
+	}
+	if o.Samples <= 0 {
+		return o, usageErrorf("--samples must be positive, got %d", o.Samples)
+	}
+	if o.Batch < 0 {
+		return o, usageErrorf("--batch must be positive, got %d", o.Batch)
+	}
+	if o.Threads < 1 {
+		return o, usageErrorf("--threads must be at least 1, got %d", o.Threads)
+	}
+	lo, hi, ok := parseRange(cmd.String("int-range"))
+	if !ok {
+		return o, usageErrorf("--int-range wants LO,HI with LO < HI, got %q", cmd.String("int-range"))
+	}
+	o.IntLow, o.IntHigh = lo, hi
+	th := check.Thresholds{}
+	if cmd.IsSet("atol") || cmd.IsSet("rtol") {
+		th.AllClose = &check.AllClose{ATol: cmd.Float64("atol"), RTol: cmd.Float64("rtol")}
+	}
+	for name, dst := range map[string]**float64{"min-cos": &th.MinCos, "min-top1": &th.MinTop1, "max-acc-drop": &th.MaxAccDrop} {
+		if cmd.IsSet(name) {
+			*dst = new(cmd.Float64(name))
+		}
+	}
+	if th == (check.Thresholds{}) {
+		th = check.DefaultThresholds()
+	}
+	if err := th.Validate(); err != nil {
+		return o, usageErrorf("%v", strings.TrimPrefix(err.Error(), "check: "))
+	}
+	if th.MaxAccDrop != nil && o.Labels == "" {
+		return o, usageErrorf("--max-acc-drop needs --labels")
+	}
+	o.Thresholds = th
+	if o.Inputs != "" {
+		if ext := strings.ToLower(filepath.Ext(o.Inputs)); ext != ".npy" && ext != ".npz" {
+			return o, usageErrorf("--inputs %s: want a .npy or .npz file", o.Inputs)
+		}
+		if err := readable(o.Inputs); err != nil {
+			return o, usageErrorf("--inputs: %v", err)
+		}
+	}
+	if o.Labels != "" {
+		if err := readable(o.Labels); err != nil {
+			return o, usageErrorf("--labels: %v", err)
+		}
+	}
+	return o, nil
+}
+
+// readable checks that path is a regular file we can open.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
+}
+
+func parseRange(s string) (lo, hi int64, ok bool) {
+	a, b, found := strings.Cut(s, ",")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+	hi, err2 := strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+	return lo, hi, err1 == nil && err2 == nil && lo < hi
+}
+
+// runCheck loads both models, builds the inputs and compares. The report
+// comes back with check.ErrFailed too, so that it can be printed.
+func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
+	if err := ort.Init(o.OrtLib); err != nil {
+		return nil, err
+	}
+	opts := ort.Options{Threads: o.Threads}
+	ref, err := ort.NewSessionFromFile(o.Ref, opts)
+	if err != nil {
+		return nil, fmt.Errorf("check: reference: %w", err)
+	}
+	defer ref.Close()
+	cand, err := ort.NewSessionFromFile(o.Cand, opts)
+	if err != nil {
+		return nil, fmt.Errorf("check: candidate: %w", err)
+	}
+	defer cand.Close()
+
+	var src check.Source
+	switch {
+	case strings.EqualFold(filepath.Ext(o.Inputs), ".npy"):
+		src, err = check.FromNpy(o.Inputs, ref.Inputs())
+	case o.Inputs != "":
+		src, err = check.FromNpz(o.Inputs, ref.Inputs())
+	default:
+		in, serr := check.Synthesize(ref.Inputs(), check.SynthOptions{
+			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh,
+		})
+		if serr != nil {
+			return nil, serr
+		}
+		src, err = check.FromArrays(in, fmt.Sprintf("synthetic (seed %d)", o.Seed))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds}
+	if o.Labels != "" {
+		if copts.Labels, err = check.LoadLabels(o.Labels); err != nil {
+			return nil, err
+		}
+	}
+	res, err := check.Compare(ctx, ref, cand, src, copts)
+	if res == nil {
+		return nil, err
+	}
+	return &checkReport{Result: res, Onnxruntime: ort.Version(), Threads: o.Threads}, err
+}
+
+func printCheckJSON(w io.Writer, rep *checkReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func printCheckText(w io.Writer, rep *checkReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "reference\t%s\n", rep.Reference)
+	fmt.Fprintf(tw, "candidate\t%s\n", rep.Candidate)
+	fmt.Fprintf(tw, "inputs\t%s, %d samples, batch %d\n", rep.Inputs, rep.Samples, rep.Batch)
+	fmt.Fprintf(tw, "runtime\tonnxruntime %s, %d thread(s)\n\n", rep.Onnxruntime, rep.Threads)
+	fmt.Fprintln(tw, "output\tdtype\tshape\tmax_abs\tmean_abs\trel_l2\tcosine\ttop1")
+	for _, o := range rep.Outputs {
+		top1 := "-"
+		if o.Top1 != nil {
+			top1 = fmt.Sprintf("%.4f", float64(*o.Top1))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\n", o.Name, o.DType, o.Shape,
+			num(o.MaxAbs), num(o.MeanAbs), num(o.RelL2), fmt.Sprintf("%.6f", float64(o.Cosine)), top1)
+	}
+	if a := rep.Accuracy; a != nil {
+		fmt.Fprintf(tw, "\naccuracy\t%s, %d labels: reference %.2f%%, candidate %.2f%%, drop %.2f points\n",
+			a.Output, a.Labels, 100*float64(a.Ref), 100*float64(a.Cand), float64(a.DropPoints))
+	}
+	fmt.Fprintln(tw, "\ngate\toutput\tresult\tdetail")
+	for _, g := range rep.Gates {
+		result := "pass"
+		if !g.Pass {
+			result = "FAIL"
+		}
+		out := g.Output
+		if out == "" {
+			out = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Gate, out, result, g.Detail)
+	}
+	verdict := "PASS"
+	if !rep.Pass {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(tw, "\nverdict\t%s\n", verdict)
+	return tw.Flush()
+}
+
+// num formats a metric compactly (NaN and Inf spelled out).
+func num(n check.Number) string {
+	return strconv.FormatFloat(float64(n), 'g', 4, 64)
+}
