@@ -36,11 +36,10 @@ func (m Magnitude) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 		}
 		var sum float64
 		var n int
-		for i, v := range s {
+		for _, v := range s {
 			if !math.IsNaN(v) {
 				sum += v
 				n++
-				_ = i
 			}
 		}
 		mean := sum / float64(max(n, 1))

@@ -2,6 +2,7 @@ package prune
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -130,3 +131,5 @@ func wantInts(t *testing.T, m *graph.Model, name string, vals ...int64) {
 		t.Errorf("%s = %v, want %v", name, got, vals)
 	}
 }
+
+func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
