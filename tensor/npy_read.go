@@ -103,12 +103,13 @@ func WriteNpy(w io.Writer, d Dense) error {
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, readChunk)
+	n := d.Len()
+	// Buffers grow with the array up to readChunk, so small arrays stay cheap.
+	step := max(1, min(n, readChunk/d.DType.Size()))
+	bw := bufio.NewWriterSize(w, len(head)+step*d.DType.Size())
 	if _, err := bw.Write(head); err != nil {
 		return err
 	}
-	n := d.Len()
-	step := max(1, readChunk/d.DType.Size())
 	buf := make([]byte, 0, step*d.DType.Size())
 	for at := 0; at < n; at += step {
 		buf, err = appendEncoded(buf[:0], d.Data, at, min(n, at+step))
