@@ -105,6 +105,9 @@ func remap(src *cval, dims []int64, from func(idx []int64) int64) *cval {
 // shape dims under numpy broadcasting.
 func broadcastIndex(idx []int64, dims []int64) int64 {
 	off := len(idx) - len(dims)
+	if off < 0 {
+		return -1
+	}
 	st := strides(dims)
 	j := int64(0)
 	for i, d := range dims {
@@ -164,7 +167,11 @@ func elementwise(f func(xs []Dim) Dim, ops ...*cval) *cval {
 			rem /= dims[i]
 		}
 		for i, o := range ops {
-			xs[i] = o.v[broadcastIndex(idx, o.dims)]
+			j := broadcastIndex(idx, o.dims)
+			if j < 0 || j >= int64(len(o.v)) {
+				return nil
+			}
+			xs[i] = o.v[j]
 		}
 		out[k] = f(xs)
 	}

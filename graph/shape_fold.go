@@ -172,6 +172,9 @@ func foldConcat(c *nodeCtx) *cval {
 	if !ok || len(dims) == 0 {
 		return nil
 	}
+	if n, err := NumElements(dims); err != nil || n > maxConstElems {
+		return nil
+	}
 	axis, err := normAxis(c.n.IntAttr("axis", 0), len(dims))
 	if err != nil {
 		return nil
@@ -188,10 +191,16 @@ func foldConcat(c *nodeCtx) *cval {
 	for _, d := range dims[:axis] {
 		outer *= d
 	}
+	if outer == 0 {
+		return newCval(dims, nil)
+	}
 	var out []Dim
 	for o := range outer {
 		for _, p := range parts {
-			block := int64(len(p.v)) / max(outer, 1)
+			if int64(len(p.v))%outer != 0 {
+				return nil
+			}
+			block := int64(len(p.v)) / outer
 			out = append(out, p.v[o*block:(o+1)*block]...)
 		}
 	}
