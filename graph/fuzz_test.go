@@ -159,8 +159,22 @@ func FuzzRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := graph.Parse(data)
+		// Load decodes its own buffer differently (raw_data is not
+		// copied); it must agree with Parse on every input.
+		dir := t.TempDir()
+		in := filepath.Join(dir, "in.onnx")
+		if err := os.WriteFile(in, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		loaded, lerr := graph.Load(in)
+		if (err == nil) != (lerr == nil) {
+			t.Fatalf("Parse error %v, Load error %v", err, lerr)
+		}
 		if err != nil {
 			return
+		}
+		if !proto.Equal(m.Proto, loaded.Proto) {
+			t.Fatal("Load and Parse decode different models")
 		}
 		b1, err := m.Marshal()
 		if err != nil {
@@ -180,7 +194,6 @@ func FuzzRoundTrip(f *testing.F) {
 		if !bytes.Equal(b1, b2) {
 			t.Fatal("encoding twice gave different bytes")
 		}
-		dir := t.TempDir()
 		p := filepath.Join(dir, "m.onnx")
 		if err := m.Save(p, graph.SaveOptions{}); err != nil {
 			t.Fatalf("save: %v", err)

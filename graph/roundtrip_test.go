@@ -37,6 +37,15 @@ func TestRoundTripFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Load keeps raw_data in the file buffer; Parse copies it.
+			// Both must decode the same model.
+			data, err := os.ReadFile(orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if parsed, err := graph.Parse(data); err != nil || !proto.Equal(parsed.Proto, m.Proto) {
+				t.Fatalf("Load and Parse disagree (Parse error %v)", err)
+			}
 			dir := filepath.Join(root, f.Name)
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				t.Fatal(err)
