@@ -313,6 +313,20 @@ func TestFixturesPruneAndRun(t *testing.T) {
 					if c := re.Cost(); c != p.After {
 						t.Errorf("%s %.1f: recounted cost %+v, plan says %+v", target, ratio, c, p.After)
 					}
+					// graph.Count, written independently, must see the same
+					// reductions in the files.
+					c0, err := graph.Count(loadFixture(t, f))
+					if err != nil {
+						t.Fatal(err)
+					}
+					c1, err := graph.Count(reload(t, m))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if c0.Params-c1.Params != p.Before.Params-p.After.Params || c0.MACs-c1.MACs != p.Before.MACs-p.After.MACs {
+						t.Errorf("%s %.1f: graph.Count sees params −%d MACs −%d, plan −%d −%d", target, ratio,
+							c0.Params-c1.Params, c0.MACs-c1.MACs, p.Before.Params-p.After.Params, p.Before.MACs-p.After.MACs)
+					}
 					switch target {
 					case "params":
 						checkTarget(t, "params", p.Before.Params, p.After.Params, ratio)

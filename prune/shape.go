@@ -5,10 +5,28 @@ import (
 )
 
 // Static shapes, best effort: -1 is an unknown dim, nil an unknown rank.
-// Rules set their outputs' shapes; graph inputs, initializers and
-// value_info seed them.
+// graph.InferShapes seeds them (it folds shape computations, so convs
+// after a computed Reshape have static shapes too); rules fill what it
+// leaves unknown, from graph inputs, initializers and value_info.
 
 func (a *Analysis) seedShapes() {
+	if inf, err := graph.InferShapes(a.Model); err == nil {
+		for _, v := range a.g.Values() {
+			ts, ok := inf.Of(v.Name)
+			if !ok || !ts.Ranked {
+				continue
+			}
+			s := make([]int64, len(ts.Dims))
+			for i, d := range ts.Dims {
+				if x, ok := d.Value(); ok {
+					s[i] = x
+				} else {
+					s[i] = -1
+				}
+			}
+			a.shapes[v.Name] = s
+		}
+	}
 	for _, v := range a.g.Values() {
 		if v.Initializer != nil {
 			a.shapes[v.Name] = append([]int64{}, v.Initializer.Dims...)
