@@ -25,8 +25,9 @@ const histBins = 2048
 
 // capture runs the float model m over data, batch samples at a time, with
 // names added as outputs, and calls visit with their values for each
-// batch. Only the statistics visit keeps stay in memory.
-func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, batch int, visit func(map[string]tensor.Dense) error) error {
+// batch with its number of samples. Only the statistics visit keeps
+// stay in memory.
+func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, batch int, visit func(vals map[string]tensor.Dense, rows int) error) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -67,7 +68,7 @@ func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, 
 		for j, name := range names {
 			vals[name] = outs[j]
 		}
-		if err := visit(vals); err != nil {
+		if err := visit(vals, min(i+batch, data.Len())-i); err != nil {
 			return err
 		}
 	}
@@ -121,7 +122,7 @@ func (h *histogram) quantile(p float64) float64 {
 // second pass.
 func CalibrateRanges(ctx context.Context, m *graph.Model, data Dataset, names []string, method string, pct float64, batch int) (map[string]Range, error) {
 	ranges := map[string]Range{}
-	err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense) error {
+	err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _ int) error {
 		for name, d := range vals {
 			if !d.DType.IsFloat() {
 				continue
@@ -166,7 +167,7 @@ func CalibrateRanges(ctx context.Context, m *graph.Model, data Dataset, names []
 	for name, r := range ranges {
 		hists[name] = newHistogram(r)
 	}
-	err = capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense) error {
+	err = capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _ int) error {
 		for name, d := range vals {
 			if h := hists[name]; h != nil {
 				v, err := d.Float32s()

@@ -179,11 +179,9 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 			}
 		}
 		offset := 0
-		err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense) error {
-			n := 0
+		err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, n int) error {
 			for _, l := range pass {
 				d := vals[l.Input()]
-				n = int(d.Rows())
 				if err := addLayerInput(acc[l], shapes[l], d, weights[l], offset); err != nil {
 					return fmt.Errorf("quant: layer %s: %w", l.Node, err)
 				}
