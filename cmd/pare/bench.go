@@ -183,6 +183,10 @@ func benchOne(ctx context.Context, path string, o benchOptions) (benchModel, err
 			bm.Timings = append(bm.Timings, t)
 			continue
 		}
+		if w, ok := terminal(os.Stderr); ok {
+			fmt.Fprintf(w, "\rbench: %s, batch %d\033[K", path, b)
+			defer fmt.Fprint(w, "\r\033[K")
+		}
 		in, err := check.Synthesize(sess.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed})
 		if err != nil {
 			return benchModel{}, fmt.Errorf("bench: %s: %w", path, err)

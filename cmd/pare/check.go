@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -216,7 +217,10 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 			return nil, err
 		}
 	}
+	var finish func()
+	copts.Progress, finish = rowProgress("check")
 	res, err := check.Compare(ctx, ref, cand, src, copts)
+	finish()
 	if res == nil {
 		return nil, err
 	}
@@ -271,4 +275,37 @@ func printCheckText(w io.Writer, rep *checkReport) error {
 // num formats a metric compactly (NaN and Inf spelled out).
 func num(n check.Number) string {
 	return strconv.FormatFloat(float64(n), 'g', 4, 64)
+}
+
+// rowProgress returns a callback that shows "label: done/total rows" on
+// stderr, once the work has taken more than a second, and only when
+// stderr is a terminal. done returns a func that clears the line.
+func rowProgress(label string) (update func(done, total int64), finish func()) {
+	w, ok := terminal(os.Stderr)
+	if !ok {
+		return nil, func() {}
+	}
+	start, shown := time.Now(), false
+	update = func(done, total int64) {
+		if time.Since(start) < time.Second {
+			return
+		}
+		shown = true
+		fmt.Fprintf(w, "\r%s: %d/%d rows", label, done, total)
+	}
+	finish = func() {
+		if shown {
+			fmt.Fprint(w, "\r\033[K")
+		}
+	}
+	return update, finish
+}
+
+// terminal reports whether f is a character device (a terminal).
+func terminal(f *os.File) (io.Writer, bool) {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil, false
+	}
+	return f, true
 }
