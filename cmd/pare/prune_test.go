@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pare-dev/pare/tensor"
+)
+
+const pruneFixture = "../../fixtures/models/resnet18_w16_op13.onnx"
+
+func pruneInputs(t *testing.T) map[string]tensor.Dense {
+	t.Helper()
+	in, err := tensor.ReadNpz("../../fixtures/ref/resnet18_w16_op13.inputs.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestPruneRefusesOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	data, err := os.ReadFile(pruneFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := runPare(t, "prune", model, "-o", model, "--ratio", "0.3"); code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	if _, code := runPare(t, "prune", model, "-o", model, "--ratio", "0.3", "--in-place"); code != exitOK {
+		t.Errorf("--in-place: exit %d", code)
+	}
+	if _, code := runPare(t, "prune", model, "-o", filepath.Join(dir, "x.onnx"), "--ratio", "1.5"); code != exitUsage {
+		t.Errorf("bad ratio: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestPrunePlanReplayAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	a, b, plan := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx"), filepath.Join(dir, "plan.json")
+	out, code := runPare(t, "prune", pruneFixture, "-o", a, "--ratio", "0.4", "--target", "macs", "--plan-out", plan, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var res pruneResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	got := 1 - float64(res.After.MACs)/float64(res.Before.MACs)
+	if got < 0.38 || got > 0.42 {
+		t.Errorf("MACs reduced by %.3f, asked 0.4", got)
+	}
+	if res.FrozenGroups != 1 || len(res.Groups) == 0 {
+		t.Errorf("groups %d, frozen %d", len(res.Groups), res.FrozenGroups)
+	}
+	if _, code := runPare(t, "prune", pruneFixture, "-o", b, "--plan-in", plan); code != exitOK {
+		t.Fatalf("replay exit %d", code)
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if !bytes.Equal(da, db) {
+		t.Error("replaying the plan gave different bytes")
+	}
+	runModel(t, a, pruneInputs(t))
+	other := "../../fixtures/models/mobilenet_v2_w035_op13.onnx"
+	if _, code := runPare(t, "prune", other, "-o", filepath.Join(dir, "c.onnx"), "--plan-in", plan); code != exitUsage {
+		t.Errorf("plan for another model: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestPruneUnstructured(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.onnx")
+	out, code := runPare(t, "prune", pruneFixture, "-o", a, "--unstructured", "--sparsity", "0.6", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var res pruneResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Sparsity < 0.595 || res.Sparsity > 0.605 {
+		t.Errorf("sparsity %.4f, want 0.6", res.Sparsity)
+	}
+	runModel(t, a, pruneInputs(t))
+	if _, code := runPare(t, "prune", pruneFixture, "-o", filepath.Join(dir, "n.onnx"), "--nm", "2:4"); code != exitOK {
+		t.Errorf("--nm 2:4: exit %d", code)
+	}
+	if _, code := runPare(t, "prune", pruneFixture, "-o", filepath.Join(dir, "n.onnx"), "--nm", "4:2"); code != exitUsage {
+		t.Errorf("--nm 4:2: exit %d, want %d", code, exitUsage)
+	}
+}
