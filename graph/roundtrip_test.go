@@ -56,6 +56,12 @@ func TestRoundTripFixtures(t *testing.T) {
 			m2 := saveLoad(t, m, inline, graph.SaveOptions{})
 			saveLoad(t, m2, again, graph.SaveOptions{})
 			sameBytes(t, inline, again)
+			// Save streams the encoding; it must be Marshal's, byte for byte.
+			if enc, err := m.Marshal(); err != nil {
+				t.Fatal(err)
+			} else if saved, _ := os.ReadFile(inline); !bytes.Equal(saved, enc) {
+				t.Fatal("Save and Marshal encode differently")
+			}
 
 			extDir := filepath.Join(dir, "ext")
 			extDir2 := filepath.Join(dir, "ext2")

@@ -1,13 +1,17 @@
 package graph
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pare-dev/pare/onnx"
 )
@@ -39,13 +43,7 @@ type SaveOptions struct {
 }
 
 // Marshal encodes the model deterministically with all tensors inline.
-func (m *Model) Marshal() ([]byte, error) {
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto)
-	if err != nil {
-		return nil, fmt.Errorf("graph: encode: %w", err)
-	}
-	return data, nil
-}
+func (m *Model) Marshal() ([]byte, error) { return marshalDet(m.Proto) }
 
 // Save writes the model to path atomically: every file goes to a
 // temporary file in the destination folder that is written and synced;
@@ -74,11 +72,122 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 	if external {
 		return m.saveExternal(path, dataFile, opts.Threshold)
 	}
-	data, err := m.Marshal()
+	return writeAtomic(path, func(f *os.File) error {
+		w := bufio.NewWriterSize(f, 1<<20)
+		if err := encodeTo(w, m.Proto); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+}
+
+// encodeTo writes mp to w byte for byte as Marshal encodes it, without
+// holding the whole encoding in memory: the main graph's initializers'
+// raw_data, nearly all of a model's bytes, goes to w straight from the
+// tensors. It relies on protobuf-go writing known fields in field-number
+// order and unknown fields last, so that a message encodes as the
+// encoding of its fields below a number, then that field, then the rest;
+// the round-trip tests compare its output with Marshal's.
+func encodeTo(w io.Writer, mp *onnx.ModelProto) error {
+	if mp.Graph == nil {
+		data, err := marshalDet(mp)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	mBefore, mAfter, err := splitAt(mp, fieldModelGraph)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, func(f *os.File) error { _, err := f.Write(data); return err })
+	gBefore, gAfter, err := splitAt(mp.Graph, fieldGraphInitializer)
+	if err != nil {
+		return err
+	}
+	// Every initializer as (head, raw, tail): raw_data is written from
+	// the tensor; head and tail are the encodings of the other fields.
+	type part struct {
+		head, raw, tail []byte
+		hasRaw          bool
+		size            int
+	}
+	parts := make([]part, len(mp.Graph.Initializer))
+	gSize := len(gBefore) + len(gAfter)
+	for i, t := range mp.Graph.Initializer {
+		p := &parts[i]
+		if t.RawData == nil {
+			if p.head, err = marshalDet(t); err != nil {
+				return err
+			}
+		} else {
+			if p.head, p.tail, err = splitAt(t, fieldTensorRawData); err != nil {
+				return err
+			}
+			p.raw, p.hasRaw = t.RawData, true
+		}
+		p.size = len(p.head) + len(p.tail)
+		if p.hasRaw {
+			p.size += protowire.SizeTag(fieldTensorRawData) + protowire.SizeBytes(len(p.raw))
+		}
+		gSize += protowire.SizeTag(fieldGraphInitializer) + protowire.SizeBytes(p.size)
+	}
+	buf := make([]byte, 0, 32)
+	write := func(b []byte) {
+		if err == nil {
+			_, err = w.Write(b)
+		}
+	}
+	write(mBefore)
+	buf = protowire.AppendTag(buf[:0], fieldModelGraph, protowire.BytesType)
+	write(protowire.AppendVarint(buf, uint64(gSize)))
+	write(gBefore)
+	for _, p := range parts {
+		buf = protowire.AppendTag(buf[:0], fieldGraphInitializer, protowire.BytesType)
+		write(protowire.AppendVarint(buf, uint64(p.size)))
+		write(p.head)
+		if p.hasRaw {
+			buf = protowire.AppendTag(buf[:0], fieldTensorRawData, protowire.BytesType)
+			write(protowire.AppendVarint(buf, uint64(len(p.raw))))
+			write(p.raw)
+		}
+		write(p.tail)
+	}
+	write(gAfter)
+	write(mAfter)
+	return err
+}
+
+func marshalDet(m proto.Message) ([]byte, error) {
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("graph: encode: %w", err)
+	}
+	return data, nil
+}
+
+// splitAt encodes the populated fields of m numbered below num, and
+// separately those numbered above it together with m's unknown fields.
+func splitAt(m proto.Message, num protowire.Number) (before, after []byte, err error) {
+	src := m.ProtoReflect()
+	lo, hi := src.Type().New(), src.Type().New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Number() < num:
+			lo.Set(fd, v)
+		case fd.Number() > num:
+			hi.Set(fd, v)
+		}
+		return true
+	})
+	hi.SetUnknown(src.GetUnknown())
+	if before, err = marshalDet(lo.Interface()); err != nil {
+		return nil, nil, err
+	}
+	if after, err = marshalDet(hi.Interface()); err != nil {
+		return nil, nil, err
+	}
+	return before, after, nil
 }
 
 // checkDestination refuses a destination that is a folder, and, unless
