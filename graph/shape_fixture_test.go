@@ -19,7 +19,7 @@ type fixture struct {
 	OnnxParamElems int64  `json:"onnx_param_elems"`
 }
 
-func loadManifest(t *testing.T) []fixture {
+func loadManifest(t testing.TB) []fixture {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(fixturesDir, "manifest.json"))
 	if err != nil {
@@ -35,7 +35,7 @@ func loadManifest(t *testing.T) []fixture {
 	return fs
 }
 
-func loadFixture(t *testing.T, f fixture) *graph.Model {
+func loadFixture(t testing.TB, f fixture) *graph.Model {
 	t.Helper()
 	m, err := graph.Load(filepath.Join(fixturesDir, f.Path))
 	if err != nil {
