@@ -141,12 +141,12 @@ func TestSummarise(t *testing.T) {
 	for i := 10; i >= 1; i-- {
 		ts = append(ts, time.Duration(i)*time.Millisecond)
 	}
-	l := summarise(ts, 4, 2)
+	l := Summarise(ts, 4, 2)
 	if l.Median != 5500*time.Microsecond || l.P90 != 9*time.Millisecond || l.Mean != 5500*time.Microsecond ||
 		l.Min != time.Millisecond || l.Max != 10*time.Millisecond || l.Threads != 4 || l.Warmup != 2 || l.Runs != 10 {
 		t.Errorf("%+v", l)
 	}
-	one := summarise([]time.Duration{7}, 1, 0)
+	one := Summarise([]time.Duration{7}, 1, 0)
 	if one.Median != 7 || one.P90 != 7 {
 		t.Errorf("%+v", one)
 	}

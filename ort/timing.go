@@ -25,37 +25,69 @@ type Latency struct {
 }
 
 // Time runs the session warmup times untimed, then runs times timed, on
-// the same inputs. Each timed run covers onnxruntime's Run call and the
-// copy of its outputs into Go memory (as Run pays too); input tensors are
-// created once, outside the timing.
+// the same inputs, and summarises the timed runs. See Timer for what a
+// run covers.
 func (s *Session) Time(ctx context.Context, inputs map[string]tensor.Dense, warmup, runs int) (Latency, error) {
 	if warmup < 0 || runs <= 0 {
 		return Latency{}, fmt.Errorf("ort: %s: need warmup >= 0 and runs > 0, have %d and %d", s.name, warmup, runs)
 	}
-	in, err := s.inputValues(inputs)
+	tm, err := s.NewTimer(inputs)
 	if err != nil {
 		return Latency{}, err
 	}
-	defer destroyAll(in)
-	outs := make([]ort.Value, s.nOut)
+	defer tm.Close()
 	times := make([]time.Duration, 0, runs)
 	for i := range warmup + runs {
-		start := time.Now()
-		err := s.runRaw(ctx, in, outs)
-		elapsed := time.Since(start)
-		destroyAll(outs)
+		d, err := tm.Run(ctx)
 		if err != nil {
 			return Latency{}, err
 		}
 		if i >= warmup {
-			times = append(times, elapsed)
+			times = append(times, d)
 		}
 	}
-	return summarise(times, s.threads, warmup), nil
+	return Summarise(times, s.threads, warmup), nil
 }
 
-// summarise computes order statistics; quantiles use the nearest rank.
-func summarise(times []time.Duration, threads, warmup int) Latency {
+// Timer times single runs of a session on fixed inputs, so that callers
+// can interleave the runs of several models and let machine noise fall
+// on all of them alike. A timed run covers onnxruntime's Run call and the
+// copy of its outputs into Go memory (as Run pays too); the input tensors
+// are created once, by NewTimer. A Timer is not safe for concurrent use.
+type Timer struct {
+	s    *Session
+	in   []ort.Value
+	outs []ort.Value
+}
+
+// NewTimer validates inputs and prepares them for timed runs; Close
+// releases them.
+func (s *Session) NewTimer(inputs map[string]tensor.Dense) (*Timer, error) {
+	in, err := s.inputValues(inputs)
+	if err != nil {
+		return nil, err
+	}
+	return &Timer{s: s, in: in, outs: make([]ort.Value, s.nOut)}, nil
+}
+
+// Run runs the session once and returns the time it took.
+func (t *Timer) Run(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	err := t.s.runRaw(ctx, t.in, t.outs)
+	elapsed := time.Since(start)
+	destroyAll(t.outs)
+	return elapsed, err
+}
+
+// Close destroys the input tensors.
+func (t *Timer) Close() { destroyAll(t.in) }
+
+// Summarise computes order statistics of timed runs (at least one);
+// quantiles use the nearest rank.
+func Summarise(times []time.Duration, threads, warmup int) Latency {
+	if len(times) == 0 {
+		return Latency{Threads: threads, Warmup: warmup}
+	}
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
 	var sum time.Duration

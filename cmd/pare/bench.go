@@ -75,8 +75,9 @@ func benchCommand() *cli.Command {
 		OnUsageError: onUsageError,
 		ArgsUsage:    "MODEL...",
 		Description: "Runs each model in onnxruntime on synthetic inputs (the same seed for every model):\n" +
-			"warm-up runs, then timed runs; reports median and p90 latency and samples/s per batch\n" +
-			"size, with ratios to the first model. MACs count symbolic dims as 1 (batch 1).",
+			"warm-up runs, then timed runs, one run of each model in turn; reports median and p90\n" +
+			"latency and samples/s per batch size, with ratios to the first model. MACs count\n" +
+			"symbolic dims as 1 (batch 1).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "batch", Value: "1", Usage: "comma-separated batch sizes, e.g. 1,32"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads"},
@@ -135,74 +136,129 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 		return nil, err
 	}
 	rep := &benchReport{Onnxruntime: ort.Version(), Threads: o.Threads, Warmup: o.Warmup, Runs: o.Runs, Batches: o.Batches}
-	for _, path := range o.Models {
-		m, err := benchOne(ctx, path, o)
+	sessions := make([]*ort.Session, len(o.Models))
+	defer func() {
+		for _, s := range sessions {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	for i, path := range o.Models {
+		m, err := benchStatic(path)
 		if err != nil {
 			return nil, err
 		}
 		rep.Models = append(rep.Models, m)
+		if sessions[i], err = ort.NewSessionFromFile(path, ort.Options{Threads: o.Threads}); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	for _, b := range o.Batches {
+		timings, err := timeBatch(ctx, sessions, o, b)
+		if err != nil {
+			return nil, err
+		}
+		for i := range rep.Models {
+			rep.Models[i].Timings = append(rep.Models[i].Timings, timings[i])
+		}
 	}
 	addRatios(rep.Models)
 	return rep, nil
 }
 
-// benchOne measures one model. Params and MACs come from the graph
-// package; a model it cannot count is still timed.
-func benchOne(ctx context.Context, path string, o benchOptions) (benchModel, error) {
+// benchStatic measures what needs no running: size on disk, and params
+// and MACs from the graph package. A model it cannot count is still
+// timed.
+func benchStatic(path string) (benchModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return benchModel{}, fmt.Errorf("bench: %w", err)
 	}
 	bm := benchModel{Path: path, SizeBytes: st.Size()}
-	if g, err := graph.Load(path); err != nil {
+	g, err := graph.Load(path)
+	if err != nil {
 		bm.CountError = err.Error()
+		return bm, nil
+	}
+	if disk, err := graph.DiskUsageOf(g, path); err == nil {
+		bm.SizeBytes = disk.Total()
+	}
+	c, err := graph.Count(g)
+	if err != nil {
+		bm.CountError = err.Error()
+		return bm, nil
+	}
+	bm.Params = &c.Params
+	if len(c.Uncounted) == 0 {
+		bm.MACs = &c.MACs
 	} else {
-		if disk, err := graph.DiskUsageOf(g, path); err == nil {
-			bm.SizeBytes = disk.Total()
+		bm.CountError = fmt.Sprintf("MACs unknown for %d node(s), e.g. %s", len(c.Uncounted), c.Uncounted[0])
+	}
+	return bm, nil
+}
+
+// timeBatch times every model at batch size b. Runs are interleaved
+// (one run of each model in turn) so that drift in machine load falls on
+// all models alike and their ratios stay meaningful.
+func timeBatch(ctx context.Context, sessions []*ort.Session, o benchOptions, b int64) ([]benchTiming, error) {
+	out := make([]benchTiming, len(sessions))
+	timers := make([]*ort.Timer, len(sessions))
+	defer func() {
+		for _, t := range timers {
+			if t != nil {
+				t.Close()
+			}
 		}
-		if c, err := graph.Count(g); err != nil {
-			bm.CountError = err.Error()
-		} else {
-			bm.Params = &c.Params
-			if len(c.Uncounted) == 0 {
-				bm.MACs = &c.MACs
-			} else {
-				bm.CountError = fmt.Sprintf("MACs unknown for %d node(s), e.g. %s", len(c.Uncounted), c.Uncounted[0])
+	}()
+	for i, s := range sessions {
+		out[i].Batch = b
+		if reason := batchMismatch(s.Inputs(), b); reason != "" {
+			out[i].Skipped = reason
+			continue
+		}
+		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", s.Name(), err)
+		}
+		if timers[i], err = s.NewTimer(in); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	w, progress := terminal(os.Stderr)
+	times := make([][]time.Duration, len(sessions))
+	for r := range o.Warmup + o.Runs {
+		if progress && r%10 == 0 {
+			fmt.Fprintf(w, "\rbench: batch %d, run %d/%d\033[K", b, r, o.Warmup+o.Runs)
+		}
+		for i, t := range timers {
+			if t == nil {
+				continue
+			}
+			d, err := t.Run(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			if r >= o.Warmup {
+				times[i] = append(times[i], d)
 			}
 		}
 	}
-	sess, err := ort.NewSessionFromFile(path, ort.Options{Threads: o.Threads})
-	if err != nil {
-		return benchModel{}, fmt.Errorf("bench: %w", err)
+	if progress {
+		fmt.Fprint(w, "\r\033[K")
 	}
-	defer sess.Close()
-	for _, b := range o.Batches {
-		t := benchTiming{Batch: b}
-		if reason := batchMismatch(sess.Inputs(), b); reason != "" {
-			t.Skipped = reason
-			bm.Timings = append(bm.Timings, t)
+	for i, t := range timers {
+		if t == nil {
 			continue
 		}
-		if w, ok := terminal(os.Stderr); ok {
-			fmt.Fprintf(w, "\rbench: %s, batch %d\033[K", path, b)
-			defer fmt.Fprint(w, "\r\033[K")
-		}
-		in, err := check.Synthesize(sess.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed})
-		if err != nil {
-			return benchModel{}, fmt.Errorf("bench: %s: %w", path, err)
-		}
-		lat, err := sess.Time(ctx, in, o.Warmup, o.Runs)
-		if err != nil {
-			return benchModel{}, fmt.Errorf("bench: %w", err)
-		}
-		t.MedianNs, t.P90Ns, t.MeanNs = int64(lat.Median), int64(lat.P90), int64(lat.Mean)
-		t.MinNs, t.MaxNs = int64(lat.Min), int64(lat.Max)
+		lat := ort.Summarise(times[i], o.Threads, o.Warmup)
+		out[i].MedianNs, out[i].P90Ns, out[i].MeanNs = int64(lat.Median), int64(lat.P90), int64(lat.Mean)
+		out[i].MinNs, out[i].MaxNs = int64(lat.Min), int64(lat.Max)
 		if lat.Median > 0 {
-			t.SamplesPerSec = float64(b) / lat.Median.Seconds()
+			out[i].SamplesPerSec = float64(b) / lat.Median.Seconds()
 		}
-		bm.Timings = append(bm.Timings, t)
 	}
-	return bm, nil
+	return out, nil
 }
 
 // batchMismatch says why batch b cannot be fed, or "".
