@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -81,73 +80,5 @@ func TestCaptureModel(t *testing.T) {
 	_, err = NewSession(orttest.Bytes(t, CaptureModel(orttest.MLP(), []string{"nope"})), Options{})
 	if !errors.Is(err, ErrModel) || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown capture: %v", err)
-	}
-}
-
-func TestRunBatched(t *testing.T) {
-	s := openSession(t, CaptureModel(orttest.MLP(), []string{"hidden"}), Options{})
-	x := inputX(10)
-	hidden, logits := mlpRef(t, orttest.MLP(), x.Data.([]float32), 10)
-	for _, b := range []int64{1, 3, 4, 10, 64} {
-		out, err := s.RunBatched(ctx, map[string]tensor.Dense{"x": x}, []string{"logits", "hidden"}, b)
-		if err != nil {
-			t.Fatalf("batch %d: %v", b, err)
-		}
-		if !reflect.DeepEqual(out[0].Shape, []int64{10, 3}) || !reflect.DeepEqual(out[1].Shape, []int64{10, 8}) {
-			t.Fatalf("batch %d: shapes %v %v", b, out[0].Shape, out[1].Shape)
-		}
-		assertClose(t, "logits", out[0], logits, 1e-5)
-		assertClose(t, "hidden", out[1], hidden, 1e-5)
-	}
-	if _, err := s.RunBatched(ctx, map[string]tensor.Dense{"x": x}, nil, 0); err == nil {
-		t.Error("batch 0 accepted")
-	}
-	two := orttest.Model(
-		[]*onnx.NodeProto{orttest.Node("Add", []string{"a", "b"}, []string{"c"})}, nil,
-		[]*onnx.ValueInfoProto{orttest.Value("a", orttest.Float, "N"), orttest.Value("b", orttest.Float, "N")},
-		[]*onnx.ValueInfoProto{orttest.Value("c", orttest.Float, "N")},
-	)
-	ts := openSession(t, two, Options{})
-	a, _ := tensor.New([]int64{3}, []float32{1, 2, 3})
-	b, _ := tensor.New([]int64{2}, []float32{1, 2})
-	if _, err := ts.RunBatched(ctx, map[string]tensor.Dense{"a": a, "b": b}, nil, 2); !errors.Is(err, ErrInput) {
-		t.Errorf("mismatched rows: %v", err)
-	}
-}
-
-func TestTime(t *testing.T) {
-	s := openSession(t, orttest.MLP(), Options{})
-	lat, err := s.Time(ctx, map[string]tensor.Dense{"x": inputX(8)}, 3, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lat.Runs != 20 || lat.Warmup != 3 || lat.Threads != 1 {
-		t.Errorf("latency %+v", lat)
-	}
-	if !(lat.Min > 0 && lat.Min <= lat.Median && lat.Median <= lat.P90 && lat.P90 <= lat.Max && lat.Mean > 0) {
-		t.Errorf("inconsistent latency %+v", lat)
-	}
-	if _, err := s.Time(ctx, map[string]tensor.Dense{"x": inputX(8)}, 0, 0); err == nil {
-		t.Error("0 runs accepted")
-	}
-	if _, err := s.Time(ctx, map[string]tensor.Dense{"y": inputX(8)}, 0, 1); !errors.Is(err, ErrInput) {
-		t.Errorf("wrong input: %v", err)
-	}
-}
-
-func TestSummarise(t *testing.T) {
-	// 1..10 ms: median 5.5, nearest-rank p90 is the 9th value, mean 5.5.
-	var ts []time.Duration
-	for i := 10; i >= 1; i-- {
-		ts = append(ts, time.Duration(i)*time.Millisecond)
-	}
-	l := Summarise(ts, 4, 2)
-	if l.Median != 5500*time.Microsecond || l.P90 != 9*time.Millisecond || l.Mean != 5500*time.Microsecond ||
-		l.Min != time.Millisecond || l.Max != 10*time.Millisecond || l.Threads != 4 || l.Warmup != 2 || l.Runs != 10 {
-		t.Errorf("%+v", l)
-	}
-	one := Summarise([]time.Duration{7}, 1, 0)
-	if one.Median != 7 || one.P90 != 7 {
-		t.Errorf("%+v", one)
 	}
 }
