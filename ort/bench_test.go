@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+
 	"github.com/pare-dev/pare/ort/orttest"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -44,7 +46,7 @@ func BenchmarkRawRun(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("rows%d", rows), func(b *testing.B) {
 			b.ReportAllocs()
-			outs := make([]ortValue, s.nOut)
+			outs := make([]ort.Value, s.nOut)
 			for b.Loop() {
 				if err := s.runRaw(ctx, in, outs); err != nil {
 					b.Fatal(err)

@@ -15,12 +15,10 @@ func mlpRef(t *testing.T, m *onnx.ModelProto, x []float32, rows int) (hidden, lo
 	t.Helper()
 	w := map[string][]float32{}
 	for _, init := range m.Graph.Initializer {
-		d := tensor.Dense{DType: tensor.Float32, Shape: init.Dims}
 		vals := make([]float32, len(init.RawData)/4)
 		for i := range vals {
 			vals[i] = math.Float32frombits(uint32(init.RawData[4*i]) | uint32(init.RawData[4*i+1])<<8 | uint32(init.RawData[4*i+2])<<16 | uint32(init.RawData[4*i+3])<<24)
 		}
-		d.Data = vals
 		w[init.GetName()] = vals
 	}
 	hidden = make([]float32, rows*8)

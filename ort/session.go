@@ -68,7 +68,6 @@ func newSession(name string, model []byte, path string, opts Options) (*Session,
 			break
 		}
 	}
-	var sessOut []string
 	adapted, sessOut, adapters, err := adaptModel(model, s.outputs)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: %w", name, err)

@@ -247,8 +247,8 @@ func TestExternalData(t *testing.T) {
 		blob = append(blob, init.RawData...)
 		init.ExternalData = []*onnx.StringStringEntryProto{
 			{Key: proto.String("location"), Value: proto.String("weights.bin")},
-			{Key: proto.String("offset"), Value: proto.String(itoa(off))},
-			{Key: proto.String("length"), Value: proto.String(itoa(len(init.RawData)))},
+			{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(off))},
+			{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(init.RawData)))},
 		}
 		init.DataLocation = onnx.TensorProto_EXTERNAL.Enum()
 		init.RawData = nil
@@ -286,8 +286,6 @@ func TestExternalData(t *testing.T) {
 	}
 	assertClose(t, "logits16", out[0], want, 1e-2)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestCancelledContext(t *testing.T) {
 	s := openSession(t, orttest.MLP(), Options{})

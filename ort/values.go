@@ -148,6 +148,3 @@ func destroyAll(vs []ort.Value) {
 		vs[i] = nil
 	}
 }
-
-// ortValue names onnxruntime_go's value interface for tests.
-type ortValue = ort.Value

@@ -71,10 +71,6 @@ func (d Dense) Int64s() ([]int64, error) {
 	if d.DType.IsFloat() {
 		return nil, fmt.Errorf("tensor: want integers, have %v", d.DType)
 	}
-	f, err := d.Float64s()
-	if err != nil {
-		return nil, err
-	}
 	if v, ok := d.Data.([]int64); ok {
 		return append([]int64(nil), v...), nil
 	}
@@ -84,6 +80,10 @@ func (d Dense) Int64s() ([]int64, error) {
 			out[i] = int64(x)
 		}
 		return out, nil
+	}
+	f, err := d.Float64s()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int64, len(f))
 	for i, x := range f {
