@@ -377,6 +377,11 @@ func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) e
 		}
 	}
 	rep.Calibrate = o.Calibrate
+	if n, err := FoldBatchNorm(m); err != nil {
+		return err
+	} else if n > 0 {
+		rep.note(o, "folded %d BatchNormalization nodes into their Convs", n)
+	}
 	layers := FindLayers(m, o.Exclude)
 	plan := planQDQ(m, layers)
 	data, err := o.dataset(m, rep)
