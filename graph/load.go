@@ -29,22 +29,22 @@ func Load(path string) (*Model, error) {
 	}
 	mp, err := unmarshalOwned(data)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %s: %w", path, err)
+		return nil, inFile(path, err)
 	}
 	dir := filepath.Dir(path)
 	external, err := resolveExternal(mp, dir)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %s: %w", path, err)
+		return nil, inFile(path, err)
 	}
 	if err := checkTensors(mp); err != nil {
-		return nil, fmt.Errorf("graph: %s: %w", path, err)
+		return nil, inFile(path, err)
 	}
 	m, err := newModel(mp)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %s: %w", path, err)
+		return nil, inFile(path, err)
 	}
 	if err := checkOutputsDefined(m.Graph); err != nil {
-		return nil, fmt.Errorf("graph: %s: %w", path, err)
+		return nil, inFile(path, err)
 	}
 	m.Path, m.Dir, m.External = path, dir, external
 	return m, nil
@@ -56,12 +56,12 @@ func Load(path string) (*Model, error) {
 func readModelFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	if info.IsDir() {
 		return nil, fmt.Errorf("graph: %s: %w: is a directory", path, ErrInvalidModel)
@@ -85,7 +85,7 @@ func readModelFile(path string) ([]byte, error) {
 func Parse(data []byte) (*Model, error) {
 	mp, err := unmarshal(data)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	var bad error
 	forEachTensor(mp, func(t *onnx.TensorProto) {
@@ -97,14 +97,14 @@ func Parse(data []byte) (*Model, error) {
 		return nil, bad
 	}
 	if err := checkTensors(mp); err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	m, err := newModel(mp)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	if err := checkOutputsDefined(m.Graph); err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	return m, nil
 }
@@ -113,7 +113,7 @@ func Parse(data []byte) (*Model, error) {
 func FromProto(mp *onnx.ModelProto) (*Model, error) {
 	m, err := newModel(mp)
 	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
+		return nil, prefixed(err)
 	}
 	return m, nil
 }
@@ -557,6 +557,28 @@ func checkOutputsDefined(g *Graph) error {
 	}
 	return nil
 }
+
+// loadError prefixes an error with the package name and, for Load, the
+// file, without repeating a "graph: " that the wrapped error (from an
+// exported helper such as SortTopologically) already carries.
+type loadError struct {
+	path string
+	err  error
+}
+
+func (e *loadError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "graph: ")
+	if e.path == "" {
+		return "graph: " + msg
+	}
+	return "graph: " + e.path + ": " + msg
+}
+
+func (e *loadError) Unwrap() error { return e.err }
+
+func inFile(path string, err error) error { return &loadError{path, err} }
+
+func prefixed(err error) error { return &loadError{"", err} }
 
 // isNotExist reports whether err means a missing file.
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
