@@ -34,6 +34,14 @@ func main() {
 }
 
 func newApp() *cli.Command {
+	cmds := commands()
+	for _, c := range cmds {
+		// urfave/cli does not pass the root's handler down: flag errors
+		// in a subcommand must map to the usage exit code too.
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+	}
 	return &cli.Command{
 		Name:    "pare",
 		Usage:   "prune, quantize and check ONNX models",
@@ -47,7 +55,7 @@ func newApp() *cli.Command {
 		ExitErrHandler:        func(context.Context, *cli.Command, error) {},
 		OnUsageError:          onUsageError,
 		EnableShellCompletion: true,
-		Commands:              commands(),
+		Commands:              cmds,
 	}
 }
 
