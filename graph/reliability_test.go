@@ -899,6 +899,65 @@ func diskFullChild(spec string) {
 	os.Exit(0)
 }
 
+// RemoveTemps, which the CLI calls when interrupted, deletes the
+// temporary files of a save in progress. The child process starts a save
+// of a 64 MB model, calls RemoveTemps as soon as a temporary file shows
+// up and exits at once, as an interrupted pare would; a save started
+// after the cleanup must fail.
+func TestRemoveTempsDuringSave(t *testing.T) {
+	if dir := os.Getenv("PARE_TEST_REMOVETEMPS"); dir != "" {
+		removeTempsChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRemoveTempsDuringSave$")
+	cmd.Env = append(os.Environ(), "PARE_TEST_REMOVETEMPS="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "removed ") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("left behind: %s", e.Name())
+	}
+}
+
+func removeTempsChild(dir string) {
+	b := build.New(13)
+	x := b.Input("x", onnx.TensorProto_FLOAT, 1, 4096)
+	w := b.Init("w", []int64{4096, 4096}, make([]float32, 4096*4096))
+	b.Output(b.Node("MatMul", []string{x, w}), onnx.TensorProto_FLOAT, 1, 4096)
+	m, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Save(filepath.Join(dir, "m.onnx"), graph.SaveOptions{}) }()
+	for {
+		select {
+		case err := <-done:
+			fmt.Println("save finished before a temporary file was seen:", err)
+			os.Exit(1)
+		default:
+		}
+		if tmps, _ := filepath.Glob(filepath.Join(dir, ".m.onnx.tmp-*")); len(tmps) > 0 {
+			graph.RemoveTemps()
+			// Nothing may be written after the cleanup.
+			if err := m.Save(filepath.Join(dir, "late.onnx"), graph.SaveOptions{}); err == nil {
+				fmt.Println("a save after RemoveTemps succeeded")
+				os.Exit(1)
+			}
+			fmt.Println("removed", tmps)
+			os.Exit(0)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 // Models whose main file would reach the protobuf limit are written with
 // external data without being asked; the decision is exercised with a
 // lowered limit.

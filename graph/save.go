@@ -374,11 +374,10 @@ type tempFile struct {
 // createTemp creates (exclusively) a temporary file in dest's folder and
 // registers it for RemoveTemps.
 func createTemp(dest string) (*tempFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	f, err := createRegistered(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("graph: create %s: %w", dest, err)
 	}
-	registerTemp(f.Name())
 	return &tempFile{f: f, name: f.Name(), dest: dest}, nil
 }
 
