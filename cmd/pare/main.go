@@ -68,6 +68,7 @@ func commands() []*cli.Command {
 		inspectCommand(),
 		pruneCommand(),
 		quantCommand(),
+		runCommand(),
 	}
 }
 
