@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -31,17 +30,7 @@ func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, 
 	if len(names) == 0 {
 		return nil
 	}
-	mp := proto.Clone(m.Proto).(*onnx.ModelProto)
-	have := map[string]bool{}
-	for _, o := range mp.Graph.Output {
-		have[o.GetName()] = true
-	}
-	for _, name := range names {
-		if !have[name] {
-			have[name] = true
-			mp.Graph.Output = append(mp.Graph.Output, &onnx.ValueInfoProto{Name: proto.String(name)})
-		}
-	}
+	mp := ort.CaptureModel(m.Proto, names)
 	bytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("quant: calibration model: %w", err)
