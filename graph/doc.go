@@ -7,4 +7,11 @@
 // Graph.Reindex after the protobuf is edited. Loading resolves external
 // data safely under the model's folder; saving is atomic and gives
 // byte-identical files for identical models.
+//
+// Beside the indexes the package knows tensors (decode and encode of every
+// element type, sub-byte packing), static shapes (InferShapes, with
+// symbolic dims and constant-folded shape computations), parameter and
+// MAC counts (Count; the convention is in docs/COUNTING.md), summaries for
+// `pare inspect`, and the invariants every written model must satisfy
+// (CheckInvariants).
 package graph
