@@ -153,3 +153,43 @@ func fileBytes(b *testing.B, p string, external bool) int64 {
 	}
 	return n
 }
+
+// BenchmarkSaveOver2GiB saves a model with a 2.1 GB weight without asking
+// for external data: protobuf cannot encode it inline, so Save must move
+// the weight to a data file; the file then loads back. It needs about
+// 5 GB of memory and disk, so it runs only when named:
+//
+//	go test ./graph/ -run '^$' -bench SaveOver2GiB -benchtime 1x
+func BenchmarkSaveOver2GiB(b *testing.B) {
+	const n = (1<<31 + 100<<20) / 4 // float32 elements, 2.1 GB
+	bld := build.New(17)
+	x := bld.Input("x", onnx.TensorProto_FLOAT, 1, 1)
+	w := bld.InitTensor(graph.NewTensor("W", onnx.TensorProto_FLOAT, []int64{1, n}, make([]byte, 4*n)))
+	bld.Output(bld.Node("MatMul", []string{x, w}), onnx.TensorProto_FLOAT, 1, n)
+	m, err := bld.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), "big.onnx")
+	b.SetBytes(4 * n)
+	for b.Loop() {
+		if err := m.Save(p, graph.SaveOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	fi, err := os.Stat(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if fi.Size() >= 1<<31-1 {
+		b.Fatalf("main file has %d bytes", fi.Size())
+	}
+	back, err := graph.Load(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if back.External["W"] != "big.onnx.data" || len(back.Graph.Initializer("W").RawData) != 4*n {
+		b.Fatalf("weight not stored externally: %v", back.External)
+	}
+}
