@@ -26,7 +26,7 @@ const (
 	barHeight   = 16
 	barGap      = 5
 	labelWidth  = 230
-	valueWidth  = 110
+	valueWidth  = 150
 	chartMargin = 28
 )
 
