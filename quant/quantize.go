@@ -70,6 +70,10 @@ type Options struct {
 	Damp float64
 	// ActOrder quantizes GPTQ columns by descending Hessian diagonal.
 	ActOrder bool
+	// Sequential collects each GPTQ/RSQ layer's Hessian from the model
+	// with the earlier layers already quantized (one calibration pass per
+	// group of independent layers) instead of from the float model.
+	Sequential bool
 	// Logf receives progress and notes; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -258,6 +262,9 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 			if weights, err = rsqWeights(ctx, m, layers, d, o, rep); err != nil {
 				return nil, err
 			}
+		}
+		if o.Sequential {
+			return quantizeSequential(ctx, m, layers, o, rep, d, weights)
 		}
 		if hess, err = CollectHessians(ctx, m, layers, d, weights, o.BatchSize); err != nil {
 			return nil, err

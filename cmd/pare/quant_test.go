@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,7 @@ func TestQuantCommandFormats(t *testing.T) {
 		{"--format", "dynamic"},
 		{"--format", "qdq", "--calib", "../../fixtures/ref/gpt_nano_op17.inputs.npz", "--calibrate", "percentile"},
 		{"--format", "nbits", "--bits", "4", "--method", "gptq", "--calib-samples", "8"},
+		{"--format", "nbits", "--bits", "4", "--method", "gptq", "--sequential", "--calib-samples", "8"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			out := filepath.Join(dir, "q.onnx")
@@ -85,6 +87,9 @@ func TestQuantCommandFormats(t *testing.T) {
 			}
 			if len(res.Layers) == 0 || res.SizeAfter <= 0 || res.SizeBefore <= 0 {
 				t.Fatalf("report: %d layers, sizes %d → %d", len(res.Layers), res.SizeBefore, res.SizeAfter)
+			}
+			if slices.Contains(args, "--sequential") && !strings.Contains(strings.Join(res.Notes, "\n"), "sequential") {
+				t.Errorf("--sequential: the notes do not say the Hessians were sequential: %q", res.Notes)
 			}
 			if _, err := graph.Load(out); err != nil {
 				t.Fatal(err)
