@@ -116,6 +116,9 @@ func encodeTo(w io.Writer, mp *onnx.ModelProto) error {
 	gSize := len(gBefore) + len(gAfter)
 	for i, t := range mp.Graph.Initializer {
 		p := &parts[i]
+		if t == nil {
+			return fmt.Errorf("graph: encode: initializer %d is nil", i)
+		}
 		if t.RawData == nil {
 			if p.head, err = marshalDet(t); err != nil {
 				return err
