@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"html/template"
+	"strings"
 )
 
 // ChangeChart draws each figure after the run as a fraction of before:
@@ -66,7 +67,7 @@ func (s *Summary) ScatterChart() template.HTML {
 			quality = "accuracy or top-1 agreement"
 		}
 		label := fmt.Sprintf("%s %s: %s MACs, %s %.4f", r.Model, fmtSetting(r.Setting), fmtCount(r.After.MACs), name, p.Quality)
-		pts = append(pts, ScatterPoint{X: p.Cost, Y: p.Quality, Label: label, Series: r.Model, Front: r.Pareto})
+		pts = append(pts, ScatterPoint{X: p.Cost, Y: p.Quality, Label: label, Series: r.Model, Front: r.Pareto, Tag: shortSetting(r.Setting)})
 	}
 	if len(pts) == 0 {
 		return ""
@@ -77,11 +78,18 @@ func (s *Summary) ScatterChart() template.HTML {
 // MACsChart draws each run's MACs after as a fraction of its input's.
 func (s *Summary) MACsChart() template.HTML {
 	var bars []Bar
+	models := map[string]bool{}
+	for _, r := range s.Runs {
+		models[r.Model] = true
+	}
 	for _, r := range s.Runs {
 		if v, ok := ratio(r.Before.MACs, r.After.MACs); ok {
 			label := r.Model
-			if len(r.Setting) > 0 {
-				label += " " + fmtSetting(r.Setting)
+			switch {
+			case len(models) == 1 && len(r.Setting) > 0:
+				label = shortSetting(r.Setting)
+			case len(r.Setting) > 0:
+				label += " " + shortSetting(r.Setting)
 			}
 			bars = append(bars, Bar{Label: label, Value: v, Text: fmt.Sprintf("%.1f%% of MACs", 100*v), Mark: r.Status != RunPassed})
 		}
@@ -90,4 +98,18 @@ func (s *Summary) MACsChart() template.HTML {
 		return ""
 	}
 	return BarChart("MACs after as a fraction of the input's (accent: run did not pass)", bars, 1)
+}
+
+// shortSetting writes a setting's values without their step names
+// ("ratio=0.3 criterion=random"), for chart labels.
+func shortSetting(ps []Param) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		k := p.Key
+		if _, opt, ok := strings.Cut(k, "."); ok {
+			k = opt
+		}
+		parts[i] = k + "=" + p.Value
+	}
+	return strings.Join(parts, " ")
 }

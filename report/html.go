@@ -33,7 +33,7 @@ const pageTemplates = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:24px auto;max-width:1080px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #dde1e8;padding-bottom:4px}
 table{border-collapse:collapse;margin:6px 0}th,td{padding:4px 10px;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top}
-th{background:#f4f6f9;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f4f6f9;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta td:first-child{color:#5b6475}.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .passed,.done,.pass{background:#dff3e4;color:#17632e}.gate-failed,.failed,.fail,.error{background:#fbe0e0;color:#9b1c1c}
 .interrupted,.skipped{background:#fdf1d6;color:#7a5200}.star{color:#b7791f;font-weight:700}
@@ -41,7 +41,7 @@ svg.chart{display:block;margin:8px 0;font-size:12px}svg .title{font-weight:600;f
 svg .track{fill:#eef1f5}svg .bar{fill:#3b6fb6}svg .bar.mark{fill:#d9822b}svg .ref{stroke:#5b6475;stroke-dasharray:4 3}
 svg .label,svg .value,svg .tick{fill:#1d2330}svg .axis{fill:#1d2330;font-weight:600}
 svg .grid{stroke:#e6e9ef}svg .frame{fill:none;stroke:#aab2c0}svg .front{fill:none;stroke-width:2}
-svg .ring{fill:none;stroke-width:2}svg .dot{stroke:#fff;stroke-width:1}
+svg .ring{fill:none;stroke-width:2}svg .tag{fill:#5b6475;font-size:11px}svg .dot{stroke:#fff;stroke-width:1}
 .s0{fill:#3b6fb6;stroke:#3b6fb6}.s1{fill:#d9822b;stroke:#d9822b}.s2{fill:#2f9e58;stroke:#2f9e58}
 .s3{fill:#b83280;stroke:#b83280}.s4{fill:#6b46c1;stroke:#6b46c1}.s5{fill:#4a5568;stroke:#4a5568}
 svg .dot.s0,svg .dot.s1,svg .dot.s2,svg .dot.s3,svg .dot.s4,svg .dot.s5{stroke:#fff}
@@ -98,7 +98,7 @@ code{font-size:12px;background:#f4f6f9;padding:1px 4px;border-radius:3px}
 <td class="n">{{bytes .After.SizeBytes}}</td><td class="n">{{latency .After.LatencyNs}}</td>
 <td class="n">{{percent .After.Accuracy}} <small>({{points .Before.Accuracy .After.Accuracy}})</small></td><td class="n">{{percent .After.Agreement}}</td>
 <td>{{if .Pareto}}<span class="star" title="on the Pareto front">★</span>{{end}}</td>
-<td>{{range .Gates}}{{if not .Pass}}{{.Gate}} {{end}}{{end}}</td><td><a href="{{.Dir}}/report.html">{{.Dir}}</a></td></tr>
+<td>{{range .Gates}}{{if not .Pass}}{{.Gate}} {{end}}{{end}}</td><td><a href="{{.Dir}}/report.html" title="{{.Dir}}">open</a></td></tr>
 {{end}}</table>
 <h2>Accuracy against MACs</h2>
 {{with .ScatterChart}}{{.}}{{else}}<p>No run measured both MACs and accuracy or agreement.</p>{{end}}

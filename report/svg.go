@@ -25,7 +25,7 @@ const (
 	chartWidth  = 760
 	barHeight   = 16
 	barGap      = 5
-	labelWidth  = 230
+	labelWidth  = 250
 	valueWidth  = 150
 	chartMargin = 28
 )
@@ -74,6 +74,8 @@ type ScatterPoint struct {
 	Label  string
 	Series string
 	Front  bool
+	// Tag, when set, is written beside a point on the front.
+	Tag string
 }
 
 // Scatter plot geometry.
@@ -141,6 +143,9 @@ func Scatter(title, xLabel, yLabel string, pts []ScatterPoint) template.HTML {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="9" class="ring s%d"/>`, sx(p.X), sy(p.Y), si)
 		}
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" class="dot s%d"><title>%s</title></circle>`, sx(p.X), sy(p.Y), si, esc(p.Label))
+		if p.Front && p.Tag != "" {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="tag">%s</text>`, sx(p.X)+11, sy(p.Y)+4, esc(shorten(p.Tag, 30)))
+		}
 	}
 	if len(series) > 1 {
 		names := make([]string, 0, len(series))

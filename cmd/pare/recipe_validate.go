@@ -33,12 +33,12 @@ func (r *recipe) validate(ctx context.Context, models []string) error {
 		}
 	}
 	for _, s := range r.settings() {
-		for i, st := range r.Steps {
+		if g := r.gate(gateMaxAccDrop); g != nil && !hasOpt(s.stepOpts(r, checkStep), "labels") {
+			return recipeErr(g.Where, "gates: max-acc-drop needs labels: on the check step (%s)", r.Steps[checkStep].Where)
+		}
+		for i := range r.Steps {
 			if err := r.validateStep(ctx, s, i); err != nil {
 				return err
-			}
-			if st.Kind == "check" && i == checkStep && r.gate(gateMaxAccDrop) != nil && !hasOpt(s.stepOpts(r, i), "labels") {
-				return recipeErr(r.gate(gateMaxAccDrop).Where, "gates: max-acc-drop needs labels: on the check step (%s)", st.Where)
 			}
 		}
 	}
