@@ -1047,3 +1047,25 @@ func TestLoadLeavesInputUntouched(t *testing.T) {
 	}
 	assertUntouched(t, dir, before)
 }
+
+// The counterpart of the domain cases above: operators of a domain pare
+// does not know load when the model imports it (they are frozen later,
+// not refused), and "ai.onnx" names the default domain.
+func TestImportedCustomDomainLoads(t *testing.T) {
+	mp := baseProto()
+	mp.OpsetImport = append(mp.OpsetImport, &onnx.OperatorSetIdProto{Domain: proto.String("com.example"), Version: proto.Int64(1)})
+	mp.Graph.Node[2].Domain = proto.String("com.example")
+	mp.Graph.Node[2].OpType = proto.String("FancyRelu")
+	mp.Graph.Node[1].Domain = proto.String("ai.onnx")
+	p := writeProto(t, t.TempDir(), "custom.onnx", mp)
+	m, err := graph.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Graph.Nodes[2]; n.Domain() != "com.example" || m.Graph.Nodes[1].Domain() != "" {
+		t.Fatalf("domains %q, %q", n.Domain(), m.Graph.Nodes[1].Domain())
+	}
+	if err := graph.CheckInvariants(m); err != nil {
+		t.Fatal(err)
+	}
+}
