@@ -21,6 +21,8 @@ type Settings struct {
 	RoundTo int    `json:"round_to,omitempty"`
 	Ignore  string `json:"ignore,omitempty"`
 	Seed    uint64 `json:"seed,omitempty"`
+	// Options records data-driven criteria and recovery settings.
+	Options *CriterionOptions `json:"options,omitempty"`
 }
 
 // targetTolerance is how close, as a fraction of the model's total,

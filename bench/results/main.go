@@ -1,0 +1,270 @@
+// Command results measures the accuracy of pruned fixture models without
+// fine-tuning and writes the "Structured pruning (CNN)" and "Criteria"
+// sections of docs/RESULTS.md:
+//
+//	go run ./bench/results                  # both sections, into docs/RESULTS.md
+//	go run ./bench/results -section cnn     # one section
+//	go run ./bench/results -stdout          # print instead of writing
+//
+// Every run prunes a fresh copy of the model, runs it in onnxruntime on
+// the 1000 Fashion-MNIST test images of fixtures/data and reports top-1
+// accuracy and the wall time of the pruning step (scoring, selection,
+// compensation, application and recovery; not the evaluation).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/tensor"
+)
+
+var (
+	root    = flag.String("root", ".", "repository root")
+	section = flag.String("section", "all", "cnn, criteria or all")
+	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
+)
+
+const (
+	calibFile = "fixtures/data/fmnist_calib_x.npy"
+	testX     = "fixtures/data/fmnist_test_x.npy"
+	testY     = "fixtures/data/fmnist_test_y.npy"
+)
+
+type evaluator struct {
+	x tensor.Dense
+	y []int64
+}
+
+func newEvaluator() (*evaluator, error) {
+	f, err := tensor.OpenNpy(filepath.Join(*root, testX))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	x, err := f.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	g, err := tensor.OpenNpy(filepath.Join(*root, testY))
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	yd, err := g.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	y, err := yd.Int64s()
+	if err != nil {
+		return nil, err
+	}
+	return &evaluator{x: x, y: y}, nil
+}
+
+// accuracy returns the top-1 accuracy of m on the test set.
+func (e *evaluator) accuracy(ctx context.Context, m *graph.Model) (float64, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	s, err := ort.NewSession(b, ort.Options{Threads: runtime.NumCPU()})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	in := s.Inputs()[0].Name
+	outs, err := s.RunBatched(ctx, map[string]tensor.Dense{in: e.x}, nil, 250)
+	if err != nil {
+		return 0, err
+	}
+	logits, err := outs[0].Float32s()
+	if err != nil {
+		return 0, err
+	}
+	classes := len(logits) / len(e.y)
+	right := 0
+	for i, want := range e.y {
+		row := logits[i*classes : (i+1)*classes]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if int64(best) == want {
+			right++
+		}
+	}
+	return float64(right) / float64(len(e.y)), nil
+}
+
+// run prunes a fresh copy of the model file with cfg and measures it.
+type measured struct {
+	acc   float64
+	wall  time.Duration
+	notes []string
+	err   error
+}
+
+func (e *evaluator) run(ctx context.Context, model string, cfg importance.Config) measured {
+	m, err := graph.Load(filepath.Join(*root, model))
+	if err != nil {
+		return measured{err: err}
+	}
+	start := time.Now()
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		return measured{err: err}
+	}
+	if cfg.Calib != "" {
+		cfg.Calib = filepath.Join(*root, cfg.Calib)
+	}
+	out, err := importance.Run(ctx, m, an, nil, cfg)
+	if err != nil {
+		return measured{err: err}
+	}
+	wall := time.Since(start)
+	acc, err := e.accuracy(ctx, m)
+	return measured{acc: acc, wall: wall, notes: out.Notes, err: err}
+}
+
+func settings(criterion, scope string, ratio float64) prune.Settings {
+	return prune.Settings{Criterion: criterion, Scope: scope, Target: "channels", Ratio: ratio, MaxLayerRatio: 0.8, Seed: 1}
+}
+
+func cell(r measured) string {
+	if r.err != nil {
+		return "error"
+	}
+	return fmt.Sprintf("%.1f%%", 100*r.acc)
+}
+
+// cnnSection: magnitude L1, L2 and random, global and local.
+func cnnSection(ctx context.Context, e *evaluator) (string, error) {
+	const model = "fixtures/models/fmnist_resnet_op13.onnx"
+	ratios := []float64{0.1, 0.2, 0.3, 0.5}
+	var b strings.Builder
+	dense, err := e.dense(ctx, model)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "Trained Fashion-MNIST ResNet (`%s`, batch norms folded), top-1 accuracy on the\n", model)
+	fmt.Fprintf(&b, "1000 test images of `%s` without fine-tuning, after removing the given\n", testX)
+	fmt.Fprintf(&b, "fraction of all prunable channels (`--target channels`, `--max-layer-ratio 0.8`).\n")
+	fmt.Fprintf(&b, "Dense: %.1f%%.\n\n", 100*dense)
+	fmt.Fprintf(&b, "| criterion | scope |")
+	for _, r := range ratios {
+		fmt.Fprintf(&b, " %.1f |", r)
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(ratios)) + "\n")
+	for _, crit := range []string{"l1", "l2", "random"} {
+		for _, scope := range []string{"global", "local"} {
+			fmt.Fprintf(&b, "| %s | %s |", crit, scope)
+			for _, r := range ratios {
+				res := e.run(ctx, model, importance.Config{Settings: settings(crit, scope, r)})
+				if res.err != nil {
+					fmt.Fprintf(os.Stderr, "%s %s %.1f: %v\n", crit, scope, r, res.err)
+				}
+				fmt.Fprintf(&b, " %s |", cell(res))
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\nrandom uses `--seed 1`.\n")
+	return b.String(), nil
+}
+
+func (e *evaluator) dense(ctx context.Context, model string) (float64, error) {
+	m, err := graph.Load(filepath.Join(*root, model))
+	if err != nil {
+		return 0, err
+	}
+	return e.accuracy(ctx, m)
+}
+
+// replaceSection replaces the body of "## title" in doc (up to the next
+// "## " heading), or appends the section.
+func replaceSection(doc, title, body string) string {
+	head := "## " + title + "\n"
+	content := head + "\n" + strings.TrimRight(body, "\n") + "\n"
+	i := strings.Index(doc, head)
+	if i < 0 {
+		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+			doc = strings.TrimRight(doc, "\n") + "\n\n"
+		}
+		return doc + content
+	}
+	rest := doc[i+len(head):]
+	j := regexp.MustCompile(`(?m)^## `).FindStringIndex(rest)
+	end := len(doc)
+	if j != nil {
+		end = i + len(head) + j[0]
+		content += "\n"
+	}
+	return doc[:i] + content + doc[end:]
+}
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	e, err := newEvaluator()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sections := map[string]string{}
+	var order []string
+	if *section == "cnn" || *section == "all" {
+		s, err := cnnSection(ctx, e)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sections["Structured pruning (CNN)"] = s
+		order = append(order, "Structured pruning (CNN)")
+	}
+	if *section == "criteria" || *section == "all" {
+		s, err := criteriaSection(ctx, e)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sections["Criteria"] = s
+		order = append(order, "Criteria")
+	}
+	if *stdout {
+		for _, t := range order {
+			fmt.Printf("## %s\n\n%s\n", t, sections[t])
+		}
+		return
+	}
+	path := filepath.Join(*root, "docs/RESULTS.md")
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	doc := string(old)
+	if doc == "" {
+		doc = "# Results\n\nMeasured accuracy of pruned and quantized fixture models. Each section\nsays the command that regenerates it.\n"
+	}
+	for _, t := range order {
+		doc = replaceSection(doc, t, sections[t])
+	}
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,76 @@
+package calib
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// Threads is the number of onnxruntime intra-op threads calibration
+// sessions use.
+var Threads = 2
+
+// Runner is an onnxruntime session of a model with extra captured
+// outputs.
+type Runner struct {
+	sess  *ort.Session
+	names []string
+}
+
+// NewRunner builds a session of m that also outputs names (in order,
+// after the model's own outputs).
+func NewRunner(m *graph.Model, names []string) (*Runner, error) {
+	mp := ort.CaptureModel(m.Proto, names)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	s, err := ort.NewSession(b, ort.Options{Threads: Threads})
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	return &Runner{sess: s, names: names}, nil
+}
+
+// Close ends the session.
+func (r *Runner) Close() error { return r.sess.Close() }
+
+// Run runs one batch and returns the captured values by name; the
+// model's own outputs are returned too, under their names.
+func (r *Runner) Run(ctx context.Context, in map[string]tensor.Dense) (map[string]tensor.Dense, error) {
+	var want []string
+	seen := map[string]bool{}
+	for _, o := range r.sess.Outputs() {
+		want, seen[o.Name] = append(want, o.Name), true
+	}
+	outs, err := r.sess.Run(ctx, in, want)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	vals := make(map[string]tensor.Dense, len(want))
+	for i, name := range want {
+		vals[name] = outs[i]
+	}
+	return vals, nil
+}
+
+// Capture runs m over src with names captured and calls visit per batch.
+func Capture(ctx context.Context, m *graph.Model, src *Source, names []string, batch int, visit func(vals map[string]tensor.Dense) error) error {
+	r, err := NewRunner(m, names)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
+		vals, err := r.Run(ctx, in)
+		if err != nil {
+			return err
+		}
+		return visit(vals)
+	})
+}

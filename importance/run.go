@@ -1,0 +1,190 @@
+package importance
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+	"github.com/pare-dev/pare/prune"
+)
+
+// Config is a structured pruning run: the selection settings, the
+// criterion's data and the recovery steps.
+type Config struct {
+	Settings prune.Settings
+	Norm     string // magnitude norm, l1 or l2
+	// Calib is a .npy/.npz file of calibration inputs, CalibSamples the
+	// most samples used (0: all), Batch the samples per run.
+	Calib        string
+	CalibSamples int
+	Batch        int
+	DataFree     bool
+	Damping      float64
+	// Zeroth-order allocation.
+	ZOBudget int
+	ZOLocal  string
+	ZOSMax   float64
+	// Recovery.
+	RecalibrateBN, Reconstruct bool
+	// Log receives progress notes (nil: discarded).
+	Log io.Writer
+}
+
+// Outcome is what a run did.
+type Outcome struct {
+	Plan          *prune.Plan
+	Notes         []string
+	ForwardPasses int
+}
+
+// DataCriteria need calibration data (or --data-free where noted).
+func needsData(c string) bool {
+	switch c {
+	case "obs", "wanda", "zeroth":
+		return true
+	}
+	return false
+}
+
+// Run scores, selects (or replays plan when not nil), compensates,
+// applies and recovers, changing m in place. an must be m's analysis.
+func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Plan, cfg Config) (*Outcome, error) {
+	out := &Outcome{}
+	logf := func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		out.Notes = append(out.Notes, s)
+		if cfg.Log != nil {
+			fmt.Fprintln(cfg.Log, s)
+		}
+	}
+	s := cfg.Settings
+	if plan != nil {
+		s = plan.Settings
+		if o := s.Options; o != nil {
+			// A replay redoes what the plan recorded; a --calib given now
+			// overrides the recorded path.
+			if cfg.Calib == "" {
+				cfg.Calib, cfg.CalibSamples = o.Calib, o.CalibSamples
+			}
+			cfg.DataFree, cfg.Damping = o.DataFree, o.Damping
+			cfg.RecalibrateBN, cfg.Reconstruct = o.RecalibrateBN, o.Reconstruct
+		}
+	}
+	crit := s.Criterion
+	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
+		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct}
+	var src *calib.Source
+	if cfg.Calib != "" {
+		var err error
+		if src, err = calib.Open(cfg.Calib, m, cfg.CalibSamples); err != nil {
+			return nil, err
+		}
+		defer src.Close()
+		opts.CalibSamples = src.Len()
+	} else if (needsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct {
+		return nil, fmt.Errorf("importance: %w: criterion %s%s needs --calib data", ErrUnknownCriterion, crit, recoveryNote(cfg))
+	}
+	data := Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
+	var dense *graph.Model
+	if cfg.RecalibrateBN || cfg.Reconstruct {
+		var err error
+		if dense, err = graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto)); err != nil {
+			return nil, err
+		}
+	}
+	var obs *OBS
+	if crit == "obs" {
+		var err error
+		if obs, err = NewOBS(ctx, m, an, data, cfg.Damping); err != nil {
+			return nil, err
+		}
+		opts.Damping, opts.Compensate = obs.Damping, true
+	}
+	if plan == nil {
+		sc, err := newScorer(ctx, m, an, crit, cfg, data, obs, opts, out)
+		if err != nil {
+			return nil, err
+		}
+		s.Criterion = sc.Name()
+		if _, ok := sc.(Magnitude); ok {
+			s.Aggregation = Aggregation
+		}
+		s.Options = opts
+		if alloc, ok := sc.(allocator); ok {
+			if plan, err = alloc.Plan(ctx, an, s); err != nil {
+				return nil, err
+			}
+		} else {
+			scores, err := ScoreAll(sc, an)
+			if err != nil {
+				return nil, err
+			}
+			if plan, err = an.Select(scores, s); err != nil {
+				return nil, err
+			}
+		}
+		if obs != nil {
+			for _, n := range obs.Notes {
+				logf("obs: %s", n)
+			}
+		}
+	}
+	if obs != nil {
+		n, err := obs.Compensate(an.Graph(), plan)
+		if err != nil {
+			return nil, err
+		}
+		logf("obs: compensated %d consumer layers", n)
+	}
+	if err := an.ApplyPlan(plan); err != nil {
+		return nil, err
+	}
+	if cfg.RecalibrateBN {
+		notes, err := prune.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			logf("recalibrate-bn: %s", n)
+		}
+	}
+	if cfg.Reconstruct {
+		notes, err := prune.Reconstruct(ctx, m, dense, plan, src, data.batch())
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			logf("reconstruct: %s", n)
+		}
+	}
+	out.Plan = plan
+	return out, nil
+}
+
+func recoveryNote(cfg Config) string {
+	switch {
+	case cfg.RecalibrateBN:
+		return " with --recalibrate-bn"
+	case cfg.Reconstruct:
+		return " with --reconstruct"
+	}
+	return ""
+}
+
+// allocator is a criterion that decides per-group ratios itself.
+type allocator interface {
+	Plan(ctx context.Context, an *prune.Analysis, s prune.Settings) (*prune.Plan, error)
+}
+
+func newScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, crit string, cfg Config, d Data, obs *OBS, opts *prune.CriterionOptions, out *Outcome) (Scorer, error) {
+	switch crit {
+	case "obs":
+		return obs, nil
+	}
+	return New(crit, cfg.Norm, cfg.Settings.Seed)
+}

@@ -1,0 +1,282 @@
+package importance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// Data is where data-driven criteria get layer input statistics: a
+// calibration source, or (Src nil, DataFree) BatchNormalization
+// statistics.
+type Data struct {
+	Src      *calib.Source
+	DataFree bool
+	Batch    int
+}
+
+func (d Data) batch() int {
+	if d.Batch <= 0 {
+		return 64
+	}
+	return d.Batch
+}
+
+// consumerLayers returns the layers (by node name) that own a weight-in
+// member of a prunable group, or, with out, a weight-out member too.
+func consumerLayers(an *prune.Analysis, out bool) map[string]*calib.Layer {
+	g := an.Graph()
+	byName := map[string]*graph.Node{}
+	for _, n := range g.Nodes {
+		byName[n.Name()] = n
+	}
+	res := map[string]*calib.Layer{}
+	for _, grp := range an.Prunable() {
+		for _, m := range grp.Members {
+			if m.Kind != prune.KindWeightIn && !(out && m.Kind == prune.KindWeightOut) {
+				continue
+			}
+			n := byName[m.Node]
+			if n == nil || res[m.Node] != nil {
+				continue
+			}
+			if l, err := calib.NewLayer(g, n); err == nil && l.Weight == m.Tensor {
+				res[m.Node] = l
+			}
+		}
+	}
+	return res
+}
+
+// sortedNames returns map keys in order.
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// captureLayerInputs runs the model over the calibration data once and
+// hands each layer its input rows per batch.
+func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer, visit func(name string, l *calib.Layer, rows []float64) error) error {
+	if d.Src == nil {
+		return fmt.Errorf("importance: this criterion needs calibration data (--calib)")
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, k := range sortedNames(layers) {
+		in := layers[k].Input()
+		if !seen[in] {
+			seen[in] = true
+			names = append(names, in)
+		}
+	}
+	return calib.Capture(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense) error {
+		for _, k := range sortedNames(layers) {
+			l := layers[k]
+			rows, err := l.Rows(vals[l.Input()])
+			if err != nil {
+				return err
+			}
+			if err := visit(k, l, rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Hessians returns H = (2/n) Σ x xᵀ per layer, from calibration data or,
+// data-free, from BatchNormalization statistics. notes says which layers
+// had no statistics.
+func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer) (map[string][]float64, []string, error) {
+	out := map[string][]float64{}
+	if d.Src == nil {
+		if !d.DataFree {
+			return nil, nil, fmt.Errorf("importance: this criterion needs --calib data or --data-free")
+		}
+		var notes []string
+		for _, k := range sortedNames(layers) {
+			h, err := bnHessian(m.Graph, layers[k])
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s: %v", k, err))
+				continue
+			}
+			out[k] = h
+		}
+		if len(out) == 0 {
+			return nil, notes, fmt.Errorf("importance: --data-free needs BatchNormalization nodes feeding the pruned layers (the model has none reachable: batch norms folded?); give --calib data")
+		}
+		return out, notes, nil
+	}
+	grams := map[string]*calib.Gram{}
+	for k, l := range layers {
+		grams[k] = calib.NewGram(l.In())
+	}
+	err := captureLayerInputs(ctx, m, d, layers, func(k string, _ *calib.Layer, rows []float64) error {
+		grams[k].Add(rows)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, g := range grams {
+		out[k] = g.Hessian()
+	}
+	return out, nil, nil
+}
+
+// FeatureNorms returns ‖X_j‖₂ per input column of each layer (Wanda).
+func FeatureNorms(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer) (map[string][]float64, error) {
+	sums := map[string]*calib.SquareSums{}
+	for k, l := range layers {
+		sums[k] = calib.NewSquareSums(l.In())
+	}
+	err := captureLayerInputs(ctx, m, d, layers, func(k string, _ *calib.Layer, rows []float64) error {
+		sums[k].Add(rows)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]float64{}
+	for k, s := range sums {
+		out[k] = s.Norms()
+	}
+	return out, nil
+}
+
+// moments are per-channel mean and variance of a value, under the
+// data-free model: every channel Gaussian before a rectifier, entries
+// independent across channels and positions.
+type moments struct{ mean, vari []float64 }
+
+// bnHessian builds H = 2·E[x xᵀ] for a layer whose input is traced back
+// to BatchNormalization outputs: a BN output channel is N(β, γ²) (its
+// input normalised by the running statistics), Relu takes rectified
+// Gaussian moments, Add sums independent moments, pools, Flatten,
+// Identity and Dropout keep them. Entries of different channels or
+// positions are independent: E[x_i x_j] = μ_i μ_j off the diagonal and
+// μ_i² + σ_i² on it (padding is ignored).
+func bnHessian(g *graph.Graph, l *calib.Layer) ([]float64, error) {
+	mo, err := traceMoments(g, l.Input(), 0)
+	if err != nil {
+		return nil, err
+	}
+	c := l.In()
+	if len(mo.mean)*l.Inner != c {
+		return nil, fmt.Errorf("traced %d channels for %d columns", len(mo.mean), c)
+	}
+	mu := make([]float64, c)
+	dg := make([]float64, c)
+	for j := range c {
+		ch := j / l.Inner
+		mu[j], dg[j] = mo.mean[ch], mo.vari[ch]
+	}
+	h := make([]float64, c*c)
+	for i := range c {
+		for j := range c {
+			v := mu[i] * mu[j]
+			if i == j {
+				v += dg[i]
+			}
+			h[i*c+j] = 2 * v
+		}
+	}
+	return h, nil
+}
+
+func traceMoments(g *graph.Graph, v string, depth int) (moments, error) {
+	if depth > 64 {
+		return moments{}, fmt.Errorf("trace too deep")
+	}
+	p := g.Producer(v)
+	if p == nil {
+		return moments{}, fmt.Errorf("input %q is not produced by a BatchNormalization", v)
+	}
+	switch p.Op() {
+	case "BatchNormalization":
+		gamma, err1 := constFloats(g, p.Input(1))
+		beta, err2 := constFloats(g, p.Input(2))
+		if err1 != nil || err2 != nil || len(gamma) != len(beta) {
+			return moments{}, fmt.Errorf("%s: scale and bias are not constants", p)
+		}
+		mo := moments{mean: make([]float64, len(gamma)), vari: make([]float64, len(gamma))}
+		for i := range gamma {
+			mo.mean[i], mo.vari[i] = beta[i], gamma[i]*gamma[i]
+		}
+		return mo, nil
+	case "Relu":
+		in, err := traceMoments(g, p.Input(0), depth+1)
+		if err != nil {
+			return in, err
+		}
+		out := moments{mean: make([]float64, len(in.mean)), vari: make([]float64, len(in.mean))}
+		for i := range in.mean {
+			out.mean[i], out.vari[i] = rectified(in.mean[i], in.vari[i])
+		}
+		return out, nil
+	case "Add":
+		a, err := traceMoments(g, p.Input(0), depth+1)
+		if err != nil {
+			return a, err
+		}
+		b, err := traceMoments(g, p.Input(1), depth+1)
+		if err != nil {
+			return b, err
+		}
+		if len(a.mean) != len(b.mean) {
+			return moments{}, fmt.Errorf("%s: operands of %d and %d channels", p, len(a.mean), len(b.mean))
+		}
+		for i := range a.mean {
+			a.mean[i] += b.mean[i]
+			a.vari[i] += b.vari[i]
+		}
+		return a, nil
+	case "GlobalAveragePool", "MaxPool", "AveragePool", "Flatten", "Identity", "Dropout":
+		return traceMoments(g, p.Input(0), depth+1)
+	}
+	return moments{}, fmt.Errorf("input %q comes from %s, which the BatchNormalization trace does not follow", v, p.Op())
+}
+
+// rectified returns the mean and variance of max(0, a) for a ~ N(m, v).
+func rectified(m, v float64) (float64, float64) {
+	s := math.Sqrt(max(v, 0))
+	if s == 0 {
+		r := max(m, 0)
+		return r, 0
+	}
+	z := m / s
+	cdf := 0.5 * math.Erfc(-z/math.Sqrt2)
+	pdf := math.Exp(-z*z/2) / math.Sqrt(2*math.Pi)
+	mean := m*cdf + s*pdf
+	second := (m*m+v)*cdf + m*s*pdf
+	return mean, max(second-mean*mean, 0)
+}
+
+func constFloats(g *graph.Graph, name string) ([]float64, error) {
+	for p := g.Producer(name); p != nil && p.Op() == "Identity"; p = g.Producer(name) {
+		name = p.Input(0)
+	}
+	t, ok := g.Constant(name)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a constant", name)
+	}
+	v, err := graph.Float32s(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out, nil
+}

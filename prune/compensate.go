@@ -1,0 +1,179 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// OBS with compensation (Optimal Brain Surgeon, structured as in SPA):
+// for a layer y = W x with input Hessian H = (2/n) Σ x xᵀ, removing the
+// input columns Q and updating the others optimally costs
+//
+//	½ Σ_rows w_Q (H⁻¹_QQ)⁻¹ w_Qᵀ
+//
+// and the update is W ← W − W_{:,Q} (H⁻¹_QQ)⁻¹ H⁻¹_{Q,:}, which zeroes
+// the columns Q. This file holds the linear algebra; package importance
+// collects H and scores groups with it.
+
+// DefaultDamping is the fraction of the mean diagonal of H added to the
+// diagonal before inversion.
+const DefaultDamping = 0.01
+
+// DampedInverse returns (H + λI)⁻¹ for an n×n symmetric H (row-major),
+// with λ = damp·mean(diag H) (damp·1 when the diagonal is all zero). When
+// the damped matrix is still not positive definite, λ is multiplied by 10
+// until it is, at most 6 times.
+func DampedInverse(h []float64, n int, damp float64) ([]float64, error) {
+	if len(h) != n*n {
+		return nil, fmt.Errorf("prune: %d values for a %d×%d Hessian", len(h), n, n)
+	}
+	mean := 0.0
+	for i := range n {
+		mean += h[i*n+i]
+	}
+	mean /= float64(max(n, 1))
+	if mean <= 0 || math.IsNaN(mean) {
+		mean = 1
+	}
+	lambda := damp * mean
+	for range 7 {
+		a := mat.NewSymDense(n, nil)
+		for i := range n {
+			for j := i; j < n; j++ {
+				v := h[i*n+j]
+				if i == j {
+					v += lambda
+				}
+				a.SetSym(i, j, v)
+			}
+		}
+		var ch mat.Cholesky
+		if ch.Factorize(a) {
+			var inv mat.SymDense
+			if err := ch.InverseTo(&inv); err == nil {
+				out := make([]float64, n*n)
+				for i := range n {
+					for j := range n {
+						out[i*n+j] = inv.At(i, j)
+					}
+				}
+				return out, nil
+			}
+		}
+		lambda *= 10
+	}
+	return nil, fmt.Errorf("prune: Hessian is not positive definite even with damping")
+}
+
+// subInverse returns (Hinv_QQ)⁻¹ as a |Q|×|Q| matrix.
+func subInverse(hinv []float64, n int, q []int) (*mat.Dense, error) {
+	k := len(q)
+	s := mat.NewDense(k, k, nil)
+	for a, i := range q {
+		for b, j := range q {
+			s.Set(a, b, hinv[i*n+j])
+		}
+	}
+	var inv mat.Dense
+	if err := inv.Inverse(s); err != nil {
+		return nil, fmt.Errorf("prune: H⁻¹ restricted to %d columns is singular: %w", k, err)
+	}
+	return &inv, nil
+}
+
+// OBSCost returns ½ Σ_rows w_Q (H⁻¹_QQ)⁻¹ w_Qᵀ for W (rows×cols,
+// row-major), Hinv (cols×cols) and the removed columns q.
+func OBSCost(w []float64, rows, cols int, hinv []float64, q []int) (float64, error) {
+	if len(q) == 0 {
+		return 0, nil
+	}
+	inv, err := subInverse(hinv, cols, q)
+	if err != nil {
+		return 0, err
+	}
+	k := len(q)
+	wq := make([]float64, k)
+	tmp := make([]float64, k)
+	total := 0.0
+	for r := range rows {
+		for a, j := range q {
+			wq[a] = w[r*cols+j]
+		}
+		mat.NewVecDense(k, tmp).MulVec(inv, mat.NewVecDense(k, wq))
+		for a := range k {
+			total += wq[a] * tmp[a]
+		}
+	}
+	return total / 2, nil
+}
+
+// OBSRemove applies W ← W − W_{:,Q} (H⁻¹_QQ)⁻¹ H⁻¹_{Q,:} in place; the
+// columns Q become zero (exactly: they are set to zero after the update).
+func OBSRemove(w []float64, rows, cols int, hinv []float64, q []int) error {
+	if len(q) == 0 {
+		return nil
+	}
+	inv, err := subInverse(hinv, cols, q)
+	if err != nil {
+		return err
+	}
+	k := len(q)
+	wq := mat.NewDense(rows, k, nil)
+	for r := range rows {
+		for a, j := range q {
+			wq.Set(r, a, w[r*cols+j])
+		}
+	}
+	hq := mat.NewDense(k, cols, nil)
+	for a, i := range q {
+		for j := range cols {
+			hq.Set(a, j, hinv[i*cols+j])
+		}
+	}
+	var t, d mat.Dense
+	t.Mul(wq, inv)
+	d.Mul(&t, hq)
+	for r := range rows {
+		for j := range cols {
+			w[r*cols+j] -= d.At(r, j)
+		}
+		for _, j := range q {
+			w[r*cols+j] = 0
+		}
+	}
+	return nil
+}
+
+// KeptPositions returns, for axis of tensor (size positions), which
+// positions the plan keeps: a position is removed when some member of a
+// prunable group maps it to an index the group does not keep.
+func KeptPositions(p *Plan, tensor string, axis, size int) []bool {
+	out := make([]bool, size)
+	for i := range out {
+		out[i] = true
+	}
+	for _, g := range p.Groups {
+		if g.Frozen {
+			continue
+		}
+		kept := make([]bool, g.Size)
+		for _, i := range g.Kept {
+			if i >= 0 && i < g.Size {
+				kept[i] = true
+			}
+		}
+		for _, m := range g.Members {
+			if m.Tensor != tensor || m.Axis != axis {
+				continue
+			}
+			for pos, idx := range m.Map {
+				if pos < size && idx >= 0 && idx < g.Size && !kept[idx] {
+					out[pos] = false
+				}
+			}
+		}
+	}
+	return out
+}
