@@ -7,7 +7,7 @@ import (
 
 var funcs = template.FuncMap{
 	"count": fmtCount, "bytes": fmtBytes, "latency": fmtLatency, "percent": fmtPercent,
-	"float": fmtFloat, "change": fmtChange, "points": fmtPoints, "setting": fmtSetting,
+	"float": fmtFloat, "change": fmtChange, "points": fmtPoints, "setting": fmtSetting, "short": shortSetting,
 	"value": func(v *float64) string {
 		if v == nil {
 			return none
@@ -30,9 +30,9 @@ const pageTemplates = `
 {{define "head"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.}}</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:24px auto;max-width:1080px;padding:0 16px}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:24px auto;max-width:1200px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #dde1e8;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0}th,td{padding:4px 10px;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}.wide{overflow-x:auto}th,td{padding:4px 10px;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top}
 th{background:#f4f6f9;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta td:first-child{color:#5b6475}.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .passed,.done,.pass{background:#dff3e4;color:#17632e}.gate-failed,.failed,.fail,.error{background:#fbe0e0;color:#9b1c1c}
@@ -91,15 +91,15 @@ code{font-size:12px;background:#f4f6f9;padding:1px 4px;border-radius:3px}
 <h1>{{.Recipe}} <span class="badge {{.Status}}">{{.Status}}</span></h1>
 <table class="meta"><tr><td>runs</td><td>{{len .Runs}}</td></tr><tr><td>started</td><td>{{.Started}}, {{.Duration}} ms</td></tr></table>
 <h2>Runs</h2>
-<table id="runs"><tr><th>model</th><th>setting</th><th>status</th><th>params</th><th>MACs</th><th>size</th><th>latency</th><th>accuracy</th><th>agreement</th><th>Pareto</th><th>gates failed</th><th>report</th></tr>
-{{range .Runs}}<tr><td>{{.Model}}</td><td>{{setting .Setting}}</td><td><span class="badge {{.Status}}">{{.Status}}</span></td>
+<div class="wide"><table id="runs"><tr><th>model</th><th>setting</th><th>status</th><th>params</th><th>MACs</th><th>size</th><th>latency</th><th>accuracy</th><th>agreement</th><th>Pareto</th><th>gates failed</th><th>report</th></tr>
+{{range .Runs}}<tr><td>{{.Model}}</td><td title="{{setting .Setting}}">{{short .Setting}}</td><td><span class="badge {{.Status}}">{{.Status}}</span></td>
 <td class="n">{{count .After.Params}} <small>({{change .Before.Params .After.Params}})</small></td>
 <td class="n">{{count .After.MACs}} <small>({{change .Before.MACs .After.MACs}})</small></td>
 <td class="n">{{bytes .After.SizeBytes}}</td><td class="n">{{latency .After.LatencyNs}}</td>
 <td class="n">{{percent .After.Accuracy}} <small>({{points .Before.Accuracy .After.Accuracy}})</small></td><td class="n">{{percent .After.Agreement}}</td>
 <td>{{if .Pareto}}<span class="star" title="on the Pareto front">★</span>{{end}}</td>
 <td>{{range .Gates}}{{if not .Pass}}{{.Gate}} {{end}}{{end}}</td><td><a href="{{.Dir}}/report.html" title="{{.Dir}}">open</a></td></tr>
-{{end}}</table>
+{{end}}</table></div>
 <h2>Accuracy against MACs</h2>
 {{with .ScatterChart}}{{.}}{{else}}<p>No run measured both MACs and accuracy or agreement.</p>{{end}}
 <h2>MACs per run</h2>{{.MACsChart}}

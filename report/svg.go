@@ -144,7 +144,11 @@ func Scatter(title, xLabel, yLabel string, pts []ScatterPoint) template.HTML {
 		}
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="5" class="dot s%d"><title>%s</title></circle>`, sx(p.X), sy(p.Y), si, esc(p.Label))
 		if p.Front && p.Tag != "" {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="tag">%s</text>`, sx(p.X)+11, sy(p.Y)+4, esc(shorten(p.Tag, 30)))
+			x, anchor := sx(p.X)+11, "start"
+			if sx(p.X) > plotLeft+pw*0.6 { // keep labels on the right half inside the frame
+				x, anchor = sx(p.X)-11, "end"
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="tag" text-anchor="%s">%s</text>`, x, sy(p.Y)+4, anchor, esc(shorten(p.Tag, 30)))
 		}
 	}
 	if len(series) > 1 {

@@ -98,7 +98,7 @@ func (r *recipe) resolveAxis(ax *sweepAxis) error {
 // is a sweep of one value, which is how a job runs one setting of a
 // recipe's grid.
 func (r *recipe) addFlagAxes(flag string, specs []string) error {
-	for _, spec := range specs {
+	for _, spec := range rejoinCommas(specs) {
 		key, vals, ok := strings.Cut(spec, "=")
 		where := fmt.Sprintf("--%s %s", flag, spec)
 		if !ok || key == "" || vals == "" {
@@ -183,4 +183,19 @@ func (s setting) String() string {
 		parts[i] = sv.Key + "=" + sv.Value.Text
 	}
 	return strings.Join(parts, " ")
+}
+
+// rejoinCommas undoes the command-line library's splitting of slice
+// flags at commas: an item without "=" continues the item before it, so
+// --sweep prune.ratio=0.1,0.3 is one axis again.
+func rejoinCommas(items []string) []string {
+	var out []string
+	for _, it := range items {
+		if len(out) > 0 && !strings.Contains(it, "=") {
+			out[len(out)-1] += "," + it
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
 }
