@@ -18,3 +18,4 @@ gen="$(go env GOPATH)/bin/protoc-gen-go"
 if ! [ -x "$gen" ] || ! "$gen" --version 2>/dev/null | grep -q "${want#v}"; then
   go install "google.golang.org/protobuf/cmd/protoc-gen-go@$want"
 fi
+command -v chromium >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } || { echo "setup: chromium is missing (pare run's HTML report test renders with it); install Debian's chromium" >&2; exit 1; }
