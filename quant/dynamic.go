@@ -24,10 +24,8 @@ func quantizeDynamic(ctx context.Context, m *graph.Model, o *Options, rep *Repor
 	if _, err := GemmToMatMul(m); err != nil {
 		return err
 	}
-	if o.Rotate == RotateHadamard {
-		if err := rotateModel(m, o, rep); err != nil {
-			return err
-		}
+	if err := applyRotation(m, o, rep); err != nil {
+		return err
 	}
 	var layers []*Layer
 	for _, l := range FindLayers(m, o.Exclude) {

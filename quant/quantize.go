@@ -29,6 +29,9 @@ const (
 const (
 	RotateNone     = "none"
 	RotateHadamard = "hadamard"
+	// RotateFused rotates by a random Hadamard fused into the weights
+	// where the graph allows it, and online elsewhere.
+	RotateFused = "fused"
 )
 
 // Options configure Quantize. The zero value of a field means its
@@ -143,9 +146,9 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("quant: %w: method %q (want rtn, gptq or rsq)", ErrUnsupported, o.Method)
 	}
 	switch o.Rotate {
-	case RotateNone, RotateHadamard:
+	case RotateNone, RotateHadamard, RotateFused:
 	default:
-		return fmt.Errorf("quant: %w: rotation %q (want none or hadamard)", ErrUnsupported, o.Rotate)
+		return fmt.Errorf("quant: %w: rotation %q (want none, hadamard or fused)", ErrUnsupported, o.Rotate)
 	}
 	return nil
 }
@@ -342,10 +345,8 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 		}
 		return *data, nil
 	}
-	if o.Rotate == RotateHadamard {
-		if err := rotateModel(m, o, rep); err != nil {
-			return err
-		}
+	if err := applyRotation(m, o, rep); err != nil {
+		return err
 	}
 	var layers []*Layer
 	for _, l := range FindLayers(m, o.Exclude) {
@@ -378,10 +379,8 @@ func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) e
 	if v := m.OpsetVersion(""); v < qdqOpset {
 		return fmt.Errorf("quant: qdq: %w: opset %d (per-channel QDQ needs %d or more)", ErrUnsupported, v, qdqOpset)
 	}
-	if o.Rotate == RotateHadamard {
-		if err := rotateModel(m, o, rep); err != nil {
-			return err
-		}
+	if err := applyRotation(m, o, rep); err != nil {
+		return err
 	}
 	rep.Calibrate = o.Calibrate
 	if n, err := FoldBatchNorm(m); err != nil {

@@ -16,6 +16,26 @@ const rotationPrefix = "pare_rotation"
 // b-long dot product per activation element.
 const maxRotationBlock = 256
 
+// applyRotation applies the rotation o asks for: online before every
+// MatMul layer (hadamard), or fused into the weights where the graph is
+// rotation-invariant and online before the other MatMul layers (fused).
+func applyRotation(m *graph.Model, o *Options, rep *Report) error {
+	switch o.Rotate {
+	case RotateHadamard:
+		return rotateModel(m, o, rep, nil)
+	case RotateFused:
+		if _, err := GemmToMatMul(m); err != nil {
+			return err
+		}
+		fused, err := rotateFused(m, o, rep)
+		if err != nil {
+			return err
+		}
+		return rotateModel(m, o, rep, fused)
+	}
+	return nil
+}
+
 // rotateModel applies an online random Hadamard rotation before every
 // MatMul layer: since x·W = (x·Q)(Qᵀ·W) for orthogonal Q,
 //
@@ -26,14 +46,14 @@ const maxRotationBlock = 256
 // weight is replaced by QᵀW, whose outliers are spread over b inputs, so
 // it quantizes with less error. Layers reading the same activation share
 // one rotation. Convs and K without an even factor are left alone.
-func rotateModel(m *graph.Model, o *Options, rep *Report) error {
+func rotateModel(m *graph.Model, o *Options, rep *Report, skip map[string]bool) error {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5851f42d4c957f2d))
 	e := newEditor(m)
 	rotated := map[string]string{} // activation → rotated activation
 	blocks := map[string]Matrix{}
 	count := 0
 	for _, l := range FindLayers(m, o.Exclude) {
-		if l.Op() != "MatMul" {
+		if l.Op() != "MatMul" || skip[l.Node.Name()] {
 			continue
 		}
 		k := l.In()
@@ -71,7 +91,9 @@ func rotateModel(m *graph.Model, o *Options, rep *Report) error {
 		count++
 	}
 	if count == 0 {
-		rep.note(o, "rotation: no MatMul layer to rotate")
+		if len(skip) == 0 {
+			rep.note(o, "rotation: no MatMul layer to rotate")
+		}
 		return nil
 	}
 	rep.note(o, "rotation: %d MatMul layers rotated online (random Hadamard, seed %d)", count, o.Seed)

@@ -25,7 +25,7 @@ func TestRotatedFloatModelMatchesOriginal(t *testing.T) {
 			if err := o.defaults(); err != nil {
 				t.Fatal(err)
 			}
-			if err := rotateModel(m, o, rep); err != nil {
+			if err := rotateModel(m, o, rep, nil); err != nil {
 				t.Fatal(err)
 			}
 			rotations := 0

@@ -1,0 +1,54 @@
+package quant
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/tensor"
+)
+
+// fusedExpected lists fixtures whose residual stream must take a fused
+// rotation (pre-norm transformers with LayerNormalization ops).
+var fusedExpected = map[string]bool{"gpt_nano_op17": true, "vit_nano_op17": true}
+
+// TestFusedRotationKeepsOutputs rotates every transformer fixture with
+// the fused rotation alone (no online rotation, no quantization) and
+// checks that onnxruntime computes the same outputs.
+func TestFusedRotationKeepsOutputs(t *testing.T) {
+	for _, f := range loadManifest(t) {
+		if f.Kind == "cnn" {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			m, in := loadFixture(t, f)
+			want := runORT(t, m, in)
+			o := &Options{Rotate: RotateFused, Seed: 3}
+			if err := o.defaults(); err != nil {
+				t.Fatal(err)
+			}
+			rep := &Report{}
+			if _, err := GemmToMatMul(m); err != nil {
+				t.Fatal(err)
+			}
+			fused, err := rotateFused(m, o, rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d layers fused; notes:\n%s", len(fused), strings.Join(rep.Notes, "\n"))
+			if fusedExpected[f.Name] && len(fused) == 0 {
+				t.Fatalf("no fused rotation")
+			}
+			got := runORT(t, m, in)
+			for i := range want {
+				if want[i].DType != tensor.Float32 {
+					continue
+				}
+				e := relL2(float32s(t, got[i]), float32s(t, want[i]))
+				t.Logf("output %d: relative L2 %.2e", i, e)
+				if e > rotationTol {
+					t.Errorf("output %d: relative L2 error %.2e > %v", i, e, rotationTol)
+				}
+			}
+		})
+	}
+}
