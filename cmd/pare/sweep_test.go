@@ -1,0 +1,54 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSweepGridOrderAndFlags(t *testing.T) {
+	r, err := parseRecipe("r.yaml", []byte(`steps:
+  - prune: {ratio: 0.3}
+  - bench: {batch: "1"}
+sweep:
+  prune.ratio: [0.1, 0.3, 0.5]
+  prune.criterion: [magnitude, random]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range r.settings() {
+		got = append(got, s.slug())
+	}
+	want := "prune.ratio-0.1_prune.criterion-magnitude prune.ratio-0.1_prune.criterion-random " +
+		"prune.ratio-0.3_prune.criterion-magnitude prune.ratio-0.3_prune.criterion-random " +
+		"prune.ratio-0.5_prune.criterion-magnitude prune.ratio-0.5_prune.criterion-random"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("grid\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+	// The command line library splits slice flags at commas; the values
+	// come back together: --sweep takes them as the axis's values, --set
+	// as one value, and fixes the axis.
+	if err := r.addFlagAxes("sweep", []string{"prune.criterion=random", "magnitude"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.addFlagAxes("set", []string{"prune.ratio=0.2", "bench.batch=1", "32"}); err != nil {
+		t.Fatal(err)
+	}
+	ss := r.settings()
+	if len(ss) != 2 {
+		t.Fatalf("%d settings, want 2 (two criteria)", len(ss))
+	}
+	opts := ss[0].stepOpts(r, 0)
+	if len(opts) != 2 || opts[0].Name != "ratio" || opts[0].Value.Text != "0.2" || opts[1].Value.Text != "random" {
+		t.Errorf("prune options at %s: %+v", ss[0], opts)
+	}
+	if b := ss[1].stepOpts(r, 1); b[0].Value.Text != "1,32" {
+		t.Errorf("bench batch %q, want the rejoined 1,32", b[0].Value.Text)
+	}
+	for _, bad := range [][]string{{"prune"}, {"quant.bits=8"}, {"prune.ratio=lots"}, {"prune.nope=1"}} {
+		if err := r.addFlagAxes("sweep", bad); err == nil || exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--sweep") {
+			t.Errorf("--sweep %v: %v", bad, err)
+		}
+	}
+}
