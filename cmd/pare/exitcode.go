@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
@@ -60,6 +61,10 @@ var exitMappings = []struct {
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
 	{check.ErrFailed, exitCheckFailed},
+	{graph.ErrOutputExists, exitUsage},
+	{graph.ErrInvalidModel, exitUnsupported},
+	{graph.ErrUnsafePath, exitUnsupported},
+	{graph.ErrUnsupported, exitUnsupported},
 	{check.ErrData, exitUsage},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
