@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestParetoFront(t *testing.T) {
+func TestReportParetoFront(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		pts  []Point
@@ -28,7 +28,7 @@ func TestParetoFront(t *testing.T) {
 	}
 }
 
-func TestMarkParetoPerModel(t *testing.T) {
+func TestReportMarkParetoPerModel(t *testing.T) {
 	run := func(model string, macs int64, acc float64) RunEntry {
 		return RunEntry{Run: Run{Model: model, After: Metrics{MACs: &macs, Accuracy: &acc}}}
 	}

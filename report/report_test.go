@@ -19,7 +19,7 @@ func sampleRun(model string, macs int64, acc float64) *Run {
 	return r
 }
 
-func TestRunRoundTripAndPage(t *testing.T) {
+func TestReportRunRoundTripAndPage(t *testing.T) {
 	dir := t.TempDir()
 	r := sampleRun("m", 1200, 0.85)
 	if err := WriteRun(dir, r); err != nil {
@@ -55,7 +55,7 @@ func TestRunRoundTripAndPage(t *testing.T) {
 	}
 }
 
-func TestSummaryPageMarksFront(t *testing.T) {
+func TestReportSummaryPageMarksFront(t *testing.T) {
 	runs := []RunEntry{
 		{Dir: "m/a", Run: *sampleRun("m", 1000, 0.8)},
 		{Dir: "m/b", Run: *sampleRun("m", 1500, 0.7)}, // dominated by m/a
@@ -85,7 +85,7 @@ func TestSummaryPageMarksFront(t *testing.T) {
 	}
 }
 
-func TestTicksCoverRange(t *testing.T) {
+func TestReportTicksCoverRange(t *testing.T) {
 	for _, r := range [][2]float64{{0, 1}, {0.12, 0.93}, {3.9e6, 9.4e6}, {-5, 5}, {1e-3, 2e-3}} {
 		ts := ticks(r[0], r[1])
 		if len(ts) < 2 || len(ts) > 12 || ts[0] > r[0] || ts[len(ts)-1] < r[1]-(ts[1]-ts[0])/2 {

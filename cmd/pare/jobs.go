@@ -166,9 +166,9 @@ func dnsLabel(s string) string {
 
 func jobName(p runPlan) string {
 	if len(p.Setting) == 0 {
-		return dnsLabel("pare-"+p.Name)
+		return dnsLabel("pare-" + p.Name)
 	}
-	return dnsLabel("pare-"+p.Name+"-"+p.Setting.slug())
+	return dnsLabel("pare-" + p.Name + "-" + p.Setting.slug())
 }
 
 func labels(p runPlan) map[string]string {

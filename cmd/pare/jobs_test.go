@@ -51,7 +51,7 @@ func dig(v any, path ...any) any {
 
 // TestEmitJobsK8s writes a ConfigMap and Job per setting; the recipe a
 // job carries runs as it is, on its one model and setting.
-func TestEmitJobsK8s(t *testing.T) {
+func TestRunEmitJobsK8s(t *testing.T) {
 	out := t.TempDir()
 	cwd, _ := os.Getwd()
 	text, code := runCLI(t, "run", "../../examples/sweep.yaml", "--emit-jobs", "k8s", "--out", out,
@@ -100,7 +100,7 @@ func TestEmitJobsK8s(t *testing.T) {
 
 // TestEmitJobsArgo writes one Workflow per model with a step per
 // setting, run in parallel, each template carrying its recipe.
-func TestEmitJobsArgo(t *testing.T) {
+func TestRunEmitJobsArgo(t *testing.T) {
 	out := t.TempDir()
 	text, code := runCLI(t, "run", "../../examples/sweep.yaml", "--emit-jobs", "argo", "--out", out)
 	if code != exitOK {
@@ -132,7 +132,7 @@ func TestEmitJobsArgo(t *testing.T) {
 	}
 }
 
-func TestDNSLabel(t *testing.T) {
+func TestRunJobNames(t *testing.T) {
 	long := strings.Repeat("Model_", 20)
 	for _, s := range []string{"pare-fmnist_resnet_op13-prune.ratio-0.3", long, long + "x"} {
 		n := dnsLabel(s)

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestSweepGridOrderAndFlags(t *testing.T) {
+func TestRecipeSweepGridAndFlags(t *testing.T) {
 	r, err := parseRecipe("r.yaml", []byte(`steps:
   - prune: {ratio: 0.3}
   - bench: {batch: "1"}
