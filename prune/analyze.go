@@ -14,6 +14,10 @@ type Options struct {
 	// Ignore freezes every group touching a node or initializer whose
 	// name matches.
 	Ignore *regexp.Regexp
+	// HeadDim prunes attention head_dim uniformly across heads instead of
+	// whole heads: where a feature axis is split into heads × head_dim
+	// for attention, the head_dim positions carry the channels.
+	HeadDim bool
 }
 
 // DimRef names one axis of a value.
@@ -58,6 +62,9 @@ type Group struct {
 	// the outputs (a normalisation over the channel axis), "" when
 	// pruning dead channels is exact.
 	Inexact string `json:"inexact,omitempty"`
+	// Kind is what the group's channels are (see kinds.go): heads,
+	// head-dim, mlp, embed or channels.
+	Kind string `json:"kind,omitempty"`
 
 	units []int32 // element class root per index
 }
@@ -80,6 +87,11 @@ type Analysis struct {
 	edits  []edit
 	unitOf map[int32]unitRef // class root → group/index
 	macs   []macTerm
+
+	inferred  *graph.Shapes        // graph.InferShapes result (folded shape values), nil when it failed
+	computed  map[inputRef][]int64 // computed int inputs pare may replace by constants (see shapecalc.go)
+	exposures []exposure           // labeled dims whose size the graph computes with
+	marks     map[int32]string     // element → attention role ("head", "head-dim")
 }
 
 type unitRef struct{ group, index int }
@@ -114,10 +126,12 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 			return nil, fmt.Errorf("prune: node %q (%s): %w", n.Name(), n.Op(), err)
 		}
 	}
+	a.settleExposures()
 	for _, out := range a.g.Outputs {
 		a.freezeValue(out.Name, "reaches graph output "+out.Name)
 	}
 	a.buildGroups()
+	a.classify()
 	return a, nil
 }
 

@@ -309,7 +309,7 @@ func (ap *applier) rewriteInts(n *graph.Node, i int, f func([]int64) error) erro
 	name := n.Input(i)
 	t, ok := ap.a.g.Constant(name)
 	if !ok {
-		return fmt.Errorf("prune: node %q: input %d is not a constant", n.Name(), i)
+		return ap.materialiseInts(n, i, f)
 	}
 	vals, err := graph.Int64s(t)
 	if err != nil {

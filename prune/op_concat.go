@@ -177,12 +177,9 @@ func analyzeSlice(a *Analysis, n *graph.Node) error {
 		if n.Input(i) == "" {
 			return nil, true
 		}
-		t, ok := a.g.Constant(n.Input(i))
-		if !ok {
-			return nil, false
-		}
-		v, err := graph.Int64s(t)
-		return v, err == nil
+		// constants, or folded shape computations (replaced by
+		// constants when a bound is rewritten)
+		return a.computedInts(n, i)
 	}
 	starts, okS := ints(1)
 	ends, okE := ints(2)

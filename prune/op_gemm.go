@@ -11,7 +11,7 @@ import (
 // through. MatMul with a constant rank-2 right operand works the same way
 // on the last axis (other axes pass through); with a constant left
 // operand, the right operand's axis -2 is contracted. MatMul between two
-// activations (attention) freezes both for now.
+// activations (attention) is op_attention.go.
 
 func init() {
 	register(ruleFunc(analyzeGemm), "Gemm")
@@ -100,8 +100,10 @@ func analyzeMatMul(a *Analysis, n *graph.Node) error {
 		out := a.newElems(int(xs[0]), n.Name())
 		a.addParam(x, 0, out, KindWeightOut, n)
 		a.setLab(y, r-2, out)
+	case !a.isParam(x) && !a.isParam(w):
+		return analyzeActMatMul(a, n)
 	default:
-		a.freezeInputs(n, n.Name()+": MatMul between activations")
+		a.freezeInputs(n, n.Name()+": MatMul with a constant operand of rank other than 2")
 	}
 	return nil
 }

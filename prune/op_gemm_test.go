@@ -35,7 +35,7 @@ func TestGemmRule(t *testing.T) {
 		wantDims(t, m, "b1", 3)
 		wantDims(t, m, "w2", 3, 2)
 	})
-	t.Run("matmul between activations freezes", func(t *testing.T) {
+	t.Run("matmul between activations couples the contracted axis", func(t *testing.T) {
 		b := build.New(13)
 		x := b.Input("x", f32, -1, 5, 6)
 		q := b.Node("MatMul", []string{x, initW(b, "wq", 6, 4)})
@@ -44,6 +44,11 @@ func TestGemmRule(t *testing.T) {
 		s := b.Node("MatMul", []string{q, kt})
 		b.Output(s, f32, -1, 5, 5)
 		_, a := analyzeBuilt(t, b)
-		wantFrozen(t, groupOfNode(t, a, "MatMul_1"), "between activations")
+		g := groupOfNode(t, a, "MatMul_1")
+		wantPrunable(t, g)
+		wantMembers(t, g, "wq:1:weight-out", "wk:1:weight-out")
+		if g.Kind != KindHeadDim {
+			t.Errorf("kind %q, want %q", g.Kind, KindHeadDim)
+		}
 	})
 }

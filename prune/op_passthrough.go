@@ -230,10 +230,25 @@ func analyzeShapeOf(a *Analysis, n *graph.Node) error {
 			exposed[normAxis(i, len(xs))] = true
 		}
 	}
+	var hit [][]int32
 	for ax, l := range a.lab(x) {
 		if !safe || exposed[ax] {
-			a.freeze(l, n.Name()+": the graph computes with this dim's size")
+			hit = append(hit, l)
 		}
 	}
+	if len(hit) == 0 {
+		return nil
+	}
+	// Sizes that only end in Reshape shapes or Slice bounds are replaced
+	// by constants when pruning (shapecalc.go).
+	reason := n.Name() + ": the graph computes with this dim's size"
+	sinks, why := a.shapeSinks(n.Output(0))
+	if why != "" {
+		for _, l := range hit {
+			a.freeze(l, reason+" (read by "+why+")")
+		}
+		return nil
+	}
+	a.exposures = append(a.exposures, exposure{labels: hit, sinks: sinks, reason: reason})
 	return nil
 }

@@ -230,27 +230,36 @@ func (a *Analysis) rewriteShapeEntry(n *graph.Node, y string, axis, entry int) {
 func analyzeReshape(a *Analysis, n *graph.Node) error {
 	x, y := n.Input(0), n.Output(0)
 	xs := a.shape(x)
-	t, ok := a.g.Constant(n.Input(1))
+	_, isConst := a.g.Constant(n.Input(1))
+	sh, ok := a.computedInts(n, 1)
 	if !ok {
-		a.freezeValue(x, n.Name()+": Reshape to a computed shape")
+		a.freezeValue(x, n.Name()+": Reshape to a shape computed at run time in a way pare cannot rewrite")
 		return nil
 	}
-	sh, err := graph.Int64s(t)
-	if err != nil || xs == nil {
-		a.freezeValue(x, n.Name()+": Reshape of unknown shape")
-		return nil
+	var out []int64
+	var err error
+	aligned := false
+	var ib, ob [][]int
+	if xs != nil {
+		if out, err = reshapeDims(xs, sh, n.IntAttr("allowzero", 0) == 1); err == nil {
+			ib, ob, aligned = alignReshape(xs, out)
+		}
 	}
-	out, err := reshapeDims(xs, sh, n.IntAttr("allowzero", 0) == 1)
-	if err != nil {
-		a.freezeValue(x, n.Name()+": "+err.Error())
+	if !isConst || !aligned || (a.lab(x) != nil && a.feedsAttention(y)) {
+		// Symbolic dims folded with channels, or attention heads.
+		xd, okx := a.factorDims(x)
+		yd, oky := a.factorDims(y)
+		if !okx || !oky {
+			if out != nil && err == nil {
+				a.setShape(y, out)
+			}
+			a.freezeValue(x, n.Name()+": Reshape of unknown shape")
+			return nil
+		}
+		a.reshapeFactored(n, x, y, xd, yd, sh)
 		return nil
 	}
 	a.setShape(y, out)
-	ib, ob, ok := alignReshape(xs, out)
-	if !ok {
-		a.freezeValue(x, n.Name()+": Reshape dims do not align")
-		return nil
-	}
 	for b := range ib {
 		ins, outs := ib[b], ob[b]
 		switch {

@@ -3,7 +3,9 @@ package prune
 import (
 	"testing"
 
+	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/graph/build"
+	"github.com/pare-dev/pare/onnx"
 )
 
 func TestReshapeRule(t *testing.T) {
@@ -65,15 +67,48 @@ func TestReshapeRule(t *testing.T) {
 		wantInts(t, m, "s2", 1, 4, 2, 2)
 		wantDims(t, m, "w1", 4, 3, 1, 1)
 	})
-	t.Run("computed shape freezes", func(t *testing.T) {
+	t.Run("folded shape is replaced by a constant", func(t *testing.T) {
 		b := build.New(13)
 		x := b.Input("x", f32, -1, 3, 2, 2)
 		c1 := b.Node("Conv", []string{x, initW(b, "w1", 4, 3, 1, 1)})
 		sh := b.Node("Shape", []string{c1})
 		r := b.Node("Reshape", []string{c1, sh})
-		b.Output(r, f32, -1, 4, 2, 2)
+		c2 := b.Node("Conv", []string{r, initW(b, "w2", 2, 4, 1, 1)})
+		b.Output(c2, f32, -1, 2, 2, 2)
+		m, a := analyzeBuilt(t, b)
+		g := groupOfNode(t, a, "Conv_1")
+		wantPrunable(t, g)
+		pruneIdx(t, a, g, 0)
+		var rs *graph.Node
+		for _, n := range m.Graph.Nodes {
+			if n.Op() == "Reshape" {
+				rs = n
+			}
+		}
+		wantInts(t, m, rs.Input(1), 0, 3, 2, 2)
+	})
+	t.Run("shape read at run time freezes", func(t *testing.T) {
+		b := build.New(13)
+		x := b.Input("x", f32, -1, 3, 2, 2)
+		c1 := b.Node("Conv", []string{x, initW(b, "w1", 4, 3, 1, 1)})
+		sh := b.Node("Shape", []string{c1})
+		z := b.Node("ConstantOfShape", []string{sh})
+		b.Output(z, f32, -1, 4, 2, 2)
+		c2 := b.Node("Conv", []string{c1, initW(b, "w2", 2, 4, 1, 1)})
+		b.Output(c2, f32, -1, 2, 2, 2)
 		_, a := analyzeBuilt(t, b)
-		wantFrozen(t, groupOfNode(t, a, "Conv_1"), "computes with this dim")
+		wantFrozen(t, groupOfNode(t, a, "Conv_1"), "computes with this dim's size (read by ConstantOfShape")
+	})
+	t.Run("shape given as an input freezes", func(t *testing.T) {
+		b := build.New(13)
+		x := b.Input("x", f32, -1, 3, 2, 2)
+		s := b.Input("s", onnx.TensorProto_INT64, 4)
+		c1 := b.Node("Conv", []string{x, initW(b, "w1", 4, 3, 1, 1)})
+		r := b.Node("Reshape", []string{c1, s})
+		c2 := b.Node("Conv", []string{r, initW(b, "w2", 2, 4, 1, 1)})
+		b.Output(c2, f32, -1, 2, 2, 2)
+		_, a := analyzeBuilt(t, b)
+		wantFrozen(t, groupOfNode(t, a, "Conv_1"), "computed at run time")
 	})
 	t.Run("transpose and unsqueeze track the axis", func(t *testing.T) {
 		b := build.New(13)

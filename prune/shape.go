@@ -11,6 +11,7 @@ import (
 
 func (a *Analysis) seedShapes() {
 	if inf, err := graph.InferShapes(a.Model); err == nil {
+		a.inferred = inf
 		for _, v := range a.g.Values() {
 			ts, ok := inf.Of(v.Name)
 			if !ok || !ts.Ranked {

@@ -1,0 +1,191 @@
+package prune_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
+)
+
+// transformerFixtures lists the transformer and decoder fixtures of the
+// manifest, and ConvNeXt (a CNN with transformer-style MLP blocks).
+func transformerFixtures(t *testing.T) []fixture {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []fixture
+	if err := json.Unmarshal(b, &all); err != nil {
+		t.Fatal(err)
+	}
+	var out []fixture
+	for _, f := range all {
+		if f.Kind == "transformer" || f.Kind == "decoder" || strings.HasPrefix(f.Name, "convnext") {
+			out = append(out, f)
+		}
+	}
+	if len(out) < 8 {
+		t.Fatalf("only %d transformer fixtures in the manifest", len(out))
+	}
+	return out
+}
+
+// hasAttention: fixtures whose heads must be prunable.
+func hasAttention(name string) bool {
+	for _, p := range []string{"vit_", "gpt_", "transformer_encoder", "fmnist_vit", "char_gpt"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// killOutputs zeroes the producing slices (weight-out, bias, const) of
+// the removed indices: for channels that only meet a contraction (Q·Kᵀ
+// head_dim) this makes them contribute nothing.
+func killOutputs(t *testing.T, m *graph.Model, grp *prune.Group, removed map[int]bool) {
+	t.Helper()
+	for _, mem := range grp.Members {
+		if mem.Kind != prune.KindWeightOut && mem.Kind != prune.KindBias && mem.Kind != prune.KindConst {
+			continue
+		}
+		tp, ok := m.Graph.Constant(mem.Tensor)
+		if !ok {
+			t.Fatalf("member %s is not a constant", mem.Tensor)
+		}
+		w, err := graph.Float32s(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outer, inner := int64(1), int64(1)
+		for _, d := range tp.Dims[:mem.Axis] {
+			outer *= d
+		}
+		for _, d := range tp.Dims[mem.Axis+1:] {
+			inner *= d
+		}
+		n := int64(len(mem.Map))
+		for o := int64(0); o < outer; o++ {
+			for p := int64(0); p < n; p++ {
+				if i := mem.Map[p]; i >= 0 && removed[i] {
+					for k := int64(0); k < inner; k++ {
+						w[(o*n+p)*inner+k] = 0
+					}
+				}
+			}
+		}
+		if err := graph.SetFloat32s(tp, tp.Dims, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func hasKind(grp *prune.Group, kind string) bool {
+	for _, m := range grp.Members {
+		if m.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTransformerOracle: on every transformer fixture, heads and MLP
+// width are prunable, and for every prunable group the channels to
+// remove are made dead (the output-projection columns of the heads, fc2's
+// columns of the MLP channels; the Q/K slices for head_dim groups that
+// only meet Q·Kᵀ), then exactly those are removed: onnxruntime outputs
+// must match the dead-channel model within 1e-5 of the largest output.
+// Inexact (layer-norm) groups must prune into a model that runs with the
+// same output shapes.
+func TestTransformerOracle(t *testing.T) {
+	for _, headDim := range []bool{false, true} {
+		for _, f := range transformerFixtures(t) {
+			if headDim && !strings.HasSuffix(f.Name, "op17") {
+				continue // the op13 twins differ only in layer-norm form
+			}
+			name := f.Name
+			if headDim {
+				name += "/head-dim"
+			}
+			t.Run(name, func(t *testing.T) {
+				oracleTransformer(t, f, prune.Options{HeadDim: headDim})
+			})
+		}
+	}
+}
+
+func oracleTransformer(t *testing.T, f fixture, opts prune.Options) {
+	in := inputsOf(t, f)
+	base := loadFixture(t, f)
+	an, err := prune.Analyze(base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := run(t, base, in)
+	kinds := map[string]int{}
+	for _, g := range an.Prunable() {
+		kinds[g.Kind]++
+	}
+	headKind := prune.KindHeads
+	if opts.HeadDim {
+		headKind = prune.KindHeadDim
+	}
+	if kinds[prune.KindMLP] == 0 {
+		t.Errorf("no prunable MLP group (prunable kinds %v)", kinds)
+	}
+	if hasAttention(f.Name) && kinds[headKind] == 0 {
+		t.Errorf("no prunable %s group (prunable kinds %v)", headKind, kinds)
+	}
+	exact := 0
+	for _, grp := range an.Prunable() {
+		removed, kept := removedOf(grp.Size)
+		if len(removed) == 0 {
+			continue
+		}
+		dead := reload(t, base)
+		switch {
+		case grp.Kind == prune.KindHeadDim:
+			// Q/K head_dim only meet Q·Kᵀ; V's reach the output
+			// projection: both sides dead.
+			killInputs(t, dead, grp, removed)
+			killOutputs(t, dead, grp, removed)
+		case hasKind(grp, prune.KindWeightIn):
+			killInputs(t, dead, grp, removed)
+		default:
+			killOutputs(t, dead, grp, removed)
+		}
+		pruned := reload(t, dead)
+		pa, err := prune.Analyze(pruned, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pa.Apply(map[int][]int{grp.ID: kept}); err != nil {
+			t.Fatalf("group %d (%s, %s): %v", grp.ID, grp.Name, grp.Kind, err)
+		}
+		got := run(t, reload(t, pruned), in)
+		if grp.Inexact != "" {
+			maxRelDiff(t, got, want) // shapes only
+			continue
+		}
+		ref := run(t, dead, in)
+		if d := maxRelDiff(t, got, ref); d > oracleTolerance {
+			t.Errorf("group %d (%s, %s, %d of %d removed): outputs differ by %.3g relative", grp.ID, grp.Name, grp.Kind, len(removed), grp.Size, d)
+		}
+		exact++
+	}
+	var frozen []string
+	for _, g := range an.Groups {
+		if g.Frozen {
+			frozen = append(frozen, g.Name+": "+g.Reason)
+		}
+	}
+	t.Logf("prunable kinds %v, %d checked exactly, %d frozen", kinds, exact, len(frozen))
+	for _, s := range frozen {
+		t.Logf("  frozen %s", s)
+	}
+}
