@@ -185,6 +185,15 @@ func newScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, crit str
 	switch crit {
 	case "obs":
 		return obs, nil
+	case "module":
+		return NewModule(an), nil
+	case "wanda":
+		w, err := NewWanda(ctx, m, an, d)
+		if err != nil {
+			return nil, err
+		}
+		out.Notes = append(out.Notes, w.Notes...)
+		return w, nil
 	}
 	return New(crit, cfg.Norm, cfg.Settings.Seed)
 }
