@@ -98,3 +98,60 @@ func TestUpgradeOpsetRefusesChangedOps(t *testing.T) {
 		t.Error("upgraded a model with GroupNormalization")
 	}
 }
+
+// TestQDQ4ConvMatchesDequantizedWeights quantizes the trained CNN's Convs
+// to 4 bits per output channel (qdq4 with QuantizeConv) and checks that
+// onnxruntime computes what the float model computes with the
+// dequantized weights put in place of the originals.
+func TestQDQ4ConvMatchesDequantizedWeights(t *testing.T) {
+	var f fixture
+	for _, c := range loadManifest(t) {
+		if c.Name == "fmnist_resnet_op13" {
+			f = c
+		}
+	}
+	m, in := loadFixture(t, f)
+	ref, _ := loadFixture(t, f)
+	rep, err := Quantize(t.Context(), m, Options{Format: FormatQDQ4, Block: 32, QuantizeConv: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	convs := 0
+	for _, lr := range rep.Layers {
+		if lr.Op == "Conv" {
+			convs++
+		}
+	}
+	if convs == 0 {
+		t.Fatalf("no Conv quantized: %+v", rep.Skipped)
+	}
+	// The reference: the same RTN grids, dequantized, in the float model.
+	o := Options{Format: FormatQDQ4, Block: 32, QuantizeConv: true}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GemmToMatMul(ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range FindLayers(ref, nil) {
+		w, err := l.Matrix(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, g := o.layerScheme(l)
+		q, err := RTN(w, s, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetMatrix(ref, q.Dequantize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := runORTWith(t, ref, in, ort.Options{OptLevel: ort.OptBasic})
+	got := runORTWith(t, m, in, ort.Options{OptLevel: ort.OptBasic})
+	if e := relL2(float32s(t, got[0]), float32s(t, want[0])); e > 1e-5 {
+		t.Errorf("relative L2 %.2e between qdq4 Convs and the float model with dequantized weights", e)
+	} else {
+		t.Logf("%d Convs in 4 bits; relative L2 to the dequantized float model %.2e", convs, e)
+	}
+}

@@ -63,7 +63,8 @@ type Options struct {
 	Exclude *regexp.Regexp
 	// AccuracyLevel is MatMulNBits' accuracy_level (0: float compute).
 	AccuracyLevel int
-	// QuantizeConv includes Conv layers in dynamic quantization.
+	// QuantizeConv includes 2-D Conv layers in qdq4, with 4-bit weights
+	// per output channel (DequantizeLinear INT4, axis 0).
 	QuantizeConv bool
 	// Seed drives synthetic data and random rotations.
 	Seed uint64
@@ -167,6 +168,17 @@ func (o *Options) weightScheme() (Scheme, Granularity) {
 	return s, PerChannel()
 }
 
+// layerScheme returns the scheme and granularity of one layer: Convs in
+// qdq4 are per output channel (the blocks of DequantizeLinear run along
+// one axis, not across the unfolded [in·kh·kw] row).
+func (o *Options) layerScheme(l *Layer) (Scheme, Granularity) {
+	s, g := o.weightScheme()
+	if o.Format == FormatQDQ4 && l.Op() == "Conv" {
+		return s, PerChannel()
+	}
+	return s, g
+}
+
 // LayerReport describes one quantized layer.
 type LayerReport struct {
 	Node        string  `json:"node"`
@@ -253,7 +265,6 @@ func (o *Options) dataset(m *graph.Model, rep *Report) (Dataset, error) {
 // quantizeWeights quantizes each layer's weight with the chosen method
 // and returns the results in layer order.
 func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error)) ([]*Quantized, error) {
-	s, g := o.weightScheme()
 	var hess map[*Layer]*Hessian
 	if o.Method != MethodRTN {
 		d, err := data()
@@ -282,6 +293,7 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 		if err != nil {
 			return nil, err
 		}
+		s, g := o.layerScheme(l)
 		var q *Quantized
 		var outErr *float64
 		if h := hess[l]; h != nil {
@@ -350,10 +362,13 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 	}
 	var layers []*Layer
 	for _, l := range FindLayers(m, o.Exclude) {
-		if l.Op() == "MatMul" {
+		switch {
+		case l.Op() == "MatMul":
 			layers = append(layers, l)
-		} else {
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s: weight-only formats rewrite MatMul)", l.Node.Name(), l.Op()))
+		case l.Op() == "Conv" && o.Format == FormatQDQ4 && o.QuantizeConv && len(l.Dims) == 4:
+			layers = append(layers, l)
+		default:
+			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s: weight-only formats rewrite MatMul; qdq4 with --conv also 2-D Conv)", l.Node.Name(), l.Op()))
 		}
 	}
 	qs, err := quantizeWeights(ctx, m, layers, o, rep, getData)

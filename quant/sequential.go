@@ -20,7 +20,6 @@ import (
 // are replaced in m by their dequantized values; the float weights are
 // put back before returning, so the emitters see the model as before.
 func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, d Dataset, weights map[*Layer]TokenWeights) ([]*Quantized, error) {
-	s, g := o.weightScheme()
 	saved := map[string][]float32{}
 	dims := map[string][]int64{}
 	defer func() {
@@ -64,6 +63,7 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 			if err != nil {
 				return nil, err
 			}
+			s, g := o.layerScheme(l)
 			var q *Quantized
 			var outErr *float64
 			if h := hess[l]; h != nil {

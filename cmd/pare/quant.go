@@ -34,6 +34,7 @@ type quantOptions struct {
 	AccuracyLevel int
 	ActOrder      bool
 	Sequential    bool
+	Conv          bool
 	Seed          uint64
 	OrtLib        string
 	JSON          bool
@@ -66,13 +67,14 @@ func quantCommand() *cli.Command {
 			&cli.BoolFlag{Name: "asym", Usage: "asymmetric weights with zero points (nbits, qdq4)"},
 			&cli.BoolFlag{Name: "per-channel", Value: true, Usage: "one weight scale per output channel (qdq, dynamic); --per-channel=false for per-tensor"},
 			&cli.StringFlag{Name: "method", Value: quant.MethodRTN, Usage: "rtn|gptq|rsq"},
-			&cli.StringFlag{Name: "rotate", Value: quant.RotateNone, Usage: "none|hadamard"},
+			&cli.StringFlag{Name: "rotate", Value: quant.RotateNone, Usage: "none|hadamard|fused (fused into the weights where the graph allows, online elsewhere)"},
 			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy for one input, .npz by input name); default synthetic"},
 			&cli.IntFlag{Name: "calib-samples", Value: 64, Usage: "calibration samples to use"},
 			&cli.StringFlag{Name: "calibrate", Value: quant.CalibMinMax, Usage: "activation ranges: minmax|percentile"},
 			&cli.StringFlag{Name: "exclude", Usage: "leave layers whose node or weight name matches this regular expression float"},
 			&cli.IntFlag{Name: "accuracy-level", Usage: "MatMulNBits accuracy_level (0 float compute, 4 int8 compute)"},
 			&cli.BoolFlag{Name: "act-order", Usage: "GPTQ: quantize columns by descending Hessian diagonal"},
+			&cli.BoolFlag{Name: "conv", Usage: "qdq4: also 2-D Convs, 4-bit per output channel"},
 			&cli.BoolFlag{Name: "sequential", Usage: "GPTQ/RSQ: collect each layer's Hessian with the earlier layers already quantized"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for synthetic data and random rotations"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
@@ -90,8 +92,8 @@ func quantCommand() *cli.Command {
 				PerChannel: cmd.Bool("per-channel"), Method: cmd.String("method"), Rotate: cmd.String("rotate"),
 				Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), Calibrate: cmd.String("calibrate"),
 				Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
-				Sequential: cmd.Bool("sequential"),
-				Seed:       cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
+				Sequential: cmd.Bool("sequential"), Conv: cmd.Bool("conv"),
+				Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
 				Logf: func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
 			}
 			res, err := runQuant(ctx, opts)
@@ -146,7 +148,7 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 		Format: opts.Format, Bits: opts.Bits, Block: opts.Block, Asymmetric: opts.Asym,
 		PerTensor: !opts.PerChannel, Method: opts.Method, Rotate: opts.Rotate,
 		CalibSamples: opts.CalibSamples, Calibrate: opts.Calibrate, Exclude: exclude,
-		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Sequential: opts.Sequential, Seed: opts.Seed, Logf: opts.Logf,
+		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Sequential: opts.Sequential, QuantizeConv: opts.Conv, Seed: opts.Seed, Logf: opts.Logf,
 	}
 	if opts.Calib != "" {
 		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)
