@@ -30,6 +30,7 @@ type PlanGroup struct {
 	Frozen  bool     `json:"frozen,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
 	Inexact string   `json:"inexact,omitempty"`
+	Kind    string   `json:"kind,omitempty"`
 	Members []Member `json:"members"`
 	Kept    []int    `json:"kept,omitempty"`
 }
@@ -41,7 +42,7 @@ func (a *Analysis) newPlan(s Settings, keep map[int][]int, before, after Cost) *
 	p := &Plan{Format: PlanFormat, Tool: ToolName, Settings: s, Before: before, After: after}
 	for _, g := range a.Groups {
 		pg := PlanGroup{ID: g.ID, Name: g.Name, Size: g.Size, Frozen: g.Frozen, Reason: g.Reason,
-			Inexact: g.Inexact, Members: g.Members}
+			Inexact: g.Inexact, Kind: g.Kind, Members: g.Members}
 		if !g.Frozen {
 			pg.Kept = keep[g.ID]
 			if pg.Kept == nil {

@@ -23,6 +23,15 @@ type Settings struct {
 	Seed    uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
 	Options *CriterionOptions `json:"options,omitempty"`
+	// KindRatios removes, from every group of a kind (KindHeads,
+	// KindMLP, KindEmbed, ...), ⌊r·n⌋ of its n channels by score (local,
+	// within the floor and RoundTo); groups of other kinds follow Ratio
+	// and Target.
+	KindRatios map[string]float64 `json:"kind_ratios,omitempty"`
+	// PruneEmbed lets groups of kind embed (widths normalised by a layer
+	// norm) be selected by Ratio; without it they stay whole unless
+	// KindRatios names them.
+	PruneEmbed bool `json:"prune_embed,omitempty"`
 }
 
 // targetTolerance is how close, as a fraction of the model's total,
@@ -48,7 +57,34 @@ func (s *Settings) validate() error {
 	case s.Target != "channels" && s.Target != "params" && s.Target != "macs":
 		return fmt.Errorf("prune: %w: target %q (want channels, params or macs)", ErrInvalidOption, s.Target)
 	}
+	for k, r := range s.KindRatios {
+		switch k {
+		case KindHeads, KindHeadDim, KindMLP, KindEmbed, KindChannels:
+		default:
+			return fmt.Errorf("prune: %w: group kind %q", ErrInvalidOption, k)
+		}
+		if math.IsNaN(r) || r < 0 || r >= 1 {
+			return fmt.Errorf("prune: %w: %s ratio %v not in [0, 1)", ErrInvalidOption, k, r)
+		}
+	}
 	return nil
+}
+
+// selectable splits the prunable groups into those that Ratio and Target
+// select from and those with a ratio of their own (KindRatios); embed
+// groups are in neither unless PruneEmbed or KindRatios names them.
+func (a *Analysis) selectable(s Settings) (free, fixed []*Group) {
+	for _, g := range a.Prunable() {
+		if _, ok := s.KindRatios[g.Kind]; ok {
+			fixed = append(fixed, g)
+			continue
+		}
+		if g.Kind == KindEmbed && !s.PruneEmbed {
+			continue
+		}
+		free = append(free, g)
+	}
+	return free, fixed
 }
 
 func (s Settings) minKeep(n int) int {
@@ -69,15 +105,23 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	groups := a.Prunable()
-	for _, g := range groups {
+	groups, fixed := a.selectable(s)
+	both := append(append([]*Group{}, groups...), fixed...)
+	for _, g := range both {
 		if len(scores[g.ID]) != g.Size {
 			return nil, fmt.Errorf("prune: group %d has %d scores for %d indices", g.ID, len(scores[g.ID]), g.Size)
 		}
 	}
+	// fixedRm: removals of the groups with a kind ratio of their own.
+	fixedRm := map[int]int{}
+	for _, g := range fixed {
+		keep := g.Size - int(math.Floor(s.KindRatios[g.Kind]*float64(g.Size)+1e-9))
+		keep = max(keep, s.minKeep(g.Size))
+		fixedRm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
+	}
 	// order[g] lists a group's indices from least to most important.
 	order := map[int][]int{}
-	for _, g := range groups {
+	for _, g := range both {
 		idx := make([]int, g.Size)
 		for i := range idx {
 			idx[i] = i
@@ -153,6 +197,11 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		keep := map[int][]int{}
 		for _, g := range groups {
 			kept := append([]int{}, order[g.ID][rm[g.ID]:]...)
+			sort.Ints(kept)
+			keep[g.ID] = kept
+		}
+		for _, g := range fixed {
+			kept := append([]int{}, order[g.ID][fixedRm[g.ID]:]...)
 			sort.Ints(kept)
 			keep[g.ID] = kept
 		}

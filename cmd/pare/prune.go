@@ -29,6 +29,7 @@ type pruneOptions struct {
 	Sparsity        float64
 	NM              string
 	JSON            bool
+	HeadDim         bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -58,6 +59,7 @@ type groupRow struct {
 	Kept    int    `json:"kept"`
 	Frozen  string `json:"frozen,omitempty"`
 	Inexact string `json:"inexact,omitempty"`
+	Kind    string `json:"kind,omitempty"`
 }
 
 func init() { inspectGroups = groupsForInspect }
@@ -85,6 +87,11 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer"},
+			&cli.FloatFlag{Name: "mlp", Usage: "fraction of MLP hidden width removed in every MLP"},
+			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
+			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
+			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -100,7 +107,20 @@ func pruneCommand() *cli.Command {
 				Norm:   cmd.String("norm"),
 				PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 				Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-				JSON: cmd.Bool("json"),
+				JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+			}
+			opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
+			headKind := prune.KindHeads
+			if opts.HeadDim {
+				headKind = prune.KindHeadDim
+			}
+			for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
+				if cmd.IsSet(k.flag) {
+					if opts.Settings.KindRatios == nil {
+						opts.Settings.KindRatios = map[string]float64{}
+					}
+					opts.Settings.KindRatios[k.kind] = cmd.Float(k.flag)
+				}
 			}
 			res, err := runPrune(ctx, opts)
 			if err != nil {
@@ -178,7 +198,7 @@ func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
 			return usageErrorf("prune: --ignore: %v", err)
 		}
 	}
-	an, err := prune.Analyze(m, prune.Options{Ignore: re})
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: o.HeadDim})
 	if err != nil {
 		return err
 	}
@@ -212,7 +232,7 @@ func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
 	}
 	res.Settings = &plan.Settings
 	for _, g := range plan.Groups {
-		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact}
+		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact, Kind: g.Kind}
 		if g.Frozen {
 			row.Kept = g.Size
 			res.FrozenGroups++
@@ -296,7 +316,7 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 	fmt.Fprintf(w, "\n%s -> %s (%s)\n", r.Model, r.Output, r.Mode)
 	if len(r.Groups) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "\ngroup\tfirst layer\tchannels kept\tnote\n")
+		fmt.Fprintf(tw, "\ngroup\tkind\tfirst layer\tchannels kept\tnote\n")
 		for _, g := range r.Groups {
 			if g.Frozen != "" {
 				continue
@@ -305,7 +325,7 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 			if g.Inexact != "" {
 				note = "inexact: " + g.Inexact
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%s\n", g.ID, g.Name, g.Kept, g.Size, note)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\n", g.ID, g.Kind, g.Name, g.Kept, g.Size, note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
