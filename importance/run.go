@@ -119,6 +119,10 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			if plan, err = alloc.Plan(ctx, an, s); err != nil {
 				return nil, err
 			}
+			if z, ok := sc.(*Zeroth); ok {
+				out.ForwardPasses = z.Passes
+				logf("zeroth: %d forward passes (budget %d)", z.Passes, z.Budget)
+			}
 		} else {
 			scores, err := ScoreAll(sc, an)
 			if err != nil {
@@ -185,6 +189,12 @@ func newScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, crit str
 	switch crit {
 	case "obs":
 		return obs, nil
+	case "zeroth":
+		local, err := localScorer(ctx, m, an, cfg, d)
+		if err != nil {
+			return nil, err
+		}
+		return &Zeroth{Local: local, SMax: cfg.ZOSMax, Budget: cfg.ZOBudget, Seed: cfg.Settings.Seed, m: m, d: d}, nil
 	case "module":
 		return NewModule(an), nil
 	case "wanda":
@@ -196,4 +206,18 @@ func newScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, crit str
 		return w, nil
 	}
 	return New(crit, cfg.Norm, cfg.Settings.Seed)
+}
+
+// localScorer is the criterion inside each group for the zeroth-order
+// allocation: magnitude (L2, the default) or wanda.
+func localScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Config, d Data) (Scorer, error) {
+	switch cfg.ZOLocal {
+	case "", "magnitude", "l2":
+		return Magnitude{P: 2}, nil
+	case "l1":
+		return Magnitude{P: 1}, nil
+	case "wanda":
+		return NewWanda(ctx, m, an, d)
+	}
+	return nil, fmt.Errorf("importance: %w: --zo-local %q (want magnitude, l1 or wanda)", ErrUnknownCriterion, cfg.ZOLocal)
 }
