@@ -29,7 +29,10 @@ type pruneOptions struct {
 	Sparsity        float64
 	NM              string
 	JSON            bool
-	HeadDim         bool
+	// Criteria holds the data and recovery settings of importance.Run
+	// (its Settings are taken from Settings).
+	Criteria importance.Config
+	HeadDim  bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -44,6 +47,10 @@ type pruneResult struct {
 	Layers       []prune.LayerStats `json:"layers,omitempty"`
 	Sparsity     float64            `json:"sparsity,omitempty"`
 	FrozenGroups int                `json:"frozen_groups"`
+	// Notes are the criterion's and recovery steps' remarks;
+	// ForwardPasses counts zeroth-order model runs.
+	Notes         []string `json:"notes,omitempty"`
+	ForwardPasses int      `json:"forward_passes,omitempty"`
 }
 
 type modelSize struct {
@@ -73,7 +80,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model path"},
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2 or random"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, module or zeroth"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
@@ -85,7 +92,15 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "unstructured", Usage: "zero weights by global magnitude instead of removing channels"},
 			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random and zeroth"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, zeroth and recovery"},
+			&cli.IntFlag{Name: "calib-samples", Usage: "use at most N calibration samples (0: all)"},
+			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
+			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
+			&cli.BoolFlag{Name: "reconstruct", Usage: "after pruning, re-fit pruned layers by least squares to the dense outputs"},
+			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
+			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
+			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer"},
 			&cli.FloatFlag{Name: "mlp", Usage: "fraction of MLP hidden width removed in every MLP"},
@@ -108,6 +123,11 @@ func pruneCommand() *cli.Command {
 				PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 				Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 				JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+				Criteria: importance.Config{
+					Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
+					RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),
+					ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+				},
 			}
 			opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
 			headKind := prune.KindHeads
@@ -157,7 +177,7 @@ func (o pruneOptions) validate() error {
 	return nil
 }
 
-func runPrune(_ context.Context, o pruneOptions) (*pruneResult, error) {
+func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -176,7 +196,7 @@ func runPrune(_ context.Context, o pruneOptions) (*pruneResult, error) {
 			return nil, err
 		}
 	default:
-		if err := runStructured(m, o, res); err != nil {
+		if err := runStructured(ctx, m, o, res); err != nil {
 			return nil, err
 		}
 	}
@@ -189,7 +209,7 @@ func runPrune(_ context.Context, o pruneOptions) (*pruneResult, error) {
 	return res, nil
 }
 
-func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
+func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
 	res.Mode = "structured"
 	var re *regexp.Regexp
 	if o.Settings.Ignore != "" {
@@ -213,23 +233,14 @@ func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
 		if err != nil {
 			return err
 		}
-	} else {
-		sc, err := importance.New(o.Settings.Criterion, o.Norm, o.Settings.Seed)
-		if err != nil {
-			return err
-		}
-		o.Settings.Criterion = sc.Name()
-		if _, ok := sc.(importance.Magnitude); ok {
-			o.Settings.Aggregation = importance.Aggregation
-		}
-		scores, err := importance.ScoreAll(sc, an)
-		if err != nil {
-			return err
-		}
-		if plan, err = an.Select(scores, o.Settings); err != nil {
-			return err
-		}
 	}
+	cfg := o.Criteria
+	cfg.Settings, cfg.Norm = o.Settings, o.Norm
+	out, err := importance.Run(ctx, m, an, plan, cfg)
+	if err != nil {
+		return err
+	}
+	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
 	res.Settings = &plan.Settings
 	for _, g := range plan.Groups {
 		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact, Kind: g.Kind}
@@ -238,9 +249,6 @@ func runStructured(m *graph.Model, o pruneOptions, res *pruneResult) error {
 			res.FrozenGroups++
 		}
 		res.Groups = append(res.Groups, row)
-	}
-	if err := an.ApplyPlan(plan); err != nil {
-		return err
 	}
 	if o.PlanOut != "" {
 		var b strings.Builder
@@ -314,6 +322,9 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 		return err
 	}
 	fmt.Fprintf(w, "\n%s -> %s (%s)\n", r.Model, r.Output, r.Mode)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	if len(r.Groups) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "\ngroup\tkind\tfirst layer\tchannels kept\tnote\n")
