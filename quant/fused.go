@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
@@ -392,6 +393,8 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 	claimed := map[string]bool{}
 	fused := map[string]bool{}
 	sets, lns, entries := 0, 0, 0
+	refused := map[string][]string{} // reason → layers
+	var reasons []string
 	for {
 		shapes, err := graph.InferShapes(m)
 		if err != nil {
@@ -414,7 +417,11 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 				c.failed = fmt.Sprintf("K=%d has no even factor", c.d)
 			}
 			if c.failed != "" {
-				rep.note(o, "fused rotation: not at the input of %s: %s", l.Node.Name(), c.failed)
+				why := c.failed
+				if refused[why] == nil {
+					reasons = append(reasons, why)
+				}
+				refused[why] = append(refused[why], l.Node.Name())
 				continue
 			}
 			s = c
@@ -436,6 +443,9 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 		if err := e.apply(); err != nil {
 			return nil, err
 		}
+	}
+	for _, why := range reasons {
+		rep.note(o, "fused rotation: not at the input of %s: %s", strings.Join(refused[why], ", "), why)
 	}
 	if sets > 0 {
 		rep.note(o, "rotation: %d MatMul layers read a fused rotation (%d rotated sets, %d LayerNorms turned into RMSNorm, %d explicit entry rotations)", len(fused), sets, lns, entries)

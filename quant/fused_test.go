@@ -9,7 +9,7 @@ import (
 
 // fusedExpected lists fixtures whose residual stream must take a fused
 // rotation (pre-norm transformers with LayerNormalization ops).
-var fusedExpected = map[string]bool{"gpt_nano_op17": true, "vit_nano_op17": true}
+var fusedExpected = map[string]bool{"gpt_nano_op17": true, "vit_nano_op17": true, "char_gpt_op17": true, "fmnist_vit_op17": true}
 
 // TestFusedRotationKeepsOutputs rotates every transformer fixture with
 // the fused rotation alone (no online rotation, no quantization) and
