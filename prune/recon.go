@@ -41,8 +41,8 @@ type CriterionOptions struct {
 }
 
 // ReconDamping is the ridge added (as a fraction of the mean diagonal of
-// the input Gram matrix) when re-fitting a layer.
-const ReconDamping = 1e-3
+// the input Gram matrix, weight columns only) when re-fitting a layer.
+var ReconDamping = 1e-3
 
 // changedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
 // the dense model whose input channels the plan removes.
@@ -197,7 +197,7 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *Plan, src *calib
 				return nil, err
 			}
 		}
-		sol, err := solveRefit(gram, cross, wd, dl.In(), rows, bd)
+		sol, err := solveRefit(gram, cross, wd, dl.In(), rows, bd, bias != "")
 		if err != nil {
 			return nil, fmt.Errorf("prune: reconstruct %s: %w", n.Name(), err)
 		}
@@ -248,14 +248,18 @@ func withOnes(x []float64, cols int) []float64 {
 
 // solveRefit solves (G + λI) S = C W_keptᵀ + s b_keptᵀ for S (cols × kept
 // rows), where s is G's last column when a bias is fitted.
-func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows []int, bd []float64) (*mat.Dense, error) {
+func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows []int, bd []float64, fitBias bool) (*mat.Dense, error) {
 	c := gram.Cols
+	nw := c // weight columns; the bias column is not shrunk
+	if fitBias {
+		nw--
+	}
 	h := gram.Hessian() // (2/N)·S: the same solution, better scaled
 	mean := 0.0
-	for i := range c {
+	for i := range nw {
 		mean += h[i*c+i]
 	}
-	mean /= float64(c)
+	mean /= float64(max(nw, 1))
 	if mean <= 0 {
 		mean = 1
 	}
@@ -263,7 +267,7 @@ func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows
 	for i := range c {
 		for j := i; j < c; j++ {
 			v := h[i*c+j]
-			if i == j {
+			if i == j && i < nw {
 				v += ReconDamping * mean
 			}
 			a.SetSym(i, j, v)
