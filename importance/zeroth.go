@@ -297,3 +297,6 @@ func crossEntropy(v []float32, classes int, labels []int) float64 {
 	}
 	return total / float64(len(labels))
 }
+
+// SetData gives the criterion its model and calibration data.
+func (z *Zeroth) SetData(m *graph.Model, d Data) { z.m, z.d = m, d }

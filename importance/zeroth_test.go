@@ -1,0 +1,44 @@
+package importance_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/prune"
+)
+
+// One prunable group, two calibration rows in batches of one: each batch
+// costs a reference pass and two perturbed passes, so a budget of 4 uses
+// one batch (3 passes) and a budget of 100 both (6). The scores are
+// seeded: two runs agree.
+func TestZerothBudgetAndSeed(t *testing.T) {
+	for _, c := range []struct{ budget, passes int }{{4, 3}, {100, 6}} {
+		var scores []map[int]float64
+		for range 2 {
+			a, g, d := gemms(t)
+			d.Batch = 1
+			z := &importance.Zeroth{Local: importance.Magnitude{P: 2}, Budget: c.budget, Seed: 3}
+			z.SetData(a.Model, d)
+			s := prune.Settings{Criterion: "zeroth", Scope: "global", Target: "channels", Ratio: 0.3, MaxLayerRatio: 0.8,
+				Options: &prune.CriterionOptions{}}
+			plan, err := z.Plan(context.Background(), a, s)
+			if err != nil {
+				t.Skipf("onnxruntime: %v", err)
+			}
+			if z.Passes != c.passes {
+				t.Errorf("budget %d: %d passes, want %d", c.budget, z.Passes, c.passes)
+			}
+			if plan.Settings.Options.ZOPasses != c.passes {
+				t.Errorf("plan records %d passes", plan.Settings.Options.ZOPasses)
+			}
+			if !(z.Scores[g.ID] > 0) {
+				t.Errorf("sensitivity %v, want > 0", z.Scores[g.ID])
+			}
+			scores = append(scores, z.Scores)
+		}
+		if scores[0][0] != scores[1][0] {
+			t.Errorf("seeded runs differ: %v and %v", scores[0], scores[1])
+		}
+	}
+}
