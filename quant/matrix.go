@@ -1,6 +1,9 @@
 package quant
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Matrix is a dense row-major float32 matrix. For weights, rows are output
 // channels and columns the reduction axis (GPTQ's W[out, in]).
@@ -23,9 +26,16 @@ func (m Matrix) Row(r int) []float32 { return m.Data[r*m.Cols : (r+1)*m.Cols] }
 // T returns the transpose.
 func (m Matrix) T() Matrix {
 	t := NewMatrix(m.Cols, m.Rows)
-	for r := range m.Rows {
-		for c := range m.Cols {
-			t.Data[c*m.Rows+r] = m.Data[r*m.Cols+c]
+	// In tiles, so that both sides stay in cache.
+	const tile = 32
+	for r0 := 0; r0 < m.Rows; r0 += tile {
+		for c0 := 0; c0 < m.Cols; c0 += tile {
+			for r := r0; r < min(r0+tile, m.Rows); r++ {
+				src := m.Data[r*m.Cols : (r+1)*m.Cols]
+				for c := c0; c < min(c0+tile, m.Cols); c++ {
+					t.Data[c*m.Rows+r] = src[c]
+				}
+			}
 		}
 	}
 	return t
@@ -36,7 +46,7 @@ func (m Matrix) validate() error {
 		return fmt.Errorf("%w: %d×%d matrix with %d values", ErrInvalid, m.Rows, m.Cols, len(m.Data))
 	}
 	for i, v := range m.Data {
-		if !finite(v) {
+		if v-v != 0 { // NaN or ±Inf
 			return fmt.Errorf("%w: element %d is %v", ErrInvalid, i, v)
 		}
 	}
@@ -127,10 +137,14 @@ func (q *Quantized) GridIndex(r, c int) int {
 // Dequantize returns the real matrix the codes stand for.
 func (q *Quantized) Dequantize() Matrix {
 	m := NewMatrix(q.Rows, q.Cols)
+	span := q.Gran.groupCols(q.Cols)
 	for r := range q.Rows {
-		for c := range q.Cols {
-			i := r*q.Cols + c
-			m.Data[i] = Dequantize(q.Q[i], q.Grids[q.GridIndex(r, c)])
+		for c0 := 0; c0 < q.Cols; c0 += span {
+			g := q.Grids[q.GridIndex(r, c0)]
+			lo, hi := r*q.Cols+c0, r*q.Cols+min(c0+span, q.Cols)
+			for i, code := range q.Q[lo:hi] {
+				m.Data[lo+i] = Dequantize(code, g)
+			}
 		}
 	}
 	return m
@@ -185,10 +199,19 @@ func RTN(w Matrix, s Scheme, g Granularity) (*Quantized, error) {
 			}
 		}
 	}
+	span := g.groupCols(w.Cols)
+	qmin, qmax := s.Range()
+	lo64, hi64 := float64(qmin), float64(qmax)
 	for r := range w.Rows {
-		for c := range w.Cols {
-			i := r*w.Cols + c
-			q.Q[i] = s.Quantize(w.Data[i], q.Grids[q.GridIndex(r, c)])
+		for c0 := 0; c0 < w.Cols; c0 += span {
+			grid := q.Grids[q.GridIndex(r, c0)]
+			scale, zero := float64(grid.Scale), float64(grid.Zero)
+			lo, hi := r*w.Cols+c0, r*w.Cols+min(c0+span, w.Cols)
+			codes := q.Q[lo:hi]
+			for i, x := range w.Data[lo:hi] {
+				// As Scheme.Quantize, for finite x (validated above).
+				codes[i] = int32(max(lo64, min(hi64, math.RoundToEven(float64(x)/scale)+zero)))
+			}
 		}
 	}
 	return q, nil

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/pare-dev/pare/graph"
 )
@@ -285,6 +287,42 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 		}
 	}
 	out := make([]*Quantized, len(layers))
+	if hess == nil {
+		// RTN: layers are independent; quantize them in parallel.
+		reps := make([]LayerReport, len(layers))
+		errs := make([]error, len(layers))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for i, l := range layers {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				w, err := l.Matrix(m)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				s, g := o.layerScheme(l)
+				q, err := RTN(w, s, g)
+				if err != nil {
+					errs[i] = fmt.Errorf("quant: layer %s: %w", l.Node, err)
+					return
+				}
+				out[i], reps[i] = q, layerReport(l, w, q, o.Method, nil)
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		rep.Layers = append(rep.Layers, reps...)
+		return out, nil
+	}
 	for i, l := range layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -323,12 +361,19 @@ func layerReport(l *Layer, w Matrix, q *Quantized, method string, outErr *float6
 	for _, g := range q.Grids {
 		lr.ScaleMin, lr.ScaleMax = min(lr.ScaleMin, g.Scale), max(lr.ScaleMax, g.Scale)
 	}
-	d := q.Dequantize()
 	num, den := 0.0, 0.0
-	for i := range w.Data {
-		x := float64(w.Data[i]) - float64(d.Data[i])
-		num += x * x
-		den += float64(w.Data[i]) * float64(w.Data[i])
+	span := q.Gran.groupCols(q.Cols)
+	for r := range q.Rows {
+		for c0 := 0; c0 < q.Cols; c0 += span {
+			g := q.Grids[q.GridIndex(r, c0)]
+			lo, hi := r*q.Cols+c0, r*q.Cols+min(c0+span, q.Cols)
+			for i, code := range q.Q[lo:hi] {
+				a := float64(w.Data[lo+i])
+				x := a - float64(Dequantize(code, g))
+				num += x * x
+				den += a * a
+			}
+		}
 	}
 	if den > 0 {
 		lr.WeightError = math.Sqrt(num / den)
