@@ -1,6 +1,11 @@
 package prune
 
-import "strings"
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
 
 // Group kinds, for per-kind ratios (pare prune --heads/--mlp/--embed)
 // and reports:
@@ -74,4 +79,64 @@ func linearInOut(g *Group, ops map[string]string) bool {
 		}
 	}
 	return out && in
+}
+
+// kindRemovals returns how many channels each group with a kind ratio
+// loses (Settings.KindRatios). order lists each group's indices from
+// least to most important.
+func kindRemovals(fixed []*Group, order map[int][]int, scores map[int][]float64, s Settings) (map[int]int, error) {
+	rm := map[int]int{}
+	if s.Scope == "local" {
+		for _, g := range fixed {
+			keep := g.Size - int(math.Floor(s.KindRatios[g.Kind]*float64(g.Size)+1e-9))
+			keep = max(keep, s.minKeep(g.Size))
+			rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
+		}
+		return rm, nil
+	}
+	type cand struct {
+		score      float64
+		group, pos int
+	}
+	byKind := map[string][]*Group{}
+	var kinds []string
+	for _, g := range fixed {
+		if byKind[g.Kind] == nil {
+			kinds = append(kinds, g.Kind)
+		}
+		byKind[g.Kind] = append(byKind[g.Kind], g)
+	}
+	for _, k := range kinds {
+		var all []cand
+		total := 0
+		for _, g := range byKind[k] {
+			total += g.Size
+			for pos, i := range order[g.ID][:g.Size-s.minKeep(g.Size)] {
+				all = append(all, cand{scores[g.ID][i], g.ID, pos})
+			}
+		}
+		sort.SliceStable(all, func(x, y int) bool {
+			if all[x].score != all[y].score {
+				return all[x].score < all[y].score
+			}
+			if all[x].group != all[y].group {
+				return all[x].group < all[y].group
+			}
+			return all[x].pos < all[y].pos
+		})
+		want := int(math.Round(s.KindRatios[k] * float64(total)))
+		if want > len(all) {
+			return nil, fmt.Errorf("prune: %w: %d %s channels asked, at most %d removable under max-layer-ratio %v",
+				ErrTarget, want, k, len(all), s.MaxLayerRatio)
+		}
+		for _, c := range all[:want] {
+			rm[c.group]++
+		}
+	}
+	for _, g := range fixed {
+		if rm[g.ID] > 0 {
+			rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g.Size)
+		}
+	}
+	return rm, nil
 }

@@ -94,7 +94,7 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		}
 		fixed := false
 		for _, in := range n.Proto.Input {
-			if a.lab(in)[ax] == nil {
+			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) {
 				fixed = true
 			}
 		}
@@ -250,6 +250,15 @@ func analyzeGather(a *Analysis, n *graph.Node) error {
 	}
 	out := append(append(append([]int64{}, xs[:axis]...), is...), xs[axis+1:]...)
 	a.setShape(y, out)
+	if axis == 0 && len(xs) == 2 && a.lab(x) == nil && a.isParam(x) && a.isFloatConst(x) {
+		// A lookup table (token embedding): its columns are fresh
+		// channels of the output's last axis.
+		cols := a.newElems(int(xs[1]), n.Name())
+		if a.addParam(x, 1, cols, KindWeightOut, n) {
+			a.setLab(y, len(is), cols)
+		}
+		return nil
+	}
 	for ax, l := range a.lab(x) {
 		switch {
 		case ax < axis:

@@ -95,6 +95,9 @@ func analyzeElementwise(a *Analysis, n *graph.Node) error {
 				ok = a.addParam(in, ax, l, KindConst, n) && ok
 				continue
 			}
+			if s[ax] == int64(len(l)) && a.constSource(in, ax, l, n) {
+				continue
+			}
 			a.freeze(l, fmt.Sprintf("%s: operand %q is full size and fixed", n.Name(), in))
 			ok = false
 		}

@@ -67,6 +67,8 @@ func analyzeReduce(a *Analysis, n *graph.Node) error {
 			if l != nil {
 				if isLayerNormReduce(a, n) {
 					a.markInexact(l, n.Name()+": layer norm over the channel axis")
+				} else if isRMSNormReduce(a, n) {
+					a.markInexact(l, n.Name()+": RMS norm over the channel axis")
 				} else {
 					a.freeze(l, n.Name()+": reduction over the channel axis")
 				}
@@ -122,4 +124,68 @@ func isMeanCentering(a *Analysis, n *graph.Node) bool {
 		}
 	}
 	return true
+}
+
+// isRMSNormReduce recognises the mean of squares of an RMSNorm,
+//
+//	ms = ReduceMean(Pow(x, 2))     (or ReduceMean(Mul(x, x)))
+//	y  = Div(x, Sqrt(Add(ms, eps)))  (or Mul(x, Reciprocal(Sqrt(...))))
+//
+// where ms reaches only a Div or Mul by x itself through Add, Sqrt and
+// Reciprocal.
+func isRMSNormReduce(a *Analysis, n *graph.Node) bool {
+	if n.Op() != "ReduceMean" || n.IntAttr("keepdims", 1) != 1 {
+		return false
+	}
+	p := a.g.Producer(n.Input(0))
+	if p == nil {
+		return false
+	}
+	var x string
+	switch p.Op() {
+	case "Pow":
+		e, ok := a.g.Constant(p.Input(1))
+		if !ok {
+			return false
+		}
+		ev, err := graph.Float32s(e)
+		if err != nil || len(ev) != 1 || ev[0] != 2 {
+			return false
+		}
+		x = p.Input(0)
+	case "Mul":
+		if p.Input(0) != p.Input(1) {
+			return false
+		}
+		x = p.Input(0)
+	default:
+		return false
+	}
+	cur := n.Output(0)
+	for range 4 {
+		cs := a.g.Consumers(cur)
+		if len(cs) != 1 {
+			return false
+		}
+		c := cs[0]
+		switch c.Op() {
+		case "Add":
+			other := c.Input(0)
+			if other == cur {
+				other = c.Input(1)
+			}
+			if _, ok := a.g.Constant(other); !ok {
+				return false
+			}
+		case "Sqrt", "Reciprocal":
+		case "Div":
+			return c.Input(0) == x && c.Input(1) == cur
+		case "Mul":
+			return (c.Input(0) == x && c.Input(1) == cur) || (c.Input(1) == x && c.Input(0) == cur)
+		default:
+			return false
+		}
+		cur = c.Output(0)
+	}
+	return false
 }

@@ -23,10 +23,12 @@ type Settings struct {
 	Seed    uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
 	Options *CriterionOptions `json:"options,omitempty"`
-	// KindRatios removes, from every group of a kind (KindHeads,
-	// KindMLP, KindEmbed, ...), ⌊r·n⌋ of its n channels by score (local,
-	// within the floor and RoundTo); groups of other kinds follow Ratio
-	// and Target.
+	// KindRatios removes a fraction of the channels of every kind it
+	// names (KindHeads, KindMLP, KindEmbed, ...): with Scope global,
+	// round(r·N) of the N channels of all groups of the kind, lowest
+	// scores first; with Scope local, ⌊r·n⌋ of each group's n. The floor
+	// (MaxLayerRatio) and RoundTo apply. Groups of other kinds follow
+	// Ratio and Target.
 	KindRatios map[string]float64 `json:"kind_ratios,omitempty"`
 	// PruneEmbed lets groups of kind embed (widths normalised by a layer
 	// norm) be selected by Ratio; without it they stay whole unless
@@ -112,13 +114,6 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			return nil, fmt.Errorf("prune: group %d has %d scores for %d indices", g.ID, len(scores[g.ID]), g.Size)
 		}
 	}
-	// fixedRm: removals of the groups with a kind ratio of their own.
-	fixedRm := map[int]int{}
-	for _, g := range fixed {
-		keep := g.Size - int(math.Floor(s.KindRatios[g.Kind]*float64(g.Size)+1e-9))
-		keep = max(keep, s.minKeep(g.Size))
-		fixedRm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
-	}
 	// order[g] lists a group's indices from least to most important.
 	order := map[int][]int{}
 	for _, g := range both {
@@ -129,6 +124,11 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		sc := scores[g.ID]
 		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] < sc[idx[y]] })
 		order[g.ID] = idx
+	}
+	// fixedRm: removals of the groups with a kind ratio of their own.
+	fixedRm, err := kindRemovals(fixed, order, scores, s)
+	if err != nil {
+		return nil, err
 	}
 	var pick func(x float64) map[int]int // removal count per group
 	var hi float64
