@@ -1,10 +1,12 @@
 package importance
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -69,8 +71,16 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 	if !ok {
 		return nil, fmt.Errorf("member %q is not a constant", mem.Tensor)
 	}
-	w, err := graph.Float32s(t)
-	if err != nil {
+	var err error
+	// FLOAT raw data is read in place: no decoded copy of every weight
+	// (each is read twice on a large model, once per group it is in).
+	var raw []byte
+	var w []float32
+	if graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
+		if raw, err = graph.RawBytes(t); err != nil {
+			return nil, err
+		}
+	} else if w, err = graph.Float32s(t); err != nil {
 		return nil, err
 	}
 	d := t.Dims
@@ -95,7 +105,13 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 			}
 			base := (o*n + p) * inner
 			for k := int64(0); k < inner; k++ {
-				v := math.Abs(float64(w[base+k]))
+				var x float32
+				if raw != nil {
+					x = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(base+k):]))
+				} else {
+					x = w[base+k]
+				}
+				v := math.Abs(float64(x))
 				if m.P == 2 {
 					v *= v
 				}

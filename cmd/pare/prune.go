@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
@@ -298,11 +299,10 @@ func sizeOf(m *graph.Model) (modelSize, error) {
 	if err != nil {
 		return modelSize{}, fmt.Errorf("prune: count: %w", err)
 	}
-	b, err := m.Marshal()
-	if err != nil {
-		return modelSize{}, err
-	}
-	return modelSize{Params: c.Params, MACs: c.MACs, Bytes: int64(len(b))}, nil
+	// The encoded size without encoding: a 100 MB model is otherwise
+	// marshalled twice more just to be measured.
+	n := proto.MarshalOptions{Deterministic: true}.Size(m.Proto)
+	return modelSize{Params: c.Params, MACs: c.MACs, Bytes: int64(n)}, nil
 }
 
 func printPruneText(w io.Writer, r *pruneResult) error {
