@@ -189,3 +189,71 @@ func oracleTransformer(t *testing.T, f fixture, opts prune.Options) {
 		t.Logf("  frozen %s", s)
 	}
 }
+
+// TestTransformerPruneAndRun: every transformer fixture pruned by kind
+// ratios and by the global ratio over parameters and MACs (embedding
+// width included with PruneEmbed) runs in onnxruntime with the same
+// output shapes; the plan's cost is a recount of the written file, and
+// graph.Count sees the same reductions.
+func TestTransformerPruneAndRun(t *testing.T) {
+	settings := []prune.Settings{
+		{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+			KindRatios: map[string]float64{prune.KindHeads: 0.5, prune.KindMLP: 0.5}},
+		{Criterion: "random", Seed: 7, Scope: "local", Target: "channels", MaxLayerRatio: 0.8,
+			KindRatios: map[string]float64{prune.KindHeads: 0.25, prune.KindMLP: 0.25}},
+		{Criterion: "magnitude", Scope: "global", Target: "params", Ratio: 0.3, MaxLayerRatio: 0.8},
+		{Criterion: "magnitude", Scope: "global", Target: "macs", Ratio: 0.3, MaxLayerRatio: 0.8, PruneEmbed: true},
+	}
+	for _, f := range transformerFixtures(t) {
+		if !strings.HasSuffix(f.Name, "op17") {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			in := inputsOf(t, f)
+			want := run(t, loadFixture(t, f), in)
+			for i, s := range settings {
+				m := loadFixture(t, f)
+				an, p, err := tryPlan(t, m, s)
+				if err != nil {
+					t.Logf("setting %d: %v", i, err)
+					if s.Target == "channels" {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := an.ApplyPlan(p); err != nil {
+					t.Fatalf("setting %d: %v", i, err)
+				}
+				maxRelDiff(t, run(t, reload(t, m), in), want) // shapes
+				re, err := prune.Analyze(reload(t, m), prune.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c := re.Cost(); c != p.After {
+					t.Errorf("setting %d: recounted cost %+v, plan says %+v", i, c, p.After)
+				}
+				c0, err := graph.Count(loadFixture(t, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c1, err := graph.Count(reload(t, m))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c0.Params-c1.Params != p.Before.Params-p.After.Params {
+					t.Errorf("setting %d: graph.Count sees params −%d, plan −%d", i, c0.Params-c1.Params, p.Before.Params-p.After.Params)
+				}
+				if p.After.Params >= p.Before.Params {
+					t.Errorf("setting %d: nothing removed", i)
+				}
+				switch s.Target {
+				case "params":
+					checkTarget(t, "params", p.Before.Params, p.After.Params, s.Ratio)
+				case "macs":
+					checkTarget(t, "macs", p.Before.MACs, p.After.MACs, s.Ratio)
+				}
+				t.Logf("setting %d: params %d → %d, MACs %d → %d", i, p.Before.Params, p.After.Params, p.Before.MACs, p.After.MACs)
+			}
+		})
+	}
+}
