@@ -193,7 +193,7 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	}
 	switch {
 	case o.Unstructured || o.NM != "":
-		if err := runSparsify(m, o, res); err != nil {
+		if err := runSparsify(ctx, m, o, res); err != nil {
 			return nil, err
 		}
 	default:
@@ -263,7 +263,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	return nil
 }
 
-func runSparsify(m *graph.Model, o pruneOptions, res *pruneResult) error {
+func runSparsify(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
 	var st *prune.SparsityReport
 	var err error
 	if o.NM != "" {
@@ -275,7 +275,13 @@ func runSparsify(m *graph.Model, o pruneOptions, res *pruneResult) error {
 		st, err = prune.NM(m, n, mm)
 	} else {
 		res.Mode = "unstructured"
-		st, err = prune.Unstructured(m, prune.UnstructuredOptions{Sparsity: o.Sparsity, MaxLayer: o.Settings.MaxLayerRatio})
+		switch o.Settings.Criterion {
+		case "wanda", "module":
+			res.Mode += " " + o.Settings.Criterion
+			st, err = importance.Sparsify(ctx, m, o.Settings.Criterion, o.Sparsity, o.Settings.MaxLayerRatio, o.Criteria.Calib, o.Criteria.CalibSamples)
+		default:
+			st, err = prune.Unstructured(m, prune.UnstructuredOptions{Sparsity: o.Sparsity, MaxLayer: o.Settings.MaxLayerRatio})
+		}
 	}
 	if err != nil {
 		return err
