@@ -97,3 +97,45 @@ func TestPruneUnstructured(t *testing.T) {
 		t.Errorf("--nm 4:2: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestPruneTransformerFlags(t *testing.T) {
+	const vit = "../../fixtures/models/vit_nano_op17.onnx"
+	in, err := tensor.ReadNpz("../../fixtures/ref/vit_nano_op17.inputs.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		kept map[string][2]int // kind → kept, total channels over prunable groups
+	}{
+		{[]string{"--heads", "0.5", "--mlp", "0.25"}, map[string][2]int{"heads": {8, 16}, "mlp": {384, 512}, "embed": {64, 64}}},
+		{[]string{"--heads", "0.5", "--head-dim"}, map[string][2]int{"head-dim": {64, 128}, "mlp": {512, 512}}},
+		{[]string{"--embed", "0.25"}, map[string][2]int{"heads": {16, 16}, "embed": {48, 64}}},
+		{[]string{"--ratio", "0.2"}, map[string][2]int{"embed": {64, 64}}},
+	} {
+		out := filepath.Join(dir, "o.onnx")
+		args := append([]string{"prune", vit, "-o", out, "--json"}, tc.args...)
+		stdout, code := runPare(t, args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stdout)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][2]int{}
+		for _, g := range res.Groups {
+			if g.Frozen == "" {
+				c := got[g.Kind]
+				got[g.Kind] = [2]int{c[0] + g.Kept, c[1] + g.Size}
+			}
+		}
+		for k, want := range tc.kept {
+			if got[k] != want {
+				t.Errorf("%v: %s kept %v, want %v", tc.args, k, got[k], want)
+			}
+		}
+		runModel(t, out, in)
+	}
+}
