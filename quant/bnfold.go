@@ -35,7 +35,7 @@ func FoldBatchNorm(m *graph.Model) (int, error) {
 		params := make([][]float32, 4)
 		ok = true
 		for i := range params {
-			t, isConst := m.Graph.Constant(bn.Input(i + 1))
+			t, isConst := constantThroughIdentity(m, bn.Input(i+1))
 			if !isConst {
 				ok = false
 				break
@@ -57,7 +57,7 @@ func FoldBatchNorm(m *graph.Model) (int, error) {
 		out := int(wt.Dims[0])
 		bias := make([]float32, out)
 		if b := conv.Input(2); b != "" {
-			bt, isConst := m.Graph.Constant(b)
+			bt, isConst := constantThroughIdentity(m, b)
 			if !isConst {
 				continue
 			}
@@ -97,6 +97,23 @@ func FoldBatchNorm(m *graph.Model) (int, error) {
 		return 0, fmt.Errorf("quant: batchnorm folding: %w", err)
 	}
 	return len(gone), nil
+}
+
+// constantThroughIdentity returns the constant value of name, following
+// Identity nodes (exporters write shared parameters as Identity of one
+// initializer).
+func constantThroughIdentity(m *graph.Model, name string) (*onnx.TensorProto, bool) {
+	for range 16 {
+		if t, ok := m.Graph.Constant(name); ok {
+			return t, true
+		}
+		p := m.Graph.Producer(name)
+		if p == nil || p.Op() != "Identity" || p.Domain() != "" {
+			return nil, false
+		}
+		name = p.Input(0)
+	}
+	return nil, false
 }
 
 // uniqueName returns base, or base with a numeric suffix, unused in m.

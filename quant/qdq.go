@@ -114,7 +114,51 @@ func planQDQ(m *graph.Model, layers []*Layer) *qdqPlan {
 			}
 		}
 	}
+	p.dropUnreadMatMulOutputs(m, isLayer)
 	return p
+}
+
+// dropUnreadMatMulOutputs leaves float the output of a MatMul layer that
+// nothing reads in quantized form (a bias Add with a float constant,
+// LayerNorm, Softmax…): onnxruntime then runs DequantizeLinear→MatMul as
+// MatMulIntegerToFloat with a float output, instead of QLinearMatMul
+// followed by a DequantizeLinear whose QuantizeLinear bought nothing (a
+// transformer's linear layers were slower than float that way). Convs
+// keep their output pair: without it onnxruntime has no integer kernel.
+func (p *qdqPlan) dropUnreadMatMulOutputs(m *graph.Model, isLayer map[*graph.Node]bool) {
+	var readQuantized func(t string, depth int) bool
+	readQuantized = func(t string, depth int) bool {
+		if depth > 32 {
+			return true
+		}
+		for _, c := range m.Graph.Consumers(t) {
+			switch {
+			case isLayer[c] && c.Input(0) == t:
+				return true
+			case p.folds[c] != nil:
+				return true
+			case ownGridOps[c.Op()] && slices.Contains(p.own, c.Output(0)):
+				return true
+			case sameGridOps[c.Op()] && p.marked[c.Output(0)] && readQuantized(c.Output(0), depth+1):
+				return true
+			}
+		}
+		return false
+	}
+	for _, l := range p.layers {
+		t := l.Node.Output(0)
+		if l.Op() != "MatMul" || !slices.Contains(p.own, t) || readQuantized(t, 0) {
+			continue
+		}
+		p.own = slices.DeleteFunc(p.own, func(s string) bool { return s == t })
+		delete(p.marked, t)
+		for o, src := range p.same {
+			if src == t {
+				delete(p.same, o)
+				delete(p.marked, o)
+			}
+		}
+	}
 }
 
 // clipsAtZero reports whether a Clip's lower bound is the constant 0 (a
@@ -197,6 +241,13 @@ func (q *qdqEmitter) emitActivations(m *graph.Model) error {
 				nodes = append([]*onnx.NodeProto{p.Proto}, nodes...)
 			}
 			q.e.replace[p.Proto] = nodes
+			// Shape reads no values: from the float tensor it leaves the
+			// pair to its one real reader, so onnxruntime can fuse it.
+			for _, c := range v.Consumers {
+				if c.Op() == "Shape" && c.Domain() == "" {
+					c.Proto.Input[0] = fl
+				}
+			}
 			continue
 		}
 		if !v.IsInput {
