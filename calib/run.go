@@ -30,7 +30,10 @@ func NewRunner(m *graph.Model, names []string) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
-	s, err := ort.NewSession(b, ort.Options{Threads: Threads})
+	// Basic optimisations only: with the extended ones, onnxruntime 1.30
+	// fused a captured pruned Conv output into Conv+Add and returned it
+	// with an unknown type.
+	s, err := ort.NewSession(b, ort.Options{Threads: Threads, OptLevel: ort.OptBasic})
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
