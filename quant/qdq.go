@@ -118,13 +118,16 @@ func planQDQ(m *graph.Model, layers []*Layer) *qdqPlan {
 	return p
 }
 
-// dropUnreadMatMulOutputs leaves float the output of a MatMul layer that
-// nothing reads in quantized form (a bias Add with a float constant,
-// LayerNorm, Softmax…): onnxruntime then runs DequantizeLinear→MatMul as
-// MatMulIntegerToFloat with a float output, instead of QLinearMatMul
-// followed by a DequantizeLinear whose QuantizeLinear bought nothing (a
-// transformer's linear layers were slower than float that way). Convs
-// keep their output pair: without it onnxruntime has no integer kernel.
+// dropUnreadMatMulOutputs leaves float the output of a MatMul or Gemm
+// layer that nothing reads in quantized form (a bias Add with a float
+// constant, LayerNorm, Softmax, a graph output…): onnxruntime then runs
+// DequantizeLinear→MatMul as MatMulIntegerToFloat and Gemm as QGemm with
+// a float output, instead of QLinearMatMul followed by a DequantizeLinear
+// whose QuantizeLinear bought nothing (a transformer's linear layers were
+// slower than float that way), and it no longer misses Gemms whose
+// output went on through Reshape/Transpose pairs (the ViT attention
+// projections stayed float). Convs keep their output pair: without it
+// onnxruntime has no integer kernel.
 func (p *qdqPlan) dropUnreadMatMulOutputs(m *graph.Model, isLayer map[*graph.Node]bool) {
 	var readQuantized func(t string, depth int) bool
 	readQuantized = func(t string, depth int) bool {
@@ -147,7 +150,7 @@ func (p *qdqPlan) dropUnreadMatMulOutputs(m *graph.Model, isLayer map[*graph.Nod
 	}
 	for _, l := range p.layers {
 		t := l.Node.Output(0)
-		if l.Op() != "MatMul" || !slices.Contains(p.own, t) || readQuantized(t, 0) {
+		if (l.Op() != "MatMul" && l.Op() != "Gemm") || !slices.Contains(p.own, t) || readQuantized(t, 0) {
 			continue
 		}
 		p.own = slices.DeleteFunc(p.own, func(s string) bool { return s == t })

@@ -448,6 +448,10 @@ func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) e
 	} else if n > 0 {
 		rep.note(o, "folded %d BatchNormalization nodes into their Convs", n)
 	}
+	// Gemm → MatMul (+ Add): onnxruntime runs a quantized MatMul with a
+	// float output as MatMulIntegerToFloat wherever it sits, while its
+	// QDQ Gemm fusion missed the attention output projections of the ViT
+	// fixtures (left float, reading DequantizeLinear weights).
 	layers := FindLayers(m, o.Exclude)
 	plan := planQDQ(m, layers)
 	data, err := o.dataset(m, rep)
