@@ -82,12 +82,12 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	if cfg.Calib != "" {
 		var err error
 		if src, err = calib.Open(cfg.Calib, m, cfg.CalibSamples); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", prune.ErrInvalidOption, err)
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()
 	} else if (needsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct {
-		return nil, fmt.Errorf("importance: %w: criterion %s%s needs --calib data", ErrUnknownCriterion, crit, recoveryNote(cfg))
+		return nil, fmt.Errorf("importance: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
 	}
 	data := Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
 	var dense *graph.Model

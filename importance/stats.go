@@ -113,7 +113,7 @@ func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*ca
 			out[k] = h
 		}
 		if len(out) == 0 {
-			return nil, notes, fmt.Errorf("importance: --data-free needs BatchNormalization nodes feeding the pruned layers (the model has none reachable: batch norms folded?); give --calib data")
+			return nil, notes, fmt.Errorf("importance: %w: --data-free needs BatchNormalization nodes feeding the pruned layers (the model has none reachable: batch norms folded?); give --calib data", prune.ErrInvalidOption)
 		}
 		return out, notes, nil
 	}
