@@ -84,34 +84,45 @@ func (h *Hessian) Normalized() *Hessian {
 }
 
 // OutputError returns ‖X(W−Ŵ)ᵀ‖/‖XWᵀ‖ over the accumulated inputs,
-// computed as sqrt(tr(ΔHΔᵀ)/tr(WHWᵀ)).
+// computed as sqrt(tr(ΔHΔᵀ)/tr(WHWᵀ)) with matrix products.
 func (h *Hessian) OutputError(w, wq Matrix) float64 {
 	rowsPer := w.Rows / len(h.H)
-	num, den := 0.0, 0.0
 	c := h.Cols
+	num, den := 0.0, 0.0
 	for g := range h.H {
-		H := h.normalized(g)
-		for r := g * rowsPer; r < (g+1)*rowsPer; r++ {
-			a, d := w.Row(r), wq.Row(r)
+		H := mat.NewDense(c, c, h.normalized(g))
+		A := mat.NewDense(rowsPer, c, nil)
+		D := mat.NewDense(rowsPer, c, nil)
+		for r := range rowsPer {
+			a, d := w.Row(g*rowsPer+r), wq.Row(g*rowsPer+r)
 			for i := range c {
-				di, ai := float64(a[i]-d[i]), float64(a[i])
-				if di == 0 && ai == 0 {
-					continue
-				}
-				si, sa := 0.0, 0.0
-				for j := range c {
-					si += H[i*c+j] * float64(a[j]-d[j])
-					sa += H[i*c+j] * float64(a[j])
-				}
-				num += di * si
-				den += ai * sa
+				A.Set(r, i, float64(a[i]))
+				D.Set(r, i, float64(a[i])-float64(d[i]))
 			}
 		}
+		var AH, DH mat.Dense
+		AH.Mul(A, H)
+		DH.Mul(D, H)
+		num += frobeniusDot(&DH, D)
+		den += frobeniusDot(&AH, A)
 	}
 	if den <= 0 {
 		return 0
 	}
 	return math.Sqrt(max(num, 0) / den)
+}
+
+// frobeniusDot returns Σ a_ij·b_ij.
+func frobeniusDot(a, b *mat.Dense) float64 {
+	r, c := a.Dims()
+	s := 0.0
+	for i := range r {
+		ra, rb := a.RawRowView(i), b.RawRowView(i)
+		for j := range c {
+			s += ra[j] * rb[j]
+		}
+	}
+	return s
 }
 
 // TokenWeights holds one weight per calibration sample and token, for
