@@ -10,15 +10,30 @@ import "github.com/pare-dev/pare/graph"
 // so the expanded size follows the constant's), Identity and Cast to a
 // float constant and records that constant's matching axis as a member.
 
+// Every value on the way must be read by the next step only (so nothing
+// else sees the size change); the values between get the labels, so that
+// their stale value_info is dropped.
 func (a *Analysis) constSource(v string, ax int, l []int32, n *graph.Node) bool {
 	vs := a.shape(v)
+	type step struct {
+		v  string
+		ax int
+	}
+	var path []step
 	for range 8 {
-		if vs == nil || ax < 0 || ax >= len(vs) {
+		if vs == nil || ax < 0 || ax >= len(vs) || len(a.g.Consumers(v)) != 1 {
 			return false
 		}
 		if a.isFloatConst(v) {
-			return vs[ax] == int64(len(l)) && a.addParam(v, ax, l, KindConst, n)
+			if vs[ax] != int64(len(l)) || !a.addParam(v, ax, l, KindConst, n) {
+				return false
+			}
+			for _, s := range path {
+				a.setLab(s.v, s.ax, l)
+			}
+			return true
 		}
+		path = append(path, step{v, ax})
 		p := a.g.Producer(v)
 		if p == nil || p.Domain() != "" {
 			return false

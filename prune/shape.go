@@ -34,6 +34,14 @@ func (a *Analysis) seedShapes() {
 			continue
 		}
 		if s := infoShape(v); s != nil {
+			// value_info may leave dims unknown that inference knows
+			if old := a.shapes[v.Name]; len(old) == len(s) {
+				for i := range s {
+					if s[i] < 0 {
+						s[i] = old[i]
+					}
+				}
+			}
 			a.shapes[v.Name] = s
 		}
 	}
