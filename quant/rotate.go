@@ -51,6 +51,7 @@ func rotateModel(m *graph.Model, o *Options, rep *Report, skip map[string]bool) 
 	e := newEditor(m)
 	rotated := map[string]string{} // activation → rotated activation
 	blocks := map[string]Matrix{}
+	mNames := map[int]string{}
 	count := 0
 	for _, l := range FindLayers(m, o.Exclude) {
 		if l.Op() != "MatMul" || skip[l.Node.Name()] {
@@ -64,11 +65,16 @@ func rotateModel(m *graph.Model, o *Options, rep *Report, skip map[string]bool) 
 		}
 		x := l.Input()
 		key := fmt.Sprintf("%s/%d", x, b)
-		mat, ok := blocks[key]
+		// One matrix per block size, shared by every rotated activation:
+		// the b×b floats are stored once.
+		mat, ok := blocks[fmt.Sprint(b)]
 		if !ok {
 			mat = RandomHadamard(b, rng)
-			blocks[key] = mat
-			mName := e.init(graph.FloatTensor(rotationPrefix+"_"+sanitize(x), []int64{int64(b), int64(b)}, mat.Data))
+			blocks[fmt.Sprint(b)] = mat
+			mNames[b] = e.init(graph.FloatTensor(fmt.Sprintf("%s_%d", rotationPrefix, b), []int64{int64(b), int64(b)}, mat.Data))
+		}
+		if _, ok := rotated[key]; !ok {
+			mName := mNames[b]
 			flat := e.init(graph.Int64Tensor(rotationPrefix+"_shape_"+sanitize(x), []int64{3}, []int64{-1, int64(k / b), int64(b)}))
 			shape, x1, x2, xr := e.out(x+"_shape"), e.out(x+"_blocks"), e.out(x+"_rotated_blocks"), e.out(x+"_rotated")
 			e.insertBefore(l.Node,
