@@ -113,9 +113,29 @@ func section(model, xPath, yPath string, seeds int) (string, error) {
 	fmt.Fprintf(&b, "| pruned | ratio | removed | params | magnitude acc | random acc (min–max) |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|\n")
 	before := an.Cost()
+	type row struct {
+		kind, label, scope string
+		r                  float64
+	}
+	var rows []row
+	type result struct {
+		kind     string
+		mag, rnd float64
+	}
+	var cmp []result
+	drop50 := map[string]float64{}
 	for _, kind := range []string{prune.KindHeads, prune.KindMLP} {
 		for _, r := range []float64{0.1, 0.25, 0.5} {
-			s := prune.Settings{Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+			rows = append(rows, row{kind, kind, "global", r})
+		}
+	}
+	for _, r := range []float64{0.25, 0.5} {
+		rows = append(rows, row{prune.KindHeads, "heads, same count per layer (`--scope local`)", "local", r})
+	}
+	for _, rw := range rows {
+		{
+			kind, r := rw.kind, rw.r
+			s := prune.Settings{Scope: rw.scope, Target: "channels", MaxLayerRatio: 0.8,
 				KindRatios: map[string]float64{kind: r}}
 			acc, removed, after, err := prunedAccuracy(raw, d, "magnitude", 0, s)
 			if err != nil {
@@ -130,11 +150,27 @@ func section(model, xPath, yPath string, seeds int) (string, error) {
 				rs = append(rs, ra)
 			}
 			mean, lo, hi := stats(rs)
+			cmp = append(cmp, result{kind, acc, mean})
+			if r == 0.5 && rw.scope == "global" {
+				drop50[kind] = acc
+			}
 			fmt.Fprintf(&b, "| %s | %.0f%% | %d/%d | %d → %d | %.1f%% | %.1f%% (%.1f–%.1f) |\n",
-				kind, 100*r, removed, count[kind][1], before.Params, after.Params,
+				rw.label, 100*r, removed, count[kind][1], before.Params, after.Params,
 				100*acc, 100*mean, 100*lo, 100*hi)
 		}
 	}
+	headsWorse, headsRows := 0, 0
+	for _, c := range cmp {
+		if c.kind == prune.KindHeads {
+			headsRows++
+			if c.mag < c.rnd {
+				headsWorse++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\nMagnitude below the mean random choice in %d of %d head rows. "+
+		"Accuracy lost at 50%%: %.1f points for heads, %.1f for MLP width (magnitude, global).\n",
+		headsWorse, headsRows, 100*(dense-drop50[prune.KindHeads]), 100*(dense-drop50[prune.KindMLP]))
 	fmt.Fprintf(&b, "\n%s\n", endMark)
 	return b.String(), nil
 }
