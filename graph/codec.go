@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/pare-dev/pare/onnx"
+	"github.com/pare-dev/pare/tensor"
 )
 
 // DecodeFloat32 converts the first n elements of raw (type dt) into
@@ -30,11 +31,11 @@ func DecodeFloat32(dt DataType, raw []byte, n int64) ([]float32, error) {
 		}
 	case onnx.TensorProto_FLOAT16:
 		for i := range out {
-			out[i] = Float16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
+			out[i] = tensor.Float16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case onnx.TensorProto_BFLOAT16:
 		for i := range out {
-			out[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
+			out[i] = tensor.BFloat16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	case onnx.TensorProto_FLOAT4E2M1:
 		decodeFloat4(raw, out)
@@ -127,13 +128,13 @@ func EncodeFloat32(dt DataType, vals []float32) ([]byte, error) {
 	case onnx.TensorProto_FLOAT16:
 		out := make([]byte, 2*len(vals))
 		for i, v := range vals {
-			binary.LittleEndian.PutUint16(out[2*i:], Float32ToFloat16(v))
+			binary.LittleEndian.PutUint16(out[2*i:], tensor.Float32ToFloat16(v))
 		}
 		return out, nil
 	case onnx.TensorProto_BFLOAT16:
 		out := make([]byte, 2*len(vals))
 		for i, v := range vals {
-			binary.LittleEndian.PutUint16(out[2*i:], Float32ToBFloat16(v))
+			binary.LittleEndian.PutUint16(out[2*i:], tensor.Float32ToBFloat16(v))
 		}
 		return out, nil
 	}
@@ -229,76 +230,4 @@ func Nibble(packed []byte, i int, signed bool) int8 {
 func SetNibble(packed []byte, i int, v int8) {
 	shift := uint(4 * (i % 2))
 	packed[i/2] = packed[i/2]&^(0x0f<<shift) | (byte(v)&0x0f)<<shift
-}
-
-// Float16ToFloat32 converts IEEE 754 half-precision bits to float32.
-func Float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: value is mant·2^-24
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
-
-// Float32ToFloat16 converts to half precision, rounding to nearest even.
-func Float32ToFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff { // Inf or NaN; keep NaN quiet
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint32(14 - e)
-		half := uint32(1) << (shift - 1)
-		rest := mant & (1<<shift - 1)
-		m := mant >> shift
-		if rest > half || (rest == half && m&1 == 1) {
-			m++
-		}
-		return sign | uint16(m)
-	}
-	m := mant >> 13
-	rest := mant & 0x1fff
-	h := uint32(e)<<10 | m
-	if rest > 0x1000 || (rest == 0x1000 && m&1 == 1) {
-		h++ // may carry into the exponent, which is still correct
-	}
-	return sign | uint16(h)
-}
-
-// BFloat16ToFloat32 converts bfloat16 bits to float32.
-func BFloat16ToFloat32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
-// Float32ToBFloat16 converts to bfloat16, rounding to nearest even.
-func Float32ToBFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 { // NaN
-		return uint16(b>>16) | 0x40
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
 }

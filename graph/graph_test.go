@@ -118,14 +118,6 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFloat16RoundTrip(t *testing.T) {
-	for _, f := range []float32{0, 1, -2.5, 65504, 6.1035156e-05, 5.9604645e-08} {
-		if got := graph.Float16ToFloat32(graph.Float32ToFloat16(f)); got != f {
-			t.Errorf("%g -> %g", f, got)
-		}
-	}
-}
-
 func TestUnknownFieldsSurvive(t *testing.T) {
 	m := smallModel(t)
 	data, err := m.Marshal()
