@@ -147,6 +147,7 @@ func (a *Analysis) visit(n *graph.Node) error {
 	if a.opts.Ignore != nil && a.opts.Ignore.MatchString(n.Proto.GetName()) {
 		defer a.freezeNode(n, "ignored")
 	}
+	a.freezePeriodic(n)
 	r, ok := rules[n.Op()]
 	if !ok {
 		a.freezeInputs(n, "no rule for op "+n.Op())

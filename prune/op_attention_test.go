@@ -160,7 +160,11 @@ func TestAttentionHeads(t *testing.T) {
 		wantConst(t, p, "wo", []int64{4, 8}, nil)
 		wantConst(t, p, "q_shape", []int64{4}, []int64{0, 0, 2, 2})
 		wantConst(t, p, "o_shape", []int64{3}, []int64{0, 0, 4})
-		wantConst(t, p, "scale", nil, nil) // the 1/sqrt(D) scale is untouched
+		if sc, ok := p.Graph.Constant("scale"); !ok {
+			t.Error("scale constant gone")
+		} else if v, err := graph.Float32s(sc); err != nil || len(v) != 1 || v[0] != float32(math.Sqrt(2)) {
+			t.Errorf("scale %v, want √D = √2 untouched", v)
+		}
 	})
 	t.Run("head_dim uniformly across heads", func(t *testing.T) {
 		m := attentionGraph(t, 4, 4)

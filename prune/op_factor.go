@@ -385,3 +385,28 @@ func (a *Analysis) factorDims(v string) ([]fdim, bool) {
 	}
 	return out, true
 }
+
+// positionalOps address positions of an axis (offsets, sizes, pads);
+// they cannot follow labels that stand for one period of an axis of
+// unknown size (heads folded into the batch).
+var positionalOps = map[string]bool{
+	"Concat": true, "Split": true, "Slice": true, "Expand": true, "Pad": true, "Resize": true,
+	"Upsample": true, "Tile": true, "Gather": true, "GatherElements": true, "ScatterND": true,
+	"ScatterElements": true, "DepthToSpace": true, "SpaceToDepth": true, "Flatten": true,
+}
+
+// freezePeriodic freezes, before a positional op, every labeled input
+// axis whose size is not static.
+func (a *Analysis) freezePeriodic(n *graph.Node) {
+	if !positionalOps[n.Op()] {
+		return
+	}
+	for _, in := range n.Proto.Input {
+		s := a.shape(in)
+		for ax, l := range a.lab(in) {
+			if ax >= len(s) || s[ax] < 0 || s[ax] != int64(len(l)) {
+				a.freeze(l, n.Name()+": "+n.Op()+" on an axis of unknown size")
+			}
+		}
+	}
+}
