@@ -12,6 +12,7 @@
 #    committed.
 #
 #   bench/quant-bench.sh        # WORK=/tmp/pare-quant-bench RUNS=10 LAT_RUNS=200
+#   PARTS="latency time big" picks the parts (all by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="${WORK:-/tmp/pare-quant-bench}"
@@ -23,6 +24,8 @@ export ONNXRUNTIME_LIB="${ONNXRUNTIME_LIB:-$(bash scripts/fetch-onnxruntime.sh)}
 go build -trimpath -o "$WORK/pare" ./cmd/pare
 go build -trimpath -o "$WORK/loadsave" ./bench/loadsave
 PARE="$WORK/pare"
+PARTS="${PARTS:-latency time big}"
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The trained fixtures: the CNN, and the ViT and decoder when the fixture
 # set has them (else their untrained counterparts).
@@ -39,8 +42,8 @@ calib_for() {
 	esac
 }
 
-echo "## latency (pare bench, 1 thread, batch 1 and 32, $LAT_RUNS runs)"
-for M in $CNN $VIT $DEC; do
+want latency && echo "## latency (pare bench, 1 thread, batch 1 and 32, $LAT_RUNS runs)"
+want latency && for M in $CNN $VIT $DEC; do
 	SRC="fixtures/models/$M.onnx"
 	# shellcheck disable=SC2046
 	"$PARE" quant "$SRC" -o "$WORK/$M.qdq.onnx" --format qdq $(calib_for "$M") >/dev/null
@@ -85,8 +88,8 @@ torch.onnx.export(m, (ids,), sys.argv[1], opset_version=17, input_names=["input_
 EOF
 fi
 
-echo "## quantization wall time (hyperfine, $RUNS runs)"
-for M in $CNN $VIT $DEC; do
+want time && echo "## quantization wall time (hyperfine, $RUNS runs)"
+want time && for M in $CNN $VIT $DEC; do
 	SRC="fixtures/models/$M.onnx"
 	echo "### $M"
 	hyperfine -N --warmup 2 --runs "$RUNS" --export-markdown "$WORK/$M.time.md" \
@@ -95,12 +98,21 @@ for M in $CNN $VIT $DEC; do
 		-n gptq "$PARE quant $SRC -o $WORK/gptq.onnx --format nbits --bits 4 --method gptq $(calib_for "$M")"
 	cat "$WORK/$M.time.md"
 done
+want big || exit 0
 echo "### gpt_100mb ($(stat -c %s "$BIG") bytes)"
-hyperfine -N --warmup 1 --runs "${BIG_RUNS:-3}" --export-markdown "$WORK/big.time.md" \
+hyperfine -N --warmup 1 --runs "${BIG_RUNS:-5}" --export-markdown "$WORK/big.time.md" \
 	-n load+save "$WORK/loadsave $BIG $WORK/ls.onnx" \
-	-n rtn "$PARE quant $BIG -o $WORK/rtn.onnx --format nbits --bits 4" \
-	-n gptq "$PARE quant $BIG -o $WORK/gptq.onnx --format nbits --bits 4 --method gptq --calib-samples 16"
+	-n rtn "$PARE quant $BIG -o $WORK/rtn.onnx --format nbits --bits 4"
 cat "$WORK/big.time.md"
-for f in rtn gptq; do
-	/usr/bin/time -f "$f peak RSS %M KiB" "$PARE" quant "$BIG" -o "$WORK/$f.onnx" --format nbits --bits 4 --method "$f" --calib-samples 16 >/dev/null
-done
+# GPTQ takes minutes here: one run, load + save again beside it.
+hyperfine -N --runs 1 --export-markdown "$WORK/big.gptq.md" \
+	-n load+save "$WORK/loadsave $BIG $WORK/ls.onnx" \
+	-n gptq "$PARE quant $BIG -o $WORK/gptq.onnx --format nbits --bits 4 --method gptq --calib-samples 16"
+cat "$WORK/big.gptq.md"
+/usr/bin/time -f "rtn peak RSS %M KiB" "$PARE" quant "$BIG" -o "$WORK/rtn.onnx" --format nbits --bits 4 >/dev/null
+
+# Latency of the large decoder, batch 1 (64 tokens): weight-bound, where
+# 4-bit weights should pay.
+"$PARE" quant "$BIG" -o "$WORK/big.qdq.onnx" --format qdq --calib-samples 16 >/dev/null
+"$PARE" quant "$BIG" -o "$WORK/big.nbits4.onnx" --format nbits --bits 4 >/dev/null
+"$PARE" bench "$BIG" "$WORK/big.qdq.onnx" "$WORK/big.nbits4.onnx" --batch 1 --threads 1 --warmup 5 --runs "${BIG_LAT_RUNS:-30}"

@@ -251,6 +251,7 @@ func table(b *strings.Builder, dir string, md model) error {
 		b.WriteString("| config | accuracy | Δ points | rel. L2 | top-1 agree | size (bytes) | layers quantized | time (s) |\n|---|---|---|---|---|---|---|---|\n")
 	}
 	var base scores
+	byLabel := map[string]scores{}
 	notes := map[string]bool{}
 	var noteList []string
 	for _, c := range configs(&calib, calib.Len(), md.f.Kind == "cnn") {
@@ -302,6 +303,7 @@ func table(b *strings.Builder, dir string, md model) error {
 		if c.float {
 			base = sc
 		}
+		byLabel[c.label] = sc
 		cover := "—"
 		if !c.float {
 			cover = fmt.Sprintf("%d (%d left float)", sc.layers, sc.skipped)
@@ -316,6 +318,7 @@ func table(b *strings.Builder, dir string, md model) error {
 			fmt.Fprintf(b, "| %s | %.2f%% | %+.2f | %.4f | %.2f%% | %d | %s | %s |\n", c.label, 100*sc.acc, 100*(sc.acc-base.acc), sc.relL2, 100*sc.agree, sc.size, cover, secs)
 		}
 	}
+	checks(b, md, byLabel, base)
 	if len(noteList) > 0 {
 		b.WriteString("\nNotes from the runs:\n\n")
 		for _, n := range noteList {
@@ -324,6 +327,47 @@ func table(b *strings.Builder, dir string, md model) error {
 	}
 	b.WriteString("\n")
 	return nil
+}
+
+// checks prints the acceptance comparisons of the table, computed from
+// its rows.
+func checks(b *strings.Builder, md model, rows map[string]scores, base scores) {
+	b.WriteString("\nChecks (computed from the rows above):\n\n")
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	if md.f.Kind == "cnn" {
+		for _, l := range []string{"QDQ int8, minmax", "QDQ int8, percentile 99.99"} {
+			r := rows[l]
+			d := 100 * (r.acc - base.acc)
+			fmt.Fprintf(b, "- %s within 0.5 points of float: %s (%+.2f points)\n", l, yes(d >= -0.5), d)
+		}
+		for _, block := range []int{32, 128} {
+			g := rows[fmt.Sprintf("4-bit GPTQ, qdq4 (Conv per channel, Gemm block %d)", block)]
+			r := rows[fmt.Sprintf("4-bit RTN, qdq4 (Conv per channel, Gemm block %d)", block)]
+			fmt.Fprintf(b, "- 4-bit qdq4 (Gemm block %d): GPTQ below RTN in logit error: %s (%.4f vs %.4f; accuracy %.2f%% vs %.2f%%)\n",
+				block, yes(g.relL2 < r.relL2), g.relL2, r.relL2, 100*g.acc, 100*r.acc)
+		}
+		return
+	}
+	metric := func(s scores) string {
+		if md.decoder {
+			return fmt.Sprintf("rel. L2 %.4f, perplexity %.3f", s.relL2, s.ppl)
+		}
+		return fmt.Sprintf("rel. L2 %.4f, accuracy %.2f%%", s.relL2, 100*s.acc)
+	}
+	for _, block := range []int{32, 128} {
+		row := func(l string) scores { return rows[fmt.Sprintf("%s, block %d", l, block)] }
+		rtn, gptq := row("4-bit RTN"), row("4-bit GPTQ")
+		fmt.Fprintf(b, "- block %d: GPTQ below RTN: %s (%s vs %s)\n", block, yes(gptq.relL2 < rtn.relL2), metric(gptq), metric(rtn))
+		for _, l := range []string{"4-bit GPTQ + Hadamard (online)", "4-bit GPTQ + Hadamard (fused where invariant)", "4-bit GPTQ sequential"} {
+			r := row(l)
+			fmt.Fprintf(b, "- block %d: %s below GPTQ: %s (%s)\n", block, strings.TrimPrefix(l, "4-bit "), yes(r.relL2 < gptq.relL2), metric(r))
+		}
+	}
 }
 
 // outputs runs m over x in batches and returns the first output, all rows.
