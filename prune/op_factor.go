@@ -334,7 +334,7 @@ var layoutOps = map[string]bool{
 }
 
 // feedsAttention reports whether v reaches, through layout ops, a MatMul
-// whose operands are both activations.
+// or two-operand Einsum whose operands are both activations.
 func (a *Analysis) feedsAttention(v string) bool {
 	seen := map[string]bool{v: true}
 	queue := []string{v}
@@ -345,7 +345,8 @@ func (a *Analysis) feedsAttention(v string) bool {
 			if c.Domain() != "" {
 				continue
 			}
-			if c.Op() == "MatMul" && !a.isParam(c.Input(0)) && !a.isParam(c.Input(1)) {
+			if (c.Op() == "MatMul" || c.Op() == "Einsum") && len(c.Proto.Input) == 2 &&
+				!a.isParam(c.Input(0)) && !a.isParam(c.Input(1)) {
 				return true
 			}
 			if !layoutOps[c.Op()] {
