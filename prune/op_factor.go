@@ -2,6 +2,7 @@ package prune
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pare-dev/pare/graph"
 )
@@ -227,7 +228,12 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			delete(outs, j)
 		}
 	}
-	for _, j := range sortedAxes(mapKeysToAxes(outs)) {
+	axes := make([]int, 0, len(outs))
+	for j := range outs {
+		axes = append(axes, j)
+	}
+	slices.Sort(axes)
+	for _, j := range axes {
 		c := outs[j][0]
 		l := a.lab(x)[c.in]
 		pl := plans[c.in]
@@ -275,14 +281,6 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			}
 		}
 	}
-}
-
-func mapKeysToAxes[T any](m map[int]T) map[int][]int32 {
-	out := map[int][]int32{}
-	for k := range m {
-		out[k] = nil
-	}
-	return out
 }
 
 // decode writes the row-major coordinates of p over atoms.
