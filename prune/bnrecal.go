@@ -51,6 +51,7 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *Plan, src *cal
 	}
 	defer dr.Close()
 	fixed := 0
+	var notes []string
 	for _, dl := range changed {
 		n := nodeByName(m.Graph, dl.Node.Name())
 		if n == nil {
@@ -92,14 +93,18 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *Plan, src *cal
 			return nil, err
 		}
 		bias := layerBias(m.Graph, n, pl.Out())
-		if bias == "" {
+		if bias == "" && n.Op() != "MatMul" {
 			if bias, err = addBias(m, n, pl.Out()); err != nil {
 				return nil, err
 			}
 		}
-		b, err := constVec(m.Graph, bias)
-		if err != nil {
-			return nil, err
+		b := make([]float64, pl.Out())
+		if bias != "" {
+			if b, err = constVec(m.Graph, bias); err != nil {
+				return nil, err
+			}
+		} else {
+			notes = append(notes, fmt.Sprintf("%s: MatMul without a bias, standard deviation matched, mean not", n.Name()))
 		}
 		for r := range pl.Out() {
 			mu, sd := ds.meanStd(rows[r])
@@ -116,12 +121,14 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *Plan, src *cal
 		if err := pl.SetMatrix(m.Graph, w); err != nil {
 			return nil, err
 		}
-		if err := setVec(m.Graph, bias, b); err != nil {
-			return nil, err
+		if bias != "" {
+			if err := setVec(m.Graph, bias, b); err != nil {
+				return nil, err
+			}
 		}
 		fixed++
 	}
-	return []string{fmt.Sprintf("no BatchNormalization nodes: matched output mean and std of %d layers to the dense model", fixed)}, nil
+	return append(notes, fmt.Sprintf("no BatchNormalization nodes: matched output mean and std of %d layers to the dense model", fixed)), nil
 }
 
 // reestimateBN sets n's running mean and variance to the statistics of
