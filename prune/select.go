@@ -34,6 +34,9 @@ type Settings struct {
 	// norm) be selected by Ratio; without it they stay whole unless
 	// KindRatios names them.
 	PruneEmbed bool `json:"prune_embed,omitempty"`
+	// HeadDim records that the analysis ran with Options.HeadDim, so
+	// that a plan replays with the same groups.
+	HeadDim bool `json:"head_dim,omitempty"`
 }
 
 // targetTolerance is how close, as a fraction of the model's total,

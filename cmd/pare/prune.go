@@ -131,6 +131,7 @@ func pruneCommand() *cli.Command {
 				},
 			}
 			opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
+			opts.Settings.HeadDim = opts.HeadDim
 			headKind := prune.KindHeads
 			if opts.HeadDim {
 				headKind = prune.KindHeadDim
@@ -219,10 +220,6 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 			return usageErrorf("prune: --ignore: %v", err)
 		}
 	}
-	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: o.HeadDim})
-	if err != nil {
-		return err
-	}
 	var plan *prune.Plan
 	if o.PlanIn != "" {
 		f, err := os.Open(o.PlanIn)
@@ -234,6 +231,12 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		if err != nil {
 			return err
 		}
+	}
+	// A plan made with --head-dim replays with it.
+	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim})
+	if err != nil {
+		return err
 	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm = o.Settings, o.Norm

@@ -138,4 +138,17 @@ func TestPruneTransformerFlags(t *testing.T) {
 		}
 		runModel(t, out, in)
 	}
+	// A --head-dim plan replays without the flag.
+	a, b, plan := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx"), filepath.Join(dir, "plan.json")
+	if _, code := runPare(t, "prune", vit, "-o", a, "--heads", "0.25", "--head-dim", "--plan-out", plan); code != exitOK {
+		t.Fatalf("--head-dim --plan-out: exit %d", code)
+	}
+	if _, code := runPare(t, "prune", vit, "-o", b, "--plan-in", plan); code != exitOK {
+		t.Fatalf("replay: exit %d", code)
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if !bytes.Equal(da, db) {
+		t.Error("replaying the --head-dim plan gave different bytes")
+	}
 }
