@@ -386,8 +386,8 @@ func (f *fuser) isVector(name string, d int) bool {
 }
 
 // rotateFused finds the sets of values that can carry a fused rotation
-// and rotates them, one set at a time; it returns the names of the MatMul
-// nodes whose weights absorbed one, for the online rotation to skip.
+// and rotates them, one set at a time; it returns the names of the
+// weights that absorbed one, for the online rotation to skip.
 func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, error) {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x2545f4914f6cdd1d))
 	claimed := map[string]bool{}
@@ -406,7 +406,7 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 		}
 		var s *fusedSet
 		for _, l := range FindLayers(m, o.Exclude) {
-			if l.Op() != "MatMul" || claimed[l.Input()] || fused[l.Node.Name()] {
+			if l.Op() != "MatMul" || claimed[l.Input()] || fused[l.Weight] {
 				continue
 			}
 			c := f.grow(l.Input(), l.In())
@@ -435,7 +435,7 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 			return nil, err
 		}
 		for _, r := range s.readers {
-			fused[r.Name()] = true
+			fused[r.Input(1)] = true // the rotated weight, named afresh
 		}
 		sets++
 		lns += len(s.lns)

@@ -54,7 +54,7 @@ func rotateModel(m *graph.Model, o *Options, rep *Report, skip map[string]bool) 
 	mNames := map[int]string{}
 	count := 0
 	for _, l := range FindLayers(m, o.Exclude) {
-		if l.Op() != "MatMul" || skip[l.Node.Name()] {
+		if l.Op() != "MatMul" || skip[l.Weight] {
 			continue
 		}
 		k := l.In()

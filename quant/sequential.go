@@ -88,7 +88,7 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 		}
 		done = end
 	}
-	rep.note(o, "gptq: sequential, Hessians collected in %d passes over the partly quantized model", passes)
+	rep.note(o, "gptq: sequential, Hessians collected in %d calibration passes over the partly quantized model", passes)
 	return out, nil
 }
 
