@@ -28,12 +28,15 @@ func (m Matrix) T() Matrix {
 	t := NewMatrix(m.Cols, m.Rows)
 	// In tiles, so that both sides stay in cache.
 	const tile = 32
-	for r0 := 0; r0 < m.Rows; r0 += tile {
-		for c0 := 0; c0 < m.Cols; c0 += tile {
-			for r := r0; r < min(r0+tile, m.Rows); r++ {
-				src := m.Data[r*m.Cols : (r+1)*m.Cols]
-				for c := c0; c < min(c0+tile, m.Cols); c++ {
-					t.Data[c*m.Rows+r] = src[c]
+	rows, cols := m.Rows, m.Cols
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := 0; c0 < cols; c0 += tile {
+			c1 := min(c0+tile, cols)
+			for c := c0; c < c1; c++ {
+				dst := t.Data[c*rows+r0 : c*rows+r1]
+				for i := range dst {
+					dst[i] = m.Data[(r0+i)*cols+c]
 				}
 			}
 		}
@@ -191,7 +194,12 @@ func RTN(w Matrix, s Scheme, g Granularity) (*Quantized, error) {
 		for r := range w.Rows {
 			row := w.Row(r)
 			for c0 := 0; c0 < w.Cols; c0 += span {
-				grid, err := s.FitValues(row[c0:min(c0+span, w.Cols)])
+				// As s.FitValues; the values are known finite.
+				lo, hi := float32(0), float32(0)
+				for _, v := range row[c0:min(c0+span, w.Cols)] {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+				grid, err := s.Fit(lo, hi)
 				if err != nil {
 					return nil, fmt.Errorf("quant: rtn: %w", err)
 				}

@@ -69,10 +69,17 @@ func PackNBits(q *Quantized) (*NBits, error) {
 				zeros[n*blocks+j] = g.Zero + shift
 			}
 		}
-		for k := range nb.K {
-			u := q.Q[n*nb.K+k] + shift
-			// Element index in B: row n, block k/Block, position k%Block.
-			putCode(nb.B[n*blocks*blob:], k, nb.Bits, u)
+		// Element index in B: row n, block k/Block, position k%Block,
+		// which is k itself within the row.
+		row, codes := nb.B[n*blocks*blob:(n+1)*blocks*blob], q.Q[n*nb.K:(n+1)*nb.K]
+		k := 0
+		if nb.Bits == 4 {
+			for ; k+1 < nb.K; k += 2 {
+				row[k/2] = byte((codes[k]+shift)&0xF) | byte((codes[k+1]+shift)&0xF)<<4
+			}
+		}
+		for ; k < nb.K; k++ {
+			putCode(row, k, nb.Bits, codes[k]+shift)
 		}
 	}
 	if needZeros {
