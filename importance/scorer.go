@@ -3,6 +3,8 @@ package importance
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
@@ -41,8 +43,13 @@ func New(criterion, norm string, seed uint64) (Scorer, error) {
 	return nil, fmt.Errorf("importance: %w: %q", ErrUnknownCriterion, criterion)
 }
 
-// ScoreAll scores every prunable group of an analysis.
+// ScoreAll scores every prunable group of an analysis. Magnitude and
+// random, which only read the graph, score groups on several goroutines.
 func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
+	switch s.(type) {
+	case Magnitude, Random:
+		return scoreParallel(s, a)
+	}
 	out := map[int][]float64{}
 	for _, grp := range a.Prunable() {
 		sc, err := s.Score(a.Graph(), grp)
@@ -53,6 +60,39 @@ func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
 			return nil, fmt.Errorf("importance: group %d: %d scores for %d indices", grp.ID, len(sc), grp.Size)
 		}
 		out[grp.ID] = sc
+	}
+	return out, nil
+}
+
+func scoreParallel(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
+	groups := a.Prunable()
+	res := make([][]float64, len(groups))
+	errs := make([]error, len(groups))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 8, max(len(groups), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res[i], errs[i] = s.Score(a.Graph(), groups[i])
+			}
+		}()
+	}
+	for i := range groups {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	out := map[int][]float64{}
+	for i, grp := range groups {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("importance: group %d (%s): %w", grp.ID, grp.Name, errs[i])
+		}
+		if len(res[i]) != grp.Size {
+			return nil, fmt.Errorf("importance: group %d: %d scores for %d indices", grp.ID, len(res[i]), grp.Size)
+		}
+		out[grp.ID] = res[i]
 	}
 	return out, nil
 }
