@@ -197,7 +197,14 @@ func RTN(w Matrix, s Scheme, g Granularity) (*Quantized, error) {
 				// As s.FitValues; the values are known finite.
 				lo, hi := float32(0), float32(0)
 				for _, v := range row[c0:min(c0+span, w.Cols)] {
-					lo, hi = min(lo, v), max(hi, v)
+					// Plain comparisons: the min/max builtins' NaN and
+					// signed-zero handling made this the hot loop.
+					if v < lo {
+						lo = v
+					}
+					if v > hi {
+						hi = v
+					}
 				}
 				grid, err := s.Fit(lo, hi)
 				if err != nil {
@@ -218,7 +225,13 @@ func RTN(w Matrix, s Scheme, g Granularity) (*Quantized, error) {
 			codes := q.Q[lo:hi]
 			for i, x := range w.Data[lo:hi] {
 				// As Scheme.Quantize, for finite x (validated above).
-				codes[i] = int32(max(lo64, min(hi64, math.RoundToEven(float64(x)/scale)+zero)))
+				v := math.RoundToEven(float64(x)/scale) + zero
+				if v < lo64 {
+					v = lo64
+				} else if v > hi64 {
+					v = hi64
+				}
+				codes[i] = int32(v)
 			}
 		}
 	}

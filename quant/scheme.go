@@ -96,10 +96,15 @@ func (s Scheme) Fit(lo, hi float32) (Grid, error) {
 func (s Scheme) FitValues(vals []float32) (Grid, error) {
 	lo, hi := float32(0), float32(0)
 	for _, v := range vals {
-		if !finite(v) {
+		if v-v != 0 { // NaN or ±Inf
 			return Grid{}, fmt.Errorf("%w: value %v", ErrInvalid, v)
 		}
-		lo, hi = min(lo, v), max(hi, v)
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
 	}
 	return s.Fit(lo, hi)
 }
