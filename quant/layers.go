@@ -1,7 +1,9 @@
 package quant
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -59,6 +61,15 @@ func (l *Layer) In() int {
 // Matrix returns the weight as [out, in].
 func (l *Layer) Matrix(m *graph.Model) (Matrix, error) {
 	t := m.Graph.Initializer(l.Weight)
+	if l.transposed() && graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
+		// Decode straight into the transposed layout: one pass, no
+		// intermediate copy of the weight.
+		raw, err := graph.RawBytes(t)
+		if err != nil {
+			return Matrix{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+		}
+		return decodeTransposed(raw, l.In(), l.Out()), nil
+	}
 	vals, err := graph.Float32s(t)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
@@ -67,6 +78,27 @@ func (l *Layer) Matrix(m *graph.Model) (Matrix, error) {
 		return Matrix{Rows: l.In(), Cols: l.Out(), Data: vals}.T(), nil
 	}
 	return Matrix{Rows: l.Out(), Cols: l.In(), Data: vals}, nil
+}
+
+// decodeTransposed returns the transpose of the rows×cols little-endian
+// float32 matrix raw, as a cols×rows Matrix, in cache-sized tiles.
+func decodeTransposed(raw []byte, rows, cols int) Matrix {
+	t := NewMatrix(cols, rows)
+	const tile = 32
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := 0; c0 < cols; c0 += tile {
+			c1 := min(c0+tile, cols)
+			for c := c0; c < c1; c++ {
+				dst := t.Data[c*rows+r0 : c*rows+r1]
+				for i := range dst {
+					o := 4 * ((r0+i)*cols + c)
+					dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[o : o+4]))
+				}
+			}
+		}
+	}
+	return t
 }
 
 // stored converts an [out, in] matrix back to the weight's stored layout.
