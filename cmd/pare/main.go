@@ -13,12 +13,15 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// Plans record the tool that wrote them; set once, before any work.
+	prune.ToolName = "pare " + version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newApp().Run(ctx, os.Args)

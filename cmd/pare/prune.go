@@ -183,7 +183,6 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	prune.ToolName = "pare " + version
 	m, err := graph.Load(o.Model)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

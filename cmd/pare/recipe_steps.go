@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/report"
@@ -28,10 +27,6 @@ type runState struct {
 	// checkGates are the gate results of the last check step.
 	checkGates []report.Gate
 }
-
-// pruneMu serialises prune steps: runPrune sets the package-level
-// prune.ToolName, and pruning a model takes a fraction of a second.
-var pruneMu sync.Mutex
 
 // stepNames returns the names of step i's files: its model and result
 // use the step's name, suffixed with its position when the recipe has
@@ -97,9 +92,7 @@ func (st *runState) prune(ctx context.Context, i int, stage, base, plan string) 
 		o.PlanOut = filepath.Join(stage, plan)
 		files = append(files, plan)
 	}
-	pruneMu.Lock()
 	res, err := runPrune(ctx, o)
-	pruneMu.Unlock()
 	if err != nil {
 		return nil, "", err
 	}
