@@ -113,37 +113,7 @@ func pruneCommand() *cli.Command {
 			if cmd.Args().Len() != 1 {
 				return usageErrorf("prune takes one MODEL argument, got %d", cmd.Args().Len())
 			}
-			opts := pruneOptions{
-				Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
-				Settings: prune.Settings{
-					Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
-					Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
-					RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
-				},
-				Norm:   cmd.String("norm"),
-				PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
-				Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-				JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
-				Criteria: importance.Config{
-					Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
-					RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),
-					ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
-				},
-			}
-			opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
-			opts.Settings.HeadDim = opts.HeadDim
-			headKind := prune.KindHeads
-			if opts.HeadDim {
-				headKind = prune.KindHeadDim
-			}
-			for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
-				if cmd.IsSet(k.flag) {
-					if opts.Settings.KindRatios == nil {
-						opts.Settings.KindRatios = map[string]float64{}
-					}
-					opts.Settings.KindRatios[k.kind] = cmd.Float(k.flag)
-				}
-			}
+			opts := pruneOptionsFrom(cmd)
 			res, err := runPrune(ctx, opts)
 			if err != nil {
 				return err
@@ -378,4 +348,41 @@ func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
 		return nil, err
 	}
 	return an.Groups, nil
+}
+
+// pruneOptionsFrom reads pare prune's flags and argument; pare run reads
+// recipe steps through it too.
+func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
+	opts := pruneOptions{
+		Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
+		Settings: prune.Settings{
+			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
+			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
+			RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
+		},
+		Norm:   cmd.String("norm"),
+		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
+		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
+		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+		Criteria: importance.Config{
+			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
+			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),
+			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+		},
+	}
+	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
+	opts.Settings.HeadDim = opts.HeadDim
+	headKind := prune.KindHeads
+	if opts.HeadDim {
+		headKind = prune.KindHeadDim
+	}
+	for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
+		if cmd.IsSet(k.flag) {
+			if opts.Settings.KindRatios == nil {
+				opts.Settings.KindRatios = map[string]float64{}
+			}
+			opts.Settings.KindRatios[k.kind] = cmd.Float(k.flag)
+		}
+	}
+	return opts
 }

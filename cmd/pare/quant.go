@@ -83,18 +83,9 @@ func quantCommand() *cli.Command {
 			if cmd.Args().Len() != 1 {
 				return usageErrorf("quant takes one MODEL argument, got %d", cmd.Args().Len())
 			}
-			if cmd.Bool("sym") && cmd.Bool("asym") {
-				return usageErrorf("--sym and --asym exclude each other")
-			}
-			opts := quantOptions{
-				Model: cmd.Args().First(), Out: cmd.String("output"), Format: cmd.String("format"),
-				Bits: int(cmd.Int("bits")), Block: int(cmd.Int("block")), Asym: cmd.Bool("asym"),
-				PerChannel: cmd.Bool("per-channel"), Method: cmd.String("method"), Rotate: cmd.String("rotate"),
-				Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), Calibrate: cmd.String("calibrate"),
-				Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
-				Sequential: cmd.Bool("sequential"), Conv: cmd.Bool("conv"),
-				Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
-				Logf: func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
+			opts, err := quantOptionsFrom(cmd)
+			if err != nil {
+				return err
 			}
 			res, err := runQuant(ctx, opts)
 			if err != nil {
@@ -245,4 +236,23 @@ func printQuantText(w io.Writer, res *quantResult) error {
 		fmt.Fprintf(w, "%-7s %11.2f×\n", "ratio", float64(res.SizeBefore)/float64(res.SizeAfter))
 	}
 	return nil
+}
+
+// quantOptionsFrom reads pare quant's flags and argument; pare run reads
+// recipe steps through it too.
+func quantOptionsFrom(cmd *cli.Command) (quantOptions, error) {
+	if cmd.Bool("sym") && cmd.Bool("asym") {
+		return quantOptions{}, usageErrorf("--sym and --asym exclude each other")
+	}
+	opts := quantOptions{
+		Model: cmd.Args().First(), Out: cmd.String("output"), Format: cmd.String("format"),
+		Bits: int(cmd.Int("bits")), Block: int(cmd.Int("block")), Asym: cmd.Bool("asym"),
+		PerChannel: cmd.Bool("per-channel"), Method: cmd.String("method"), Rotate: cmd.String("rotate"),
+		Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), Calibrate: cmd.String("calibrate"),
+		Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
+		Sequential: cmd.Bool("sequential"), Conv: cmd.Bool("conv"),
+		Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
+		Logf: func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
+	}
+	return opts, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/pare-dev/pare/importance"
-	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
 )
 
@@ -159,34 +158,4 @@ func parseStep(ctx context.Context, kind string, args []string) (*cli.Command, e
 		return nil, fmt.Errorf("%s: options not parsed", kind)
 	}
 	return got, nil
-}
-
-// pruneOptionsFrom reads pare prune's flags as its Action does.
-func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
-	return pruneOptions{
-		Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
-		Settings: prune.Settings{
-			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
-			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
-			RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
-		},
-		Norm:   cmd.String("norm"),
-		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
-		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-	}
-}
-
-// quantOptionsFrom reads pare quant's flags as its Action does.
-func quantOptionsFrom(cmd *cli.Command) (quantOptions, error) {
-	if cmd.Bool("sym") && cmd.Bool("asym") {
-		return quantOptions{}, usageErrorf("sym and asym exclude each other")
-	}
-	return quantOptions{
-		Model: cmd.Args().First(), Out: cmd.String("output"), Format: cmd.String("format"),
-		Bits: int(cmd.Int("bits")), Block: int(cmd.Int("block")), Asym: cmd.Bool("asym"),
-		PerChannel: cmd.Bool("per-channel"), Method: cmd.String("method"), Rotate: cmd.String("rotate"),
-		Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), Calibrate: cmd.String("calibrate"),
-		Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
-		Seed: cmd.Uint64("seed"),
-	}, nil
 }
