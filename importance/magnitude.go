@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
@@ -12,7 +13,10 @@ import (
 
 // Magnitude scores an index by Σ|w|^P over its slices (see the package
 // doc for the per-member normalisation).
-type Magnitude struct{ P int }
+type Magnitude struct {
+	P     int
+	cache *magCache
+}
 
 // Name implements Scorer.
 func (m Magnitude) Name() string { return fmt.Sprintf("magnitude-l%d", m.P) }
@@ -71,54 +75,34 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 	if !ok {
 		return nil, fmt.Errorf("member %q is not a constant", mem.Tensor)
 	}
-	var err error
-	// FLOAT raw data is read in place: no decoded copy of every weight
-	// (each is read twice on a large model, once per group it is in).
-	var raw []byte
-	var w []float32
-	if graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
-		if raw, err = graph.RawBytes(t); err != nil {
-			return nil, err
-		}
-	} else if w, err = graph.Float32s(t); err != nil {
-		return nil, err
-	}
 	d := t.Dims
 	if mem.Axis >= len(d) || int(d[mem.Axis]) != len(mem.Map) {
 		return nil, fmt.Errorf("member %q dims %v do not match its map", mem.Tensor, d)
 	}
-	outer, inner := int64(1), int64(1)
-	for _, x := range d[:mem.Axis] {
-		outer *= x
+	var sums []float64
+	if m.cache != nil {
+		sums = m.cache.get(mem.Tensor, mem.Axis)
 	}
-	for _, x := range d[mem.Axis+1:] {
-		inner *= x
+	if sums == nil {
+		all, err := axisSums(t, m.P, []int{mem.Axis})
+		if err != nil {
+			return nil, err
+		}
+		sums = all[mem.Axis]
 	}
-	n := int64(len(mem.Map))
+	numel := int64(1)
+	for _, x := range d {
+		numel *= x
+	}
+	per := numel / max(d[mem.Axis], 1) // elements per position of the axis
 	sum := make([]float64, size)
 	cnt := make([]int64, size)
-	for o := int64(0); o < outer; o++ {
-		for p := int64(0); p < n; p++ {
-			idx := mem.Map[p]
-			if idx < 0 || idx >= size {
-				continue
-			}
-			base := (o*n + p) * inner
-			for k := int64(0); k < inner; k++ {
-				var x float32
-				if raw != nil {
-					x = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(base+k):]))
-				} else {
-					x = w[base+k]
-				}
-				v := math.Abs(float64(x))
-				if m.P == 2 {
-					v *= v
-				}
-				sum[idx] += v
-			}
-			cnt[idx] += inner
+	for p, idx := range mem.Map {
+		if idx < 0 || idx >= size {
+			continue
 		}
+		sum[idx] += sums[p]
+		cnt[idx] += per
 	}
 	for i := range sum {
 		if cnt[i] == 0 {
@@ -128,4 +112,115 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 		}
 	}
 	return sum, nil
+}
+
+// axisSums returns, for each of the axes, Σ|w|^p over the elements at
+// each position of that axis, in one pass over the tensor. FLOAT raw data
+// is read in place, without a decoded copy.
+func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error) {
+	var raw []byte
+	var w []float32
+	var err error
+	if graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
+		if raw, err = graph.RawBytes(t); err != nil {
+			return nil, err
+		}
+	} else if w, err = graph.Float32s(t); err != nil {
+		return nil, err
+	}
+	d := t.Dims
+	last := 0
+	for _, a := range axes {
+		if a < 0 || a >= len(d) {
+			return nil, fmt.Errorf("tensor %q: axis %d of %v", t.GetName(), a, d)
+		}
+		last = max(last, a)
+	}
+	// Blocks: the contiguous elements after the last axis summed first.
+	inner := int64(1)
+	for _, x := range d[last+1:] {
+		inner *= x
+	}
+	blocks := int64(1)
+	for _, x := range d[:last+1] {
+		blocks *= x
+	}
+	out := map[int][]float64{}
+	stride := map[int]int64{} // in blocks
+	for _, a := range axes {
+		out[a] = make([]float64, d[a])
+		st := int64(1)
+		for _, x := range d[a+1 : last+1] {
+			st *= x
+		}
+		stride[a] = st
+	}
+	for b := int64(0); b < blocks; b++ {
+		base := b * inner
+		bs := 0.0
+		for k := int64(0); k < inner; k++ {
+			var x float32
+			if raw != nil {
+				x = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(base+k):]))
+			} else {
+				x = w[base+k]
+			}
+			v := math.Abs(float64(x))
+			if p == 2 {
+				v *= v
+			}
+			bs += v
+		}
+		for _, a := range axes {
+			out[a][(b/stride[a])%d[a]] += bs
+		}
+	}
+	return out, nil
+}
+
+// magCache holds axis sums computed ahead for every scored member.
+type magCache struct {
+	sums map[string]map[int][]float64
+}
+
+func (c *magCache) get(tensor string, axis int) []float64 { return c.sums[tensor][axis] }
+
+// withCache returns m with the axis sums of every scored member of the
+// analysis's prunable groups computed in one pass per tensor, tensors on
+// several goroutines.
+func (m Magnitude) withCache(a *prune.Analysis) (Magnitude, error) {
+	axes := map[string][]int{}
+	var names []string
+	for _, grp := range a.Prunable() {
+		for _, mem := range grp.Members {
+			if !scored(mem.Kind) {
+				continue
+			}
+			if _, ok := axes[mem.Tensor]; !ok {
+				names = append(names, mem.Tensor)
+			}
+			if !slices.Contains(axes[mem.Tensor], mem.Axis) {
+				axes[mem.Tensor] = append(axes[mem.Tensor], mem.Axis)
+			}
+		}
+	}
+	res := make([]map[int][]float64, len(names))
+	err := parallel(len(names), func(i int) error {
+		t, ok := a.Graph().Constant(names[i])
+		if !ok {
+			return fmt.Errorf("member %q is not a constant", names[i])
+		}
+		var err error
+		res[i], err = axisSums(t, m.P, axes[names[i]])
+		return err
+	})
+	if err != nil {
+		return m, err
+	}
+	c := &magCache{sums: map[string]map[int][]float64{}}
+	for i, n := range names {
+		c.sums[n] = res[i]
+	}
+	m.cache = c
+	return m, nil
 }

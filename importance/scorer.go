@@ -46,8 +46,14 @@ func New(criterion, norm string, seed uint64) (Scorer, error) {
 // ScoreAll scores every prunable group of an analysis. Magnitude and
 // random, which only read the graph, score groups on several goroutines.
 func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
-	switch s.(type) {
-	case Magnitude, Random:
+	switch sc := s.(type) {
+	case Magnitude:
+		m, err := sc.withCache(a)
+		if err != nil {
+			return nil, fmt.Errorf("importance: %w", err)
+		}
+		return scoreParallel(m, a)
+	case Random:
 		return scoreParallel(s, a)
 	}
 	out := map[int][]float64{}
@@ -64,26 +70,42 @@ func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
 	return out, nil
 }
 
-func scoreParallel(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
-	groups := a.Prunable()
-	res := make([][]float64, len(groups))
-	errs := make([]error, len(groups))
+// parallel calls f(0..n-1) on up to GOMAXPROCS (at most 8) goroutines
+// and returns the first error by index.
+func parallel(n int, f func(i int) error) error {
+	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), 8, max(len(groups), 1)) {
+	for range min(runtime.GOMAXPROCS(0), 8, max(n, 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				res[i], errs[i] = s.Score(a.Graph(), groups[i])
+				errs[i] = f(i)
 			}
 		}()
 	}
-	for i := range groups {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scoreParallel(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
+	groups := a.Prunable()
+	res := make([][]float64, len(groups))
+	errs := make([]error, len(groups))
+	_ = parallel(len(groups), func(i int) error {
+		res[i], errs[i] = s.Score(a.Graph(), groups[i])
+		return nil
+	})
 	out := map[int][]float64{}
 	for i, grp := range groups {
 		if errs[i] != nil {
