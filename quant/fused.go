@@ -317,6 +317,12 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 			}
 		}
 	}
+	for _, r := range s.readers {
+		if s.status[r.Input(0)] != nil && slices.Contains(s.writers, r) {
+			// Its folded β·W bias would have to be rotated as a writer's.
+			return fail("%s reads a LayerNorm output and writes into the same set", r)
+		}
+	}
 	if len(s.readers) == 0 {
 		return fail("no MatMul reads it")
 	}
