@@ -171,11 +171,19 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 			return nil, err
 		}
 	}
+	// Everything that can reject the pruned model runs before it is
+	// written: a model that fails here never reaches the output path.
+	if res.After, err = sizeOf(m); err != nil {
+		return nil, fmt.Errorf("%w (nothing written)", err)
+	}
+	if err := graph.CheckInvariants(m); err != nil {
+		return nil, fmt.Errorf("prune: the pruned model is invalid, nothing written: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := m.Save(o.Output, graph.SaveOptions{InPlace: o.InPlace}); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
-	}
-	if res.After, err = sizeOf(m); err != nil {
-		return nil, err
 	}
 	return res, nil
 }
