@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
@@ -125,6 +126,11 @@ func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error)
 		if raw, err = graph.RawBytes(t); err != nil {
 			return nil, err
 		}
+		// On a little-endian machine, aligned raw data is already the
+		// float32 array: read it as such.
+		if len(raw) > 0 && nativeLittle && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 {
+			w, raw = unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(raw)/4), nil
+		}
 	} else if w, err = graph.Float32s(t); err != nil {
 		return nil, err
 	}
@@ -145,38 +151,51 @@ func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error)
 	for _, x := range d[:last+1] {
 		blocks *= x
 	}
-	out := map[int][]float64{}
-	stride := map[int]int64{} // in blocks
-	for _, a := range axes {
-		out[a] = make([]float64, d[a])
-		st := int64(1)
-		for _, x := range d[a+1 : last+1] {
-			st *= x
-		}
-		stride[a] = st
+	sums := make([][]float64, len(axes))
+	for i, a := range axes {
+		sums[i] = make([]float64, d[a])
 	}
+	coord := make([]int64, last+1) // block coordinates, last axis fastest
 	for b := int64(0); b < blocks; b++ {
 		base := b * inner
 		bs := 0.0
-		for k := int64(0); k < inner; k++ {
-			var x float32
-			if raw != nil {
-				x = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(base+k):]))
-			} else {
-				x = w[base+k]
+		if raw != nil {
+			chunk := raw[4*base : 4*(base+inner)]
+			for k := 0; k+4 <= len(chunk); k += 4 {
+				v := math.Abs(float64(math.Float32frombits(binary.LittleEndian.Uint32(chunk[k:]))))
+				if p == 2 {
+					v *= v
+				}
+				bs += v
 			}
-			v := math.Abs(float64(x))
-			if p == 2 {
-				v *= v
+		} else {
+			for _, x := range w[base : base+inner] {
+				v := math.Abs(float64(x))
+				if p == 2 {
+					v *= v
+				}
+				bs += v
 			}
-			bs += v
 		}
-		for _, a := range axes {
-			out[a][(b/stride[a])%d[a]] += bs
+		for i, a := range axes {
+			sums[i][coord[a]] += bs
 		}
+		for j := last; j >= 0; j-- {
+			coord[j]++
+			if coord[j] < d[j] {
+				break
+			}
+			coord[j] = 0
+		}
+	}
+	out := make(map[int][]float64, len(axes))
+	for i, a := range axes {
+		out[a] = sums[i]
 	}
 	return out, nil
 }
+
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // magCache holds axis sums computed ahead for every scored member.
 type magCache struct {
