@@ -152,6 +152,13 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A quantized model that breaks an invariant is never written.
+	if err := graph.CheckInvariants(m); err != nil {
+		return nil, fmt.Errorf("quant: the quantized model is invalid, nothing written: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := m.Save(opts.Out, graph.SaveOptions{}); err != nil {
 		return nil, fmt.Errorf("quant: %w", err)
 	}
