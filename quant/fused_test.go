@@ -30,6 +30,16 @@ func TestFusedRotationKeepsOutputs(t *testing.T) {
 			if _, err := GemmToMatMul(m); err != nil {
 				t.Fatal(err)
 			}
+			matmuls := func() int {
+				n := 0
+				for _, node := range m.Graph.Nodes {
+					if node.Op() == "MatMul" {
+						n++
+					}
+				}
+				return n
+			}
+			before := matmuls()
 			fused, err := rotateFused(m, o, rep)
 			if err != nil {
 				t.Fatal(err)
@@ -37,6 +47,17 @@ func TestFusedRotationKeepsOutputs(t *testing.T) {
 			t.Logf("%d layers fused; notes:\n%s", len(fused), strings.Join(rep.Notes, "\n"))
 			if fusedExpected[f.Name] && len(fused) == 0 {
 				t.Fatalf("no fused rotation")
+			}
+			// Free at run time: the only MatMuls added are the explicit
+			// entry rotations, one per entry.
+			entries := 0
+			for _, node := range m.Graph.Nodes {
+				if node.Op() == "MatMul" && strings.HasPrefix(node.Input(1), rotationPrefix+"_entry_") {
+					entries++
+				}
+			}
+			if added := matmuls() - before; added != entries {
+				t.Errorf("%d MatMuls added, %d of them entry rotations", added, entries)
 			}
 			got := runORT(t, m, in)
 			for i := range want {
