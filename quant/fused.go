@@ -51,6 +51,7 @@ type fusedSet struct {
 	status map[string]*graph.Node // value → LayerNorm it is the (passed-through) output of, nil for the stream
 	order  []string
 	lns    []*graph.Node
+	norms  map[*graph.Node]*normInfo // by the node that writes the normalised output
 	// writers and readers: MatMuls with a constant weight.
 	writers, readers []*graph.Node
 	tables           []*graph.Node // Gather of a constant table
@@ -68,6 +69,189 @@ type fuser struct {
 	m      *graph.Model
 	shapes *graph.Shapes
 	outs   map[string]bool
+	// norms holds the LayerNorms that can become RMSNorms, by the node
+	// writing their output; memberOf maps each of their nodes to them.
+	norms    map[*graph.Node]*normInfo
+	memberOf map[*graph.Node]*normInfo
+}
+
+// normInfo is a LayerNorm over the last axis, as a LayerNormalization
+// node or written out as opset-13 exports do:
+//
+//	x → ReduceMean → Sub(x, ·) → Pow(·, 2) → ReduceMean → Add(ε) → Sqrt
+//	  → Div(Sub, ·) → Mul(γ) → [Add(β)] → y
+type normInfo struct {
+	x, y        string
+	gamma, beta string // constant names; beta may be ""
+	eps         float32
+	d           int
+	nodes       []*graph.Node // the last writes y
+}
+
+func (n *normInfo) last() *graph.Node { return n.nodes[len(n.nodes)-1] }
+
+// findNorms collects the LayerNorms of the graph that rotation can turn
+// into RMSNorms.
+func (f *fuser) findNorms() {
+	f.norms, f.memberOf = map[*graph.Node]*normInfo{}, map[*graph.Node]*normInfo{}
+	for _, n := range f.m.Graph.Nodes {
+		var info *normInfo
+		switch {
+		case n.Op() == "LayerNormalization" && n.Domain() == "":
+			d, _, ok := f.lastDim(n.Input(0))
+			if !ok || !f.rmsReady(n, d) {
+				continue
+			}
+			info = &normInfo{x: n.Input(0), y: n.Output(0), gamma: n.Input(1), eps: n.FloatAttr("epsilon", 1e-5), d: d, nodes: []*graph.Node{n}}
+			if len(n.Proto.Input) > 2 {
+				info.beta = n.Input(2)
+			}
+		case n.Op() == "ReduceMean" && n.Domain() == "":
+			info = f.matchWrittenOutNorm(n)
+		}
+		if info == nil {
+			continue
+		}
+		f.norms[info.last()] = info
+		for _, m := range info.nodes {
+			f.memberOf[m] = info
+		}
+	}
+}
+
+// only returns the single consumer of value v, if it has exactly one and
+// v is not a graph output.
+func (f *fuser) only(v string) *graph.Node {
+	cs := f.m.Graph.Consumers(v)
+	if len(cs) != 1 || f.outs[v] {
+		return nil
+	}
+	return cs[0]
+}
+
+// scalarConst returns the value of a one-element float constant.
+func (f *fuser) scalarConst(name string) (float32, bool) {
+	t, ok := f.m.Graph.Constant(name)
+	if !ok {
+		return 0, false
+	}
+	v, err := graph.Float32s(t)
+	if err != nil || len(v) != 1 {
+		return 0, false
+	}
+	return v[0], true
+}
+
+// lastAxisMean reports whether n is a ReduceMean over the last axis of a
+// rank-r input, keeping dims.
+func (f *fuser) lastAxisMean(n *graph.Node) bool {
+	if n == nil || n.Op() != "ReduceMean" || n.Domain() != "" || n.IntAttr("keepdims", 1) == 0 {
+		return false
+	}
+	_, rank, ok := f.lastDim(n.Input(0))
+	if !ok {
+		return false
+	}
+	axes := n.IntsAttr("axes", nil)
+	if len(n.Proto.Input) > 1 && n.Input(1) != "" {
+		t, ok := f.m.Graph.Constant(n.Input(1))
+		if !ok {
+			return false
+		}
+		v, err := graph.Int64s(t)
+		if err != nil {
+			return false
+		}
+		axes = v
+	}
+	return len(axes) == 1 && (axes[0] == -1 || axes[0] == int64(rank-1))
+}
+
+// otherInput returns the input of a two-input node that is not v.
+func otherInput(n *graph.Node, v string) (string, bool) {
+	if len(n.Proto.Input) != 2 {
+		return "", false
+	}
+	switch v {
+	case n.Input(0):
+		return n.Input(1), true
+	case n.Input(1):
+		return n.Input(0), true
+	}
+	return "", false
+}
+
+// matchWrittenOutNorm matches the written-out LayerNorm starting at the
+// ReduceMean mean (see normInfo), or returns nil.
+func (f *fuser) matchWrittenOutNorm(mean *graph.Node) *normInfo {
+	if !f.lastAxisMean(mean) {
+		return nil
+	}
+	x := mean.Input(0)
+	d, _, ok := f.lastDim(x)
+	if !ok || d < 2 {
+		return nil
+	}
+	sub := f.only(mean.Output(0))
+	if sub == nil || sub.Op() != "Sub" || sub.Input(0) != x || sub.Input(1) != mean.Output(0) {
+		return nil
+	}
+	cs := f.m.Graph.Consumers(sub.Output(0))
+	if len(cs) != 2 || f.outs[sub.Output(0)] {
+		return nil
+	}
+	var pow, div *graph.Node
+	for _, c := range cs {
+		switch {
+		case c.Op() == "Pow" && c.Input(0) == sub.Output(0):
+			pow = c
+		case c.Op() == "Div" && c.Input(0) == sub.Output(0):
+			div = c
+		}
+	}
+	if pow == nil || div == nil {
+		return nil
+	}
+	if e, ok := f.scalarConst(pow.Input(1)); !ok || e != 2 {
+		return nil
+	}
+	variance := f.only(pow.Output(0))
+	if !f.lastAxisMean(variance) {
+		return nil
+	}
+	addEps := f.only(variance.Output(0))
+	if addEps == nil || addEps.Op() != "Add" {
+		return nil
+	}
+	epsName, ok := otherInput(addEps, variance.Output(0))
+	if !ok {
+		return nil
+	}
+	eps, ok := f.scalarConst(epsName)
+	if !ok {
+		return nil
+	}
+	sqrt := f.only(addEps.Output(0))
+	if sqrt == nil || sqrt.Op() != "Sqrt" || f.only(sqrt.Output(0)) != div || div.Input(1) != sqrt.Output(0) {
+		return nil
+	}
+	mul := f.only(div.Output(0))
+	if mul == nil || mul.Op() != "Mul" {
+		return nil
+	}
+	gamma, ok := otherInput(mul, div.Output(0))
+	if !ok || !f.isVector(gamma, d) {
+		return nil
+	}
+	info := &normInfo{x: x, y: mul.Output(0), gamma: gamma, eps: eps, d: d,
+		nodes: []*graph.Node{mean, sub, pow, variance, addEps, sqrt, div, mul}}
+	if add := f.only(mul.Output(0)); add != nil && add.Op() == "Add" {
+		if beta, ok := otherInput(add, mul.Output(0)); ok && f.isVector(beta, d) {
+			info.beta, info.y = beta, add.Output(0)
+			info.nodes = append(info.nodes, add)
+		}
+	}
+	return info
 }
 
 // lastDim returns the static size of the last axis of a value.
@@ -159,7 +343,7 @@ func (f *fuser) passThrough(n *graph.Node, i, d int) bool {
 
 // grow collects the set that contains value seed, of feature size d.
 func (f *fuser) grow(seed string, d int) *fusedSet {
-	s := &fusedSet{d: d, status: map[string]*graph.Node{}}
+	s := &fusedSet{d: d, status: map[string]*graph.Node{}, norms: map[*graph.Node]*normInfo{}}
 	fail := func(format string, args ...any) *fusedSet {
 		if s.failed == "" {
 			s.failed = fmt.Sprintf(format, args...)
@@ -215,8 +399,8 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 			switch {
 			case ln != nil && p == ln:
 				// The LayerNorm itself: its input is the stream.
-				if !add(p.Input(0), nil) {
-					return fail("%s is both normalised and not", p.Input(0))
+				if !add(f.norms[ln].x, nil) {
+					return fail("%s is both normalised and not", f.norms[ln].x)
 				}
 			case ln != nil && f.passThrough(p, 0, d):
 				for i := range p.Proto.Input {
@@ -244,7 +428,7 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 						return fail("Add %s: operand %s cannot be rotated", p.Name(), p.Input(i))
 					}
 				}
-			case p.Op() == "LayerNormalization":
+			case f.norms[p] != nil || p.Op() == "LayerNormalization":
 				return fail("%s is a LayerNorm output reached as the stream", v)
 			case f.passThrough(p, 0, d):
 				for i := range p.Proto.Input {
@@ -282,12 +466,15 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 				if !add(c.Output(0), nil) {
 					return fail("%s is both normalised and not", c.Output(0))
 				}
-			case c.Op() == "LayerNormalization" && ln == nil && c.Input(0) == v && f.rmsReady(c, d):
-				if !slices.Contains(s.lns, c) {
-					s.lns = append(s.lns, c)
+			case ln == nil && f.memberOf[c] != nil && f.memberOf[c].x == v && f.memberOf[c].d == d:
+				info := f.memberOf[c]
+				key := info.last()
+				if !slices.Contains(s.lns, key) {
+					s.lns = append(s.lns, key)
+					s.norms[key] = info
 				}
-				if !add(c.Output(0), c) {
-					return fail("%s is both normalised and not", c.Output(0))
+				if !add(info.y, key) {
+					return fail("%s is both normalised and not", info.y)
 				}
 			default:
 				idx := slices.Index(c.Proto.Input, v)
@@ -340,7 +527,7 @@ func (f *fuser) normalizedBy(v string, d int) *graph.Node {
 		switch {
 		case p == nil:
 			return nil
-		case p.Op() == "LayerNormalization" && p.Output(0) == v && f.rmsReady(p, d):
+		case f.norms[p] != nil && f.norms[p].y == v && f.norms[p].d == d:
 			return p
 		case p.Op() != "Concat" && f.passThrough(p, 0, d):
 			v = p.Input(0)
@@ -410,6 +597,7 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 		for _, out := range m.Graph.Outputs {
 			f.outs[out.Name] = true
 		}
+		f.findNorms()
 		var s *fusedSet
 		for _, l := range FindLayers(m, o.Exclude) {
 			if l.Op() != "MatMul" || claimed[l.Input()] || fused[l.Weight] {
@@ -519,10 +707,11 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 		}
 		k, n := int(dims[0]), int(dims[1])
 		if ln := s.status[r.Input(0)]; ln != nil {
+			info := s.norms[ln]
 			// Fold γ into the rows and add βW to the bias.
 			var beta []float32
-			if len(ln.Proto.Input) > 2 && ln.Input(2) != "" {
-				if _, beta, err = floats(ln.Input(2)); err != nil {
+			if info.beta != "" {
+				if _, beta, err = floats(info.beta); err != nil {
 					return err
 				}
 			}
@@ -543,7 +732,7 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 					}
 				}
 			}
-			_, gamma, err := floats(ln.Input(1))
+			_, gamma, err := floats(info.gamma)
 			if err != nil {
 				return err
 			}
@@ -614,7 +803,7 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 		e.insertBefore(first, nodes...)
 	}
 	for _, ln := range s.lns {
-		if err := replaceWithRMS(m, e, ln, d); err != nil {
+		if err := replaceWithRMS(m, e, s.norms[ln], d); err != nil {
 			return err
 		}
 	}
@@ -654,11 +843,14 @@ func addBias(m *graph.Model, e *editor, n *graph.Node, bias []float32) error {
 	return nil
 }
 
-// replaceWithRMS replaces LayerNormalization ln (scale and bias already
-// folded into its readers) by y = x/√(mean(x²)+ε)·1.
-func replaceWithRMS(m *graph.Model, e *editor, ln *graph.Node, d int) error {
-	x, y := ln.Input(0), ln.Output(0)
-	eps := ln.FloatAttr("epsilon", 1e-5)
+// replaceWithRMS replaces a LayerNorm (scale and bias already folded
+// into its readers) by y = x/√(mean(x²)+ε)·1.
+func replaceWithRMS(m *graph.Model, e *editor, info *normInfo, d int) error {
+	x, y, eps := info.x, info.y, info.eps
+	ln := info.last()
+	for _, n := range info.nodes[:len(info.nodes)-1] {
+		e.replaceNode(n) // dropped: the RMSNorm replaces the whole pattern
+	}
 	base := ln.Name() + "_rms"
 	two := e.init(graph.FloatTensor(rotationPrefix+"_two", nil, []float32{2}))
 	epsName := e.init(graph.FloatTensor(rotationPrefix+"_eps_"+sanitize(ln.Name()), nil, []float32{eps}))

@@ -8,8 +8,11 @@ import (
 )
 
 // fusedExpected lists fixtures whose residual stream must take a fused
-// rotation (pre-norm transformers with LayerNormalization ops).
-var fusedExpected = map[string]bool{"gpt_nano_op17": true, "vit_nano_op17": true, "char_gpt_op17": true, "fmnist_vit_op17": true}
+// rotation (pre-norm transformers, LayerNorm as one op or written out).
+var fusedExpected = map[string]bool{
+	"gpt_nano_op13": true, "gpt_nano_op17": true, "vit_nano_op13": true, "vit_nano_op17": true,
+	"char_gpt_op13": true, "char_gpt_op17": true, "fmnist_vit_op13": true, "fmnist_vit_op17": true,
+}
 
 // TestFusedRotationKeepsOutputs rotates every transformer fixture with
 // the fused rotation alone (no online rotation, no quantization) and
