@@ -1,6 +1,9 @@
 package importance_test
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -37,5 +40,40 @@ func TestModuleSplitResNet(t *testing.T) {
 		if got[name] != mod {
 			t.Errorf("group %s: module %q, want %q (all: %v)", name, got[name], mod, got)
 		}
+	}
+}
+
+// Each module loses its share: at ratio 0.3 the stem module (16
+// channels) loses round(4.8) = 5 and the conv module round(0.3·N).
+func TestModulePlanSharesPerModule(t *testing.T) {
+	m, err := graph.Load("../fixtures/models/fmnist_resnet_bn_op13.onnx")
+	if err != nil {
+		t.Skip(err)
+	}
+	a, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := importance.NewModule(a)
+	s := prune.Settings{Criterion: "module", Scope: "global", Target: "channels", Ratio: 0.3, MaxLayerRatio: 0.8,
+		Options: &prune.CriterionOptions{}}
+	plan, err := mo.Plan(context.Background(), a, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, removed := map[string]int{}, map[string]int{}
+	for _, g := range plan.Groups {
+		if g.Frozen {
+			continue
+		}
+		mod := plan.Settings.Options.Modules[fmt.Sprint(g.ID)]
+		size[mod] += g.Size
+		removed[mod] += g.Size - len(g.Kept)
+	}
+	if size["stem"] != 16 || removed["stem"] != 5 {
+		t.Errorf("stem: %d of %d removed, want 5 of 16", removed["stem"], size["stem"])
+	}
+	if want := int(math.Round(0.3 * float64(size["conv"]))); removed["conv"] != want {
+		t.Errorf("conv: %d of %d removed, want %d", removed["conv"], size["conv"], want)
 	}
 }
