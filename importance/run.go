@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 
 	"google.golang.org/protobuf/proto"
 
@@ -115,6 +116,9 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			s.Aggregation = Aggregation
 		}
 		s.Options = opts
+		if reflect.DeepEqual(*opts, prune.CriterionOptions{}) {
+			s.Options = nil // data-free criteria without recovery: nothing to record
+		}
 		if alloc, ok := sc.(allocator); ok {
 			if plan, err = alloc.Plan(ctx, an, s); err != nil {
 				return nil, err
