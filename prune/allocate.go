@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -121,14 +122,17 @@ func (a *Analysis) PlanWithCounts(s Settings, scores map[int][]float64, keepCoun
 		if len(sc) != g.Size {
 			return nil, fmt.Errorf("prune: group %d has %d scores for %d indices", g.ID, len(sc), g.Size)
 		}
-		k = max(k, s.minKeep(g.Size))
-		k = s.roundKeep(k, g.Size)
 		idx := make([]int, g.Size)
 		for i := range idx {
 			idx[i] = i
 		}
 		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] > sc[idx[y]] })
-		kept := append([]int{}, idx[:k]...)
+		// least important first, indices a cover needs last (cover.go)
+		slices.Reverse(idx)
+		order, maxRm := g.removalOrder(idx)
+		k = max(k, s.minKeep(g.Size), g.Size-maxRm)
+		k = s.roundKeep(k, g.Size)
+		kept := append([]int{}, order[g.Size-k:]...)
 		sort.Ints(kept)
 		keep[g.ID] = kept
 	}

@@ -66,7 +66,8 @@ type Group struct {
 	// head-dim, mlp, embed or channels.
 	Kind string `json:"kind,omitempty"`
 
-	units []int32 // element class root per index
+	units  []int32 // element class root per index
+	covers [][]int // index sets of which one must be kept (cover.go)
 }
 
 // Analysis is the channel dependency structure of a model.
@@ -131,6 +132,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 		a.freezeValue(out.Name, "reaches graph output "+out.Name)
 	}
 	a.buildGroups()
+	a.buildCovers()
 	a.classify()
 	return a, nil
 }

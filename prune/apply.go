@@ -102,6 +102,9 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 	if len(ap.pruned) == 0 {
 		return nil
 	}
+	if err := a.checkCovers(ap); err != nil {
+		return err
+	}
 	for _, k := range a.porder {
 		p := a.params[k]
 		mask := ap.kept(p.labels)

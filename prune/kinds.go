@@ -83,13 +83,13 @@ func linearInOut(g *Group, ops map[string]string) bool {
 
 // kindRemovals returns how many channels each group with a kind ratio
 // loses (Settings.KindRatios). order lists each group's indices from
-// least to most important.
-func kindRemovals(fixed []*Group, order map[int][]int, scores map[int][]float64, s Settings) (map[int]int, error) {
+// least to most important; at most maxRm[g] of them may go (covers).
+func kindRemovals(fixed []*Group, order map[int][]int, maxRm map[int]int, scores map[int][]float64, s Settings) (map[int]int, error) {
 	rm := map[int]int{}
 	if s.Scope == "local" {
 		for _, g := range fixed {
 			keep := g.Size - int(math.Floor(s.KindRatios[g.Kind]*float64(g.Size)+1e-9))
-			keep = max(keep, s.minKeep(g.Size))
+			keep = max(keep, s.minKeep(g.Size), g.Size-maxRm[g.ID])
 			rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
 		}
 		return rm, nil
@@ -111,7 +111,7 @@ func kindRemovals(fixed []*Group, order map[int][]int, scores map[int][]float64,
 		total := 0
 		for _, g := range byKind[k] {
 			total += g.Size
-			for pos, i := range order[g.ID][:g.Size-s.minKeep(g.Size)] {
+			for pos, i := range order[g.ID][:min(g.Size-s.minKeep(g.Size), maxRm[g.ID])] {
 				all = append(all, cand{scores[g.ID][i], g.ID, pos})
 			}
 		}

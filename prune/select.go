@@ -117,8 +117,11 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			return nil, fmt.Errorf("prune: group %d has %d scores for %d indices", g.ID, len(scores[g.ID]), g.Size)
 		}
 	}
-	// order[g] lists a group's indices from least to most important.
+	// order[g] lists a group's indices from least to most important,
+	// except that indices that must stay for a cover (cover.go) come
+	// after the removable ones; maxRm[g] is how many may go.
 	order := map[int][]int{}
+	maxRm := map[int]int{}
 	for _, g := range both {
 		idx := make([]int, g.Size)
 		for i := range idx {
@@ -126,10 +129,10 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		}
 		sc := scores[g.ID]
 		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] < sc[idx[y]] })
-		order[g.ID] = idx
+		order[g.ID], maxRm[g.ID] = g.removalOrder(idx)
 	}
 	// fixedRm: removals of the groups with a kind ratio of their own.
-	fixedRm, err := kindRemovals(fixed, order, scores, s)
+	fixedRm, err := kindRemovals(fixed, order, maxRm, scores, s)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +144,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			rm := map[int]int{}
 			for _, g := range groups {
 				keep := g.Size - int(math.Floor(r*float64(g.Size)+1e-9))
-				keep = max(keep, s.minKeep(g.Size))
+				keep = max(keep, s.minKeep(g.Size), g.Size-maxRm[g.ID])
 				rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
 			}
 			return rm
@@ -152,9 +155,13 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			score      float64
 			group, pos int
 		}
+		limit := map[int]int{}
+		for _, g := range groups {
+			limit[g.ID] = min(g.Size-s.minKeep(g.Size), maxRm[g.ID])
+		}
 		var all []cand
 		for _, g := range groups {
-			for pos, i := range order[g.ID] {
+			for pos, i := range order[g.ID][:limit[g.ID]] {
 				all = append(all, cand{scores[g.ID][i], g.ID, pos})
 			}
 		}
@@ -167,10 +174,6 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			}
 			return all[x].pos < all[y].pos
 		})
-		limit := map[int]int{}
-		for _, g := range groups {
-			limit[g.ID] = g.Size - s.minKeep(g.Size)
-		}
 		// Only candidates within each group's limit, in global order.
 		var seqList []int
 		taken := map[int]int{}
