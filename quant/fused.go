@@ -25,14 +25,15 @@ import (
 //     axis last and whole, Gather/Slice/Concat/Expand along other axes,
 //     Identity, Dropout; Shape reads are harmless.
 //
-// LayerNormalization is not rotation-invariant: it subtracts the mean of
-// the features, and the mean of xQ is not that of x. As QuaRot and
+// A LayerNorm (a LayerNormalization node, or the same written out node by
+// node as opset-13 exports do) is not rotation-invariant: it subtracts
+// the mean of the features, and the mean of xQ is not that of x. As QuaRot and
 // SliceGPT do, when the set has LayerNorms every writer is first centred
 // (its output features made zero-mean), so every value in the set has
 // zero mean and the subtraction does nothing; the LayerNorm is then an
 // RMSNorm, which commutes with Q (‖xQ‖ = ‖x‖). Its scale γ and shift β
 // are folded into the readers of its output (W ← diag(γ)W, bias += βW)
-// and the node is replaced by x/√(mean(x²)+ε) (Pow, ReduceMean, Add,
+// and its nodes are replaced by x/√(mean(x²)+ε) (Pow, ReduceMean, Add,
 // Sqrt, Div, Mul by ones: the pattern onnxruntime fuses into its
 // SimplifiedLayerNormalization kernel). This needs every linear reader
 // of the set to read through a LayerNorm (pre-norm transformers); a
