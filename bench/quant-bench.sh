@@ -12,7 +12,7 @@
 #    committed.
 #
 #   bench/quant-bench.sh        # WORK=/tmp/pare-quant-bench RUNS=10 LAT_RUNS=200
-#   PARTS="latency time big" picks the parts (all by default).
+#   PARTS="latency time big biglat" picks the parts (all by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="${WORK:-/tmp/pare-quant-bench}"
@@ -24,7 +24,7 @@ export ONNXRUNTIME_LIB="${ONNXRUNTIME_LIB:-$(bash scripts/fetch-onnxruntime.sh)}
 go build -trimpath -o "$WORK/pare" ./cmd/pare
 go build -trimpath -o "$WORK/loadsave" ./bench/loadsave
 PARE="$WORK/pare"
-PARTS="${PARTS:-latency time big}"
+PARTS="${PARTS:-latency time big biglat}"
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # The trained fixtures: the CNN, and the ViT and decoder when the fixture
@@ -98,7 +98,7 @@ want time && for M in $CNN $VIT $DEC; do
 		-n gptq "$PARE quant $SRC -o $WORK/gptq.onnx --format nbits --bits 4 --method gptq $(calib_for "$M")"
 	cat "$WORK/$M.time.md"
 done
-want big || exit 0
+if want big; then
 echo "### gpt_100mb ($(stat -c %s "$BIG") bytes)"
 hyperfine -N --warmup 1 --runs "${BIG_RUNS:-5}" --export-markdown "$WORK/big.time.md" \
 	-n load+save "$WORK/loadsave $BIG $WORK/ls.onnx" \
@@ -110,9 +110,10 @@ hyperfine -N --runs 1 --export-markdown "$WORK/big.gptq.md" \
 	-n gptq "$PARE quant $BIG -o $WORK/gptq.onnx --format nbits --bits 4 --method gptq --calib-samples 16"
 cat "$WORK/big.gptq.md"
 /usr/bin/time -f "rtn peak RSS %M KiB" "$PARE" quant "$BIG" -o "$WORK/rtn.onnx" --format nbits --bits 4 >/dev/null
-
-# Latency of the large decoder, batch 1 (64 tokens): weight-bound, where
-# 4-bit weights should pay.
+fi
+want biglat || exit 0
+# Latency of the large decoder, batch 1 (64 tokens), float vs QDQ int8
+# vs 4-bit MatMulNBits.
 "$PARE" quant "$BIG" -o "$WORK/big.qdq.onnx" --format qdq --calib-samples 16 >/dev/null
 "$PARE" quant "$BIG" -o "$WORK/big.nbits4.onnx" --format nbits --bits 4 >/dev/null
 "$PARE" bench "$BIG" "$WORK/big.qdq.onnx" "$WORK/big.nbits4.onnx" --batch 1 --threads 1 --warmup 5 --runs "${BIG_LAT_RUNS:-30}"
