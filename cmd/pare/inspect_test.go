@@ -25,6 +25,7 @@ type inspectFixture struct {
 	Path           string `json:"path"`
 	OnnxParamElems int64  `json:"onnx_param_elems"`
 	SizeBytes      int64  `json:"size_bytes"`
+	Kind           string `json:"kind"`
 }
 
 func inspectManifest(t *testing.T) []inspectFixture {
@@ -89,7 +90,17 @@ func TestInspectJSONFixtures(t *testing.T) {
 }
 
 func TestInspectNodesAndText(t *testing.T) {
-	path := filepath.Join("../../fixtures", inspectManifest(t)[0].Path)
+	// The first CNN: the text must show its Conv nodes.
+	var path string
+	for _, f := range inspectManifest(t) {
+		if f.Kind == "cnn" {
+			path = filepath.Join("../../fixtures", f.Path)
+			break
+		}
+	}
+	if path == "" {
+		t.Fatal("no CNN fixture in the manifest")
+	}
 	out, code := runInspectCLI(t, "inspect", "--json", "--nodes", path)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, out)
