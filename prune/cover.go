@@ -27,36 +27,49 @@ import (
 // buildCovers records the covers of every prunable group.
 func (a *Analysis) buildCovers() {
 	seen := map[int]map[string]bool{}
+	stamp := map[int][]int{} // group → last dim that saw each index
+	dim := 0
+	index := make([]int, a.uf.len()) // element → group index
+	for e := range index {
+		index[e] = a.unitOf[a.uf.find(int32(e))].index
+	}
 	add := func(l []int32) {
 		gid, ok := a.groupOf(l)
 		if !ok || a.Groups[gid].Frozen {
 			return
 		}
 		grp := a.Groups[gid]
-		set := map[int]bool{}
+		if grp.Size == 1 {
+			return
+		}
+		dim++
+		st := stamp[gid]
+		if st == nil {
+			st = make([]int, grp.Size)
+			stamp[gid] = st
+		}
+		var idx []int
 		for _, e := range l {
 			if e < 0 {
 				return // fixed positions: the dim never empties
 			}
-			set[a.unitOf[a.uf.find(e)].index] = true
-		}
-		if len(set) >= grp.Size {
-			return // emptying it means emptying the group, refused anyway
-		}
-		idx := make([]int, 0, len(set))
-		for i := range set {
-			idx = append(idx, i)
+			if i := index[e]; st[i] != dim {
+				st[i] = dim
+				idx = append(idx, i)
+				if len(idx) == grp.Size {
+					return // emptying it means emptying the group, refused anyway
+				}
+			}
 		}
 		sort.Ints(idx)
 		key := fmt.Sprint(idx)
 		if seen[gid] == nil {
 			seen[gid] = map[string]bool{}
 		}
-		if seen[gid][key] {
-			return
+		if !seen[gid][key] {
+			seen[gid][key] = true
+			grp.covers = append(grp.covers, idx)
 		}
-		seen[gid][key] = true
-		grp.covers = append(grp.covers, idx)
 	}
 	for _, v := range a.sortedLabeledValues() {
 		for _, ax := range sortedAxes(a.labels[v]) {
@@ -111,13 +124,19 @@ func (g *Group) removalOrder(pref []int) (order []int, max int) {
 // or a member axis of a pruned group with no position while the group
 // keeps others: the written model would have a zero-width tensor.
 func (a *Analysis) checkCovers(ap *applier) error {
+	touched := map[int]bool{}
+	for root := range ap.pruned {
+		touched[a.unitOf[root].group] = true
+	}
 	check := func(what string, l []int32) error {
-		if len(l) == 0 || countTrue(ap.kept(l)) > 0 {
+		gid, ok := a.groupOf(l)
+		if !ok || !touched[gid] {
 			return nil
 		}
-		gid, ok := a.groupOf(l)
-		if !ok {
-			return nil
+		for _, e := range l {
+			if e < 0 || !ap.pruned[a.uf.find(e)] {
+				return nil
+			}
 		}
 		grp := a.Groups[gid]
 		var idx []string
