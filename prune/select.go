@@ -122,6 +122,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 	// after the removable ones; maxRm[g] is how many may go.
 	order := map[int][]int{}
 	maxRm := map[int]int{}
+	coverNote := ""
 	for _, g := range both {
 		idx := make([]int, g.Size)
 		for i := range idx {
@@ -130,6 +131,9 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		sc := scores[g.ID]
 		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] < sc[idx[y]] })
 		order[g.ID], maxRm[g.ID] = g.removalOrder(idx)
+		if maxRm[g.ID] < g.Size-s.minKeep(g.Size) {
+			coverNote = " (and the channels kept so that no tensor is left empty)"
+		}
 	}
 	// fixedRm: removals of the groups with a kind ratio of their own.
 	fixedRm, err := kindRemovals(fixed, order, maxRm, scores, s)
@@ -228,8 +232,8 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			// candidates that respect the limits
 			want := int(math.Round(s.Ratio * float64(total)))
 			if want > ncand {
-				return nil, fmt.Errorf("prune: %w: %d channels asked, at most %d removable under max-layer-ratio %v",
-					ErrTarget, want, ncand, s.MaxLayerRatio)
+				return nil, fmt.Errorf("prune: %w: %d channels asked, at most %d removable under max-layer-ratio %v%s",
+					ErrTarget, want, ncand, s.MaxLayerRatio, coverNote)
 			}
 			rm = pick(float64(want) / float64(max(ncand, 1)))
 		}
@@ -246,8 +250,8 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			return total - metric(a.costOf(a.prunedSet(keepOf(pick(x)))))
 		}
 		if red(hi) < want-targetTolerance*total {
-			return nil, fmt.Errorf("prune: %w: %s reduction %.1f%% asked, at most %.1f%% under max-layer-ratio %v",
-				ErrTarget, s.Target, 100*s.Ratio, 100*red(hi)/total, s.MaxLayerRatio)
+			return nil, fmt.Errorf("prune: %w: %s reduction %.1f%% asked, at most %.1f%% under max-layer-ratio %v%s",
+				ErrTarget, s.Target, 100*s.Ratio, 100*red(hi)/total, s.MaxLayerRatio, coverNote)
 		}
 		lo, up := 0.0, hi
 		for range 40 {
