@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -215,6 +217,11 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	if err != nil {
 		return err
 	}
+	if plan == nil {
+		if err := requireKinds(an.Groups, o.Settings.KindRatios); err != nil {
+			return err
+		}
+	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm = o.Settings, o.Norm
 	out, err := importance.Run(ctx, m, an, plan, cfg)
@@ -393,4 +400,36 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		}
 	}
 	return opts
+}
+
+// requireKinds refuses a --heads, --mlp or --embed ratio for a kind of
+// group the model has nothing prunable of, instead of writing an
+// unchanged copy as if it had pruned.
+func requireKinds(groups []*prune.Group, ratios map[string]float64) error {
+	for _, kind := range slices.Sorted(maps.Keys(ratios)) {
+		if ratios[kind] <= 0 {
+			continue
+		}
+		frozen, reason, prunable := 0, "", false
+		for _, g := range groups {
+			if g.Kind != kind {
+				continue
+			}
+			if !g.Frozen {
+				prunable = true
+				break
+			}
+			if frozen++; reason == "" {
+				reason = g.Reason
+			}
+		}
+		switch {
+		case prunable:
+		case frozen == 0:
+			return usageErrorf("prune: %s ratio %v: the model has no prunable %s groups (pare inspect --groups lists the frozen ones and why)", kind, ratios[kind], kind)
+		default:
+			return usageErrorf("prune: %s ratio %v: all %d %s groups are frozen (first: %s)", kind, ratios[kind], frozen, kind, reason)
+		}
+	}
+	return nil
 }

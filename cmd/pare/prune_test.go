@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/tensor"
@@ -150,5 +151,18 @@ func TestPruneTransformerFlags(t *testing.T) {
 	db, _ := os.ReadFile(b)
 	if !bytes.Equal(da, db) {
 		t.Error("replaying the --head-dim plan gave different bytes")
+	}
+}
+
+// TestPruneRefusesKindWithNothingToPrune: asking for a share of attention
+// heads of a CNN exits 2 and writes nothing, instead of an unchanged copy.
+func TestPruneRefusesKindWithNothingToPrune(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	text, code := runCLI(t, "prune", "../../fixtures/models/fmnist_resnet_op13.onnx", "-o", out, "--heads", "0.5")
+	if code != exitUsage || !strings.Contains(text, "heads") {
+		t.Fatalf("exit %d, want %d naming heads:\n%s", code, exitUsage, text)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("output written: %v", err)
 	}
 }
