@@ -41,25 +41,7 @@ func (m Magnitude) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		var sum float64
-		var n int
-		for _, v := range s {
-			if !math.IsNaN(v) {
-				sum += v
-				n++
-			}
-		}
-		mean := sum / float64(max(n, 1))
-		for i, v := range s {
-			if math.IsNaN(v) {
-				continue
-			}
-			if mean > 0 {
-				v /= mean
-			}
-			total[i] += v
-			count[i]++
-		}
+		addNormalised(total, count, s)
 	}
 	for i := range total {
 		if count[i] > 0 {

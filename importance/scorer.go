@@ -3,6 +3,7 @@ package importance
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 
@@ -117,4 +118,28 @@ func scoreParallel(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
 		out[grp.ID] = res[i]
 	}
 	return out, nil
+}
+
+// addNormalised adds member scores s (NaN: not covered), divided by their
+// mean over the covered indices, into total and counts them.
+func addNormalised(total []float64, count []int, s []float64) {
+	var sum float64
+	var n int
+	for _, v := range s {
+		if !math.IsNaN(v) {
+			sum += v
+			n++
+		}
+	}
+	mean := sum / float64(max(n, 1))
+	for i, v := range s {
+		if math.IsNaN(v) {
+			continue
+		}
+		if mean > 0 {
+			v /= mean
+		}
+		total[i] += v
+		count[i]++
+	}
 }
