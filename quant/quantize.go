@@ -331,23 +331,12 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 		if err != nil {
 			return nil, err
 		}
-		s, g := o.layerScheme(l)
-		var q *Quantized
-		var outErr *float64
-		if h := hess[l]; h != nil {
-			q, err = GPTQ(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
-			if err == nil {
-				e := h.OutputError(w, q.Dequantize())
-				outErr = &e
-			}
-		} else {
-			q, err = RTN(w, s, g)
-		}
+		q, lr, err := o.quantizeLayer(l, w, hess[l])
 		if err != nil {
-			return nil, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+			return nil, err
 		}
 		out[i] = q
-		rep.Layers = append(rep.Layers, layerReport(l, w, q, o.Method, outErr))
+		rep.Layers = append(rep.Layers, lr)
 	}
 	return out, nil
 }
@@ -500,4 +489,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// quantizeLayer quantizes one layer's weights: GPTQ when a Hessian was
+// collected for it, RTN otherwise, with its report row.
+func (o Options) quantizeLayer(l *Layer, w Matrix, h *Hessian) (*Quantized, LayerReport, error) {
+	s, g := o.layerScheme(l)
+	var q *Quantized
+	var outErr *float64
+	var err error
+	if h != nil {
+		q, err = GPTQ(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
+		if err == nil {
+			e := h.OutputError(w, q.Dequantize())
+			outErr = &e
+		}
+	} else {
+		q, err = RTN(w, s, g)
+	}
+	if err != nil {
+		return nil, LayerReport{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+	}
+	return q, layerReport(l, w, q, o.Method, outErr), nil
 }

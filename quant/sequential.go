@@ -63,23 +63,12 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 			if err != nil {
 				return nil, err
 			}
-			s, g := o.layerScheme(l)
-			var q *Quantized
-			var outErr *float64
-			if h := hess[l]; h != nil {
-				q, err = GPTQ(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
-				if err == nil {
-					e := h.OutputError(w, q.Dequantize())
-					outErr = &e
-				}
-			} else {
-				q, err = RTN(w, s, g)
-			}
+			q, lr, err := o.quantizeLayer(l, w, hess[l])
 			if err != nil {
-				return nil, fmt.Errorf("quant: layer %s: %w", l.Node, err)
+				return nil, err
 			}
 			out[done+i] = q
-			rep.Layers = append(rep.Layers, layerReport(l, w, q, o.Method, outErr))
+			rep.Layers = append(rep.Layers, lr)
 		}
 		for i, l := range pass {
 			if err := l.SetMatrix(m, out[done+i].Dequantize()); err != nil {
