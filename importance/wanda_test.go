@@ -53,7 +53,7 @@ func TestWandaStructuredByHand(t *testing.T) {
 	a, g, d := gemms(t)
 	w, err := importance.NewWanda(context.Background(), a.Model, a, d)
 	if err != nil {
-		t.Skipf("onnxruntime: %v", err)
+		t.Fatalf("onnxruntime: %v", err)
 	}
 	got, err := w.Score(a.Graph(), g)
 	if err != nil {
@@ -87,7 +87,7 @@ func TestOBSScoreIsConsumerCost(t *testing.T) {
 	a, g, d := gemms(t)
 	o, err := importance.NewOBS(context.Background(), a.Model, a, d, 0.01)
 	if err != nil {
-		t.Skipf("onnxruntime: %v", err)
+		t.Fatalf("onnxruntime: %v", err)
 	}
 	got, err := o.Score(a.Graph(), g)
 	if err != nil {

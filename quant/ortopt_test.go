@@ -19,7 +19,7 @@ import (
 func optimizedByORT(t testing.TB, m *graph.Model) *onnx.ModelProto {
 	t.Helper()
 	if err := ort.Init(""); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	data, err := m.Marshal()
 	if err != nil {

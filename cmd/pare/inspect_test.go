@@ -153,13 +153,9 @@ func TestInspectErrors(t *testing.T) {
 		{"invalid model", []string{"inspect", bad}, exitUnsupported},
 		{"no argument", []string{"inspect"}, exitUsage},
 		{"two arguments", []string{"inspect", bad, bad}, exitUsage},
-		{"groups without a provider", []string{"inspect", "--groups", bad}, exitUsage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if inspectGroups != nil && c.name == "groups without a provider" {
-				t.Skip("a groups provider is linked in")
-			}
 			out, code := runInspectCLI(t, c.args...)
 			if code != c.code {
 				t.Errorf("exit %d, want %d (%s)", code, c.code, out)
