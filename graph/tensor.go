@@ -245,3 +245,22 @@ func ConstantNodeTensor(np *onnx.NodeProto) (*onnx.TensorProto, error) {
 	}
 	return nil, fmt.Errorf("constant %q: %w: no numeric dense value", name, ErrUnsupported)
 }
+
+// ConstantFloat64s returns the values of the constant name (see
+// Graph.Constant) widened to float64, for the statistics that need
+// float64 accumulation.
+func (g *Graph) ConstantFloat64s(name string) ([]float64, error) {
+	t, ok := g.Constant(name)
+	if !ok {
+		return nil, fmt.Errorf("graph: %q is not a constant", name)
+	}
+	v, err := Float32s(t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out, nil
+}

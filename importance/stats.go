@@ -266,17 +266,5 @@ func constFloats(g *graph.Graph, name string) ([]float64, error) {
 	for p := g.Producer(name); p != nil && p.Op() == "Identity"; p = g.Producer(name) {
 		name = p.Input(0)
 	}
-	t, ok := g.Constant(name)
-	if !ok {
-		return nil, fmt.Errorf("%q is not a constant", name)
-	}
-	v, err := graph.Float32s(t)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out, nil
+	return g.ConstantFloat64s(name)
 }

@@ -302,19 +302,11 @@ func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows
 }
 
 func constVec(g *graph.Graph, name string) ([]float64, error) {
-	t, ok := g.Constant(name)
-	if !ok {
-		return nil, fmt.Errorf("prune: %q is not a constant", name)
-	}
-	v, err := graph.Float32s(t)
+	v, err := g.ConstantFloat64s(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prune: %w", err)
 	}
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out, nil
+	return v, nil
 }
 
 func setVec(g *graph.Graph, name string, v []float64) error {
