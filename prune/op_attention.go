@@ -92,3 +92,15 @@ func (a *Analysis) mark(l []int32, role string) {
 		}
 	}
 }
+
+// roleKVGroup marks key/value heads passed through grouped-query
+// attention's repeat with Options.KVGroups (kinds.go: kv-groups).
+const roleKVGroup = "kv-group"
+
+// markRole sets an element's role, overriding an earlier mark.
+func (a *Analysis) markRole(e int32, role string) {
+	if a.marks == nil {
+		a.marks = map[int32]string{}
+	}
+	a.marks[e] = role
+}

@@ -325,10 +325,13 @@ func (a *Analysis) splitCarrier(y string, atoms []fdim, t0, t1 int, atomAxis, ax
 }
 
 // layoutOps move data without computing across the channel; attention
-// inputs reach their MatMul through them.
+// inputs reach their MatMul through them. Add, Sub, Neg and Concat are
+// rotary embeddings between the head split and Q·Kᵀ (x·cos +
+// rotate_half(x)·sin, rotate_half a Slice/Neg/Concat over head_dim).
 var layoutOps = map[string]bool{
 	"Transpose": true, "Reshape": true, "Slice": true, "Split": true, "Gather": true, "Squeeze": true,
 	"Unsqueeze": true, "Mul": true, "Div": true, "Cast": true, "Identity": true, "Expand": true,
+	"Add": true, "Sub": true, "Neg": true, "Concat": true,
 }
 
 // feedsAttention reports whether v reaches, through layout ops, a MatMul

@@ -77,8 +77,9 @@ func (a *Analysis) computedInts(n *graph.Node, i int) ([]int64, bool) {
 		return nil, false
 	}
 	reshape := n.Op() == "Reshape" && i == 1
+	expand := n.Op() == "Expand" && i == 1
 	var xd []graph.Dim
-	if reshape {
+	if reshape || expand {
 		if ts, ok := a.inferred.Of(n.Input(0)); ok && ts.Ranked {
 			xd = ts.Dims
 		}
@@ -98,6 +99,14 @@ func (a *Analysis) computedInts(n *graph.Node, i int) ([]int64, bool) {
 			} else {
 				vals[k] = -1
 				infer++
+			}
+		case d.IsSymbolic() && expand:
+			// 1 broadcasts to the input's size: right when the input
+			// already has this size on the aligned axis.
+			if ix := k - len(dims) + len(xd); ix >= 0 && xd != nil && xd[ix] == d {
+				vals[k] = 1
+			} else {
+				return nil, false
 			}
 		default:
 			return nil, false
