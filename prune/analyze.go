@@ -100,12 +100,13 @@ type Analysis struct {
 	unitOf map[int32]unitRef // class root → group/index
 	macs   []macTerm
 
-	inferred  *graph.Shapes        // graph.InferShapes result (folded shape values), nil when it failed
-	computed  map[inputRef][]int64 // computed int inputs pare may replace by constants (see shapecalc.go)
-	exposures []exposure           // labeled dims whose size the graph computes with
-	marks     map[int32]string     // element → attention role ("head", "head-dim")
-	uses      map[string][]use     // constant → node inputs reading it (Identity followed)
-	filled    map[string]bool      // constant fills shared by deduplication (unshare.go)
+	inferred  *graph.Shapes          // graph.InferShapes result (folded shape values), nil when it failed
+	computed  map[inputRef][]int64   // computed int inputs pare may replace by constants (see shapecalc.go)
+	leaves    map[inputRef]leafShape // computed shapes whose literal Concat parts Apply rewrites
+	exposures []exposure             // labeled dims whose size the graph computes with
+	marks     map[int32]string       // element → attention role ("head", "head-dim")
+	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
+	filled    map[string]bool        // constant fills shared by deduplication (unshare.go)
 }
 
 type unitRef struct{ group, index int }

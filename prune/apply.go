@@ -322,6 +322,9 @@ func (ap *applier) rewriteInts(n *graph.Node, i int, f func([]int64) error) erro
 	name := n.Input(i)
 	t, ok := ap.a.g.Constant(name)
 	if !ok {
+		if _, leaf := ap.a.leaves[inputRef{n.Proto, i}]; leaf {
+			return ap.rewriteLeaves(n, i, f)
+		}
 		return ap.materialiseInts(n, i, f)
 	}
 	vals, err := graph.Int64s(t)

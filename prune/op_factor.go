@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pare-dev/pare/graph"
 )
@@ -104,11 +105,21 @@ func refine(a, b []fdim) (atoms []fdim, as, bs [][2]int, ok bool) {
 				return nil, nil, nil, false
 			}
 		case ra.sym != "" && rb.sym != "":
-			if ra.sym != rb.sym {
+			// Equal symbol products, or one a factor of the other
+			// (batch·seq against batch then seq).
+			switch {
+			case ra.sym == rb.sym:
+				at = fdim{1, ra.sym}
+				ra.sym, rb.sym = "", ""
+			case symFactor(ra.sym, rb.sym) != "-":
+				at = fdim{1, rb.sym}
+				ra.sym, rb.sym = symFactor(ra.sym, rb.sym), ""
+			case symFactor(rb.sym, ra.sym) != "-":
+				at = fdim{1, ra.sym}
+				rb.sym, ra.sym = symFactor(rb.sym, ra.sym), ""
+			default:
 				return nil, nil, nil, false
 			}
-			at = fdim{1, ra.sym}
-			ra.sym, rb.sym = "", ""
 		case ra.sym == "":
 			if rb.c%ra.c != 0 {
 				return nil, nil, nil, false
@@ -122,6 +133,23 @@ func refine(a, b []fdim) (atoms []fdim, as, bs [][2]int, ok bool) {
 		}
 		atoms = append(atoms, at)
 	}
+}
+
+// symFactor returns the symbol product p without the factors of q, "-"
+// when q is not a factor of p ("batch*seq" without "batch" is "seq").
+func symFactor(p, q string) string {
+	rest := strings.Split(p, "*")
+	for _, f := range strings.Split(q, "*") {
+		i := slices.Index(rest, f)
+		if i < 0 {
+			return "-"
+		}
+		rest = slices.Delete(rest, i, i+1)
+	}
+	if len(rest) == 0 {
+		return "-" // equal products are handled apart
+	}
+	return strings.Join(rest, "*")
 }
 
 // staticTail returns the start of the run of static atoms that ends span.
@@ -272,6 +300,10 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			res[q] = table[keyOf(kc, c.keys, pl.t0)]
 		}
 		a.setLab(y, j, res)
+		if a.isDynamicEntry(n, 1, j) {
+			a.freeze(l, n.Name()+": shape entry of a channel axis is computed at run time")
+			continue
+		}
 		if ys[j] > 0 && j < len(entries) {
 			switch {
 			case entries[j] > 0:
