@@ -45,6 +45,14 @@ func analyzeActMatMul(a *Analysis, n *graph.Node) error {
 		}
 		var out []int32
 		switch {
+		case lx != nil && lw != nil && len(lw) == 1 && len(lx) > 1:
+			// Multi-query attention: one key/value head broadcast to
+			// every query head stays; the query heads prune.
+			a.freeze(lw, n.Name()+": a single key/value head broadcast to every query head is kept")
+			out = lx
+		case lx != nil && lw != nil && len(lx) == 1 && len(lw) > 1:
+			a.freeze(lx, n.Name()+": a single key/value head broadcast to every query head is kept")
+			out = lw
 		case lx != nil && lw != nil:
 			a.union(lx, lw, n.Name())
 			out = lx

@@ -230,6 +230,12 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			a.freeze(l, n.Name()+": channel folded outside a symbolic dim")
 			continue
 		}
+		if len(axes) == 1 && a.singleHeadSplit(y, yd, axes[0]) {
+			// [B, S, D] → [B, S, 1, D] for attention: one head (multi-query
+			// attention's key/value head), nothing to remove whole.
+			a.freeze(l, n.Name()+": a single attention head (multi-query key/value) is kept")
+			continue
+		}
 		carrier := -1
 		if len(axes) > 1 {
 			carrier = a.splitCarrier(y, atoms, t0, t1, atomAxis, axes)
@@ -313,6 +319,15 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			}
 		}
 	}
+}
+
+// singleHeadSplit reports whether output axis j of y is head_dim of a
+// single-head layout feeding attention (a static size-1 axis before it).
+func (a *Analysis) singleHeadSplit(y string, yd []fdim, j int) bool {
+	if a.opts.HeadDim || j != len(yd)-1 || j < 1 || !yd[j-1].one() {
+		return false
+	}
+	return a.feedsAttention(y)
 }
 
 // decode writes the row-major coordinates of p over atoms.

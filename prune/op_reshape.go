@@ -465,7 +465,29 @@ func analyzeExpand(a *Analysis, n *graph.Node) error {
 		}
 		a.setLab(y, j, l)
 	}
+	a.repeatsSingleKV(n, xs, sh, r)
 	return nil
+}
+
+// repeatsSingleKV: multi-query attention's repeat_kv, [B, 1, 1, S, D] →
+// [B, 1, H, S, D]: the single key/value head has no channel to prune (its
+// projection's labels sit on head_dim), and the repeat axis gets one
+// channel per query head, as repeatsKV does for grouped-query attention.
+func (a *Analysis) repeatsSingleKV(n *graph.Node, xs, sh []int64, r int) {
+	y := n.Output(0)
+	for ix := 1; ix < len(xs); ix++ {
+		j := ix + (r - len(xs))
+		k := j - (r - len(sh))
+		if k < 0 || xs[ix] != 1 || xs[ix-1] != 1 || sh[k] <= 1 || a.lab(y)[j] != nil || a.lab(n.Input(0))[ix-1] != nil {
+			continue
+		}
+		if k-1 < 0 || sh[k-1] != 1 || !a.feedsAttention(y) {
+			continue
+		}
+		a.setLab(y, j, a.newElems(int(sh[k]), n.Name()))
+		a.edits = append(a.edits, constEntry{node: n, input: 1, entry: k, dim: DimRef{y, j}, size: sh[k]})
+		return
+	}
 }
 
 // repeatsKV handles grouped-query attention's repeat_kv: an Expand that
