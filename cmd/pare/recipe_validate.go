@@ -72,7 +72,7 @@ func (r *recipe) lastStep(kind string) int {
 }
 
 func isCheckGate(name string) bool {
-	return name == gateMinTop1 || name == gateMaxAccDrop || name == gateMinCos
+	return name == gateMinTop1 || name == gateMaxAccDrop || name == gateMinCos || name == gateMaxPPL
 }
 
 func hasOpt(opts []recipeOpt, name string) bool {
