@@ -102,6 +102,10 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 // Cost returns the model's cost as analysed.
 func (a *Analysis) Cost() Cost { return a.costOf(nil) }
 
+// CostAfter returns the cost the model would have after keeping only the
+// given indices (groups not in keep stay whole).
+func (a *Analysis) CostAfter(keep map[int][]int) Cost { return a.costOf(a.prunedSet(keep)) }
+
 // paramTensors lists the parameter tensors: float (and quantized) data,
 // not int64/int32 shape constants.
 type namedTensor struct {
