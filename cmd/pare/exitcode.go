@@ -9,6 +9,7 @@ import (
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -23,6 +24,10 @@ const (
 )
 
 var errInterrupted = errors.New("interrupted")
+
+// errNothingChanged marks a command asked to change a model that would
+// have written it unchanged (exit 3, like quant.ErrNothingQuantized).
+var errNothingChanged = errors.New("nothing to change")
 
 // usageError marks errors in how pare was called (flags, arguments).
 type usageError struct{ msg string }
@@ -61,6 +66,7 @@ var exitMappings = []struct {
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
 	{check.ErrFailed, exitCheckFailed},
+	{errNothingChanged, exitUnsupported},
 	{graph.ErrOutputExists, exitUsage},
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
@@ -76,4 +82,5 @@ var exitMappings = []struct {
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
 	{tensor.ErrFormat, exitUsage},
+	{quant.ErrNothingQuantized, exitUnsupported},
 }

@@ -180,6 +180,9 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 			return nil, err
 		}
 	}
+	if err := requireChange(o, res); err != nil {
+		return nil, err
+	}
 	// Everything that can reject the pruned model runs before it is
 	// written: a model that fails here never reaches the output path.
 	if res.After, err = sizeOf(m); err != nil {
@@ -198,6 +201,35 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
+}
+
+// requireChange refuses a run that was asked to remove something
+// (a ratio or sparsity above 0) and removed nothing, instead of writing
+// an unchanged copy. A ratio of 0 asks for nothing and passes.
+func requireChange(o pruneOptions, res *pruneResult) error {
+	switch res.Mode {
+	case "structured":
+		if o.PlanIn != "" {
+			return nil
+		}
+		asked := o.Settings.Ratio > 0
+		for _, r := range o.Settings.KindRatios {
+			asked = asked || r > 0
+		}
+		removed := 0
+		for _, g := range res.Groups {
+			removed += g.Size - g.Kept
+		}
+		if asked && removed == 0 {
+			return fmt.Errorf("prune: %w: the settings remove no channel (%d groups, %d frozen; a larger --ratio or a smaller --round-to may): nothing written",
+				errNothingChanged, len(res.Groups), res.FrozenGroups)
+		}
+	default:
+		if (o.Sparsity > 0 || o.NM != "") && res.Sparsity == 0 {
+			return fmt.Errorf("prune: %w: %s zeroes no weight: nothing written", errNothingChanged, res.Mode)
+		}
+	}
+	return nil
 }
 
 func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
