@@ -37,6 +37,15 @@ const (
 	RotateFused = "fused"
 )
 
+// The accepted values of Options.Format, Method, Rotate and Calibrate,
+// for option checking.
+var (
+	Formats      = []string{FormatQDQ, FormatDynamic, FormatNBits, FormatQDQ4}
+	Methods      = []string{MethodRTN, MethodGPTQ, MethodRSQ}
+	Rotations    = []string{RotateNone, RotateHadamard, RotateFused}
+	Calibrations = []string{CalibMinMax, CalibPercentile}
+)
+
 // Options configure Quantize. The zero value of a field means its
 // default.
 type Options struct {

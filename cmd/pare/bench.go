@@ -171,31 +171,11 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 // and MACs from the graph package. A model it cannot count is still
 // timed.
 func benchStatic(path string) (benchModel, error) {
-	st, err := os.Stat(path)
+	f, err := graph.MeasureFile(path)
 	if err != nil {
 		return benchModel{}, fmt.Errorf("bench: %w", err)
 	}
-	bm := benchModel{Path: path, SizeBytes: st.Size()}
-	g, err := graph.Load(path)
-	if err != nil {
-		bm.CountError = err.Error()
-		return bm, nil
-	}
-	if disk, err := graph.DiskUsageOf(g, path); err == nil {
-		bm.SizeBytes = disk.Total()
-	}
-	c, err := graph.Count(g)
-	if err != nil {
-		bm.CountError = err.Error()
-		return bm, nil
-	}
-	bm.Params = &c.Params
-	if len(c.Uncounted) == 0 {
-		bm.MACs = &c.MACs
-	} else {
-		bm.CountError = fmt.Sprintf("MACs unknown for %d node(s), e.g. %s", len(c.Uncounted), c.Uncounted[0])
-	}
-	return bm, nil
+	return benchModel{Path: path, SizeBytes: f.SizeBytes, Params: f.Params, MACs: f.MACs, CountError: f.CountError}, nil
 }
 
 // timeBatch times every model at batch size b. Runs are interleaved

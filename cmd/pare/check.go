@@ -16,6 +16,7 @@ import (
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 )
 
 // checkOptions are pare check's settings.
@@ -135,33 +136,16 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 		if ext := strings.ToLower(filepath.Ext(o.Inputs)); ext != ".npy" && ext != ".npz" {
 			return o, usageErrorf("--inputs %s: want a .npy or .npz file", o.Inputs)
 		}
-		if err := readable(o.Inputs); err != nil {
+		if err := pipeline.Readable(o.Inputs); err != nil {
 			return o, usageErrorf("--inputs: %v", err)
 		}
 	}
 	if o.Labels != "" {
-		if err := readable(o.Labels); err != nil {
+		if err := pipeline.Readable(o.Labels); err != nil {
 			return o, usageErrorf("--labels: %v", err)
 		}
 	}
 	return o, nil
-}
-
-// readable checks that path is a regular file we can open.
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	return nil
 }
 
 func parseRange(s string) (lo, hi int64, ok bool) {

@@ -8,6 +8,7 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
@@ -23,7 +24,9 @@ const (
 	exitInterrupted = 130
 )
 
-var errInterrupted = errors.New("interrupted")
+// errInterrupted marks work stopped by a signal; pare run's runs stop
+// with the same error.
+var errInterrupted = pipeline.ErrInterrupted
 
 // errNothingChanged marks a command asked to change a model that would
 // have written it unchanged (exit 3, like quant.ErrNothingQuantized).
@@ -78,6 +81,7 @@ var exitMappings = []struct {
 	{ort.ErrModel, exitUnsupported},
 	{ort.ErrRun, exitRuntime},
 	{ort.ErrUnavailable, exitRuntime},
+	{pipeline.ErrUsage, exitUsage},
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},

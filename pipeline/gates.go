@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ type recipeGate struct {
 	Percent bool
 }
 
-func (r *recipe) parseGates(v *yaml.Node) error {
+func (r *Recipe) parseGates(v *yaml.Node) error {
 	if v.Kind != yaml.MappingNode {
 		return recipeErr(r.at(v), "gates: want a mapping (gate: limit), not a %s", kindName(v))
 	}
@@ -110,7 +110,7 @@ func parseSizeGate(g recipeGate) (recipeGate, error) {
 }
 
 // gate returns the recipe's gate of that name, or nil.
-func (r *recipe) gate(name string) *recipeGate {
+func (r *Recipe) gate(name string) *recipeGate {
 	for i := range r.Gates {
 		if r.Gates[i].Name == name {
 			return &r.Gates[i]
@@ -121,7 +121,7 @@ func (r *recipe) gate(name string) *recipeGate {
 
 // evalRunGates applies the gates pare run measures itself (size and
 // latency) to a finished run.
-func evalRunGates(r *recipe, run *report.Run) []report.Gate {
+func evalRunGates(r *Recipe, run *report.Run) []report.Gate {
 	var out []report.Gate
 	if g := r.gate(gateMaxSize); g != nil {
 		rg := report.Gate{Gate: g.Name, Threshold: g.Value}
@@ -163,20 +163,11 @@ func latencyRatio(run *report.Run) (float64, bool) {
 	return float64(*a) / float64(*b), true
 }
 
-// checkGates converts check's gate results to report gates.
-func checkGates(gs []check.GateResult) []report.Gate {
+// CheckGates converts check's gate results to report gates.
+func CheckGates(gs []check.GateResult) []report.Gate {
 	out := make([]report.Gate, len(gs))
 	for i, g := range gs {
-		out[i] = report.Gate{Gate: g.Gate, Output: g.Output, Value: finite(float64(g.Value)), Threshold: float64(g.Threshold), Pass: g.Pass, Detail: g.Detail}
+		out[i] = report.Gate{Gate: g.Gate, Output: g.Output, Value: report.Finite(float64(g.Value)), Threshold: float64(g.Threshold), Pass: g.Pass, Detail: g.Detail}
 	}
 	return out
-}
-
-// finite returns &v, or nil for NaN and infinities (which JSON cannot
-// hold; the gate's detail still says what was measured).
-func finite(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
 }
