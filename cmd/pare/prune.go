@@ -23,7 +23,9 @@ import (
 
 // pruneOptions are pare prune's settings.
 type pruneOptions struct {
-	Model, Output   string
+	Model, Output string
+	// InputShape is --input-shape as given (parsed by runPrune).
+	InputShape      string
 	InPlace         bool
 	Settings        prune.Settings
 	Norm            string
@@ -87,6 +89,7 @@ func pruneCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model path"},
+			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
 			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, module or zeroth"},
@@ -165,6 +168,16 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	m, err := graph.Load(o.Model)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
+	}
+	shapes, err := inputShapes(o.InputShape)
+	if err != nil {
+		return nil, err
+	}
+	if err := fixInputShapes(m, shapes); err != nil {
+		return nil, err
+	}
+	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
 	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
@@ -415,6 +428,7 @@ func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
 func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	opts := pruneOptions{
 		Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
+		InputShape: cmd.String("input-shape"),
 		Settings: prune.Settings{
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
