@@ -12,17 +12,18 @@ import (
 	"github.com/pare-dev/pare/report"
 )
 
-// Recipe gates. The first three are check's thresholds, applied by the
+// Recipe gates. The first four are check's thresholds, applied by the
 // last check step; the others are measured by pare run itself.
 const (
 	gateMinTop1         = check.GateMinTop1
 	gateMaxAccDrop      = check.GateMaxAccDrop
 	gateMinCos          = check.GateMinCos
+	gateMaxPPL          = check.GateMaxPPL
 	gateMaxLatencyRatio = "max-latency-ratio"
 	gateMaxSize         = "max-size"
 )
 
-var gateNames = []string{gateMinTop1, gateMaxAccDrop, gateMinCos, gateMaxLatencyRatio, gateMaxSize}
+var gateNames = []string{gateMinTop1, gateMaxAccDrop, gateMinCos, gateMaxPPL, gateMaxLatencyRatio, gateMaxSize}
 
 // recipeGate is one gate: its limit, and for max-size whether the limit
 // is a percentage of the input's size rather than bytes.
@@ -63,6 +64,8 @@ func parseGate(name, text, where string) (recipeGate, error) {
 		th.MaxAccDrop = &g.Value
 	case gateMinCos:
 		th.MinCos = &g.Value
+	case gateMaxPPL:
+		th.MaxPPLIncrease = &g.Value
 	case gateMaxLatencyRatio:
 	default:
 		return g, recipeErr(where, "gates: unknown gate %q (want %s)", name, strings.Join(gateNames, ", "))

@@ -72,7 +72,7 @@ type Steps map[string]Step
 var fileOptions = map[string]bool{"calib": true, "inputs": true, "labels": true, "plan-in": true}
 
 // thresholdOptions are check options that are also recipe gates.
-var thresholdOptions = []string{"atol", "rtol", "min-cos", "min-top1", "max-acc-drop"}
+var thresholdOptions = []string{"atol", "rtol", "min-cos", "min-top1", "max-acc-drop", "max-ppl-increase"}
 
 func (ss Steps) names() []string {
 	names := make([]string, 0, len(ss))

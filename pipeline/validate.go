@@ -61,7 +61,7 @@ func (r *Recipe) lastStep(kind string) int {
 }
 
 func isCheckGate(name string) bool {
-	return name == gateMinTop1 || name == gateMaxAccDrop || name == gateMinCos
+	return name == gateMinTop1 || name == gateMaxAccDrop || name == gateMinCos || name == gateMaxPPL
 }
 
 func hasOpt(opts []option, name string) bool {
