@@ -2,6 +2,7 @@ package calib
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/tensor"
@@ -32,15 +33,24 @@ func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, ma
 	if len(names) == 0 || src.Len() == 0 {
 		return nil
 	}
+	// A model with a fixed batch runs whole batches of exactly that size;
+	// the remainder that does not fill one is left out.
+	rows, fixed := src.Len(), int(graph.FixedBatch(m))
+	if fixed > 0 {
+		if rows < fixed {
+			return fmt.Errorf("calib: %w: %d samples, fewer than the model's fixed batch of %d", ErrData, rows, fixed)
+		}
+		rows -= rows % fixed
+	}
 	for _, pass := range passes(m, names, RunBudget) {
-		if err := streamPass(ctx, m, src, pass, maxBatch, visit); err != nil {
+		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, visit); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func streamPass(ctx context.Context, m *graph.Model, src Batches, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error) error {
+func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error) error {
 	// One thread, as quant's calibration always ran: runs are many and
 	// small, and spinning worker threads cost more than they give on a
 	// busy machine.
@@ -54,11 +64,14 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, names []string
 		want[n] = true
 	}
 	batch := 1 // the first run measures a sample's captured bytes
-	for i := 0; i < src.Len(); {
+	if fixed > 0 {
+		batch = fixed
+	}
+	for i := 0; i < rows; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		j := min(i+batch, src.Len())
+		j := min(i+batch, rows)
 		in, err := src.Batch(i, j)
 		if err != nil {
 			return err
@@ -79,7 +92,7 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, names []string
 		if err := visit(vals, i, j-i); err != nil {
 			return err
 		}
-		if i == 0 {
+		if i == 0 && fixed == 0 {
 			batch = max(1, min(maxBatch, int(RunBudget/max(bytes, 1))))
 		}
 		i = j

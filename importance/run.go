@@ -12,6 +12,7 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // Config is a structured pruning run: the selection settings, the
@@ -153,7 +154,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		return nil, err
 	}
 	if cfg.RecalibrateBN {
-		notes, err := prune.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +163,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.Reconstruct {
-		notes, err := prune.Reconstruct(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.Reconstruct(ctx, m, dense, plan, src, data.batch())
 		if err != nil {
 			return nil, err
 		}

@@ -292,3 +292,32 @@ func (a *Analysis) prunedSet(keep map[int][]int) map[int32]bool {
 	}
 	return out
 }
+
+// CriterionOptions are the settings of data-driven criteria and of the
+// recovery steps, recorded in plans so that a replay redoes them.
+type CriterionOptions struct {
+	// Calib is the calibration file and CalibSamples the samples used
+	// (0: all); DataFree replaces data by BatchNormalization statistics.
+	Calib        string `json:"calib,omitempty"`
+	CalibSamples int    `json:"calib_samples,omitempty"`
+	DataFree     bool   `json:"data_free,omitempty"`
+	// Damping is the fraction of H's mean diagonal added before inversion
+	// (OBS).
+	Damping float64 `json:"damping,omitempty"`
+	// Compensate: the OBS weight update was applied to consumer layers.
+	Compensate bool `json:"compensate,omitempty"`
+	// Zeroth-order allocation: the local criterion inside each group,
+	// the largest fraction any group loses, the perturbation size, the
+	// loss, the seed, the bound and count of forward passes.
+	ZOLocal   string  `json:"zo_local,omitempty"`
+	ZOSMax    float64 `json:"zo_smax,omitempty"`
+	ZOEpsilon float64 `json:"zo_epsilon,omitempty"`
+	ZOLoss    string  `json:"zo_loss,omitempty"`
+	ZOBudget  int     `json:"zo_budget,omitempty"`
+	ZOPasses  int     `json:"zo_passes,omitempty"`
+	// Modules lists the module of each prunable group (module criterion).
+	Modules map[string]string `json:"modules,omitempty"`
+	// Recovery after pruning.
+	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
+	Reconstruct   bool `json:"reconstruct,omitempty"`
+}

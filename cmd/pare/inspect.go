@@ -19,6 +19,8 @@ type inspectOptions struct {
 	JSON   bool
 	Nodes  bool
 	Groups bool
+	// InputShapes fixes input sizes for shapes and MACs.
+	InputShapes map[string][]int64
 }
 
 // inspectResult is what pare inspect reports; docs/CLI.md lists the JSON
@@ -47,13 +49,18 @@ func inspectCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.BoolFlag{Name: "nodes", Usage: "list every node with its output shape, params and MACs"},
 			&cli.BoolFlag{Name: "groups", Usage: "list coupled channel groups", Hidden: inspectGroups == nil},
+			inputShapeFlag("for shapes and MACs"),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usageErrorf("inspect takes one MODEL argument, got %d", cmd.Args().Len())
 			}
+			shapes, err := inputShapes(cmd.String("input-shape"))
+			if err != nil {
+				return err
+			}
 			opts := inspectOptions{Path: cmd.Args().First(), JSON: cmd.Bool("json"),
-				Nodes: cmd.Bool("nodes"), Groups: cmd.Bool("groups")}
+				Nodes: cmd.Bool("nodes"), Groups: cmd.Bool("groups"), InputShapes: shapes}
 			res, err := runInspect(ctx, opts)
 			if err != nil {
 				return err
@@ -73,6 +80,9 @@ func runInspect(ctx context.Context, opts inspectOptions) (*inspectResult, error
 	m, err := graph.Load(opts.Path)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
+	}
+	if err := fixInputShapes(m, opts.InputShapes); err != nil {
+		return nil, err
 	}
 	sum, err := graph.Summarize(m)
 	if err != nil {
@@ -133,8 +143,11 @@ func printInspectText(w io.Writer, res *inspectResult) error {
 	line("ops", "%s", strings.Join(ops, ", "))
 	line("params", "%s (%d tensors)", thousands(res.Params), res.ParamTensors)
 	macs := fmt.Sprintf("%s (batch 1: symbolic dims taken as %d)", thousands(res.MACs), res.MACsSymbolValue)
-	if n := len(res.MACsUncounted); n > 0 {
-		macs += fmt.Sprintf("; %d nodes not counted, shapes unknown", n)
+	if len(res.InputShapes) > 0 {
+		macs = fmt.Sprintf("%s (input sizes fixed by --input-shape)", thousands(res.MACs))
+	}
+	if res.MACsUnknown != "" {
+		macs = fmt.Sprintf("unknown: %s; the nodes with known shapes sum to %s", res.MACsUnknown, thousands(res.MACs))
 	}
 	line("MACs", "%s", macs)
 	size := fmt.Sprintf("%s (model file %s", bytesText(res.SizeBytes), bytesText(res.ModelBytes))

@@ -23,7 +23,9 @@ import (
 
 // pruneOptions are pare prune's settings.
 type pruneOptions struct {
-	Model, Output   string
+	Model, Output string
+	// InputShape is --input-shape as given (parsed by runPrune).
+	InputShape      string
 	InPlace         bool
 	Settings        prune.Settings
 	Norm            string
@@ -87,6 +89,7 @@ func pruneCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model path"},
+			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
 			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, module or zeroth"},
@@ -166,6 +169,16 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	shapes, err := inputShapes(o.InputShape)
+	if err != nil {
+		return nil, err
+	}
+	if err := fixInputShapes(m, shapes); err != nil {
+		return nil, err
+	}
+	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
+	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
@@ -179,6 +192,9 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		if err := runStructured(ctx, m, o, res); err != nil {
 			return nil, err
 		}
+	}
+	if err := requireChange(o, res); err != nil {
+		return nil, err
 	}
 	// Everything that can reject the pruned model runs before it is
 	// written: a model that fails here never reaches the output path.
@@ -198,6 +214,35 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
+}
+
+// requireChange refuses a run that was asked to remove something
+// (a ratio or sparsity above 0) and removed nothing, instead of writing
+// an unchanged copy. A ratio of 0 asks for nothing and passes.
+func requireChange(o pruneOptions, res *pruneResult) error {
+	switch res.Mode {
+	case "structured":
+		if o.PlanIn != "" {
+			return nil
+		}
+		asked := o.Settings.Ratio > 0
+		for _, r := range o.Settings.KindRatios {
+			asked = asked || r > 0
+		}
+		removed := 0
+		for _, g := range res.Groups {
+			removed += g.Size - g.Kept
+		}
+		if asked && removed == 0 {
+			return fmt.Errorf("prune: %w: the settings remove no channel (%d groups, %d frozen; a larger --ratio or a smaller --round-to may): nothing written",
+				errNothingChanged, len(res.Groups), res.FrozenGroups)
+		}
+	default:
+		if (o.Sparsity > 0 || o.NM != "") && res.Sparsity == 0 {
+			return fmt.Errorf("prune: %w: %s zeroes no weight: nothing written", errNothingChanged, res.Mode)
+		}
+	}
+	return nil
 }
 
 func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
@@ -383,6 +428,7 @@ func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
 func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	opts := pruneOptions{
 		Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
+		InputShape: cmd.String("input-shape"),
 		Settings: prune.Settings{
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
