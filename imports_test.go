@@ -22,9 +22,9 @@ var layer = map[string]int{
 	"graph/build": 2, "ort/orttest": 2, "check": 2, "calib": 2, "prune": 2, "upgrade": 2,
 	"recovery": 3, "quant": 3,
 	"importance": 4,
-	"pipeline": 5,
+	"pipeline":   5,
 	// Programs.
-	"cmd/pare": 9, "bench/loadsave": 9, "bench/quantresults": 9, "bench/results": 9, "bench/results-vit": 9,
+	"cmd/pare": 9, "bench/loadsave": 9, "bench/quantresults": 9, "bench/results": 9, "bench/results-vit": 9, "bench/results-llm": 9,
 	"fixtures/gen/exportref": 9,
 }
 

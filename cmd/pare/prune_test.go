@@ -166,3 +166,24 @@ func TestPruneRefusesKindWithNothingToPrune(t *testing.T) {
 		t.Fatalf("output written: %v", err)
 	}
 }
+
+// TestPruneParamsTargetTransformers: --target params lands within half a
+// point of the request on transformers whose heads are a few percent of
+// the model each (the selection fills the gap with smaller channels).
+func TestPruneParamsTargetTransformers(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []string{"vit_nano_op13", "fmnist_vit_op13", "swin_nano_op13", "hf_llama_tiny"} {
+		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), "--ratio", "0.3", "--target", "params", "--json")
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		got := 1 - float64(res.After.Params)/float64(res.Before.Params)
+		if got < 0.295 || got > 0.305 {
+			t.Errorf("%s: params reduced by %.4f, asked 0.3", m, got)
+		}
+	}
+}
