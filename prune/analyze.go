@@ -88,6 +88,7 @@ type Analysis struct {
 	edits  []edit
 	unitOf map[int32]unitRef // class root → group/index
 	macs   []macTerm
+	acts   []actTerm
 
 	inferred  *graph.Shapes        // graph.InferShapes result (folded shape values), nil when it failed
 	computed  map[inputRef][]int64 // computed int inputs pare may replace by constants (see shapecalc.go)
@@ -134,6 +135,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 	a.buildGroups()
 	a.buildCovers()
 	a.classify()
+	a.addActMACs()
 	return a, nil
 }
 

@@ -28,6 +28,50 @@ func (a *Analysis) addMAC(w string, factor int64) {
 	}
 }
 
+// actTerm is a MatMul of two activations (attention scores QKᵀ and
+// context PV): its MACs are the output's elements times the shared axis
+// of the first input, each axis shrinking with the labels it carries
+// (heads), symbolic axes counted as 1 as graph.Count does.
+type actTerm struct{ x, y string }
+
+// addActMACs records the activation MatMuls, once the labels are known.
+func (a *Analysis) addActMACs() {
+	for _, n := range a.g.Nodes {
+		if n.Op() != "MatMul" || n.Domain() != "" {
+			continue
+		}
+		_, c0 := a.g.Constant(n.Input(0))
+		_, c1 := a.g.Constant(n.Input(1))
+		if c0 || c1 || len(a.shapes[n.Input(0)]) < 2 || len(a.shapes[n.Output(0)]) < 2 {
+			continue
+		}
+		a.acts = append(a.acts, actTerm{n.Input(0), n.Output(0)})
+	}
+}
+
+// sizeAfter is the size of axis of v once pruned is removed.
+func (a *Analysis) sizeAfter(ap *applier, v string, axis int) int64 {
+	s := a.shapes[v][axis]
+	if l := a.labels[v][axis]; l != nil && int64(len(l)) == s {
+		return int64(countTrue(ap.kept(l)))
+	}
+	return max(s, 1)
+}
+
+func (a *Analysis) actMACs(pruned map[int32]bool) int64 {
+	ap := &applier{a: a, pruned: pruned}
+	var total int64
+	for _, t := range a.acts {
+		xs, ys := a.shapes[t.x], a.shapes[t.y]
+		n := a.sizeAfter(ap, t.x, len(xs)-1)
+		for i := range ys {
+			n *= a.sizeAfter(ap, t.y, i)
+		}
+		total += n
+	}
+	return total
+}
+
 // Cost is a model size.
 type Cost struct {
 	Params int64 `json:"params"`
@@ -75,6 +119,7 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 		}
 		c.MACs += prod(d) * m.factor
 	}
+	c.MACs += a.actMACs(pruned)
 	return c
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,6 +185,50 @@ func TestPruneParamsTargetTransformers(t *testing.T) {
 		got := 1 - float64(res.After.Params)/float64(res.Before.Params)
 		if got < 0.295 || got > 0.305 {
 			t.Errorf("%s: params reduced by %.4f, asked 0.3", m, got)
+		}
+	}
+}
+
+// TestPruneMACsCountAttention: the plan's MAC count includes the
+// attention score and context MatMuls (two activations), so on decoders
+// and BERT it equals graph.Count on the written file before and after
+// removing half the heads (the exporter graphs: half the MLP width), and a
+// MAC target is met as graph.Count sees it.
+func TestPruneMACsCountAttention(t *testing.T) {
+	dir := t.TempDir()
+	for m, kind := range map[string]string{"char_gpt_op13": "--heads", "hf_llama_tiny": "--mlp", "hf_bert_tiny": "--mlp"} {
+		plan := filepath.Join(dir, m+".plan.json")
+		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), kind, "0.5", "--plan-out", plan, "--json")
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Before, After struct{ MACs int64 } }
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		// Within 0.1%: the Llama's RoPE frequency MatMul (16 MACs, its
+		// operand an Expand of a constant) is not in the plan's count.
+		near := func(a, b int64) bool { return math.Abs(float64(a-b)) <= 1e-3*float64(b) }
+		if !near(p.Before.MACs, res.Before.MACs) || !near(p.After.MACs, res.After.MACs) || res.After.MACs >= res.Before.MACs {
+			t.Errorf("%s: plan MACs %d → %d, graph.Count %d → %d", m, p.Before.MACs, p.After.MACs, res.Before.MACs, res.After.MACs)
+		}
+		out, err = runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+"-macs.onnx"), "--ratio", "0.3", "--target", "macs", "--json")
+		if err != nil {
+			t.Fatalf("%s --target macs: %v", m, err)
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if got := 1 - float64(res.After.MACs)/float64(res.Before.MACs); math.Abs(got-0.3) > 0.02 {
+			t.Errorf("%s: --ratio 0.3 --target macs removes %.4f of graph.Count's MACs", m, got)
 		}
 	}
 }
