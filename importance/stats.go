@@ -21,11 +21,17 @@ type Data struct {
 	Batch    int
 }
 
+// batch is the number of samples per run: Batch (default 64), or the
+// model's fixed batch size.
 func (d Data) batch() int {
-	if d.Batch <= 0 {
-		return 64
+	b := d.Batch
+	if b <= 0 {
+		b = 64
 	}
-	return d.Batch
+	if d.Src != nil {
+		return d.Src.Fit(b)
+	}
+	return b
 }
 
 // consumerLayers returns the layers (by node name) that own a weight-in
@@ -79,10 +85,14 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 			names = append(names, in)
 		}
 	}
-	return calib.Capture(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense) error {
+	return calib.Stream(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense, _, _ int) error {
 		for _, k := range sortedNames(layers) {
 			l := layers[k]
-			rows, err := l.Rows(vals[l.Input()])
+			x, ok := vals[l.Input()]
+			if !ok {
+				continue
+			}
+			rows, err := l.Rows(x)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,9 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -22,7 +24,13 @@ const (
 	exitInterrupted = 130
 )
 
-var errInterrupted = errors.New("interrupted")
+// errInterrupted marks work stopped by a signal; pare run's runs stop
+// with the same error.
+var errInterrupted = pipeline.ErrInterrupted
+
+// errNothingChanged marks a command asked to change a model that would
+// have written it unchanged (exit 3, like quant.ErrNothingQuantized).
+var errNothingChanged = errors.New("nothing to change")
 
 // usageError marks errors in how pare was called (flags, arguments).
 type usageError struct{ msg string }
@@ -61,18 +69,22 @@ var exitMappings = []struct {
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
 	{check.ErrFailed, exitCheckFailed},
+	{errNothingChanged, exitUnsupported},
 	{graph.ErrOutputExists, exitUsage},
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
 	{check.ErrData, exitUsage},
+	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
 	{ort.ErrModel, exitUnsupported},
 	{ort.ErrRun, exitRuntime},
 	{ort.ErrUnavailable, exitRuntime},
+	{pipeline.ErrUsage, exitUsage},
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
 	{tensor.ErrFormat, exitUsage},
+	{quant.ErrNothingQuantized, exitUnsupported},
 }
