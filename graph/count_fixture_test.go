@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -31,16 +30,12 @@ func TestCountFixtures(t *testing.T) {
 			if c.Params != f.OnnxParamElems {
 				t.Errorf("params = %d, manifest says %d", c.Params, f.OnnxParamElems)
 			}
-			// Shapes that inference cannot complete leave MACs uncounted:
-			// the same fixtures as incompleteShapes, the same capability.
-			var errs []string
 			if len(c.Uncounted) > 0 {
-				errs = append(errs, fmt.Sprintf("uncounted nodes: %v", c.Uncounted))
+				t.Errorf("uncounted nodes: %v", c.Uncounted)
 			}
 			if c.MACs <= 0 {
-				errs = append(errs, fmt.Sprintf("MACs = %d", c.MACs))
+				t.Errorf("MACs = %d", c.MACs)
 			}
-			expectFixture(t, f.Name, incompleteShapes, errs)
 			var sum int64
 			for _, n := range c.Nodes {
 				sum += n.MACs

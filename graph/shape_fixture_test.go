@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,41 +71,6 @@ func loadFixture(t testing.TB, f fixture) *graph.Model {
 	return m
 }
 
-// incompleteShapes lists the fixtures whose shapes inference cannot
-// complete yet, with the missing capability. A listed fixture must still
-// fail (so the entry goes once inference handles it); every other fixture
-// must pass.
-var incompleteShapes = map[string]string{
-	"llama_char": "symbolic seq through Range/ConstantOfShape/Trilu and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"llama_nano": "symbolic seq through Range/ConstantOfShape/Trilu and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"qwen2_nano": "symbolic seq through a cos/sin cache Slice[:seq] and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"phi3_nano":  "symbolic seq through Range/ConstantOfShape/Trilu and Shape-computed Reshape targets (issue 11, symbolic dims)",
-	"gpt2_nano":  "products of symbols (batch*seq) in Conv1D's view(-1, C) and Shape-computed Reshape targets (issue 11, symbolic dims)",
-	"bert_nano":  "symbolic batch/seq through ConstantOfShape(Shape(ids)) and a position buffer Slice[:, :seq] (issue 11, symbolic dims)",
-}
-
-// expectFixture fails t with errs, or, for a fixture listed in known,
-// requires errs to be non-empty and only logs them.
-func expectFixture(t *testing.T, name string, known map[string]string, errs []string) {
-	t.Helper()
-	for prefix, why := range known {
-		if len(name) > len(prefix) && name[:len(prefix)] == prefix && name[len(prefix)] == '_' {
-			if len(errs) == 0 {
-				t.Errorf("%s is listed as failing (%s) but passes: remove it from the list", name, why)
-				return
-			}
-			t.Logf("expected failure, missing capability: %s", why)
-			for _, e := range errs {
-				t.Log(e)
-			}
-			return
-		}
-	}
-	for _, e := range errs {
-		t.Error(e)
-	}
-}
-
 // Inferred from the inputs alone, every fixture's outputs get exactly
 // their declared type and shape (symbolic names included). A declared
 // name that no graph input uses is the exporter's placeholder for a size
@@ -123,7 +87,6 @@ func TestInferShapesFixtureOutputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var errs []string
 			for _, out := range m.Graph.Outputs {
 				want, _ := graph.ShapeFromInfo(out.Info)
 				got, ok := s.Of(out.Name)
@@ -139,11 +102,11 @@ func TestInferShapesFixtureOutputs(t *testing.T) {
 					}
 				}
 				if !ok || !got.Equal(want) {
-					errs = append(errs, fmt.Sprintf("output %s: inferred %v, declared %v", out.Name, got, want))
+					t.Errorf("output %s: inferred %v, declared %v", out.Name, got, want)
 				}
 			}
 			if len(s.Conflicts) > 0 {
-				errs = append(errs, fmt.Sprintf("conflicts: %v", s.Conflicts))
+				t.Errorf("conflicts: %v", s.Conflicts)
 			}
 			unknown := 0
 			for _, n := range m.Graph.Nodes {
@@ -155,9 +118,8 @@ func TestInferShapesFixtureOutputs(t *testing.T) {
 				}
 			}
 			if unknown > 0 {
-				errs = append(errs, fmt.Sprintf("%d node outputs without a complete shape", unknown))
+				t.Errorf("%d node outputs without a complete shape", unknown)
 			}
-			expectFixture(t, f.Name, incompleteShapes, errs)
 		})
 	}
 }

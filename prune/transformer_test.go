@@ -45,37 +45,6 @@ func hasAttention(name string) bool {
 	return false
 }
 
-// frozenTransformers: fixtures (name without the _opN suffix) whose MLP
-// and head groups all freeze today, with the missing capability. The
-// tests require a listed fixture to still have no prunable group, so the
-// entry goes once the analysis handles it.
-var frozenTransformers = map[string]string{
-	"gpt2_nano": "Reshape to Shape-computed targets with a product of symbols (Conv1D's view(-1, C) then view(B, S, C)) (issue 11, symbolic dims)",
-}
-
-// expectFrozen reports whether f is listed in frozenTransformers; for a
-// listed fixture it checks that nothing is prunable yet.
-func expectFrozen(t *testing.T, f fixture) bool {
-	t.Helper()
-	why, ok := frozenTransformers[strings.SplitN(f.Name, "_op", 2)[0]]
-	if !ok {
-		return false
-	}
-	an, err := prune.Analyze(loadFixture(t, f), prune.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(an.Prunable()); n > 0 {
-		t.Errorf("%s is listed in frozenTransformers (%s) but has %d prunable groups: remove it", f.Name, why, n)
-		return true
-	}
-	t.Logf("expected: every group frozen, missing capability: %s", why)
-	for _, g := range an.Groups {
-		t.Logf("  frozen %s: %s", g.Name, g.Reason)
-	}
-	return true
-}
-
 // killOutputs zeroes the producing slices (weight-out, bias, const) of
 // the removed indices: for channels that only meet a contraction (Q·Kᵀ
 // head_dim) this makes them contribute nothing.
@@ -144,9 +113,6 @@ func TestTransformerOracle(t *testing.T) {
 				name += "/head-dim"
 			}
 			t.Run(name, func(t *testing.T) {
-				if expectFrozen(t, f) {
-					return
-				}
 				oracleTransformer(t, f, prune.Options{HeadDim: headDim})
 			})
 		}
@@ -243,9 +209,6 @@ func TestTransformerPruneAndRun(t *testing.T) {
 			continue
 		}
 		t.Run(f.Name, func(t *testing.T) {
-			if expectFrozen(t, f) {
-				return
-			}
 			in := inputsOf(t, f)
 			want := run(t, loadFixture(t, f), in)
 			for i, s := range settings {

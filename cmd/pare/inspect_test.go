@@ -48,17 +48,6 @@ func inspectManifest(t *testing.T) []inspectFixture {
 	return entries
 }
 
-// uncountedMACs: fixtures (name without the _opN suffix) whose MatMul
-// shapes inference cannot complete yet, with the missing capability.
-var uncountedMACs = map[string]string{
-	"llama_char": "symbolic seq through Range/Trilu and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"llama_nano": "symbolic seq through Range/Trilu and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"qwen2_nano": "symbolic seq through a cos/sin cache Slice[:seq] and Shape-computed Reshape/Expand targets (issue 11, symbolic dims)",
-	"phi3_nano":  "symbolic seq through Range/Trilu and Shape-computed Reshape targets (issue 11, symbolic dims)",
-	"gpt2_nano":  "products of symbols (batch*seq) in Conv1D's view(-1, C) (issue 11, symbolic dims)",
-	"bert_nano":  "symbolic batch/seq through ConstantOfShape(Shape(ids)) and a position buffer Slice[:, :seq] (issue 11, symbolic dims)",
-}
-
 // symbolicImageSize reports whether a fixture's first input has a
 // symbolic size past the batch axis at rank 3 or more.
 func symbolicImageSize(f inspectFixture) bool {
@@ -99,21 +88,13 @@ func TestInspectJSONFixtures(t *testing.T) {
 			if res.Params == nil || *res.Params != f.OnnxParamElems {
 				t.Errorf("params = %v, manifest says %d", res.Params, f.OnnxParamElems)
 			}
-			why, listed := uncountedMACs[strings.SplitN(f.Name, "_op", 2)[0]]
-			macsOK := res.MACs != nil && *res.MACs > 0 && len(res.Uncounted) == 0 && res.Unknown == ""
 			switch {
 			case symbolicImageSize(f):
 				// TestInspectInputShapeMACs counts these with --input-shape.
 				if res.Unknown == "" {
 					t.Errorf("symbolic image size %v: macs %v reported as known", f.Inputs[0].Shape, res.MACs)
 				}
-			case listed && macsOK:
-				// A listed fixture must still miss MACs, so the entry goes
-				// once shape inference counts them.
-				t.Errorf("%s is listed in uncountedMACs (%s) but every MAC is counted: remove it", f.Name, why)
-			case listed:
-				t.Logf("expected: %d MatMul/Gemm uncounted, missing capability: %s", len(res.Uncounted), why)
-			case !macsOK:
+			case res.MACs == nil || *res.MACs <= 0 || len(res.Uncounted) != 0 || res.Unknown != "":
 				t.Errorf("macs = %v, uncounted %v, unknown %q", res.MACs, res.Uncounted, res.Unknown)
 			}
 			info, err := os.Stat(path)
