@@ -21,8 +21,9 @@ var layer = map[string]int{
 	"graph": 1, "ort": 1,
 	"graph/build": 2, "ort/orttest": 2, "check": 2, "calib": 2, "prune": 2, "upgrade": 2,
 	"recovery": 3, "quant": 3,
-	"importance": 4,
-	"pipeline": 5,
+	"importance": 3,
+	"pipeline":   5,
+	"pruner":     5,
 	// Programs.
 	"cmd/pare": 9, "bench/loadsave": 9, "bench/quantresults": 9, "bench/results": 9, "bench/results-vit": 9,
 	"fixtures/gen/exportref": 9,
@@ -34,7 +35,10 @@ var forbidden = map[string][]string{
 	"prune": {"ort", "calib", "github.com/yalue/onnxruntime_go"},
 	// Quantization stands beside pruning, not above it.
 	"quant": {"importance", "prune", "recovery"},
-	"graph": {"ort", "github.com/yalue/onnxruntime_go"},
+	// Criteria only score; the driver (pruner) selects, compensates,
+	// applies and recovers.
+	"importance": {"recovery"},
+	"graph":      {"ort", "github.com/yalue/onnxruntime_go"},
 }
 
 // only lists external packages that one package alone may import.
