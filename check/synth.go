@@ -30,6 +30,11 @@ type SynthOptions struct {
 	// IntLow and IntHigh bound integer inputs to [IntLow, IntHigh); both
 	// zero means [0, 2), which is valid for index inputs of any size.
 	IntLow, IntHigh int64
+	// Shapes fixes the sizes of the named inputs (--input-shape) past
+	// the batch axis, which still follows Samples when it is symbolic or
+	// 1. A shape must have the input's rank and agree with its static
+	// dims.
+	Shapes map[string][]int64
 }
 
 // Synthesize makes inputs from their declared shapes. Axis 0 is the batch:
@@ -60,11 +65,19 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 		if len(in.Dims) == 0 {
 			return nil, fmt.Errorf("check: %w: input %q declares no shape (or is a scalar); give data with --inputs", ErrData, in.Name)
 		}
+		fixed, hasFixed := o.Shapes[in.Name]
+		if hasFixed && len(fixed) != len(in.Dims) {
+			return nil, fmt.Errorf("check: %w: --input-shape for %q has %d sizes, the input has rank %d", ErrData, in.Name, len(fixed), len(in.Dims))
+		}
 		shape := make([]int64, len(in.Dims))
 		for j, d := range in.Dims {
 			switch {
 			case j == 0 && (d < 0 || d == 1):
 				shape[j] = o.Samples
+			case hasFixed && d >= 0 && fixed[j] != d:
+				return nil, fmt.Errorf("check: %w: --input-shape for %q: dim %d is %d, got %d", ErrData, in.Name, j, d, fixed[j])
+			case hasFixed:
+				shape[j] = fixed[j]
 			case d < 0:
 				shape[j] = o.Dim
 			default:

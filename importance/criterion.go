@@ -28,7 +28,7 @@ type CriterionConfig struct {
 // do without, from BatchNormalization statistics).
 func NeedsData(criterion string) bool {
 	switch criterion {
-	case "obs", "wanda", "zeroth":
+	case "obs", "wanda", "zeroth", "flap":
 		return true
 	}
 	return false

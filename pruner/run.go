@@ -99,12 +99,23 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		opts.Damping, opts.Compensate = obs.Damping, true
 	}
+	// FLAP's statistics also serve a replayed plan's bias compensation.
+	var flap *importance.FLAP
+	if crit == "flap" {
+		var err error
+		if flap, err = importance.NewFLAP(ctx, m, an, data); err != nil {
+			return nil, err
+		}
+	}
 	if plan == nil {
 		var sc importance.Scorer
 		var err error
-		if obs != nil {
+		switch {
+		case obs != nil:
 			sc = obs
-		} else {
+		case flap != nil:
+			sc = flap
+		default:
 			var notes []string
 			sc, notes, err = importance.NewCriterion(ctx, m, an, crit, importance.CriterionConfig{
 				Norm: cfg.Norm, Seed: cfg.Settings.Seed, ZOBudget: cfg.ZOBudget, ZOLocal: cfg.ZOLocal, ZOSMax: cfg.ZOSMax}, data)
@@ -151,8 +162,26 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		logf("obs: compensated %d consumer layers", n)
 	}
+	// FLAP's bias shifts are measured on the plan before it is applied
+	// and added after.
+	var compensate func() (int, error)
+	if flap != nil {
+		if shifts := flap.Shifts(plan); len(shifts) > 0 {
+			compensate = func() (int, error) { return importance.Compensate(m, shifts) }
+		}
+		for _, n := range flap.Notes {
+			logf("flap: %s", n)
+		}
+	}
 	if err := an.ApplyPlan(plan); err != nil {
 		return nil, err
+	}
+	if compensate != nil {
+		n, err := compensate()
+		if err != nil {
+			return nil, err
+		}
+		logf("flap: mean contribution of the removed channels added to the bias of %d layers", n)
 	}
 	if cfg.RecalibrateBN {
 		notes, err := recovery.RecalibrateBN(ctx, m, dense, plan, src, data.BatchSize())

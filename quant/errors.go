@@ -11,4 +11,7 @@ var (
 	// ErrInvalid marks numeric input quant refuses: non-finite weights or
 	// calibration values, mismatched shapes.
 	ErrInvalid = errors.New("quant: invalid input")
+	// ErrNothingQuantized marks a run that found no layer to quantize,
+	// so that the written model would equal the input.
+	ErrNothingQuantized = errors.New("nothing to quantize")
 )

@@ -44,9 +44,12 @@ func rsqWeights(ctx context.Context, m *graph.Model, layers []*Layer, d Dataset,
 		names[i] = n.Output(0)
 	}
 	scores := make([]TokenWeights, len(sms))
-	err := capture(ctx, m, d, names, o.BatchSize, func(vals map[string]tensor.Dense, batch int) error {
+	err := capture(ctx, m, d, names, o.BatchSize, func(vals map[string]tensor.Dense, _, batch int) error {
 		for i, name := range names {
-			probs := vals[name]
+			probs, ok := vals[name]
+			if !ok {
+				continue
+			}
 			s, err := calib.AttentionConcentration(probs, batch)
 			if err != nil {
 				return fmt.Errorf("quant: rsq: softmax %s: %w", sms[i], err)

@@ -24,6 +24,7 @@ type checkOptions struct {
 	Ref, Cand       string
 	Inputs, Labels  string
 	Samples         int64
+	InputShapes     map[string][]int64
 	Seed            uint64
 	Batch           int64
 	IntLow, IntHigh int64
@@ -53,6 +54,7 @@ func checkCommand() *cli.Command {
 			"flag, or --metric ppl, replaces that default (giving only --atol or --rtol leaves the other at 0).\n" +
 			"Exit 1 when a threshold fails.",
 		Flags: []cli.Flag{
+			inputShapeFlag("of synthetic inputs (the batch axis follows --samples)"),
 			&cli.StringFlag{Name: "inputs", Usage: "inputs: .npy (a single-input model) or .npz (one array per input name); default synthetic"},
 			&cli.StringFlag{Name: "labels", Usage: "integer class labels (.npy, shape [N]) for accuracy"},
 			&cli.Int64Flag{Name: "samples", Value: check.DefaultSamples, Usage: "synthetic samples (batch axis of symbolic or size-1 inputs)"},
@@ -104,6 +106,10 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 	}
 	if o.Samples <= 0 {
 		return o, usageErrorf("--samples must be positive, got %d", o.Samples)
+	}
+	var err error
+	if o.InputShapes, err = inputShapes(cmd.String("input-shape")); err != nil {
+		return o, err
 	}
 	if o.Batch < 0 {
 		return o, usageErrorf("--batch must be positive, got %d", o.Batch)
@@ -197,7 +203,7 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		src, err = check.FromNpz(o.Inputs, ref.Inputs())
 	default:
 		in, serr := check.Synthesize(ref.Inputs(), check.SynthOptions{
-			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh,
+			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh, Shapes: o.InputShapes,
 		})
 		if serr != nil {
 			return nil, serr

@@ -10,6 +10,7 @@ import (
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -26,6 +27,10 @@ const (
 // errInterrupted marks work stopped by a signal; pare run's runs stop
 // with the same error.
 var errInterrupted = pipeline.ErrInterrupted
+
+// errNothingChanged marks a command asked to change a model that would
+// have written it unchanged (exit 3, like quant.ErrNothingQuantized).
+var errNothingChanged = errors.New("nothing to change")
 
 // usageError marks errors in how pare was called (flags, arguments).
 type usageError struct{ msg string }
@@ -64,6 +69,7 @@ var exitMappings = []struct {
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
 	{check.ErrFailed, exitCheckFailed},
+	{errNothingChanged, exitUnsupported},
 	{graph.ErrOutputExists, exitUsage},
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
@@ -80,4 +86,5 @@ var exitMappings = []struct {
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
 	{tensor.ErrFormat, exitUsage},
+	{quant.ErrNothingQuantized, exitUnsupported},
 }
