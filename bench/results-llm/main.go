@@ -42,7 +42,7 @@ var (
 	model    = flag.String("model", "fixtures/models/char_gpt_op13.onnx", "trained decoder (token ids in, logits out)")
 	calibIDs = flag.String("calib", "fixtures/data/gpt_calib_ids.npy", "calibration token ids")
 	testIDs  = flag.String("test", "fixtures/data/gpt_test_ids.npy", "test token ids")
-	baseline = flag.String("baseline", "", "JSON baseline from outside pare: [{\"name\", \"budget\", \"params\", \"ppl\"}]")
+	baseline = flag.String("baseline", "", "baseline computed outside pare (fixtures/ref/<model>.json: dense and wanda_sp_mlp perplexities)")
 	budgets  = flag.String("budgets", "0.20,0.37", "fractions of all parameters removed")
 	seeds    = flag.Int("seeds", 3, "random selections per setting")
 	write    = flag.String("write", "", "replace the section in this Markdown file")
@@ -167,7 +167,7 @@ func section(ctx context.Context) (string, error) {
 			fmt.Fprintf(&sb, "Best mixed configuration at %.0f%% of parameters kept: perplexity %.3f, %+.1f%% against dense.\n", 100*(1-budget), best[key], 100*(best[key]/b.ref-1))
 		}
 	}
-	if err := appendBaseline(&sb); err != nil {
+	if err := appendBaseline(&sb, b.ref, best); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(&sb, "\n%s\n", endMark)
@@ -265,16 +265,26 @@ func (b *bench) eval(ctx context.Context, raw []byte) run {
 	return run{ppl: float64(res.Perplexity.Cand), top1: float64(res.Perplexity.CandTop1)}
 }
 
-type baselineRow struct {
-	Name   string  `json:"name"`
-	Budget float64 `json:"budget"`
-	Params int64   `json:"params"`
-	PPL    float64 `json:"ppl"`
+// refFile is a fixtures/ref/<model>.json written by the fixture's
+// generator: the dense perplexity and torch Wanda-sp (MLP width only) at
+// fractions of parameters kept.
+type refFile struct {
+	Dense struct {
+		PPL float64 `json:"ppl"`
+	} `json:"dense"`
+	WandaSP struct {
+		Method  string `json:"method"`
+		Results []struct {
+			Budget float64 `json:"budget"` // fraction of parameters kept
+			Params int64   `json:"params"`
+			PPL    float64 `json:"ppl"`
+		} `json:"results"`
+	} `json:"wanda_sp_mlp"`
 }
 
-func appendBaseline(sb *strings.Builder) error {
+func appendBaseline(sb *strings.Builder, ref float64, best map[string]float64) error {
 	if *baseline == "" {
-		sb.WriteString("\nNo baseline from outside pare was given (-baseline).\n")
+		sb.WriteString("\nNo baseline computed outside pare was given (-baseline).\n")
 		return nil
 	}
 	raw, err := os.ReadFile(*baseline)
@@ -284,13 +294,20 @@ func appendBaseline(sb *strings.Builder) error {
 	} else if err != nil {
 		return err
 	}
-	var rows []baselineRow
-	if err := json.Unmarshal(raw, &rows); err != nil {
+	var rf refFile
+	if err := json.Unmarshal(raw, &rf); err != nil {
 		return fmt.Errorf("%s: %w", *baseline, err)
 	}
-	fmt.Fprintf(sb, "\nBaseline (`%s`):\n\n| name | budget | params | perplexity |\n|---|---|---|---|\n", *baseline)
-	for _, r := range rows {
-		fmt.Fprintf(sb, "| %s | %.0f%% removed | %d | %.3f |\n", r.Name, 100*r.Budget, r.Params, r.PPL)
+	fmt.Fprintf(sb, "\nBaseline from `%s` (torch, computed by the fixture's generator; its dense perplexity %.3f, pare's %.3f): %s.\n\n", *baseline, rf.Dense.PPL, ref, rf.WandaSP.Method)
+	fmt.Fprintf(sb, "| kept | Wanda-sp MLP only (torch) | pare best mixed | pare vs Wanda-sp | pare vs dense |\n|---|---|---|---|---|\n")
+	for _, r := range rf.WandaSP.Results {
+		key := fmt.Sprintf("%.2f", 1-r.Budget)
+		b, ok := best[key]
+		if !ok {
+			fmt.Fprintf(sb, "| %.0f%% | %.3f | — | — | — |\n", 100*r.Budget, r.PPL)
+			continue
+		}
+		fmt.Fprintf(sb, "| %.0f%% | %.3f | %.3f | %+.1f%% | %+.1f%% |\n", 100*r.Budget, r.PPL, b, 100*(b/r.PPL-1), 100*(b/ref-1))
 	}
 	return nil
 }
