@@ -85,6 +85,9 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 	out := map[string][]int64{}
 	for _, k := range a.porder {
 		p := a.params[k]
+		if k.copy != "" {
+			continue // a private copy; costOf counts it
+		}
 		d, ok := out[k.tensor]
 		if !ok {
 			t, _ := a.g.Constant(k.tensor)
@@ -101,10 +104,28 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 	dims := a.dimsAfter(pruned)
 	var c Cost
+	// Shared fills: every reader whose slice changes gets a copy; the
+	// original goes when no reader is left on it.
+	ap := &applier{a: a, pruned: pruned}
+	copies := map[string]int{}
+	for _, k := range a.porder {
+		p := a.params[k]
+		if k.copy == "" {
+			continue
+		}
+		if kept := countTrue(ap.kept(p.labels)); kept != len(p.labels) {
+			t, _ := a.g.Constant(k.tensor)
+			c.Params += prod(t.Dims) / int64(len(p.labels)) * int64(kept)
+			copies[k.tensor]++
+		}
+	}
 	for _, t := range paramTensors(a.g) {
 		d, ok := dims[t.name]
 		if !ok {
 			d = t.t.Dims
+		}
+		if n := copies[t.name]; n > 0 && n >= len(a.uses[t.name]) {
+			continue
 		}
 		c.Params += prod(d)
 	}
@@ -125,6 +146,10 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 
 // Cost returns the model's cost as analysed.
 func (a *Analysis) Cost() Cost { return a.costOf(nil) }
+
+// CostAfter returns the cost the model would have after keeping only the
+// given indices (groups not in keep stay whole).
+func (a *Analysis) CostAfter(keep map[int][]int) Cost { return a.costOf(a.prunedSet(keep)) }
 
 // paramTensors lists the parameter tensors: float (and quantized) data,
 // not int64/int32 shape constants.

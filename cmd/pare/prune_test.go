@@ -168,6 +168,61 @@ func TestPruneRefusesKindWithNothingToPrune(t *testing.T) {
 	}
 }
 
+// TestPruneKVGroups: on the dynamo Llama export (4 query heads, 2 KV
+// heads), --kv-groups 0.5 removes one KV group per layer (K/V rows of a
+// KV head with its two query heads) and records kv_groups in the plan,
+// --heads 0.25 removes query heads with every KV head kept, inspect
+// --groups lists the KV groups, and --kv-groups on BERT (no grouped-query
+// attention) exits 2 writing nothing.
+func TestPruneKVGroups(t *testing.T) {
+	const llama = "../../fixtures/models/hf_llama_tiny.onnx"
+	dir := t.TempDir()
+	out, plan := filepath.Join(dir, "kv.onnx"), filepath.Join(dir, "kv.json")
+	text, code := runCLI(t, "prune", llama, "-o", out, "--kv-groups", "0.5", "--plan-out", plan, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, text)
+	}
+	var res struct {
+		Groups []struct {
+			Kind string `json:"kind"`
+			Size int    `json:"size"`
+			Kept int    `json:"kept"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(text), &res); err != nil {
+		t.Fatalf("%v in %s", err, text)
+	}
+	kv := 0
+	for _, g := range res.Groups {
+		if g.Kind == "kv-groups" {
+			kv++
+			if g.Size != 2 || g.Kept != 1 {
+				t.Errorf("KV group kept %d of %d, want 1 of 2", g.Kept, g.Size)
+			}
+		}
+	}
+	if kv != 2 {
+		t.Errorf("%d kv-groups groups, want one per layer (2)", kv)
+	}
+	if b, err := os.ReadFile(plan); err != nil || !strings.Contains(string(b), `"kv_groups": true`) {
+		t.Errorf("plan does not record kv_groups (%v)", err)
+	}
+	if text, code := runCLI(t, "prune", llama, "-o", filepath.Join(dir, "h.onnx"), "--heads", "0.25"); code != exitOK ||
+		!strings.Contains(text, "kept by --heads") {
+		t.Errorf("--heads: exit %d, want KV heads listed as kept:\n%s", code, text)
+	}
+	if text, code := runCLI(t, "inspect", llama, "--groups"); code != exitOK || !strings.Contains(text, "KV groups") {
+		t.Errorf("inspect --groups: exit %d, no KV groups section:\n%s", code, text)
+	}
+	bert := filepath.Join(dir, "bert.onnx")
+	if text, code := runCLI(t, "prune", "../../fixtures/models/hf_bert_tiny.onnx", "-o", bert, "--kv-groups", "0.5"); code != exitUsage {
+		t.Errorf("--kv-groups on BERT: exit %d, want %d:\n%s", code, exitUsage, text)
+	}
+	if _, err := os.Stat(bert); !os.IsNotExist(err) {
+		t.Errorf("output written for BERT: %v", err)
+	}
+}
+
 // TestPruneParamsTargetTransformers: --target params lands within half a
 // point of the request on transformers whose heads are a few percent of
 // the model each (the selection fills the gap with smaller channels).
