@@ -158,6 +158,9 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 }
 
 func (a *Analysis) visit(n *graph.Node) error {
+	if r, ok := msRule(n); ok {
+		return r.analyze(a, n)
+	}
 	if n.Domain() != "" {
 		a.freezeInputs(n, "custom-domain op "+n.Domain()+"."+n.Op())
 		return nil
