@@ -39,6 +39,9 @@ type Settings struct {
 	// HeadDim records that the analysis ran with Options.HeadDim, so
 	// that a plan replays with the same groups.
 	HeadDim bool `json:"head_dim,omitempty"`
+	// KVGroups records that the analysis ran with Options.KVGroups
+	// (--kv-groups), so that a plan replays with it.
+	KVGroups bool `json:"kv_groups,omitempty"`
 }
 
 // DefaultRoundTo is the command line's --round-to: onnxruntime's
@@ -122,7 +125,7 @@ func (s *Settings) validate() error {
 	}
 	for k, r := range s.KindRatios {
 		switch k {
-		case KindHeads, KindHeadDim, KindMLP, KindEmbed, KindChannels:
+		case KindHeads, KindHeadDim, KindKVGroups, KindMLP, KindEmbed, KindChannels:
 		default:
 			return fmt.Errorf("prune: %w: group kind %q", ErrInvalidOption, k)
 		}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,7 +65,8 @@ func TestFLAPKeepsOutputMean(t *testing.T) {
 		means := map[string][]float64{}
 		for _, crit := range []string{"flap", "magnitude"} {
 			out := filepath.Join(dir, second+"-"+crit+".onnx")
-			text, err := runPareErr("prune", model, "-o", out, "--ratio", "0.5", "--criterion", crit, "--calib", calib, "--json")
+			plan := filepath.Join(dir, second+"-"+crit+".plan.json")
+			text, err := runPareErr("prune", model, "-o", out, "--ratio", "0.5", "--criterion", crit, "--calib", calib, "--json", "--plan-out", plan)
 			if err != nil {
 				t.Fatalf("%s %s: %v", second, crit, err)
 			}
@@ -78,6 +81,17 @@ func TestFLAPKeepsOutputMean(t *testing.T) {
 				t.Errorf("%s: notes %v", second, res.Notes)
 			}
 			means[crit] = outputMean(t, out, xs)
+			// A replayed plan recomputes the statistics and compensates
+			// the same way.
+			again := filepath.Join(dir, second+"-"+crit+"-replay.onnx")
+			if _, err := runPareErr("prune", model, "-o", again, "--plan-in", plan); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := os.ReadFile(out)
+			b, _ := os.ReadFile(again)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s %s: replaying the plan gave other bytes", second, crit)
+			}
 		}
 		dense := outputMean(t, model, xs)
 		for j := range dense {

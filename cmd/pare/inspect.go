@@ -31,14 +31,22 @@ type inspectResult struct {
 	SizeBytes int64 `json:"size_bytes"`
 	graph.DiskUsage
 	NodeList []graph.NodeSummary `json:"nodes,omitempty"`
-	// Groups holds the coupled channel groups when --groups is given.
-	Groups any `json:"groups,omitempty"`
+	// Groups holds the coupled channel groups when --groups is given;
+	// KVGroups the groups of the --kv-groups analysis, for models with
+	// grouped-query attention.
+	Groups   any `json:"groups,omitempty"`
+	KVGroups any `json:"kv_groups,omitempty"`
 }
 
-// inspectGroups computes the coupled channel groups for --groups. The
-// pruning package sets it (from a file of its own); while it is nil the
-// flag is hidden and refused.
-var inspectGroups func(ctx context.Context, m *graph.Model) (any, error)
+// inspectGroups computes the coupled channel groups for --groups (and
+// the KV-group analysis, nil when there are no KV groups);
+// inspectGroupsText prints them as a table. The pruning code sets both
+// (from a file of its own); while they are nil the flag is hidden and
+// refused.
+var (
+	inspectGroups     func(ctx context.Context, m *graph.Model) (groups, kv any, err error)
+	inspectGroupsText func(w io.Writer, groups, kv any) error
+)
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{
@@ -97,7 +105,7 @@ func runInspect(ctx context.Context, opts inspectOptions) (*inspectResult, error
 		res.NodeList = sum.Nodes
 	}
 	if opts.Groups {
-		if res.Groups, err = inspectGroups(ctx, m); err != nil {
+		if res.Groups, res.KVGroups, err = inspectGroups(ctx, m); err != nil {
 			return nil, fmt.Errorf("inspect: groups: %w", err)
 		}
 	}
@@ -183,9 +191,7 @@ func printInspectText(w io.Writer, res *inspectResult) error {
 	}
 	if res.Groups != nil {
 		fmt.Fprintln(w, "\ngroups")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Groups)
+		return inspectGroupsText(w, res.Groups, res.KVGroups)
 	}
 	return nil
 }

@@ -114,6 +114,12 @@ func TestQuantEveryOpsetFixture(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Weights kept in Constant nodes stay in that form.
+				if orig, err := graph.Load(model); err != nil {
+					t.Fatal(err)
+				} else if len(orig.Graph.Proto.Initializer) == 0 && len(m.Graph.Proto.Initializer) != 0 {
+					t.Errorf("%s: %d initializers in a model that kept every constant in Constant nodes", fm.name, len(m.Graph.Proto.Initializer))
+				}
 				want := max(f.Opset, fm.needOpset)
 				if !fm.keepOpset && f.Opset < fm.needOpset {
 					want = fm.needOpset

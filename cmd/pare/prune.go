@@ -38,6 +38,7 @@ type pruneOptions struct {
 	// (its Settings are taken from Settings).
 	Criteria importance.Config
 	HeadDim  bool
+	KVGroups bool
 	// NoVerify skips running the result in onnxruntime before writing.
 	NoVerify bool
 	OrtLib   string
@@ -80,7 +81,7 @@ type groupRow struct {
 	Kind    string `json:"kind,omitempty"`
 }
 
-func init() { inspectGroups = groupsForInspect }
+func init() { inspectGroups, inspectGroupsText = groupsForInspect, printGroups }
 
 func pruneCommand() *cli.Command {
 	return &cli.Command{
@@ -114,7 +115,8 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
-			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer"},
+			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer (grouped-query attention: query heads, the same number in every KV group)"},
+			&cli.FloatFlag{Name: "kv-groups", Usage: "grouped-query attention: fraction of whole KV groups removed (a key/value head with its query heads)"},
 			&cli.FloatFlag{Name: "mlp", Usage: "fraction of MLP hidden width removed in every MLP"},
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
@@ -268,7 +270,8 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	// A plan made with --head-dim replays with it.
 	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
-	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim})
+	kvGroups := o.KVGroups || (plan != nil && plan.Settings.KVGroups)
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups})
 	if err != nil {
 		return err
 	}
@@ -415,12 +418,70 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 
 // groupsForInspect lists the coupled channel groups for pare inspect
 // --groups.
-func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
+func groupsForInspect(_ context.Context, m *graph.Model) (any, any, error) {
 	an, err := prune.Analyze(m, prune.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return an.Groups, nil
+	// Grouped-query attention: the --kv-groups analysis groups KV heads
+	// with their query heads; list it when it finds any.
+	kv, err := prune.Analyze(m, prune.Options{KVGroups: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range kv.Groups {
+		if g.Kind == prune.KindKVGroups {
+			return an.Groups, kv.Groups, nil
+		}
+	}
+	return an.Groups, nil, nil
+}
+
+// printGroups prints one row per group (id, kind, first layer, size,
+// prunable or why frozen, tied and copied constants), then the KV groups
+// of the --kv-groups analysis.
+func printGroups(w io.Writer, groups, kv any) error {
+	row := func(tw *tabwriter.Writer, g *prune.Group) {
+		status := "prunable"
+		if g.Frozen {
+			status = "frozen: " + g.Reason
+		} else if g.Inexact != "" {
+			status = "prunable, inexact: " + g.Inexact
+		}
+		var notes []string
+		copies := 0
+		for _, m := range g.Members {
+			if m.Copy {
+				copies++
+			}
+			if len(m.SharedWith) > 0 {
+				notes = append(notes, fmt.Sprintf("%s tied with %s", m.Tensor, strings.Join(m.SharedWith, ", ")))
+			}
+		}
+		if copies > 0 {
+			notes = append(notes, fmt.Sprintf("%d shared constant fills copied per reader", copies))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", g.ID, g.Kind, g.Name, g.Size, status, strings.Join(notes, "; "))
+	}
+	table := func(gs []*prune.Group, only string) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "id\tkind\tfirst layer\tchannels\tstatus\tnotes")
+		for _, g := range gs {
+			if only == "" || g.Kind == only {
+				row(tw, g)
+			}
+		}
+		return tw.Flush()
+	}
+	gs, _ := groups.([]*prune.Group)
+	if err := table(gs, ""); err != nil {
+		return err
+	}
+	if k, ok := kv.([]*prune.Group); ok && k != nil {
+		fmt.Fprintln(w, "\nKV groups (pare prune --kv-groups: a key/value head with its query heads)")
+		return table(k, prune.KindKVGroups)
+	}
+	return nil
 }
 
 // pruneOptionsFrom reads pare prune's flags and argument; pare run reads
@@ -437,7 +498,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"),
 		Criteria: importance.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
@@ -447,11 +508,12 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
 	opts.Settings.HeadDim = opts.HeadDim
+	opts.Settings.KVGroups = opts.KVGroups
 	headKind := prune.KindHeads
 	if opts.HeadDim {
 		headKind = prune.KindHeadDim
 	}
-	for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
+	for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"kv-groups", prune.KindKVGroups}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
 		if cmd.IsSet(k.flag) {
 			if opts.Settings.KindRatios == nil {
 				opts.Settings.KindRatios = map[string]float64{}
