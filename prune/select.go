@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -21,6 +22,11 @@ type Settings struct {
 	// attention heads are not rounded. The command line's default is
 	// DefaultRoundTo.
 	RoundTo int    `json:"round_to,omitempty"`
+	// RoundSoft marks RoundTo as a default rather than a request: when
+	// rounded counts cannot land on a params or MACs target (small
+	// groups, such as 16 channels rounded to 8), Select keeps exact
+	// counts instead of failing.
+	RoundSoft bool `json:"-"`
 	Ignore  string `json:"ignore,omitempty"`
 	Seed    uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
@@ -171,6 +177,16 @@ func (s Settings) roundKeep(k int, g *Group) int {
 
 // Select turns scores (group id → one score per index) into a plan.
 func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
+	if s.RoundSoft && s.RoundTo > 1 {
+		hard := s
+		hard.RoundSoft = false
+		p, err := a.Select(scores, hard)
+		if !errors.Is(err, ErrTarget) {
+			return p, err
+		}
+		hard.RoundTo = 1
+		return a.Select(scores, hard)
+	}
 	if err := s.validate(); err != nil {
 		return nil, err
 	}

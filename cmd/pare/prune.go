@@ -494,6 +494,9 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
 			RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
+			// The default rounding gives way where it cannot meet
+			// the target; an explicit --round-to does not.
+			RoundSoft: !cmd.IsSet("round-to"),
 		},
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
