@@ -28,9 +28,9 @@ import (
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/pruner"
 )
 
 const (
@@ -227,11 +227,11 @@ func (b *bench) prune(ctx context.Context, s prune.Settings) run {
 	if err != nil {
 		return run{err: err}
 	}
-	cfg := importance.Config{Settings: s, Norm: "l2"}
+	cfg := pruner.Config{Settings: s, Norm: "l2"}
 	if s.Criterion != "magnitude" && s.Criterion != "random" {
 		cfg.Calib = *calibIDs
 	}
-	if _, err := importance.Run(ctx, m, an, nil, cfg); err != nil {
+	if _, err := pruner.Run(ctx, m, an, nil, cfg); err != nil {
 		return run{err: err}
 	}
 	c, err := graph.Count(m)
