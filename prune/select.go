@@ -21,14 +21,14 @@ type Settings struct {
 	// group size, never below one); 0 and 1 keep exact counts. Groups of
 	// attention heads are not rounded. The command line's default is
 	// DefaultRoundTo.
-	RoundTo int    `json:"round_to,omitempty"`
+	RoundTo int `json:"round_to,omitempty"`
 	// RoundSoft marks RoundTo as a default rather than a request: when
 	// rounded counts cannot land on a params or MACs target (small
 	// groups, such as 16 channels rounded to 8), Select keeps exact
 	// counts instead of failing.
-	RoundSoft bool `json:"-"`
-	Ignore  string `json:"ignore,omitempty"`
-	Seed    uint64 `json:"seed,omitempty"`
+	RoundSoft bool   `json:"-"`
+	Ignore    string `json:"ignore,omitempty"`
+	Seed      uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
 	Options *CriterionOptions `json:"options,omitempty"`
 	// KindRatios removes a fraction of the channels of every kind it
