@@ -145,14 +145,16 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 		}
 	}()
 	for i, path := range o.Models {
-		m, err := benchStatic(path)
+		s, g, err := loadSession(path, ort.Options{Threads: o.Threads})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		sessions[i] = s
+		m, err := benchStaticOf(path, g)
 		if err != nil {
 			return nil, err
 		}
 		rep.Models = append(rep.Models, m)
-		if sessions[i], err = ort.NewSessionFromFile(path, ort.Options{Threads: o.Threads}); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
 	}
 	for _, b := range o.Batches {
 		timings, err := timeBatch(ctx, sessions, o, b)
@@ -171,16 +173,24 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 // and MACs from the graph package. A model it cannot count is still
 // timed.
 func benchStatic(path string) (benchModel, error) {
+	g, err := graph.Load(path)
+	if err != nil {
+		st, serr := os.Stat(path)
+		if serr != nil {
+			return benchModel{}, fmt.Errorf("bench: %w", serr)
+		}
+		return benchModel{Path: path, SizeBytes: st.Size(), CountError: err.Error()}, nil
+	}
+	return benchStaticOf(path, g)
+}
+
+// benchStaticOf is benchStatic for a model already loaded from path.
+func benchStaticOf(path string, g *graph.Model) (benchModel, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return benchModel{}, fmt.Errorf("bench: %w", err)
 	}
 	bm := benchModel{Path: path, SizeBytes: st.Size()}
-	g, err := graph.Load(path)
-	if err != nil {
-		bm.CountError = err.Error()
-		return bm, nil
-	}
 	if disk, err := graph.DiskUsageOf(g, path); err == nil {
 		bm.SizeBytes = disk.Total()
 	}

@@ -181,12 +181,12 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	opts := ort.Options{Threads: o.Threads}
-	ref, err := ort.NewSessionFromFile(o.Ref, opts)
+	ref, _, err := loadSession(o.Ref, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: reference: %w", err)
 	}
 	defer ref.Close()
-	cand, err := ort.NewSessionFromFile(o.Cand, opts)
+	cand, _, err := loadSession(o.Cand, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: candidate: %w", err)
 	}
