@@ -66,6 +66,7 @@ var exitMappings = []struct {
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
 	{check.ErrData, exitUsage},
+	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
 	{ort.ErrModel, exitUnsupported},

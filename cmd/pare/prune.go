@@ -36,6 +36,9 @@ type pruneOptions struct {
 	// (its Settings are taken from Settings).
 	Criteria importance.Config
 	HeadDim  bool
+	// NoVerify skips running the result in onnxruntime before writing.
+	NoVerify bool
+	OrtLib   string
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -54,6 +57,9 @@ type pruneResult struct {
 	// ForwardPasses counts zeroth-order model runs.
 	Notes         []string `json:"notes,omitempty"`
 	ForwardPasses int      `json:"forward_passes,omitempty"`
+	// Verify says whether onnxruntime ran the result before it was
+	// written ("ok") or why not.
+	Verify string `json:"verify"`
 }
 
 type modelSize struct {
@@ -110,6 +116,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -180,6 +187,9 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	}
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("prune: the pruned model is invalid, nothing written: %w", err)
+	}
+	if res.Verify, err = verifyModel(ctx, "prune", m, o.Model, o.OrtLib, o.NoVerify); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -318,6 +328,9 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if r.Verify != "ok" {
+		fmt.Fprintf(w, "note: onnxruntime verification %s\n", r.Verify)
+	}
 	if len(r.Groups) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "\ngroup\tkind\tfirst layer\tchannels kept\tnote\n")
@@ -379,6 +392,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"),
 		Criteria: importance.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),

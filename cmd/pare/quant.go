@@ -38,6 +38,7 @@ type quantOptions struct {
 	Seed          uint64
 	OrtLib        string
 	JSON          bool
+	NoVerify      bool
 	Logf          func(format string, args ...any)
 }
 
@@ -47,6 +48,9 @@ type quantResult struct {
 	Output     string `json:"output"`
 	SizeBefore int64  `json:"size_before_bytes"`
 	SizeAfter  int64  `json:"size_after_bytes"`
+	// Verify says whether onnxruntime ran the result before it was
+	// written ("ok") or why not.
+	Verify string `json:"verify"`
 	*quant.Report
 }
 
@@ -78,6 +82,7 @@ func quantCommand() *cli.Command {
 			&cli.BoolFlag{Name: "sequential", Usage: "GPTQ/RSQ: collect each layer's Hessian with the earlier layers already quantized"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for synthetic data and random rotations"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -156,6 +161,10 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("quant: the quantized model is invalid, nothing written: %w", err)
 	}
+	verify, err := verifyModel(ctx, "quant", m, opts.Model, opts.OrtLib, opts.NoVerify)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -166,7 +175,7 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quant: %w", err)
 	}
-	return &quantResult{Model: opts.Model, Output: opts.Out, SizeBefore: before, SizeAfter: after, Report: rep}, nil
+	return &quantResult{Model: opts.Model, Output: opts.Out, SizeBefore: before, SizeAfter: after, Verify: verify, Report: rep}, nil
 }
 
 // samePath reports whether a and b name the same file (b may not exist).
@@ -236,6 +245,9 @@ func printQuantText(w io.Writer, res *quantResult) error {
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if res.Verify != "ok" {
+		fmt.Fprintf(w, "note: onnxruntime verification %s\n", res.Verify)
+	}
 	fmt.Fprintf(w, "\n%-7s %12s  %s\n", "size", "bytes", "file")
 	fmt.Fprintf(w, "%-7s %12d  %s\n", "before", res.SizeBefore, res.Model)
 	fmt.Fprintf(w, "%-7s %12d  %s\n", "after", res.SizeAfter, res.Output)
@@ -259,7 +271,8 @@ func quantOptionsFrom(cmd *cli.Command) (quantOptions, error) {
 		Exclude: cmd.String("exclude"), AccuracyLevel: int(cmd.Int("accuracy-level")), ActOrder: cmd.Bool("act-order"),
 		Sequential: cmd.Bool("sequential"), Conv: cmd.Bool("conv"),
 		Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
-		Logf: func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
+		NoVerify: cmd.Bool("no-verify"),
+		Logf:     func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
 	}
 	return opts, nil
 }

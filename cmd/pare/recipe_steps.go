@@ -87,6 +87,7 @@ func (st *runState) prune(ctx context.Context, i int, stage, base, plan string) 
 	if err != nil {
 		return nil, "", err
 	}
+	o.OrtLib = st.ortLib
 	files := []string{base + ".onnx", base + ".json"}
 	if o.PlanIn == "" && !o.Unstructured && o.NM == "" {
 		o.PlanOut = filepath.Join(stage, plan)

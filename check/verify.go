@@ -1,0 +1,96 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pare-dev/pare/ort"
+)
+
+var (
+	// ErrRejected means onnxruntime refused a model that pare was about
+	// to write: it could not build a session on it, or running it once on
+	// synthetic inputs failed while the input model ran.
+	ErrRejected = errors.New("onnxruntime rejects the model")
+	// ErrInconclusive means the synthetic run failed on the input model
+	// too, so it says nothing about the written one.
+	ErrInconclusive = errors.New("verification inconclusive")
+)
+
+// Verify sizes: symbolic dims become small and integer inputs (token ids,
+// masks, positions) are drawn from [0, 2), valid for any vocabulary.
+const (
+	verifyDim   = 8
+	verifyBatch = 1
+)
+
+// Verify builds an onnxruntime session on model (serialised, tensors
+// inline) and runs it once on synthetic inputs. When the session cannot
+// be built it returns ErrRejected naming the node onnxruntime blames.
+// When only the run fails and ref (the model the result was made from,
+// a file path) is not empty, ref runs on the same inputs: if it fails
+// too the inputs are at fault and Verify returns ErrInconclusive.
+func Verify(ctx context.Context, model []byte, ref string) error {
+	s, err := ort.NewSession(model, ort.Options{})
+	if err != nil {
+		if errors.Is(err, ort.ErrUnavailable) {
+			return err
+		}
+		return rejected(err)
+	}
+	defer s.Close()
+	in, err := Synthesize(s.Inputs(), SynthOptions{Samples: verifyBatch, Dim: verifyDim})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInconclusive, err)
+	}
+	if _, err = s.Run(ctx, in, nil); err == nil || ctx.Err() != nil {
+		return err
+	}
+	if ref != "" {
+		if rs, rerr := ort.NewSessionFromFile(ref, ort.Options{}); rerr == nil {
+			_, rerr = rs.Run(ctx, in, nil)
+			rs.Close()
+			if rerr != nil {
+				return fmt.Errorf("%w: %s also fails on synthetic inputs: %s", ErrInconclusive, ref, oneLine(rerr.Error()))
+			}
+		}
+	}
+	return rejected(err)
+}
+
+// onnxruntime names the failing node in several phrasings, depending on
+// whether loading, type checking, kernel lookup or running failed.
+var nodePatterns = []*regexp.Regexp{
+	regexp.MustCompile(`[Nn]ode \(([^)]+)\)`),                // Node (name) Op (MatMul) ...
+	regexp.MustCompile(`Name:'([^']+)'`),                     // running MatMul node. Name:'x'
+	regexp.MustCompile(`In Node, \("([^"]*)"`),               // In Node, ("name", Op, ...)
+	regexp.MustCompile(`node with name '([^']+)'`),           // Could not find an implementation for X node with name 'y'
+	regexp.MustCompile(`in node \(([^)]+)\)`),                // Type Error: ... in node (name)
+	regexp.MustCompile(`[Nn]ode:? '?([A-Za-z0-9_./:\-]+)'?`), // fallback
+}
+
+// FailingNode extracts the node name from an onnxruntime error message,
+// or "" when the message names none.
+func FailingNode(msg string) string {
+	for _, re := range nodePatterns {
+		if m := re.FindStringSubmatch(msg); m != nil && m[1] != "" {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+func rejected(err error) error {
+	msg := oneLine(err.Error())
+	if n := FailingNode(msg); n != "" {
+		return fmt.Errorf("%w at node %q: %s", ErrRejected, n, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrRejected, msg)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
