@@ -18,6 +18,9 @@ const (
 	// DefaultBatchSize is the batch for models whose batch axis is
 	// symbolic.
 	DefaultBatchSize = 32
+	// MaxDataBytes bounds input data held in memory at once: synthetic
+	// inputs and .npz arrays. (.npy inputs are streamed batch by batch.)
+	MaxDataBytes = 256 << 20
 )
 
 // SynthOptions control Synthesize. The zero value gives DefaultSamples
@@ -52,6 +55,17 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 	if o.Samples < 0 || o.Dim < 0 || o.IntHigh <= o.IntLow {
 		return nil, fmt.Errorf("check: bad synthesis options: %d samples, dim %d, integer range [%d, %d)", o.Samples, o.Dim, o.IntLow, o.IntHigh)
 	}
+	shapes := make([][]int64, len(inputs))
+	total := int64(0)
+	for i, in := range inputs {
+		shapes[i] = synthShape(in.Dims, o)
+		n, err := tensor.NumElements(shapes[i])
+		if err != nil || in.DType.Size() > 0 && n > (MaxDataBytes-total)/int64(in.DType.Size()) {
+			return nil, fmt.Errorf("check: %w: synthetic input %q of shape %s is over the limit of %d MiB held in memory (fewer samples, or data in a .npy file)",
+				ErrData, in.Name, tensor.FormatShape(shapes[i]), MaxDataBytes>>20)
+		}
+		total += n * int64(in.DType.Size())
+	}
 	out := make(map[string]tensor.Dense, len(inputs))
 	for i, in := range inputs {
 		if !in.Tensor || in.DType == tensor.Invalid {
@@ -60,18 +74,7 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 		if len(in.Dims) == 0 {
 			return nil, fmt.Errorf("check: %w: input %q declares no shape (or is a scalar); give data with --inputs", ErrData, in.Name)
 		}
-		shape := make([]int64, len(in.Dims))
-		for j, d := range in.Dims {
-			switch {
-			case j == 0 && (d < 0 || d == 1):
-				shape[j] = o.Samples
-			case d < 0:
-				shape[j] = o.Dim
-			default:
-				shape[j] = d
-			}
-		}
-		d, err := tensor.Zeros(in.DType, shape)
+		d, err := tensor.Zeros(in.DType, shapes[i])
 		if err != nil {
 			return nil, fmt.Errorf("check: input %q: %w", in.Name, err)
 		}
@@ -81,6 +84,22 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 		out[in.Name] = d
 	}
 	return out, nil
+}
+
+// synthShape is the shape Synthesize gives an input declaring dims.
+func synthShape(dims []int64, o SynthOptions) []int64 {
+	shape := make([]int64, len(dims))
+	for j, d := range dims {
+		switch {
+		case j == 0 && (d < 0 || d == 1):
+			shape[j] = o.Samples
+		case d < 0:
+			shape[j] = o.Dim
+		default:
+			shape[j] = d
+		}
+	}
+	return shape
 }
 
 func fill(d tensor.Dense, rng *rand.Rand, lo, hi int64) error {

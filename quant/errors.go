@@ -11,4 +11,8 @@ var (
 	// ErrInvalid marks numeric input quant refuses: non-finite weights or
 	// calibration values, mismatched shapes.
 	ErrInvalid = errors.New("quant: invalid input")
+	// ErrOption marks settings quant does not have: an unknown format,
+	// method, rotation or range method, or a bit width, block size or
+	// accuracy level outside what the format allows.
+	ErrOption = errors.New("invalid option")
 )

@@ -101,11 +101,17 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 	if o.Samples <= 0 {
 		return o, usageErrorf("--samples must be positive, got %d", o.Samples)
 	}
+	if o.Samples > maxSamples {
+		return o, usageErrorf("--samples %d is over the limit of %d", o.Samples, maxSamples)
+	}
 	if o.Batch < 0 {
 		return o, usageErrorf("--batch must be positive, got %d", o.Batch)
 	}
-	if o.Threads < 1 {
-		return o, usageErrorf("--threads must be at least 1, got %d", o.Threads)
+	if err := checkBatch(o.Batch); err != nil {
+		return o, err
+	}
+	if err := checkThreads(o.Threads); err != nil {
+		return o, err
 	}
 	lo, hi, ok := parseRange(cmd.String("int-range"))
 	if !ok {

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/quant"
+	"github.com/pare-dev/pare/report"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -19,6 +22,9 @@ const (
 	exitUsage       = 2
 	exitUnsupported = 3
 	exitRuntime     = 4
+	// exitWrite: an output could not be written (missing or read-only
+	// folder, disk full); nothing partial is left behind.
+	exitWrite = 5
 	exitInterrupted = 130
 )
 
@@ -66,6 +72,7 @@ var exitMappings = []struct {
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
 	{check.ErrData, exitUsage},
+	{calib.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
@@ -75,5 +82,10 @@ var exitMappings = []struct {
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
+	{prune.ErrPlanInvalid, exitUsage},
+	{quant.ErrOption, exitUsage},
+	{graph.ErrWrite, exitWrite},
+	{report.ErrWrite, exitWrite},
 	{tensor.ErrFormat, exitUsage},
+	{tensor.ErrTooLarge, exitUsage},
 }

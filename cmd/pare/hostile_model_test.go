@@ -16,10 +16,10 @@ import (
 )
 
 // convProto is a small valid model every command accepts:
-// y = Relu(Conv(x, w, b)), x [1,4,8,8], w [8,4,3,3].
+// y = Relu(Conv(x, w, b)), x [N,4,8,8], w [8,4,3,3].
 func convProto() *onnx.ModelProto {
 	b := build.New(13)
-	x := b.Input("x", onnx.TensorProto_FLOAT, 1, 4, 8, 8)
+	x := b.Input("x", onnx.TensorProto_FLOAT, -1, 4, 8, 8)
 	w := make([]float32, 8*4*3*3)
 	for i := range w {
 		w[i] = float32(i%7) - 3
@@ -28,7 +28,7 @@ func convProto() *onnx.ModelProto {
 	bn := b.Init("b", []int64{8}, []float32{1, 2, 3, 4, 5, 6, 7, 8})
 	c := b.Node("Conv", []string{x, wn, bn}, build.Ints("kernel_shape", 3, 3), build.Int("group", 1))
 	r := b.Node("Relu", []string{c})
-	b.Output(r, onnx.TensorProto_FLOAT, 1, 8, 6, 6)
+	b.Output(r, onnx.TensorProto_FLOAT, -1, 8, 6, 6)
 	return b.Model
 }
 
@@ -65,7 +65,7 @@ func malformedModels() map[string]func(*onnx.ModelProto) {
 			mp.Graph.Output = append(mp.Graph.Output, proto.Clone(mp.Graph.Output[0]).(*onnx.ValueInfoProto))
 		},
 		"empty-op-type": func(mp *onnx.ModelProto) { mp.Graph.Node[1].OpType = proto.String("") },
-		"conv-group-0": func(mp *onnx.ModelProto) { mp.Graph.Node[0].Attribute[1].I = proto.Int64(0) },
+		"conv-group-0":  func(mp *onnx.ModelProto) { mp.Graph.Node[0].Attribute[1].I = proto.Int64(0) },
 	}
 }
 
