@@ -24,6 +24,9 @@ type Source struct {
 	npy   *tensor.NpyFile         // .npy
 	npz   map[string]tensor.Dense // .npz
 	n     int
+	// fixed is the model's static batch size, 0 when symbolic: samples
+	// are then fed exactly fixed at a time.
+	fixed int
 }
 
 // Open opens calibration data for m, keeping at most limit samples (all
@@ -71,6 +74,14 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 	if s.n <= 0 {
 		return nil, fmt.Errorf("calib: %s: %w: no samples", path, ErrData)
 	}
+	// A model with a fixed batch runs whole batches only; the remainder
+	// that does not fill one is left out.
+	if s.fixed = int(graph.FixedBatch(m)); s.fixed > 0 {
+		if s.n < s.fixed {
+			return nil, fmt.Errorf("calib: %s: %w: %d samples, fewer than the model's fixed batch of %d", path, ErrData, s.n, s.fixed)
+		}
+		s.n -= s.n % s.fixed
+	}
 	return s, nil
 }
 
@@ -97,9 +108,19 @@ func (s *Source) Batch(i, j int) (map[string]tensor.Dense, error) {
 	return ort.SliceRows(s.npz, int64(i), int64(j))
 }
 
-// Each calls fn with consecutive batches of up to batch samples.
+// Fit returns the batch size to run when batch is wanted: the model's
+// fixed batch when it has one, else batch (at least 1).
+func (s *Source) Fit(batch int) int {
+	if s.fixed > 0 {
+		return s.fixed
+	}
+	return max(batch, 1)
+}
+
+// Each calls fn with consecutive batches of up to batch samples (exactly
+// the model's fixed batch when it has one).
 func (s *Source) Each(ctx context.Context, batch int, fn func(in map[string]tensor.Dense) error) error {
-	batch = max(batch, 1)
+	batch = s.Fit(batch)
 	for i := 0; i < s.n; i += batch {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -13,16 +13,23 @@ const (
 	dimUnknown dimKind = iota
 	dimInt
 	dimSym
+	dimAffine // n·sym + off, off ≠ 0 (a sequence length plus a constant)
 )
 
 // Dim is one tensor dimension: a known size, a symbolic size, or
 // unknown (the zero Dim). A symbolic size is a positive multiple of a
 // product of named symbols ("batch", "2*batch", "batch*seq"), so that
 // Flatten and Reshape keep symbolic batch and sequence sizes exact.
+//
+// Sums of one symbolic term and a constant ("seq+1", from a position
+// buffer concatenated to one more entry) are kept as affine dims, so that
+// a Slice back to "seq" recovers the symbol. They are neither known nor
+// symbolic: code that needs a size or a product treats them as unknown.
 type Dim struct {
 	kind dimKind
-	n    int64  // the size (dimInt) or the coefficient (dimSym)
-	sym  string // sorted symbol names joined by "*" (dimSym)
+	n    int64  // the size (dimInt) or the coefficient (dimSym, dimAffine)
+	sym  string // sorted symbol names joined by "*" (dimSym, dimAffine)
+	off  int64  // the constant term (dimAffine)
 }
 
 // DimOf returns the known size n.
@@ -61,12 +68,12 @@ func (d Dim) Eval(symValue int64) (int64, bool) {
 	switch d.kind {
 	case dimInt:
 		return d.n, true
-	case dimSym:
+	case dimSym, dimAffine:
 		v := d.n
 		for range strings.Split(d.sym, "*") {
 			v *= symValue
 		}
-		return v, true
+		return v + d.off, true
 	}
 	return 0, false
 }
@@ -80,8 +87,78 @@ func (d Dim) String() string {
 			return d.sym
 		}
 		return strconv.FormatInt(d.n, 10) + "*" + d.sym
+	case dimAffine:
+		t := Dim{kind: dimSym, n: d.n, sym: d.sym}.String()
+		if d.off > 0 {
+			return t + "+" + strconv.FormatInt(d.off, 10)
+		}
+		return t + strconv.FormatInt(d.off, 10)
 	}
 	return "?"
+}
+
+// affine is a Dim as coefficient, symbol product and constant; ok is
+// false for an unknown Dim.
+func (d Dim) affine() (n int64, sym string, off int64, ok bool) {
+	switch d.kind {
+	case dimInt:
+		return 0, "", d.n, true
+	case dimSym:
+		return d.n, d.sym, 0, true
+	case dimAffine:
+		return d.n, d.sym, d.off, true
+	}
+	return 0, "", 0, false
+}
+
+// makeAffine is n·sym + off in its simplest kind: a known size when n is
+// 0, a symbolic size when off is 0 and n positive; unknown when n is
+// negative (sizes do not shrink with the symbol).
+func makeAffine(n int64, sym string, off int64) Dim {
+	switch {
+	case n == 0 || sym == "":
+		return DimOf(off)
+	case n < 0:
+		return Dim{}
+	case off == 0:
+		return Dim{kind: dimSym, n: n, sym: sym}
+	}
+	return Dim{kind: dimAffine, n: n, sym: sym, off: off}
+}
+
+// addDims is a + s·b (s = ±1) when both are affine in the same symbol
+// product; unknown otherwise.
+func addDims(a, b Dim, s int64) Dim {
+	an, asym, aoff, ok1 := a.affine()
+	bn, bsym, boff, ok2 := b.affine()
+	if !ok1 || !ok2 || (asym != "" && bsym != "" && asym != bsym) {
+		return Dim{}
+	}
+	if asym == "" {
+		asym = bsym
+	}
+	return makeAffine(an+s*bn, asym, aoff+s*boff)
+}
+
+// diffConst returns a − b when it is a constant.
+func diffConst(a, b Dim) (int64, bool) {
+	an, asym, aoff, ok1 := a.affine()
+	bn, bsym, boff, ok2 := b.affine()
+	if !ok1 || !ok2 || an != bn || (an != 0 && asym != bsym) {
+		return 0, false
+	}
+	return aoff - boff, true
+}
+
+// minDim is the smaller of two sizes when their difference is constant.
+func minDim(a, b Dim) (Dim, bool) {
+	if d, ok := diffConst(a, b); ok {
+		if d <= 0 {
+			return a, true
+		}
+		return b, true
+	}
+	return Dim{}, false
 }
 
 // mulDim multiplies two sizes; anything times 0 is 0.
@@ -162,6 +239,13 @@ func broadcastDim(a, b Dim) (Dim, bool) {
 	case a.kind == dimInt:
 		return a, true
 	case b.kind == dimInt:
+		return b, true
+	case b.kind == dimUnknown:
+		// A named size stays named against an unknown one: exporters
+		// broadcast token ids of [batch, seq] with values whose shape is
+		// computed at run time, and equal sizes are what a valid model has.
+		return a, true
+	case a.kind == dimUnknown:
 		return b, true
 	}
 	return Dim{}, true

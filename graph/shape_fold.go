@@ -31,7 +31,7 @@ func init() {
 		"ConstantOfShape": foldConstantOfShape, "Range": foldRange,
 		"Add": foldBinary(valAdd), "Sub": foldBinary(valSub), "Mul": foldBinary(valMul),
 		"Div": foldDiv, "Mod": foldMod,
-		"Max": foldBinary(intsOnly(maxInt)), "Min": foldBinary(intsOnly(minInt)),
+		"Max": foldBinary(valMax), "Min": foldBinary(valMin),
 		"Equal":   foldBinary(valEqual),
 		"Less":    foldBinary(intsOnly(func(a, b int64) int64 { return b2i(a < b) })),
 		"Greater": foldBinary(intsOnly(func(a, b int64) int64 { return b2i(a > b) })),
@@ -54,6 +54,28 @@ func init() {
 }
 
 func maxInt(a, b int64) int64 { return max(a, b) }
+
+// valMin and valMax compare integers, and sizes whose difference is a
+// constant ("seq" and "seq+1").
+func valMin(a, b Dim) Dim {
+	if d, ok := diffConst(a, b); ok {
+		if d <= 0 {
+			return a
+		}
+		return b
+	}
+	return Dim{}
+}
+
+func valMax(a, b Dim) Dim {
+	if d, ok := diffConst(a, b); ok {
+		if d >= 0 {
+			return a
+		}
+		return b
+	}
+	return Dim{}
+}
 func minInt(a, b int64) int64 { return min(a, b) }
 
 func b2i(b bool) int64 {
@@ -417,36 +439,19 @@ func intsOnly(f func(a, b int64) int64) func(a, b Dim) Dim {
 func valAdd(a, b Dim) Dim {
 	x, ok1 := a.Value()
 	y, ok2 := b.Value()
-	switch {
-	case ok1 && ok2:
+	if ok1 && ok2 {
 		return DimOf(x + y)
-	case ok2 && y == 0:
-		return a
-	case ok1 && x == 0:
-		return b
-	case a.IsSymbolic() && b.IsSymbolic() && a.sym == b.sym:
-		return Dim{kind: dimSym, n: a.n + b.n, sym: a.sym}
 	}
-	return Dim{}
+	return addDims(a, b, 1)
 }
 
 func valSub(a, b Dim) Dim {
 	x, ok1 := a.Value()
 	y, ok2 := b.Value()
-	switch {
-	case ok1 && ok2:
+	if ok1 && ok2 {
 		return DimOf(x - y)
-	case ok2 && y == 0:
-		return a
-	case a.IsSymbolic() && b.IsSymbolic() && a.sym == b.sym:
-		switch {
-		case a.n == b.n:
-			return DimOf(0)
-		case a.n > b.n:
-			return Dim{kind: dimSym, n: a.n - b.n, sym: a.sym}
-		}
 	}
-	return Dim{}
+	return addDims(a, b, -1)
 }
 
 func valMul(a, b Dim) Dim {

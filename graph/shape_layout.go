@@ -476,7 +476,7 @@ func inferSlice(c *nodeCtx) error {
 	}
 	dims := slices.Clone(x.Dims)
 	if !known {
-		c.out(0, ShapeOf(x.Elem, unknownDims(len(dims))...))
+		c.out(0, ShapeOf(x.Elem, symbolicSlice(c, x.Dims)...))
 		return nil
 	}
 	for k, a := range axes {
@@ -487,12 +487,101 @@ func inferSlice(c *nodeCtx) error {
 			dims[a] = DimOf(count)
 		case starts[k] == 0 && ends[k] >= bigEnd && steps[k] == 1:
 			// the whole axis
+		case steps[k] == 1:
+			dims[a] = sliceCount(x.Dims[a], DimOf(starts[k]), DimOf(ends[k]))
 		default:
 			dims[a] = Dim{}
 		}
 	}
 	c.out(0, ShapeOf(x.Elem, dims...))
 	return nil
+}
+
+// symbolicSlice gives the output dims of a Slice whose bounds are sizes
+// computed from Shape (a position buffer sliced to [:, :seq]); axes and
+// steps must be constant, steps 1.
+func symbolicSlice(c *nodeCtx, in []Dim) []Dim {
+	out := unknownDims(len(in))
+	if c.opset < 10 {
+		return out
+	}
+	st, ok1 := c.value(1)
+	en, ok2 := c.value(2)
+	if !ok1 || !ok2 || len(st.v) != len(en.v) {
+		return out
+	}
+	axes := make([]int64, len(st.v))
+	for i := range axes {
+		axes[i] = int64(i)
+	}
+	if c.has(3) {
+		v, ok := c.ints(3)
+		if !ok || len(v) != len(axes) {
+			return out
+		}
+		axes = v
+	}
+	if c.has(4) {
+		v, ok := c.ints(4)
+		if !ok || len(v) != len(axes) {
+			return out
+		}
+		for _, s := range v {
+			if s != 1 {
+				return out
+			}
+		}
+	}
+	copy(out, in)
+	for k, ax := range axes {
+		a, err := normAxis(ax, len(in))
+		if err != nil {
+			return unknownDims(len(in))
+		}
+		out[a] = sliceCount(in[a], st.v[k], en.v[k])
+	}
+	return out
+}
+
+// sliceCount is the length of [start, end) with step 1 on an axis of n
+// positions, bounds given as sizes; negative constants count from the
+// end, INT_MAX-like ends mean the end. Unknown when it cannot be told.
+func sliceCount(n, start, end Dim) Dim {
+	if v, ok := start.Value(); ok && v < 0 {
+		if n.IsKnown() || n.IsSymbolic() {
+			if e, ok := end.Value(); ok && e >= bigEnd {
+				return DimOf(-v) // the last −v positions
+			}
+		}
+		start = valAdd(n, start)
+	}
+	if v, ok := end.Value(); ok {
+		switch {
+		case v >= bigEnd:
+			end = n
+		case v < 0:
+			end = valAdd(n, end)
+		}
+	}
+	if v, ok := start.Value(); ok && v == 0 && end == n {
+		return n
+	}
+	e, ok := minDim(end, n)
+	if !ok {
+		// A symbolic end against a static axis (a position buffer of
+		// 512 sliced to seq) or a static end against a symbolic axis
+		// (the first row of [1, seq]) is taken to lie within the axis,
+		// as exporters emit it.
+		if _, _, _, known := end.affine(); !known || n.IsUnknown() {
+			return Dim{}
+		}
+		e = end
+	}
+	d := valSub(e, start)
+	if v, ok := d.Value(); ok && v < 0 {
+		return DimOf(0)
+	}
+	return d
 }
 
 func inferGather(c *nodeCtx) error {
@@ -515,6 +604,25 @@ func inferGather(c *nodeCtx) error {
 		}
 	}
 	dims := append(append(slices.Clone(x.Dims[:axis]), idx.Dims...), x.Dims[axis+1:]...)
+	c.out(0, ShapeOf(x.Elem, dims...))
+	return nil
+}
+
+// inferGatherND: indices[:-1] (after batch_dims leading axes shared with
+// data), then the data axes the last index axis does not address.
+func inferGatherND(c *nodeCtx) error {
+	x, idx := c.in(0), c.in(1)
+	b := int(c.n.IntAttr("batch_dims", 0))
+	if !x.Ranked || !idx.Ranked || len(idx.Dims) == 0 {
+		c.out(0, TensorShape{Elem: x.Elem})
+		return nil
+	}
+	k, ok := idx.Dims[len(idx.Dims)-1].Value()
+	if !ok || b < 0 || b+int(k) > len(x.Dims) || b >= len(idx.Dims) {
+		c.out(0, TensorShape{Elem: x.Elem})
+		return nil
+	}
+	dims := append(slices.Clone(idx.Dims[:len(idx.Dims)-1]), x.Dims[b+int(k):]...)
 	c.out(0, ShapeOf(x.Elem, dims...))
 	return nil
 }

@@ -48,7 +48,7 @@ func init() {
 		// shape_layout.go
 		"Reshape": inferReshape, "Flatten": inferFlatten, "Squeeze": inferSqueeze,
 		"Unsqueeze": inferUnsqueeze, "Transpose": inferTranspose, "Expand": inferExpand,
-		"Concat": inferConcat, "Split": inferSplit, "Slice": inferSlice, "Gather": inferGather,
+		"Concat": inferConcat, "Split": inferSplit, "Slice": inferSlice, "GatherND": inferGatherND, "Gather": inferGather,
 		"GatherElements": inferSameAs(1), "Tile": inferTile, "Pad": inferPad,
 		"DepthToSpace": inferDepthToSpace, "SpaceToDepth": inferSpaceToDepth,
 		"Resize": inferResize, "Upsample": inferResize,

@@ -77,8 +77,23 @@ func inferRange(c *nodeCtx) error {
 			t.Dims[0] = DimOf(int64(max(0, math.Ceil((limit-start)/delta))))
 		}
 	}
+	if t.Dims[0].IsUnknown() {
+		t.Dims[0] = symbolicRange(c)
+	}
 	c.out(0, t)
 	return nil
+}
+
+// symbolicRange is limit − start for a step of 1 when the bounds are
+// sizes ("Range(0, seq)" of position ids); unknown otherwise.
+func symbolicRange(c *nodeCtx) Dim {
+	start, ok1 := c.value(0)
+	limit, ok2 := c.value(1)
+	delta, ok3 := c.ints(2)
+	if !ok1 || !ok2 || !ok3 || len(start.v) != 1 || len(limit.v) != 1 || len(delta) != 1 || delta[0] != 1 {
+		return Dim{}
+	}
+	return valSub(limit.v[0], start.v[0])
 }
 
 // scalar returns a one-element input's value, integer or float.

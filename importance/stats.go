@@ -21,11 +21,17 @@ type Data struct {
 	Batch    int
 }
 
+// batch is the number of samples per run: Batch (default 64), or the
+// model's fixed batch size.
 func (d Data) batch() int {
-	if d.Batch <= 0 {
-		return 64
+	b := d.Batch
+	if b <= 0 {
+		b = 64
 	}
-	return d.Batch
+	if d.Src != nil {
+		return d.Src.Fit(b)
+	}
+	return b
 }
 
 // consumerLayers returns the layers (by node name) that own a weight-in

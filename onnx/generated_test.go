@@ -10,11 +10,11 @@ import (
 
 // TestGeneratedCodeIsFresh regenerates onnx.pb.go from onnx.proto and
 // fails when the committed file differs: the schema was edited without
-// running `go tool task proto`, or the generated file by hand.
+// running `go tool -modfile=tools/go.mod task proto`, or the generated file by hand.
 func TestGeneratedCodeIsFresh(t *testing.T) {
 	for _, tool := range []string{"protoc", "protoc-gen-go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found on PATH: run `go tool task setup` (and add $(go env GOPATH)/bin to PATH)", tool)
+			t.Fatalf("%s not found on PATH: run `go tool -modfile=tools/go.mod task setup` (and add $(go env GOPATH)/bin to PATH)", tool)
 		}
 	}
 	out := t.TempDir()
@@ -32,6 +32,6 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(fresh, committed) {
-		t.Fatal("onnx/onnx.pb.go is stale: run `go tool task proto`")
+		t.Fatal("onnx/onnx.pb.go is stale: run `go tool -modfile=tools/go.mod task proto`")
 	}
 }

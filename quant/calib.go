@@ -40,12 +40,20 @@ func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, 
 		return fmt.Errorf("quant: calibration: %w", err)
 	}
 	defer sess.Close()
-	batch = max(batch, 1)
-	for i := 0; i < data.Len(); i += batch {
+	// A model with a fixed batch runs whole batches of exactly that size;
+	// the remainder that does not fill one is left out.
+	batch, rows := graph.FitBatch(m, batch), data.Len()
+	if f := int(graph.FixedBatch(m)); f > 0 {
+		if rows < f {
+			return fmt.Errorf("quant: calibration: %w: %d samples, fewer than the model's fixed batch of %d", ErrInvalid, rows, f)
+		}
+		rows -= rows % f
+	}
+	for i := 0; i < rows; i += batch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		in, err := data.Batch(i, min(i+batch, data.Len()))
+		in, err := data.Batch(i, min(i+batch, rows))
 		if err != nil {
 			return err
 		}
@@ -57,7 +65,7 @@ func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, 
 		for j, name := range names {
 			vals[name] = outs[j]
 		}
-		if err := visit(vals, min(i+batch, data.Len())-i); err != nil {
+		if err := visit(vals, min(i+batch, rows)-i); err != nil {
 			return err
 		}
 	}

@@ -72,6 +72,7 @@ func commands() []*cli.Command {
 		pruneCommand(),
 		quantCommand(),
 		runCommand(),
+		upgradeCommand(),
 	}
 }
 
