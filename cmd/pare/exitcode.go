@@ -24,7 +24,7 @@ const (
 	exitRuntime     = 4
 	// exitWrite: an output could not be written (missing or read-only
 	// folder, disk full); nothing partial is left behind.
-	exitWrite = 5
+	exitWrite       = 5
 	exitInterrupted = 130
 )
 
