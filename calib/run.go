@@ -25,6 +25,10 @@ type Runner struct {
 // NewRunner builds a session of m that also outputs names (in order,
 // after the model's own outputs).
 func NewRunner(m *graph.Model, names []string) (*Runner, error) {
+	return newRunner(m, names, Threads)
+}
+
+func newRunner(m *graph.Model, names []string, threads int) (*Runner, error) {
 	mp := ort.CaptureModel(m.Proto, names)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 	if err != nil {
@@ -33,7 +37,7 @@ func NewRunner(m *graph.Model, names []string) (*Runner, error) {
 	// Basic optimisations only: with the extended ones, onnxruntime 1.30
 	// fused a captured pruned Conv output into Conv+Add and returned it
 	// with an unknown type.
-	s, err := ort.NewSession(b, ort.Options{Threads: Threads, OptLevel: ort.OptBasic})
+	s, err := ort.NewSession(b, ort.Options{Threads: threads, OptLevel: ort.OptBasic})
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
@@ -60,20 +64,4 @@ func (r *Runner) Run(ctx context.Context, in map[string]tensor.Dense) (map[strin
 		vals[name] = outs[i]
 	}
 	return vals, nil
-}
-
-// Capture runs m over src with names captured and calls visit per batch.
-func Capture(ctx context.Context, m *graph.Model, src *Source, names []string, batch int, visit func(vals map[string]tensor.Dense) error) error {
-	r, err := NewRunner(m, names)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		vals, err := r.Run(ctx, in)
-		if err != nil {
-			return err
-		}
-		return visit(vals)
-	})
 }

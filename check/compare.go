@@ -25,6 +25,9 @@ type Options struct {
 	// axis has two or more entries.
 	LabelOutput string
 	Thresholds  Thresholds
+	// Perplexity scores both models as causal LMs: next-token
+	// perplexity and top-1 of the logits output on the token input.
+	Perplexity bool
 	// Progress, when set, is called after each batch with the rows done.
 	Progress func(done, total int64)
 }
@@ -40,6 +43,9 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 	}
 	if o.Thresholds.MaxAccDrop != nil && o.Labels == nil {
 		return nil, fmt.Errorf("check: %w: max-acc-drop needs labels", ErrData)
+	}
+	if o.Thresholds.MaxPPLIncrease != nil {
+		o.Perplexity = true
 	}
 	names, err := comparable(ref, cand, o.Outputs)
 	if err != nil {
@@ -60,6 +66,7 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 	dtypes := make([]string, len(names))
 	labelIdx := -1
 	var lab labelCounter
+	var ppl *pplCounter
 	for at := int64(0); at < rows; at += batch {
 		end := min(rows, at+batch)
 		feed, err := src.Batch(at, end)
@@ -73,6 +80,18 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 		if at == 0 && o.Labels != nil {
 			if labelIdx, err = pickLabelOutput(names, r, o.LabelOutput); err != nil {
 				return nil, err
+			}
+		}
+		if at == 0 && o.Perplexity {
+			in, j, err := pickTokens(feed, names, r)
+			if err != nil {
+				return nil, err
+			}
+			ppl = &pplCounter{input: in, output: j}
+		}
+		if ppl != nil {
+			if err := ppl.add(feed[ppl.input], r[ppl.output], c[ppl.output]); err != nil {
+				return nil, fmt.Errorf("check: rows %d-%d: %w", at, end-1, err)
 			}
 		}
 		for j := range names {
@@ -110,7 +129,12 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 			return nil, err
 		}
 	}
-	res.Gates = evaluate(o.Thresholds, res.Outputs, res.Accuracy)
+	if ppl != nil {
+		if res.Perplexity, err = ppl.result(names[ppl.output]); err != nil {
+			return nil, err
+		}
+	}
+	res.Gates = evaluate(o.Thresholds, res.Outputs, res.Accuracy, res.Perplexity)
 	err = res.err()
 	res.Pass = err == nil
 	return res, err

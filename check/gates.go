@@ -21,6 +21,7 @@ const (
 	GateMinCos     = "min-cos"
 	GateMinTop1    = "min-top1"
 	GateMaxAccDrop = "max-acc-drop"
+	GateMaxPPL     = "max-ppl-increase"
 )
 
 // AllClose is numpy.allclose's test with the reference as the second
@@ -42,6 +43,10 @@ type Thresholds struct {
 	// points (reference accuracy minus candidate accuracy, times 100).
 	// It needs labels.
 	MaxAccDrop *float64 `json:"max_acc_drop,omitempty"`
+	// MaxPPLIncrease is the largest next-token perplexity increase
+	// allowed, in percent of the reference's perplexity. It needs token
+	// inputs and logits (Options.Perplexity).
+	MaxPPLIncrease *float64 `json:"max_ppl_increase,omitempty"`
 }
 
 // DefaultThresholds is allclose with DefaultATol and DefaultRTol.
@@ -63,6 +68,9 @@ func (t Thresholds) Validate() error {
 	if v := t.MaxAccDrop; v != nil && !(*v >= -100 && *v <= 100) {
 		return fmt.Errorf("check: max-acc-drop must be in [-100, 100] points, have %v", *v)
 	}
+	if v := t.MaxPPLIncrease; v != nil && !(*v >= -100 && !math.IsInf(*v, 0)) {
+		return fmt.Errorf("check: max-ppl-increase must be a finite percentage >= -100, have %v", *v)
+	}
 	return nil
 }
 
@@ -82,7 +90,7 @@ type GateResult struct {
 }
 
 // evaluate applies t to per-output metrics and the accuracy.
-func evaluate(t Thresholds, outs []OutputResult, acc *Accuracy) []GateResult {
+func evaluate(t Thresholds, outs []OutputResult, acc *Accuracy, ppl *Perplexity) []GateResult {
 	var gates []GateResult
 	for _, o := range outs {
 		m := o.Metrics
@@ -130,6 +138,15 @@ func evaluate(t Thresholds, outs []OutputResult, acc *Accuracy) []GateResult {
 			Gate: GateMaxAccDrop, Output: acc.Output, Value: acc.DropPoints, Threshold: Number(*v), Pass: pass,
 			Detail: fmt.Sprintf("accuracy %s%% → %s%%, drop %s %s %s points",
 				fmtF(100*float64(acc.Ref)), fmtF(100*float64(acc.Cand)), fmtF(float64(acc.DropPoints)), cmp(pass, "<=", ">"), fmtF(*v)),
+		})
+	}
+	if v := t.MaxPPLIncrease; v != nil && ppl != nil {
+		inc := float64(ppl.IncreasePct)
+		pass := inc <= *v
+		gates = append(gates, GateResult{
+			Gate: GateMaxPPL, Output: ppl.Output, Value: ppl.IncreasePct, Threshold: Number(*v), Pass: pass,
+			Detail: fmt.Sprintf("perplexity %s → %s over %d tokens, increase %s%% %s %s%%",
+				fmtF(float64(ppl.Ref)), fmtF(float64(ppl.Cand)), ppl.Tokens, fmtF(inc), cmp(pass, "<=", ">"), fmtF(*v)),
 		})
 	}
 	return gates

@@ -16,7 +16,7 @@ func TestEvaluateGates(t *testing.T) {
 	}
 	acc := &Accuracy{Output: "logits", Labels: 10, Ref: 0.9, Cand: 0.85, DropPoints: 5}
 	th := Thresholds{AllClose: &AllClose{ATol: 1e-3}, MinCos: new(0.99), MinTop1: new(0.8), MaxAccDrop: new(1.0)}
-	gates := evaluate(th, outs, acc)
+	gates := evaluate(th, outs, acc, nil)
 	type key struct{ gate, out string }
 	want := map[key]bool{
 		{GateAllClose, "logits"}: true, {GateAllClose, "aux"}: false,
@@ -51,13 +51,13 @@ func TestGatesNonFinite(t *testing.T) {
 	nan := Number(math.NaN())
 	outs := []OutputResult{{Name: "y", Metrics: Metrics{Elements: 2, Cosine: nan, MaxAbs: nan, Top1: top(1), Rows: 1, CandNaN: 1, AllCloseViolations: 1}}}
 	th := Thresholds{AllClose: &AllClose{ATol: 1}, MinCos: new(-1.0), MinTop1: new(0.0)}
-	for _, g := range evaluate(th, outs, nil) {
+	for _, g := range evaluate(th, outs, nil, nil) {
 		if g.Pass {
 			t.Errorf("gate %s passed with a NaN candidate", g.Gate)
 		}
 	}
 	// min-top1 with no classifying output fails rather than passing vacuously.
-	gates := evaluate(Thresholds{MinTop1: new(0.5)}, []OutputResult{{Name: "r", Metrics: Metrics{}}}, nil)
+	gates := evaluate(Thresholds{MinTop1: new(0.5)}, []OutputResult{{Name: "r", Metrics: Metrics{}}}, nil, nil)
 	if len(gates) != 1 || gates[0].Pass || !strings.Contains(gates[0].Detail, "class axis") {
 		t.Errorf("gates %+v", gates)
 	}

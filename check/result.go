@@ -16,8 +16,10 @@ type Result struct {
 	Thresholds Thresholds     `json:"thresholds"`
 	Outputs    []OutputResult `json:"outputs"`
 	Accuracy   *Accuracy      `json:"accuracy"`
-	Gates      []GateResult   `json:"gates"`
-	Pass       bool           `json:"pass"`
+	// Perplexity is set with Options.Perplexity (pare check --metric ppl).
+	Perplexity *Perplexity  `json:"perplexity,omitempty"`
+	Gates      []GateResult `json:"gates"`
+	Pass       bool         `json:"pass"`
 }
 
 // OutputResult holds the metrics of one compared output.

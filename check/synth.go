@@ -33,6 +33,11 @@ type SynthOptions struct {
 	// IntLow and IntHigh bound integer inputs to [IntLow, IntHigh); both
 	// zero means [0, 2), which is valid for index inputs of any size.
 	IntLow, IntHigh int64
+	// Shapes fixes the sizes of the named inputs (--input-shape) past
+	// the batch axis, which still follows Samples when it is symbolic or
+	// 1. A shape must have the input's rank and agree with its static
+	// dims.
+	Shapes map[string][]int64
 }
 
 // Synthesize makes inputs from their declared shapes. Axis 0 is the batch:
@@ -55,17 +60,7 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 	if o.Samples < 0 || o.Dim < 0 || o.IntHigh <= o.IntLow {
 		return nil, fmt.Errorf("check: bad synthesis options: %d samples, dim %d, integer range [%d, %d)", o.Samples, o.Dim, o.IntLow, o.IntHigh)
 	}
-	shapes := make([][]int64, len(inputs))
 	total := int64(0)
-	for i, in := range inputs {
-		shapes[i] = synthShape(in.Dims, o)
-		n, err := tensor.NumElements(shapes[i])
-		if err != nil || in.DType.Size() > 0 && n > (MaxDataBytes-total)/int64(in.DType.Size()) {
-			return nil, fmt.Errorf("check: %w: synthetic input %q of shape %s is over the limit of %d MiB held in memory (fewer samples, or data in a .npy file)",
-				ErrData, in.Name, tensor.FormatShape(shapes[i]), MaxDataBytes>>20)
-		}
-		total += n * int64(in.DType.Size())
-	}
 	out := make(map[string]tensor.Dense, len(inputs))
 	for i, in := range inputs {
 		if !in.Tensor || in.DType == tensor.Invalid {
@@ -74,7 +69,33 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 		if len(in.Dims) == 0 {
 			return nil, fmt.Errorf("check: %w: input %q declares no shape (or is a scalar); give data with --inputs", ErrData, in.Name)
 		}
-		d, err := tensor.Zeros(in.DType, shapes[i])
+		fixed, hasFixed := o.Shapes[in.Name]
+		if hasFixed && len(fixed) != len(in.Dims) {
+			return nil, fmt.Errorf("check: %w: --input-shape for %q has %d sizes, the input has rank %d", ErrData, in.Name, len(fixed), len(in.Dims))
+		}
+		shape := make([]int64, len(in.Dims))
+		for j, d := range in.Dims {
+			switch {
+			case j == 0 && (d < 0 || d == 1):
+				shape[j] = o.Samples
+			case hasFixed && d >= 0 && fixed[j] != d:
+				return nil, fmt.Errorf("check: %w: --input-shape for %q: dim %d is %d, got %d", ErrData, in.Name, j, d, fixed[j])
+			case hasFixed:
+				shape[j] = fixed[j]
+			case d < 0:
+				shape[j] = o.Dim
+			default:
+				shape[j] = d
+			}
+		}
+		// Refused from the shape, before anything is allocated.
+		n, err := tensor.NumElements(shape)
+		if err != nil || in.DType.Size() > 0 && n > (MaxDataBytes-total)/int64(in.DType.Size()) {
+			return nil, fmt.Errorf("check: %w: synthetic input %q of shape %s is over the limit of %d MiB held in memory (fewer samples, or data in a .npy file)",
+				ErrData, in.Name, tensor.FormatShape(shape), MaxDataBytes>>20)
+		}
+		total += n * int64(in.DType.Size())
+		d, err := tensor.Zeros(in.DType, shape)
 		if err != nil {
 			return nil, fmt.Errorf("check: input %q: %w", in.Name, err)
 		}
@@ -84,22 +105,6 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 		out[in.Name] = d
 	}
 	return out, nil
-}
-
-// synthShape is the shape Synthesize gives an input declaring dims.
-func synthShape(dims []int64, o SynthOptions) []int64 {
-	shape := make([]int64, len(dims))
-	for j, d := range dims {
-		switch {
-		case j == 0 && (d < 0 || d == 1):
-			shape[j] = o.Samples
-		case d < 0:
-			shape[j] = o.Dim
-		default:
-			shape[j] = d
-		}
-	}
-	return shape
 }
 
 func fill(d tensor.Dense, rng *rand.Rand, lo, hi int64) error {

@@ -21,6 +21,9 @@ type Model struct {
 	// loaded, with the file they came from, so that Save can keep them
 	// external.
 	External map[string]string
+	// InputShapes fixes graph input sizes for shape inference and
+	// counting (see SetInputShapes); it is never saved.
+	InputShapes map[string][]int64
 }
 
 // Graph indexes a GraphProto. Nodes are in the protobuf's order, which

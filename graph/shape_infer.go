@@ -39,7 +39,7 @@ func InferShapesWith(m *Model, opts InferOptions) (*Shapes, error) {
 			outputs[vi.GetName()] = t
 		}
 	}
-	s.seed(g)
+	s.seed(g, m.InputShapes)
 	for _, n := range g.Nodes {
 		c := &nodeCtx{s: s, g: g, n: n, opset: m.OpsetVersion(n.Domain())}
 		if err := c.infer(); err != nil {
@@ -60,10 +60,13 @@ func InferShapesWith(m *Model, opts InferOptions) (*Shapes, error) {
 }
 
 // seed records the graph inputs and initializers.
-func (s *Shapes) seed(g *Graph) {
+func (s *Shapes) seed(g *Graph, fixed map[string][]int64) {
 	for _, v := range g.Inputs {
 		if v.Info != nil {
 			if t, ok := ShapeFromInfo(v.Info); ok {
+				if dims, ok := fixed[v.Name]; ok {
+					t = StaticShape(t.Elem, dims...)
+				}
 				s.shapes[v.Name] = t
 			}
 		}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -26,9 +27,14 @@ type Summary struct {
 	// MACsSymbolValue is the value symbolic dims take in MACs (1: batch 1).
 	MACsSymbolValue int64 `json:"macs_symbolic_dims_as"`
 	// MACsUncounted names nodes left out of MACs for lack of a shape.
-	MACsUncounted    []string `json:"macs_uncounted"`
-	Initializers     int      `json:"initializers"`
-	InitializerBytes int64    `json:"initializer_bytes"`
+	MACsUncounted []string `json:"macs_uncounted"`
+	// MACsUnknown says why MACs is no real count (symbolic image or
+	// feature sizes, uncounted nodes); empty when it is one.
+	MACsUnknown string `json:"macs_unknown,omitempty"`
+	// InputShapes are the sizes fixed with Model.SetInputShapes.
+	InputShapes      map[string][]int64 `json:"input_shapes,omitempty"`
+	Initializers     int                `json:"initializers"`
+	InitializerBytes int64              `json:"initializer_bytes"`
 	// ShapeConflicts lists declared shapes that contradict inference.
 	ShapeConflicts []string      `json:"shape_conflicts"`
 	Nodes          []NodeSummary `json:"-"`
@@ -89,8 +95,15 @@ func Summarize(m *Model) (*Summary, error) {
 		MACs:            counts.MACs,
 		MACsSymbolValue: symbolAsOne,
 		MACsUncounted:   append([]string{}, counts.Uncounted...),
+		InputShapes:     m.InputShapes,
 		Initializers:    len(g.Proto.Initializer),
 		ShapeConflicts:  []string{},
+	}
+	switch sym := m.SymbolicSizes(); {
+	case len(sym) > 0:
+		s.MACsUnknown = "symbolic input sizes " + strings.Join(sym, ", ") + " (fix them with --input-shape)"
+	case len(counts.Uncounted) > 0:
+		s.MACsUnknown = fmt.Sprintf("%d nodes have unknown shapes", len(counts.Uncounted))
 	}
 	for _, o := range mp.OpsetImport {
 		d := o.GetDomain()

@@ -12,6 +12,7 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // Config is a structured pruning run: the selection settings, the
@@ -46,7 +47,7 @@ type Outcome struct {
 // DataCriteria need calibration data (or --data-free where noted).
 func needsData(c string) bool {
 	switch c {
-	case "obs", "wanda", "zeroth":
+	case "obs", "wanda", "zeroth", "flap":
 		return true
 	}
 	return false
@@ -106,10 +107,21 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		opts.Damping, opts.Compensate = obs.Damping, true
 	}
-	if plan == nil {
-		sc, err := newScorer(ctx, m, an, crit, cfg, data, obs, opts, out)
-		if err != nil {
+	// FLAP's statistics also serve a replayed plan's bias compensation.
+	var flap *FLAP
+	if crit == "flap" {
+		var err error
+		if flap, err = NewFLAP(ctx, m, an, data); err != nil {
 			return nil, err
+		}
+	}
+	if plan == nil {
+		var sc Scorer = flap
+		var err error
+		if flap == nil {
+			if sc, err = newScorer(ctx, m, an, crit, cfg, data, obs, opts, out); err != nil {
+				return nil, err
+			}
 		}
 		s.Criterion = sc.Name()
 		if _, ok := sc.(Magnitude); ok {
@@ -149,11 +161,25 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		logf("obs: compensated %d consumer layers", n)
 	}
+	var shifts []biasShift
+	if flap != nil {
+		shifts = flap.Shifts(plan)
+		for _, n := range flap.Notes {
+			logf("flap: %s", n)
+		}
+	}
 	if err := an.ApplyPlan(plan); err != nil {
 		return nil, err
 	}
+	if len(shifts) > 0 {
+		n, err := Compensate(m, shifts)
+		if err != nil {
+			return nil, err
+		}
+		logf("flap: mean contribution of the removed channels added to the bias of %d layers", n)
+	}
 	if cfg.RecalibrateBN {
-		notes, err := prune.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +188,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.Reconstruct {
-		notes, err := prune.Reconstruct(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.Reconstruct(ctx, m, dense, plan, src, data.batch())
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,10 @@ type Scorer interface {
 	Score(g *graph.Graph, grp *prune.Group) ([]float64, error)
 }
 
+// Criteria are the structured pruning criteria Run accepts: the scorers
+// of New and the data-aware ones.
+var Criteria = []string{"magnitude", "l1", "l2", "random", "obs", "wanda", "flap", "module", "zeroth"}
+
 // New returns the scorer for a criterion name: magnitude (with norm
 // "l1" or "l2"), l1, l2 or random.
 func New(criterion, norm string, seed uint64) (Scorer, error) {

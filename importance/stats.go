@@ -85,10 +85,14 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 			names = append(names, in)
 		}
 	}
-	return calib.Capture(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense) error {
+	return calib.Stream(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense, _, _ int) error {
 		for _, k := range sortedNames(layers) {
 			l := layers[k]
-			rows, err := l.Rows(vals[l.Input()])
+			x, ok := vals[l.Input()]
+			if !ok {
+				continue
+			}
+			rows, err := l.Rows(x)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,10 @@ type Options struct {
 	// whole heads: where a feature axis is split into heads × head_dim
 	// for attention, the head_dim positions carry the channels.
 	HeadDim bool
+	// KVGroups prunes grouped-query attention by whole KV groups (a
+	// key/value head with its query heads) instead of query heads inside
+	// every KV group (op_reshape.go, repeatsKV).
+	KVGroups bool
 }
 
 // DimRef names one axis of a value.
@@ -45,6 +49,13 @@ type Member struct {
 	Kind   string   `json:"kind"`
 	Node   string   `json:"node"`
 	Map    IndexMap `json:"map"`
+	// Copy: the tensor is a constant fill (all-zero bias, all-one gamma)
+	// that the exporter shared between unrelated readers; this reader
+	// gets its own sliced copy (unshare.go).
+	Copy bool `json:"copy,omitempty"`
+	// SharedWith lists the other nodes reading the same tensor: a real
+	// weight tie, pruned together.
+	SharedWith []string `json:"shared_with,omitempty"`
 }
 
 // Group is a set of channels that must be pruned together.
@@ -88,11 +99,15 @@ type Analysis struct {
 	edits  []edit
 	unitOf map[int32]unitRef // class root → group/index
 	macs   []macTerm
+	acts   []actTerm
 
-	inferred  *graph.Shapes        // graph.InferShapes result (folded shape values), nil when it failed
-	computed  map[inputRef][]int64 // computed int inputs pare may replace by constants (see shapecalc.go)
-	exposures []exposure           // labeled dims whose size the graph computes with
-	marks     map[int32]string     // element → attention role ("head", "head-dim")
+	inferred  *graph.Shapes          // graph.InferShapes result (folded shape values), nil when it failed
+	computed  map[inputRef][]int64   // computed int inputs pare may replace by constants (see shapecalc.go)
+	leaves    map[inputRef]leafShape // computed shapes whose literal Concat parts Apply rewrites
+	exposures []exposure             // labeled dims whose size the graph computes with
+	marks     map[int32]string       // element → attention role ("head", "head-dim")
+	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
+	filled    map[string]bool        // constant fills shared by deduplication (unshare.go)
 }
 
 type unitRef struct{ group, index int }
@@ -100,6 +115,7 @@ type unitRef struct{ group, index int }
 type paramKey struct {
 	tensor string
 	axis   int
+	copy   string // reader of a private copy of a shared fill, "" otherwise
 }
 
 type param struct {
@@ -107,6 +123,8 @@ type param struct {
 	kind   string
 	node   string
 	labels []int32
+	reader *graph.Node // the node given a private copy (key.copy != "")
+	input  int
 }
 
 // Analyze builds the channel groups of m.
@@ -122,6 +140,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 		params: map[paramKey]*param{},
 	}
 	a.seedShapes()
+	a.findShared()
 	for _, n := range a.g.Nodes {
 		if err := a.visit(n); err != nil {
 			return nil, fmt.Errorf("prune: node %q (%s): %w", n.Name(), n.Op(), err)
@@ -134,6 +153,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 	a.buildGroups()
 	a.buildCovers()
 	a.classify()
+	a.addActMACs()
 	return a, nil
 }
 
@@ -322,12 +342,19 @@ func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, 
 	if a.opts.Ignore != nil && a.opts.Ignore.MatchString(name) {
 		a.freeze(labels, "ignored")
 	}
-	k := paramKey{name, axis}
+	k := paramKey{tensor: name, axis: axis}
+	p := &param{key: k, kind: kind, node: node.Name(), labels: labels}
+	if a.filled[name] {
+		if i, ok := a.readerInput(node, name); ok {
+			p.key.copy, p.reader, p.input = copyKey(name, node, i), node, i
+			k = p.key
+		}
+	}
 	if prev, ok := a.params[k]; ok {
 		a.union(prev.labels, labels, "shared tensor "+name)
 		return true
 	}
-	a.params[k] = &param{key: k, kind: kind, node: node.Name(), labels: labels}
+	a.params[k] = p
 	a.porder = append(a.porder, k)
 	return true
 }
@@ -444,8 +471,11 @@ func (a *Analysis) buildGroups() {
 		if !ok {
 			continue
 		}
-		a.Groups[gid].Members = append(a.Groups[gid].Members, Member{
-			Tensor: k.tensor, Axis: k.axis, Kind: p.kind, Node: p.node, Map: a.indexMap(p.labels)})
+		m := Member{Tensor: k.tensor, Axis: k.axis, Kind: p.kind, Node: p.node, Map: a.indexMap(p.labels), Copy: k.copy != ""}
+		if !m.Copy {
+			m.SharedWith = a.sharedWith(k.tensor, p.node)
+		}
+		a.Groups[gid].Members = append(a.Groups[gid].Members, m)
 	}
 	// Groups with no parameter are bookkeeping only (for example the
 	// channels of a graph input); they have nothing to prune.

@@ -16,9 +16,10 @@ type edit interface {
 
 // applier holds the kept masks while a selection is applied.
 type applier struct {
-	a       *Analysis
-	pruned  map[int32]bool  // class roots removed
-	private map[string]bool // constants copied for one node
+	a        *Analysis
+	pruned   map[int32]bool  // class roots removed
+	private  map[string]bool // constants copied for one node
+	unshared map[string]int  // shared fill → readers given a copy
 }
 
 // kept returns the kept mask of a label array.
@@ -71,7 +72,7 @@ func countTrue(b []bool) int {
 // are left whole. The analysis must have been made on a.Model and is
 // spent afterwards.
 func (a *Analysis) Apply(keep map[int][]int) error {
-	ap := &applier{a: a, pruned: map[int32]bool{}}
+	ap := &applier{a: a, pruned: map[int32]bool{}, unshared: map[string]int{}}
 	for gid, idx := range keep {
 		if gid < 0 || gid >= len(a.Groups) {
 			return fmt.Errorf("prune: %w: no group %d", ErrPlanMismatch, gid)
@@ -111,6 +112,12 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 		if countTrue(mask) == len(mask) {
 			continue
 		}
+		if p.reader != nil {
+			if err := ap.unshare(p, mask); err != nil {
+				return err
+			}
+			continue
+		}
 		t, err := a.mutableConst(k.tensor)
 		if err != nil {
 			return err
@@ -123,6 +130,9 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 		if err := e.apply(ap); err != nil {
 			return err
 		}
+	}
+	if err := ap.dropUnread(); err != nil {
+		return err
 	}
 	a.dropStaleValueInfo(ap)
 	if err := a.g.Reindex(); err != nil {
@@ -312,6 +322,9 @@ func (ap *applier) rewriteInts(n *graph.Node, i int, f func([]int64) error) erro
 	name := n.Input(i)
 	t, ok := ap.a.g.Constant(name)
 	if !ok {
+		if _, leaf := ap.a.leaves[inputRef{n.Proto, i}]; leaf {
+			return ap.rewriteLeaves(n, i, f)
+		}
 		return ap.materialiseInts(n, i, f)
 	}
 	vals, err := graph.Int64s(t)

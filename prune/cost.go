@@ -28,6 +28,50 @@ func (a *Analysis) addMAC(w string, factor int64) {
 	}
 }
 
+// actTerm is a MatMul of two activations (attention scores QKᵀ and
+// context PV): its MACs are the output's elements times the shared axis
+// of the first input, each axis shrinking with the labels it carries
+// (heads), symbolic axes counted as 1 as graph.Count does.
+type actTerm struct{ x, y string }
+
+// addActMACs records the activation MatMuls, once the labels are known.
+func (a *Analysis) addActMACs() {
+	for _, n := range a.g.Nodes {
+		if n.Op() != "MatMul" || n.Domain() != "" {
+			continue
+		}
+		_, c0 := a.g.Constant(n.Input(0))
+		_, c1 := a.g.Constant(n.Input(1))
+		if c0 || c1 || len(a.shapes[n.Input(0)]) < 2 || len(a.shapes[n.Output(0)]) < 2 {
+			continue
+		}
+		a.acts = append(a.acts, actTerm{n.Input(0), n.Output(0)})
+	}
+}
+
+// sizeAfter is the size of axis of v once pruned is removed.
+func (a *Analysis) sizeAfter(ap *applier, v string, axis int) int64 {
+	s := a.shapes[v][axis]
+	if l := a.labels[v][axis]; l != nil && int64(len(l)) == s {
+		return int64(countTrue(ap.kept(l)))
+	}
+	return max(s, 1)
+}
+
+func (a *Analysis) actMACs(pruned map[int32]bool) int64 {
+	ap := &applier{a: a, pruned: pruned}
+	var total int64
+	for _, t := range a.acts {
+		xs, ys := a.shapes[t.x], a.shapes[t.y]
+		n := a.sizeAfter(ap, t.x, len(xs)-1)
+		for i := range ys {
+			n *= a.sizeAfter(ap, t.y, i)
+		}
+		total += n
+	}
+	return total
+}
+
 // Cost is a model size.
 type Cost struct {
 	Params int64 `json:"params"`
@@ -41,6 +85,9 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 	out := map[string][]int64{}
 	for _, k := range a.porder {
 		p := a.params[k]
+		if k.copy != "" {
+			continue // a private copy; costOf counts it
+		}
 		d, ok := out[k.tensor]
 		if !ok {
 			t, _ := a.g.Constant(k.tensor)
@@ -57,10 +104,28 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 	dims := a.dimsAfter(pruned)
 	var c Cost
+	// Shared fills: every reader whose slice changes gets a copy; the
+	// original goes when no reader is left on it.
+	ap := &applier{a: a, pruned: pruned}
+	copies := map[string]int{}
+	for _, k := range a.porder {
+		p := a.params[k]
+		if k.copy == "" {
+			continue
+		}
+		if kept := countTrue(ap.kept(p.labels)); kept != len(p.labels) {
+			t, _ := a.g.Constant(k.tensor)
+			c.Params += prod(t.Dims) / int64(len(p.labels)) * int64(kept)
+			copies[k.tensor]++
+		}
+	}
 	for _, t := range paramTensors(a.g) {
 		d, ok := dims[t.name]
 		if !ok {
 			d = t.t.Dims
+		}
+		if n := copies[t.name]; n > 0 && n >= len(a.uses[t.name]) {
+			continue
 		}
 		c.Params += prod(d)
 	}
@@ -75,11 +140,16 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 		}
 		c.MACs += prod(d) * m.factor
 	}
+	c.MACs += a.actMACs(pruned)
 	return c
 }
 
 // Cost returns the model's cost as analysed.
 func (a *Analysis) Cost() Cost { return a.costOf(nil) }
+
+// CostAfter returns the cost the model would have after keeping only the
+// given indices (groups not in keep stay whole).
+func (a *Analysis) CostAfter(keep map[int][]int) Cost { return a.costOf(a.prunedSet(keep)) }
 
 // paramTensors lists the parameter tensors: float (and quantized) data,
 // not int64/int32 shape constants.

@@ -13,6 +13,8 @@ import (
 //   - heads: the group's channels meet on the batch axis of a MatMul
 //     between activations: whole attention heads (Q/K/V rows of a head
 //     and the matching output-projection columns);
+//   - kv-groups: with Options.KVGroups, grouped-query attention's whole
+//     KV groups: a key/value head with the query heads it serves;
 //   - head-dim: they meet on another axis of such a MatMul (head_dim
 //     pruned uniformly across heads, Options.HeadDim, or attention over
 //     unsplit features);
@@ -26,6 +28,7 @@ import (
 //   - channels: anything else (convolution channels).
 const (
 	KindHeads    = "heads"
+	KindKVGroups = "kv-groups"
 	KindHeadDim  = "head-dim"
 	KindEmbed    = "embed"
 	KindMLP      = "mlp"
@@ -43,12 +46,14 @@ func (a *Analysis) classify() {
 		if !ok {
 			continue
 		}
-		if role[u.group] == "" || r == "head" {
+		if rank(r) > rank(role[u.group]) {
 			role[u.group] = r
 		}
 	}
 	for _, g := range a.Groups {
 		switch {
+		case role[g.ID] == roleKVGroup:
+			g.Kind = KindKVGroups
 		case role[g.ID] == "head":
 			g.Kind = KindHeads
 		case role[g.ID] == "head-dim":
@@ -61,6 +66,20 @@ func (a *Analysis) classify() {
 			g.Kind = KindChannels
 		}
 	}
+}
+
+// rank orders attention roles: a group with any KV-group element is a
+// KV group, else with any head element heads.
+func rank(role string) int {
+	switch role {
+	case roleKVGroup:
+		return 3
+	case "head":
+		return 2
+	case "":
+		return 0
+	}
+	return 1
 }
 
 // linearInOut: a Gemm/MatMul weight produces the channels and another

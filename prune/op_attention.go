@@ -45,6 +45,14 @@ func analyzeActMatMul(a *Analysis, n *graph.Node) error {
 		}
 		var out []int32
 		switch {
+		case lx != nil && lw != nil && len(lw) == 1 && len(lx) > 1:
+			// Multi-query attention: one key/value head broadcast to
+			// every query head stays; the query heads prune.
+			a.freeze(lw, n.Name()+": a single key/value head broadcast to every query head is kept")
+			out = lx
+		case lx != nil && lw != nil && len(lx) == 1 && len(lw) > 1:
+			a.freeze(lx, n.Name()+": a single key/value head broadcast to every query head is kept")
+			out = lw
 		case lx != nil && lw != nil:
 			a.union(lx, lw, n.Name())
 			out = lx
@@ -91,4 +99,16 @@ func (a *Analysis) mark(l []int32, role string) {
 			a.marks[e] = role
 		}
 	}
+}
+
+// roleKVGroup marks key/value heads passed through grouped-query
+// attention's repeat with Options.KVGroups (kinds.go: kv-groups).
+const roleKVGroup = "kv-group"
+
+// markRole sets an element's role, overriding an earlier mark.
+func (a *Analysis) markRole(e int32, role string) {
+	if a.marks == nil {
+		a.marks = map[int32]string{}
+	}
+	a.marks[e] = role
 }

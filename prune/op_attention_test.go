@@ -3,6 +3,7 @@ package prune_test
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -34,8 +35,10 @@ func initRand(b *build.Builder, name string, seed int, dims ...int64) string {
 // attentionGraph builds x[B,S,E] → multi-head self-attention → output
 // projection, with the usual Reshape/Transpose head layout. With hkv <
 // hq the keys and values have hkv heads, each repeated to hq/hkv query
-// heads (Unsqueeze, Expand, Reshape), as grouped-query attention exports.
-func attentionGraph(t *testing.T, hq, hkv int64) *graph.Model {
+// heads (Unsqueeze, Expand, Reshape), as grouped-query attention exports;
+// with broadcast, a single KV head meets the query heads by MatMul
+// broadcasting instead (multi-query attention).
+func attentionGraph(t *testing.T, hq, hkv int64, broadcast ...bool) *graph.Model {
 	t.Helper()
 	const s, e, d = 4, 8, 2
 	g := hq / hkv
@@ -49,7 +52,7 @@ func attentionGraph(t *testing.T, hq, hkv int64) *graph.Model {
 		y := b.Node("MatMul", []string{x, initRand(b, w, seed, e, hkv*d)})
 		y = b.Node("Reshape", []string{y, ints(w+"_shape", 0, 0, hkv, d)})
 		y = b.Node("Transpose", []string{y}, build.Ints("perm", perm...))
-		if g == 1 {
+		if g == 1 || len(broadcast) > 0 && broadcast[0] {
 			return y
 		}
 		y = b.Node("Unsqueeze", []string{y, ints(w+"_axes", 2)})
@@ -196,15 +199,16 @@ func TestAttentionHeads(t *testing.T) {
 		wantConst(t, p, "wo", []int64{4, 8}, nil)
 		wantConst(t, p, "wq", []int64{8, 8}, nil)
 	})
-	t.Run("grouped-query attention: a KV head goes with its query heads", func(t *testing.T) {
+	t.Run("grouped-query attention, --kv-groups: a KV head goes with its query heads", func(t *testing.T) {
 		m := attentionGraph(t, 4, 2)
-		an, err := prune.Analyze(m, prune.Options{})
+		opts := prune.Options{KVGroups: true}
+		an, err := prune.Analyze(m, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := onlyGroup(t, an, prune.KindHeads)
+		g := onlyGroup(t, an, prune.KindKVGroups)
 		if g.Size != 2 {
-			t.Fatalf("head group size %d, want 2 (one per KV head)", g.Size)
+			t.Fatalf("KV group size %d, want 2 (one per KV head)", g.Size)
 		}
 		if got, want := memberMap(t, g, "wq"), (prune.IndexMap{0, 0, 0, 0, 1, 1, 1, 1}); !got.Equal(want) {
 			t.Errorf("wq map %v, want %v (query heads 0,1 with KV head 0)", got, want)
@@ -212,11 +216,53 @@ func TestAttentionHeads(t *testing.T) {
 		if got, want := memberMap(t, g, "wk"), (prune.IndexMap{0, 0, 1, 1}); !got.Equal(want) {
 			t.Errorf("wk map %v, want %v", got, want)
 		}
-		p := oracleBuilt(t, m, prune.Options{}, g, map[int]bool{1: true})
+		p := oracleBuilt(t, m, opts, g, map[int]bool{1: true})
 		wantConst(t, p, "wq", []int64{8, 4}, nil)
 		wantConst(t, p, "wk", []int64{8, 2}, nil)
 		wantConst(t, p, "wk_expand", []int64{5}, []int64{1, 1, 2, 2, 4})
 		wantConst(t, p, "wk_rep", []int64{4}, []int64{0, 2, 2, 4})
+	})
+	t.Run("grouped-query attention, --heads: query head j of every KV group", func(t *testing.T) {
+		m := attentionGraph(t, 4, 2)
+		an, err := prune.Analyze(m, prune.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := onlyGroup(t, an, prune.KindHeads)
+		if g.Size != 2 {
+			t.Fatalf("head group size %d, want 2 (query-head slots per KV group)", g.Size)
+		}
+		if got, want := memberMap(t, g, "wq"), (prune.IndexMap{0, 0, 1, 1, 0, 0, 1, 1}); !got.Equal(want) {
+			t.Errorf("wq map %v, want %v (query heads 0 and 2 are slot 0)", got, want)
+		}
+		for _, grp := range an.Groups {
+			if slices.ContainsFunc(grp.Members, func(m prune.Member) bool { return m.Tensor == "wk" }) {
+				if !grp.Frozen || grp.Kind != prune.KindKVGroups || !strings.Contains(grp.Reason, "--kv-groups") {
+					t.Errorf("KV heads: frozen %v, kind %s, reason %q; want frozen kv-groups naming --kv-groups", grp.Frozen, grp.Kind, grp.Reason)
+				}
+			}
+		}
+		p := oracleBuilt(t, m, prune.Options{}, g, map[int]bool{1: true})
+		wantConst(t, p, "wq", []int64{8, 4}, nil)
+		wantConst(t, p, "wk", []int64{8, 4}, nil)
+		wantConst(t, p, "wk_expand", []int64{5}, []int64{1, 2, 1, 2, 4})
+		wantConst(t, p, "wk_rep", []int64{4}, []int64{0, 2, 2, 4})
+	})
+	t.Run("multi-query attention: query heads against one broadcast KV head", func(t *testing.T) {
+		for _, bc := range []bool{false, true} {
+			m := attentionGraph(t, 4, 1, bc)
+			an, err := prune.Analyze(m, prune.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := onlyGroup(t, an, prune.KindHeads)
+			if g.Size != 4 {
+				t.Fatalf("broadcast %v: head group size %d, want 4 query heads", bc, g.Size)
+			}
+			p := oracleBuilt(t, m, prune.Options{}, g, map[int]bool{1: true, 2: true})
+			wantConst(t, p, "wq", []int64{8, 4}, nil)
+			wantConst(t, p, "wk", []int64{8, 2}, nil)
+		}
 	})
 	t.Run("contraction with a fixed operand freezes", func(t *testing.T) {
 		b := build.New(13)

@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pare-dev/pare/graph"
 )
@@ -104,11 +105,21 @@ func refine(a, b []fdim) (atoms []fdim, as, bs [][2]int, ok bool) {
 				return nil, nil, nil, false
 			}
 		case ra.sym != "" && rb.sym != "":
-			if ra.sym != rb.sym {
+			// Equal symbol products, or one a factor of the other
+			// (batch·seq against batch then seq).
+			switch {
+			case ra.sym == rb.sym:
+				at = fdim{1, ra.sym}
+				ra.sym, rb.sym = "", ""
+			case symFactor(ra.sym, rb.sym) != "-":
+				at = fdim{1, rb.sym}
+				ra.sym, rb.sym = symFactor(ra.sym, rb.sym), ""
+			case symFactor(rb.sym, ra.sym) != "-":
+				at = fdim{1, ra.sym}
+				rb.sym, ra.sym = symFactor(rb.sym, ra.sym), ""
+			default:
 				return nil, nil, nil, false
 			}
-			at = fdim{1, ra.sym}
-			ra.sym, rb.sym = "", ""
 		case ra.sym == "":
 			if rb.c%ra.c != 0 {
 				return nil, nil, nil, false
@@ -122,6 +133,23 @@ func refine(a, b []fdim) (atoms []fdim, as, bs [][2]int, ok bool) {
 		}
 		atoms = append(atoms, at)
 	}
+}
+
+// symFactor returns the symbol product p without the factors of q, "-"
+// when q is not a factor of p ("batch*seq" without "batch" is "seq").
+func symFactor(p, q string) string {
+	rest := strings.Split(p, "*")
+	for _, f := range strings.Split(q, "*") {
+		i := slices.Index(rest, f)
+		if i < 0 {
+			return "-"
+		}
+		rest = slices.Delete(rest, i, i+1)
+	}
+	if len(rest) == 0 {
+		return "-" // equal products are handled apart
+	}
+	return strings.Join(rest, "*")
 }
 
 // staticTail returns the start of the run of static atoms that ends span.
@@ -202,6 +230,12 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			a.freeze(l, n.Name()+": channel folded outside a symbolic dim")
 			continue
 		}
+		if len(axes) == 1 && a.singleHeadSplit(y, yd, axes[0]) {
+			// [B, S, D] → [B, S, 1, D] for attention: one head (multi-query
+			// attention's key/value head), nothing to remove whole.
+			a.freeze(l, n.Name()+": a single attention head (multi-query key/value) is kept")
+			continue
+		}
 		carrier := -1
 		if len(axes) > 1 {
 			carrier = a.splitCarrier(y, atoms, t0, t1, atomAxis, axes)
@@ -272,6 +306,10 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			res[q] = table[keyOf(kc, c.keys, pl.t0)]
 		}
 		a.setLab(y, j, res)
+		if a.isDynamicEntry(n, 1, j) {
+			a.freeze(l, n.Name()+": shape entry of a channel axis is computed at run time")
+			continue
+		}
 		if ys[j] > 0 && j < len(entries) {
 			switch {
 			case entries[j] > 0:
@@ -281,6 +319,15 @@ func (a *Analysis) reshapeFactored(n *graph.Node, x, y string, xd, yd []fdim, en
 			}
 		}
 	}
+}
+
+// singleHeadSplit reports whether output axis j of y is head_dim of a
+// single-head layout feeding attention (a static size-1 axis before it).
+func (a *Analysis) singleHeadSplit(y string, yd []fdim, j int) bool {
+	if a.opts.HeadDim || j != len(yd)-1 || j < 1 || !yd[j-1].one() {
+		return false
+	}
+	return a.feedsAttention(y)
 }
 
 // decode writes the row-major coordinates of p over atoms.
@@ -325,10 +372,13 @@ func (a *Analysis) splitCarrier(y string, atoms []fdim, t0, t1 int, atomAxis, ax
 }
 
 // layoutOps move data without computing across the channel; attention
-// inputs reach their MatMul through them.
+// inputs reach their MatMul through them. Add, Sub, Neg and Concat are
+// rotary embeddings between the head split and Q·Kᵀ (x·cos +
+// rotate_half(x)·sin, rotate_half a Slice/Neg/Concat over head_dim).
 var layoutOps = map[string]bool{
 	"Transpose": true, "Reshape": true, "Slice": true, "Split": true, "Gather": true, "Squeeze": true,
 	"Unsqueeze": true, "Mul": true, "Div": true, "Cast": true, "Identity": true, "Expand": true,
+	"Add": true, "Sub": true, "Neg": true, "Concat": true,
 }
 
 // feedsAttention reports whether v reaches, through layout ops, a MatMul

@@ -195,10 +195,90 @@ func analyzeConstant(a *Analysis, n *graph.Node) error {
 	return nil
 }
 
+// exposedAxes returns the axes of x whose sizes the readers of Shape(x)
+// take: Gather with constant indices, or Slice with constant bounds
+// (Shape(q)[-1:], the head size for the softmax scale); start/end
+// attributes shift them. ok is false when a reader may take any axis.
+func (a *Analysis) exposedAxes(n *graph.Node, rank int) (map[int]bool, bool) {
+	lo, hi := 0, rank
+	if v := n.Attr("start"); v != nil {
+		lo = clampAxis(int(v.GetI()), rank)
+	}
+	if v := n.Attr("end"); v != nil {
+		hi = clampAxis(int(v.GetI()), rank)
+	}
+	width := max(hi-lo, 0)
+	exposed := map[int]bool{}
+	for _, c := range a.g.Consumers(n.Output(0)) {
+		if c.Input(0) != n.Output(0) || c.Domain() != "" {
+			return nil, false
+		}
+		switch c.Op() {
+		case "Gather":
+			t, ok := a.g.Constant(c.Input(1))
+			if !ok {
+				return nil, false
+			}
+			idx, err := graph.Int64s(t)
+			if err != nil {
+				return nil, false
+			}
+			for _, i := range idx {
+				if i < 0 {
+					i += int64(width)
+				}
+				if i < 0 || i >= int64(width) {
+					return nil, false
+				}
+				exposed[lo+int(i)] = true
+			}
+		case "Slice":
+			st, ok1 := a.constInts(c, 1)
+			en, ok2 := a.constInts(c, 2)
+			if !ok1 || !ok2 || len(st) != 1 || len(en) != 1 || c.Input(4) != "" {
+				return nil, false
+			}
+			if c.Input(3) != "" {
+				ax, ok := a.constInts(c, 3)
+				if !ok || len(ax) != 1 || (ax[0] != 0 && ax[0] != -1) {
+					return nil, false
+				}
+			}
+			b, e := clampAxis(int(max(min(st[0], 1<<30), -1<<30)), width), clampAxis(int(max(min(en[0], 1<<30), -1<<30)), width)
+			for i := b; i < e; i++ {
+				exposed[lo+i] = true
+			}
+		default:
+			return nil, false
+		}
+	}
+	return exposed, true
+}
+
+// clampAxis normalises a Python-style bound into [0, n].
+func clampAxis(i, n int) int {
+	if i < 0 {
+		i += n
+	}
+	return min(max(i, 0), n)
+}
+
+// constInts reads input i of n as constant integers.
+func (a *Analysis) constInts(n *graph.Node, i int) ([]int64, bool) {
+	t, ok := a.g.Constant(n.Input(i))
+	if !ok {
+		return nil, false
+	}
+	v, err := graph.Int64s(t)
+	return v, err == nil
+}
+
 // analyzeShapeOf: Shape and Size expose dims. A graph computing with the
 // channel count of a labeled dim could break when the count changes, so
-// the labels freeze unless every reader of the shape is a Gather of
-// constant indices that avoid the labeled axes (the batch, say).
+// the labels freeze unless every reader of the shape is a Gather or Slice
+// of constant positions that avoid the labeled axes (the batch, say; or
+// head_dim only, for a softmax scale computed from the head size, which
+// whole-head pruning leaves unchanged), or unless nothing reads it.
 func analyzeShapeOf(a *Analysis, n *graph.Node) error {
 	x := n.Input(0)
 	xs := a.shape(x)
@@ -213,23 +293,11 @@ func analyzeShapeOf(a *Analysis, n *graph.Node) error {
 	if a.lab(x) == nil {
 		return nil
 	}
-	exposed := map[int]bool{}
-	safe := xs != nil && n.Attr("start") == nil && n.Attr("end") == nil
-	for _, c := range a.g.Consumers(n.Output(0)) {
-		t, ok := a.g.Constant(c.Input(1))
-		if !safe || c.Op() != "Gather" || c.Input(0) != n.Output(0) || !ok {
-			safe = false
-			break
-		}
-		idx, err := graph.Int64s(t)
-		if err != nil {
-			safe = false
-			break
-		}
-		for _, i := range idx {
-			exposed[normAxis(i, len(xs))] = true
-		}
+	if v := a.g.Value(n.Output(0)); v != nil && !v.IsOutput && len(a.g.Consumers(n.Output(0))) == 0 {
+		return nil // nothing reads the sizes
 	}
+	exposed, safe := a.exposedAxes(n, len(xs))
+	safe = safe && xs != nil
 	var hit [][]int32
 	for ax, l := range a.lab(x) {
 		if !safe || exposed[ax] {

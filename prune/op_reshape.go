@@ -424,15 +424,14 @@ func alignReshape(xs, out []int64) (ib, ob [][]int, ok bool) {
 func analyzeExpand(a *Analysis, n *graph.Node) error {
 	x, y := n.Input(0), n.Output(0)
 	xs := a.shape(x)
-	t, ok := a.g.Constant(n.Input(1))
+	sh, ok := a.computedInts(n, 1)
 	if !ok || xs == nil {
-		a.freezeValue(x, n.Name()+": Expand to a computed shape")
+		a.freezeValue(x, n.Name()+": Expand to a shape computed at run time in a way pare cannot rewrite")
 		return nil
 	}
-	sh, err := graph.Int64s(t)
-	if err != nil {
-		a.freezeValue(x, n.Name()+": Expand shape")
-		return nil
+	if _, isConst := a.g.Constant(n.Input(1)); !isConst && a.lab(x) != nil {
+		// The computed shape may read sizes that pruning changes.
+		a.edits = append(a.edits, materialise{node: n, input: 1})
 	}
 	r := max(len(xs), len(sh))
 	out := make([]int64, r)
@@ -461,7 +460,64 @@ func analyzeExpand(a *Analysis, n *graph.Node) error {
 			a.freeze(l, n.Name()+": Expand broadcasts the channel axis")
 			continue
 		}
+		if a.repeatsKV(n, xs, sh, r, ax) {
+			continue
+		}
 		a.setLab(y, j, l)
 	}
+	a.repeatsSingleKV(n, xs, sh, r)
 	return nil
+}
+
+// repeatsSingleKV: multi-query attention's repeat_kv, [B, 1, 1, S, D] →
+// [B, 1, H, S, D]: the single key/value head has no channel to prune (its
+// projection's labels sit on head_dim), and the repeat axis gets one
+// channel per query head, as repeatsKV does for grouped-query attention.
+func (a *Analysis) repeatsSingleKV(n *graph.Node, xs, sh []int64, r int) {
+	y := n.Output(0)
+	for ix := 1; ix < len(xs); ix++ {
+		j := ix + (r - len(xs))
+		k := j - (r - len(sh))
+		if k < 0 || xs[ix] != 1 || xs[ix-1] != 1 || sh[k] <= 1 || a.lab(y)[j] != nil || a.lab(n.Input(0))[ix-1] != nil {
+			continue
+		}
+		if k-1 < 0 || sh[k-1] != 1 || !a.feedsAttention(y) {
+			continue
+		}
+		a.setLab(y, j, a.newElems(int(sh[k]), n.Name()))
+		a.edits = append(a.edits, constEntry{node: n, input: 1, entry: k, dim: DimRef{y, j}, size: sh[k]})
+		return
+	}
+}
+
+// repeatsKV handles grouped-query attention's repeat_kv: an Expand that
+// broadcasts the size-1 axis right after the labeled key/value head axis
+// ([B, Hkv, 1, S, D] → [B, Hkv, rep, S, D], then merged into Hkv·rep query
+// heads). With Options.KVGroups the KV head keeps its labels (a KV head
+// and its rep query heads are one channel, marked kv-group) and false is
+// returned. Otherwise the KV heads are kept whole and the repeat axis gets
+// fresh labels, one per query head slot: query head j of every KV group
+// is one channel, so every KV group loses the same number of query heads
+// and the Expand's rep entry is rewritten to the kept count.
+func (a *Analysis) repeatsKV(n *graph.Node, xs, sh []int64, r, ax int) bool {
+	j := ax + (r - len(xs)) + 1 // the repeat axis of the output
+	k := j - (r - len(sh))
+	ix := ax + 1
+	if ix >= len(xs) || k < 0 || k >= len(sh) || xs[ix] != 1 || sh[k] <= 1 || !a.feedsAttention(n.Output(0)) {
+		return false
+	}
+	kv := a.lab(n.Input(0))[ax]
+	for _, e := range kv {
+		if e >= 0 {
+			a.markRole(e, roleKVGroup)
+		}
+	}
+	if a.opts.KVGroups {
+		return false
+	}
+	a.freeze(kv, n.Name()+": key/value heads repeated for grouped-query attention are kept by --heads (--kv-groups removes whole KV groups)")
+	slots := a.newElems(int(sh[k]), n.Name())
+	a.setLab(n.Output(0), j, slots)
+	a.edits = append(a.edits, constEntry{node: n, input: 1, entry: k, dim: DimRef{n.Output(0), j}, size: sh[k]})
+	return true
 }

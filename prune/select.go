@@ -37,11 +37,64 @@ type Settings struct {
 	// HeadDim records that the analysis ran with Options.HeadDim, so
 	// that a plan replays with the same groups.
 	HeadDim bool `json:"head_dim,omitempty"`
+	// KVGroups records that the analysis ran with Options.KVGroups
+	// (--kv-groups), so that a plan replays with it.
+	KVGroups bool `json:"kv_groups,omitempty"`
 }
 
 // targetTolerance is how close, as a fraction of the model's total,
-// parameter and MAC targets must land.
-const targetTolerance = 0.02
+// parameter and MAC targets must land (else ErrTarget); selection stops
+// refining once within targetStep.
+const (
+	targetTolerance = 0.02
+	targetStep      = 0.002
+	// maxRefine bounds the cost evaluations of closer.
+	maxRefine = 400
+)
+
+// closer moves a global selection (removals per group, taken as a prefix
+// of the candidate order seq) toward a reduction of want, one candidate
+// at a time: below want it adds later candidates, above it drops taken
+// ones, keeping each change that brings the reduction nearer. A group
+// whose next change does not help is skipped from then on (its channels
+// cost the same). It stops within step of want or after maxRefine tries.
+func closer(rm map[int]int, seq []int, want float64, red func(map[int]int) float64, step float64) map[int]int {
+	cur := red(rm)
+	taken := 0
+	for _, n := range rm {
+		taken += n
+	}
+	skip := map[int]bool{}
+	try := func(gid, d int) {
+		if skip[gid] || rm[gid]+d < 0 {
+			return
+		}
+		rm[gid] += d
+		if v := red(rm); math.Abs(v-want) < math.Abs(cur-want) {
+			cur = v
+			return
+		}
+		rm[gid] -= d
+		skip[gid] = true
+	}
+	tries := 0
+	if cur < want {
+		for i := taken; i < len(seq) && math.Abs(cur-want) > step && tries < maxRefine; i++ {
+			if !skip[seq[i]] {
+				tries++
+				try(seq[i], 1)
+			}
+		}
+	} else {
+		for i := min(taken, len(seq)) - 1; i >= 0 && math.Abs(cur-want) > step && tries < maxRefine; i-- {
+			if !skip[seq[i]] && rm[seq[i]] > 0 {
+				tries++
+				try(seq[i], -1)
+			}
+		}
+	}
+	return rm
+}
 
 func (s *Settings) validate() error {
 	if s.Scope == "" {
@@ -64,7 +117,7 @@ func (s *Settings) validate() error {
 	}
 	for k, r := range s.KindRatios {
 		switch k {
-		case KindHeads, KindHeadDim, KindMLP, KindEmbed, KindChannels:
+		case KindHeads, KindHeadDim, KindKVGroups, KindMLP, KindEmbed, KindChannels:
 		default:
 			return fmt.Errorf("prune: %w: group kind %q", ErrInvalidOption, k)
 		}
@@ -141,6 +194,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		return nil, err
 	}
 	var pick func(x float64) map[int]int // removal count per group
+	var seq []int                        // global: candidate groups in removal order
 	var hi float64
 	ncand := 0
 	if s.Scope == "local" {
@@ -187,7 +241,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 				seqList = append(seqList, c.group)
 			}
 		}
-		ncand = len(seqList)
+		ncand, seq = len(seqList), seqList
 		pick = func(x float64) map[int]int {
 			c := int(math.Round(x * float64(len(seqList))))
 			rm := map[int]int{}
@@ -267,6 +321,16 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			x = lo
 		}
 		rm = pick(x)
+		redOf := func(rm map[int]int) float64 { return total - metric(a.costOf(a.prunedSet(keepOf(rm)))) }
+		if s.Scope != "local" && s.RoundTo <= 1 {
+			// One removal can be a whole head (a few percent of a small
+			// model): fill the gap with the next candidates that fit.
+			rm = closer(rm, seq, want, redOf, targetStep*total)
+		}
+		if got := redOf(rm); math.Abs(got-want) > targetTolerance*total {
+			return nil, fmt.Errorf("prune: %w: %s reduction %.1f%% asked, the closest selection removes %.1f%% (groups are too coarse; try --round-to 1, another ratio or --target channels)",
+				ErrTarget, s.Target, 100*s.Ratio, 100*got/total)
+		}
 	}
 	keep := keepOf(rm)
 	after := a.costOf(a.prunedSet(keep))
@@ -291,4 +355,33 @@ func (a *Analysis) prunedSet(keep map[int][]int) map[int32]bool {
 		}
 	}
 	return out
+}
+
+// CriterionOptions are the settings of data-driven criteria and of the
+// recovery steps, recorded in plans so that a replay redoes them.
+type CriterionOptions struct {
+	// Calib is the calibration file and CalibSamples the samples used
+	// (0: all); DataFree replaces data by BatchNormalization statistics.
+	Calib        string `json:"calib,omitempty"`
+	CalibSamples int    `json:"calib_samples,omitempty"`
+	DataFree     bool   `json:"data_free,omitempty"`
+	// Damping is the fraction of H's mean diagonal added before inversion
+	// (OBS).
+	Damping float64 `json:"damping,omitempty"`
+	// Compensate: the OBS weight update was applied to consumer layers.
+	Compensate bool `json:"compensate,omitempty"`
+	// Zeroth-order allocation: the local criterion inside each group,
+	// the largest fraction any group loses, the perturbation size, the
+	// loss, the seed, the bound and count of forward passes.
+	ZOLocal   string  `json:"zo_local,omitempty"`
+	ZOSMax    float64 `json:"zo_smax,omitempty"`
+	ZOEpsilon float64 `json:"zo_epsilon,omitempty"`
+	ZOLoss    string  `json:"zo_loss,omitempty"`
+	ZOBudget  int     `json:"zo_budget,omitempty"`
+	ZOPasses  int     `json:"zo_passes,omitempty"`
+	// Modules lists the module of each prunable group (module criterion).
+	Modules map[string]string `json:"modules,omitempty"`
+	// Recovery after pruning.
+	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
+	Reconstruct   bool `json:"reconstruct,omitempty"`
 }

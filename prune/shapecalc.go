@@ -74,11 +74,12 @@ func (a *Analysis) computedInts(n *graph.Node, i int) ([]int64, bool) {
 	}
 	dims, ok := a.inferred.IntValue(name)
 	if !ok || len(dims) == 0 {
-		return nil, false
+		return a.leafInts(n, i)
 	}
 	reshape := n.Op() == "Reshape" && i == 1
+	expand := n.Op() == "Expand" && i == 1
 	var xd []graph.Dim
-	if reshape {
+	if reshape || expand {
 		if ts, ok := a.inferred.Of(n.Input(0)); ok && ts.Ranked {
 			xd = ts.Dims
 		}
@@ -99,18 +100,123 @@ func (a *Analysis) computedInts(n *graph.Node, i int) ([]int64, bool) {
 				vals[k] = -1
 				infer++
 			}
+		case d.IsSymbolic() && expand:
+			// 1 broadcasts to the input's size: right when the input
+			// already has this size on the aligned axis.
+			if ix := k - len(dims) + len(xd); ix >= 0 && xd != nil && xd[ix] == d {
+				vals[k] = 1
+			} else {
+				return a.leafInts(n, i)
+			}
 		default:
-			return nil, false
+			return a.leafInts(n, i)
 		}
 	}
 	if reshape && infer > 1 {
-		return nil, false
+		return a.leafInts(n, i)
 	}
 	if a.computed == nil {
 		a.computed = map[inputRef][]int64{}
 	}
 	a.computed[ref] = vals
 	return vals, true
+}
+
+// leafInts reads a computed Reshape or Expand shape that is a Concat of
+// constant parts and parts computed at run time ([B, S] from Shape, then
+// the literal [H, D]): the literal entries are known, the computed ones
+// are returned as −1. Rather than replacing the whole shape by a constant
+// (which needs every symbolic entry expressible as 0 or −1, and fails on
+// [B·S, E] → [B, S, E]), Apply rewrites the literal part of the Concat
+// (leafShape). Rules must not trust a −1 of a leaf shape on a labeled
+// axis (isDynamicEntry).
+func (a *Analysis) leafInts(n *graph.Node, i int) ([]int64, bool) {
+	if (n.Op() != "Reshape" && n.Op() != "Expand") || i != 1 {
+		return nil, false
+	}
+	c := a.g.Producer(n.Input(i))
+	if c == nil || c.Op() != "Concat" || c.Domain() != "" || (c.IntAttr("axis", 0) != 0 && c.IntAttr("axis", 0) != -1) {
+		return nil, false
+	}
+	var vals []int64
+	var parts []leafPart
+	for ci, in := range c.Proto.Input {
+		if t, ok := a.g.Constant(in); ok {
+			v, err := graph.Int64s(t)
+			if err != nil || len(t.Dims) != 1 {
+				return nil, false
+			}
+			for o, x := range v {
+				vals = append(vals, x)
+				parts = append(parts, leafPart{input: ci, offset: o})
+			}
+			continue
+		}
+		ts, ok := a.inferred.Of(in)
+		if !ok || !ts.Ranked || len(ts.Dims) != 1 {
+			return nil, false
+		}
+		k, ok := ts.Dims[0].Value()
+		if !ok {
+			return nil, false
+		}
+		for range k {
+			vals = append(vals, -1)
+			parts = append(parts, leafPart{input: -1})
+		}
+	}
+	ref := inputRef{n.Proto, i}
+	if a.computed == nil {
+		a.computed = map[inputRef][]int64{}
+	}
+	if a.leaves == nil {
+		a.leaves = map[inputRef]leafShape{}
+	}
+	a.computed[ref] = vals
+	a.leaves[ref] = leafShape{concat: c, parts: parts}
+	return vals, true
+}
+
+// leafShape records where each entry of a computed shape comes from: a
+// constant input of its Concat (input, offset) or a computed one (−1).
+type leafShape struct {
+	concat *graph.Node
+	parts  []leafPart
+}
+
+type leafPart struct{ input, offset int }
+
+// isDynamicEntry reports whether entry k of input i of n is computed at
+// run time (a leaf shape's computed part).
+func (a *Analysis) isDynamicEntry(n *graph.Node, i, k int) bool {
+	l, ok := a.leaves[inputRef{n.Proto, i}]
+	return ok && k < len(l.parts) && l.parts[k].input < 0
+}
+
+// rewriteLeaves applies an edit of a leaf shape's entries to the
+// constant parts of its Concat (copied when shared).
+func (ap *applier) rewriteLeaves(n *graph.Node, i int, f func([]int64) error) error {
+	ref := inputRef{n.Proto, i}
+	l := ap.a.leaves[ref]
+	old := ap.a.computed[ref]
+	vals := append([]int64{}, old...)
+	if err := f(vals); err != nil {
+		return err
+	}
+	for k, v := range vals {
+		if v == old[k] {
+			continue
+		}
+		p := l.parts[k]
+		if p.input < 0 {
+			return fmt.Errorf("prune: node %q: shape entry %d is computed at run time", n.Name(), k)
+		}
+		if err := ap.rewriteInts(l.concat, p.input, func(c []int64) error { c[p.offset] = v; return nil }); err != nil {
+			return err
+		}
+	}
+	copy(old, vals)
+	return nil
 }
 
 // shapeSinks follows a Shape output forward through folded integer ops
@@ -162,7 +268,11 @@ func (a *Analysis) settleExposures() {
 	for _, e := range a.exposures {
 		ok := true
 		for _, s := range e.sinks {
-			if _, good := a.computedInts(s.node, s.input); !good {
+			_, good := a.computedInts(s.node, s.input)
+			if _, leaf := a.leaves[inputRef{s.node.Proto, s.input}]; leaf {
+				good = false // its computed part would read the pruned size
+			}
+			if !good {
 				ok = false
 				for _, l := range e.labels {
 					a.freeze(l, fmt.Sprintf("%s: read by %s, whose size is computed at run time in a way pare cannot rewrite", e.reason, s.node.Name()))
@@ -192,6 +302,9 @@ type materialise struct {
 func (e materialise) apply(ap *applier) error {
 	if _, ok := ap.a.g.Constant(e.node.Input(e.input)); ok {
 		return nil // already replaced by another edit
+	}
+	if _, ok := ap.a.leaves[inputRef{e.node.Proto, e.input}]; ok {
+		return nil // its literal parts are rewritten in place
 	}
 	return ap.rewriteInts(e.node, e.input, func([]int64) error { return nil })
 }

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"math"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -22,52 +20,14 @@ const (
 // bins a threshold is placed within 1/2048 of the observed range.
 const histBins = 2048
 
-// capture runs the float model m over data, batch samples at a time, with
-// names added as outputs, and calls visit with their values for each
-// batch with its number of samples. Only the statistics visit keeps
-// stay in memory.
-func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, batch int, visit func(vals map[string]tensor.Dense, rows int) error) error {
-	if len(names) == 0 {
-		return nil
-	}
-	mp := ort.CaptureModel(m.Proto, names)
-	bytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
-	if err != nil {
-		return fmt.Errorf("quant: calibration model: %w", err)
-	}
-	sess, err := ort.NewSession(bytes, ort.Options{})
-	if err != nil {
+// capture runs the float model m over data with names captured, through
+// calib.Stream: runs sized to calib.RunBudget, names split into passes
+// when one sample's values exceed it. visit gets each run's values (some
+// of the names), its first sample and its number of samples; only the
+// statistics visit keeps stay in memory.
+func capture(ctx context.Context, m *graph.Model, data Dataset, names []string, batch int, visit func(vals map[string]tensor.Dense, first, rows int) error) error {
+	if err := calib.Stream(ctx, m, data, names, max(batch, 1), visit); err != nil {
 		return fmt.Errorf("quant: calibration: %w", err)
-	}
-	defer sess.Close()
-	// A model with a fixed batch runs whole batches of exactly that size;
-	// the remainder that does not fill one is left out.
-	batch, rows := graph.FitBatch(m, batch), data.Len()
-	if f := int(graph.FixedBatch(m)); f > 0 {
-		if rows < f {
-			return fmt.Errorf("quant: calibration: %w: %d samples, fewer than the model's fixed batch of %d", ErrInvalid, rows, f)
-		}
-		rows -= rows % f
-	}
-	for i := 0; i < rows; i += batch {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		in, err := data.Batch(i, min(i+batch, rows))
-		if err != nil {
-			return err
-		}
-		outs, err := sess.Run(ctx, in, names)
-		if err != nil {
-			return fmt.Errorf("quant: calibration: %w", err)
-		}
-		vals := make(map[string]tensor.Dense, len(names))
-		for j, name := range names {
-			vals[name] = outs[j]
-		}
-		if err := visit(vals, min(i+batch, rows)-i); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -119,7 +79,7 @@ func (h *histogram) quantile(p float64) float64 {
 // second pass.
 func CalibrateRanges(ctx context.Context, m *graph.Model, data Dataset, names []string, method string, pct float64, batch int) (map[string]Range, error) {
 	ranges := map[string]Range{}
-	err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _ int) error {
+	err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _, _ int) error {
 		for name, d := range vals {
 			if !d.DType.IsFloat() {
 				continue
@@ -164,7 +124,7 @@ func CalibrateRanges(ctx context.Context, m *graph.Model, data Dataset, names []
 	for name, r := range ranges {
 		hists[name] = newHistogram(r)
 	}
-	err = capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _ int) error {
+	err = capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, _, _ int) error {
 		for name, d := range vals {
 			if h := hists[name]; h != nil {
 				v, err := d.Float32s()

@@ -137,11 +137,16 @@ func declaredDims(vi *onnx.ValueInfoProto) []int64 {
 	return dims
 }
 
+// SyntheticLen replaces symbolic dims other than the sample axis in
+// synthetic calibration data (sequence lengths of token inputs).
+const SyntheticLen = 16
+
 // SyntheticDataset draws n samples per input from the declared shapes with
 // a seeded generator: standard normal floats; integers uniform in
 // [0, rows) when the input indexes a constant table through Gather (token
-// ids), else in [0, 2). The first symbolic dim is the sample axis; other
-// symbolic dims are an error.
+// ids), else in [0, 2); inputs named like an attention mask are all
+// ones. Axis 0 is the sample axis; other symbolic dims (sequence
+// lengths) get SyntheticLen.
 func SyntheticDataset(m *graph.Model, n int, seed uint64) (Dataset, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	d := Dataset{Inputs: map[string]tensor.Dense{}}
@@ -154,10 +159,11 @@ func SyntheticDataset(m *graph.Model, n int, seed uint64) (Dataset, error) {
 		count := int64(n)
 		for i, v := range shape[1:] {
 			if v < 0 {
-				return d, fmt.Errorf("quant: synthetic data: %w: input %q dim %d is symbolic (give --calib data)", ErrUnsupported, in.Name, i+1)
+				shape[i+1], v = SyntheticLen, SyntheticLen
 			}
 			count *= v
 		}
+		mask := strings.Contains(strings.ToLower(in.Name), "mask")
 		var data any
 		switch elemType(in.Info) {
 		case onnx.TensorProto_FLOAT:
@@ -177,7 +183,9 @@ func SyntheticDataset(m *graph.Model, n int, seed uint64) (Dataset, error) {
 			}
 			v := make([]int64, count)
 			for i := range v {
-				v[i] = rng.Int64N(hi)
+				if v[i] = rng.Int64N(hi); mask {
+					v[i] = 1
+				}
 			}
 			if elemType(in.Info) == onnx.TensorProto_INT32 {
 				w := make([]int32, count)

@@ -15,4 +15,7 @@ var (
 	// method, rotation or range method, or a bit width, block size or
 	// accuracy level outside what the format allows.
 	ErrOption = errors.New("invalid option")
+	// ErrNothingQuantized marks a run that found no layer to quantize,
+	// so that the written model would equal the input.
+	ErrNothingQuantized = errors.New("nothing to quantize")
 )

@@ -189,15 +189,16 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 				names = append(names, l.Input())
 			}
 		}
-		offset := 0
-		err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, n int) error {
+		err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, first, _ int) error {
 			for _, l := range pass {
-				d := vals[l.Input()]
-				if err := addLayerInput(acc[l], shapes[l], d, weights[l], offset); err != nil {
+				d, ok := vals[l.Input()]
+				if !ok {
+					continue
+				}
+				if err := addLayerInput(acc[l], shapes[l], d, weights[l], first); err != nil {
 					return fmt.Errorf("quant: layer %s: %w", l.Node, err)
 				}
 			}
-			offset += n
 			return nil
 		})
 		if err != nil {

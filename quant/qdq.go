@@ -10,8 +10,12 @@ import (
 )
 
 // qdqOpset is the first opset whose QuantizeLinear/DequantizeLinear take
-// an axis (per-channel weights).
-const qdqOpset = 13
+// an axis (per-channel weights); per-tensor QDQ needs qdqMinOpset, where
+// they appeared.
+const (
+	qdqOpset    = 13
+	qdqMinOpset = 10
+)
 
 // Ops whose output takes its input's grid: they only move or select
 // values, so onnxruntime drops the DequantizeLinear→op→QuantizeLinear
@@ -342,10 +346,16 @@ func (q *qdqEmitter) emitWeight(m *graph.Model, l *Layer, w *Quantized) error {
 			if ok {
 				bqt, _ := intTensor(b+"_quantized", onnx.TensorProto_INT32, bt.Dims, bq)
 				bqName := e.init(bqt)
-				bsName := e.init(graph.FloatTensor(b+"_scale", bt.Dims, bs))
-				bzName := e.init(graph.NewTensor(b+"_zero_point", onnx.TensorProto_INT32, bt.Dims, make([]byte, 4*len(bq))))
+				// Per-tensor weights give one bias scale: a scalar grid
+				// without axis, which DequantizeLinear takes before 13.
+				sdims, bscales, battrs := bt.Dims, bs, []*onnx.AttributeProto{attrInt("axis", 0)}
+				if w.Gran.IsPerTensor() {
+					sdims, bscales, battrs = nil, bs[:1], nil
+				}
+				bsName := e.init(graph.FloatTensor(b+"_scale", sdims, bscales))
+				bzName := e.init(graph.NewTensor(b+"_zero_point", onnx.TensorProto_INT32, sdims, make([]byte, 4*len(bscales))))
 				bdq := e.out(b + "_dequantized")
-				nodes = append(nodes, e.node("DequantizeLinear", "", b+"_DequantizeLinear", []string{bqName, bsName, bzName}, []string{bdq}, attrInt("axis", 0)))
+				nodes = append(nodes, e.node("DequantizeLinear", "", b+"_DequantizeLinear", []string{bqName, bsName, bzName}, []string{bdq}, battrs...))
 				l.Node.Proto.Input[2] = bdq
 			}
 		}

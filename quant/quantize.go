@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/upgrade"
 )
 
 // Output formats.
@@ -34,6 +35,15 @@ const (
 	// RotateFused rotates by a random Hadamard fused into the weights
 	// where the graph allows it, and online elsewhere.
 	RotateFused = "fused"
+)
+
+// The accepted values of Options.Format, Method, Rotate and Calibrate,
+// for option checking.
+var (
+	Formats      = []string{FormatQDQ, FormatDynamic, FormatNBits, FormatQDQ4}
+	Methods      = []string{MethodRTN, MethodGPTQ, MethodRSQ}
+	Rotations    = []string{RotateNone, RotateHadamard, RotateFused}
+	Calibrations = []string{CalibMinMax, CalibPercentile}
 )
 
 // Options configure Quantize. The zero value of a field means its
@@ -222,6 +232,9 @@ type Report struct {
 	Skipped    []string      `json:"skipped,omitempty"`
 	Activation int           `json:"quantized_activations,omitempty"`
 	Notes      []string      `json:"notes,omitempty"`
+	// Upgrade is set when the format needed a newer opset than the
+	// model's and the model was upgraded first.
+	Upgrade *upgrade.Report `json:"opset_upgrade,omitempty"`
 }
 
 func (r *Report) note(o *Options, format string, args ...any) {
@@ -237,7 +250,17 @@ func Quantize(ctx context.Context, m *graph.Model, opts Options) (*Report, error
 		return nil, err
 	}
 	rep := &Report{Format: opts.Format, Method: opts.Method, Rotate: opts.Rotate}
-	var err error
+	// Weights held in Constant nodes are quantized like initializers; a
+	// model that keeps every constant in Constant nodes gets its
+	// constants back in that form.
+	constForm := len(m.Graph.Proto.Initializer) == 0
+	if _, err := m.BypassConstantIdentities(); err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
+	lifted, err := m.ConstantsToInitializers(readAsWeight)
+	if err != nil {
+		return nil, fmt.Errorf("quant: %w", err)
+	}
 	switch opts.Format {
 	case FormatQDQ:
 		err = quantizeQDQ(ctx, m, &opts, rep)
@@ -249,7 +272,37 @@ func Quantize(ctx context.Context, m *graph.Model, opts Options) (*Report, error
 	if err != nil {
 		return nil, err
 	}
+	if len(rep.Layers) == 0 {
+		why := ""
+		if len(rep.Skipped) > 0 {
+			why = fmt.Sprintf(" (%d left float, first: %s)", len(rep.Skipped), rep.Skipped[0])
+		}
+		return nil, fmt.Errorf("quant: %s: %w: 0 layers quantized%s, the model would not change", opts.Format, ErrNothingQuantized, why)
+	}
+	switch {
+	case constForm && lifted > 0:
+		if err := m.InitializersToConstants(); err != nil {
+			return nil, fmt.Errorf("quant: %w", err)
+		}
+	case lifted > 0:
+		rep.note(&opts, "%d weights held in Constant nodes are stored as initializers", lifted)
+	}
 	return rep, nil
+}
+
+// readAsWeight reports whether a constant is read as a layer weight or
+// bias or a normalisation parameter.
+func readAsWeight(v *graph.Value) bool {
+	for _, c := range v.Consumers {
+		if c.Domain() != "" {
+			continue
+		}
+		switch c.Op() {
+		case "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "LayerNormalization":
+			return true
+		}
+	}
+	return false
 }
 
 // dataset returns the calibration data, synthesising it when none was
@@ -387,7 +440,7 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 		return err
 	}
 	if o.Format == FormatQDQ4 {
-		if err := upgradeOpset(m, qdq4Opset); err != nil {
+		if err := raiseOpset(m, qdq4Opset, "DequantizeLinear with INT4 blocks", o, rep); err != nil {
 			return err
 		}
 	}
@@ -436,8 +489,12 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 
 // quantizeQDQ writes static int8 QDQ.
 func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) error {
-	if v := m.OpsetVersion(""); v < qdqOpset {
-		return fmt.Errorf("quant: qdq: %w: opset %d (per-channel QDQ needs %d or more)", ErrUnsupported, v, qdqOpset)
+	if o.PerTensor {
+		if err := raiseOpset(m, qdqMinOpset, "QuantizeLinear", o, rep); err != nil {
+			return err
+		}
+	} else if err := raiseOpset(m, qdqOpset, "per-channel QuantizeLinear (axis)", o, rep); err != nil {
+		return err
 	}
 	if err := applyRotation(m, o, rep); err != nil {
 		return err

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -28,8 +28,8 @@ func attentionSoftmaxes(m *graph.Model) []*graph.Node {
 }
 
 // rsqWeights computes RSQ's token weights for each layer: the attention
-// concentration of the layer's block (importance.AttentionConcentration,
-// normalised to importance.DefaultTokenRange and mean 1). A layer belongs
+// concentration of the layer's block (calib.AttentionConcentration,
+// normalised to calib.DefaultTokenRange and mean 1). A layer belongs
 // to the last attention Softmax before it in node order; layers before
 // the first one (the first block's Q/K/V) take the first. Models without
 // attention get none, which leaves GPTQ's Hessians uniform.
@@ -44,15 +44,18 @@ func rsqWeights(ctx context.Context, m *graph.Model, layers []*Layer, d Dataset,
 		names[i] = n.Output(0)
 	}
 	scores := make([]TokenWeights, len(sms))
-	err := capture(ctx, m, d, names, o.BatchSize, func(vals map[string]tensor.Dense, batch int) error {
+	err := capture(ctx, m, d, names, o.BatchSize, func(vals map[string]tensor.Dense, _, batch int) error {
 		for i, name := range names {
-			probs := vals[name]
-			s, err := importance.AttentionConcentration(probs, batch)
+			probs, ok := vals[name]
+			if !ok {
+				continue
+			}
+			s, err := calib.AttentionConcentration(probs, batch)
 			if err != nil {
 				return fmt.Errorf("quant: rsq: softmax %s: %w", sms[i], err)
 			}
 			for _, row := range s {
-				scores[i] = append(scores[i], importance.NormalizeTokenWeights(row, importance.DefaultTokenRange[0], importance.DefaultTokenRange[1]))
+				scores[i] = append(scores[i], calib.NormalizeTokenWeights(row, calib.DefaultTokenRange[0], calib.DefaultTokenRange[1]))
 			}
 		}
 		return nil

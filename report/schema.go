@@ -1,6 +1,9 @@
 package report
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Schema is the value of the "schema" field of every report this package
 // writes.
@@ -187,4 +190,13 @@ func (m Metrics) Quality() (v float64, name string, ok bool) {
 		return *m.Agreement, "top-1 agreement", true
 	}
 	return 0, "", false
+}
+
+// Finite returns &v, or nil for NaN and infinities (which JSON cannot
+// hold; a gate's detail still says what was measured).
+func Finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }

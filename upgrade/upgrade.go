@@ -32,15 +32,20 @@ type Report struct {
 // Changed reports whether the model's opset was raised.
 func (r *Report) Changed() bool { return r != nil && r.To > r.From }
 
-func (r *Report) String() string {
-	if !r.Changed() {
-		return fmt.Sprintf("opset %d unchanged", r.From)
-	}
+// Nodes returns the number of rewritten nodes.
+func (r *Report) Nodes() int {
 	n := 0
 	for _, c := range r.Rewritten {
 		n += c
 	}
-	return fmt.Sprintf("opset %d → %d (%d nodes rewritten)", r.From, r.To, n)
+	return n
+}
+
+func (r *Report) String() string {
+	if !r.Changed() {
+		return fmt.Sprintf("opset %d unchanged", r.From)
+	}
+	return fmt.Sprintf("opset %d → %d (%d nodes rewritten)", r.From, r.To, r.Nodes())
 }
 
 // rule rewrites one node for the step from c.from to c.to. It mutates

@@ -20,14 +20,15 @@ import (
 
 // benchOptions are pare bench's settings.
 type benchOptions struct {
-	Models  []string
-	Batches []int64
-	Threads int
-	Warmup  int
-	Runs    int
-	Seed    uint64
-	OrtLib  string
-	JSON    bool
+	Models      []string
+	InputShapes map[string][]int64
+	Batches     []int64
+	Threads     int
+	Warmup      int
+	Runs        int
+	Seed        uint64
+	OrtLib      string
+	JSON        bool
 }
 
 // benchReport is pare bench's JSON output (docs/CLI.md, section bench).
@@ -79,6 +80,7 @@ func benchCommand() *cli.Command {
 			"latency and samples/s per batch size, with ratios to the first model. MACs count\n" +
 			"symbolic dims as 1 (batch 1).",
 		Flags: []cli.Flag{
+			inputShapeFlag("of the synthetic inputs (the batch axis follows --batch)"),
 			&cli.StringFlag{Name: "batch", Value: "1", Usage: "comma-separated batch sizes, e.g. 1,32"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads"},
 			&cli.IntFlag{Name: "warmup", Value: 10, Usage: "untimed runs first"},
@@ -112,6 +114,10 @@ func benchOptionsFrom(cmd *cli.Command) (benchOptions, error) {
 	}
 	if len(o.Models) == 0 {
 		return o, usageErrorf("bench takes one or more MODEL arguments")
+	}
+	var err error
+	if o.InputShapes, err = inputShapes(cmd.String("input-shape")); err != nil {
+		return o, err
 	}
 	for _, s := range strings.Split(cmd.String("batch"), ",") {
 		b, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -151,12 +157,12 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 		}
 	}()
 	for i, path := range o.Models {
-		s, g, err := loadSession(path, ort.Options{Threads: o.Threads})
+		s, _, err := loadSession(path, ort.Options{Threads: o.Threads})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		sessions[i] = s
-		m, err := benchStaticOf(path, g)
+		m, err := benchStatic(path, o.InputShapes)
 		if err != nil {
 			return nil, err
 		}
@@ -178,40 +184,12 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 // benchStatic measures what needs no running: size on disk, and params
 // and MACs from the graph package. A model it cannot count is still
 // timed.
-func benchStatic(path string) (benchModel, error) {
-	g, err := graph.Load(path)
-	if err != nil {
-		st, serr := os.Stat(path)
-		if serr != nil {
-			return benchModel{}, fmt.Errorf("bench: %w", serr)
-		}
-		return benchModel{Path: path, SizeBytes: st.Size(), CountError: err.Error()}, nil
-	}
-	return benchStaticOf(path, g)
-}
-
-// benchStaticOf is benchStatic for a model already loaded from path.
-func benchStaticOf(path string, g *graph.Model) (benchModel, error) {
-	st, err := os.Stat(path)
+func benchStatic(path string, shapes map[string][]int64) (benchModel, error) {
+	f, err := graph.MeasureFileWith(path, shapes)
 	if err != nil {
 		return benchModel{}, fmt.Errorf("bench: %w", err)
 	}
-	bm := benchModel{Path: path, SizeBytes: st.Size()}
-	if disk, err := graph.DiskUsageOf(g, path); err == nil {
-		bm.SizeBytes = disk.Total()
-	}
-	c, err := graph.Count(g)
-	if err != nil {
-		bm.CountError = err.Error()
-		return bm, nil
-	}
-	bm.Params = &c.Params
-	if len(c.Uncounted) == 0 {
-		bm.MACs = &c.MACs
-	} else {
-		bm.CountError = fmt.Sprintf("MACs unknown for %d node(s), e.g. %s", len(c.Uncounted), c.Uncounted[0])
-	}
-	return bm, nil
+	return benchModel{Path: path, SizeBytes: f.SizeBytes, Params: f.Params, MACs: f.MACs, CountError: f.CountError}, nil
 }
 
 // timeBatch times every model at batch size b. Runs are interleaved
@@ -233,7 +211,7 @@ func timeBatch(ctx context.Context, sessions []*ort.Session, o benchOptions, b i
 			out[i].Skipped = reason
 			continue
 		}
-		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed})
+		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed, Shapes: o.InputShapes})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.Name(), err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 )
 
 // checkOptions are pare check's settings.
@@ -23,11 +24,13 @@ type checkOptions struct {
 	Ref, Cand       string
 	Inputs, Labels  string
 	Samples         int64
+	InputShapes     map[string][]int64
 	Seed            uint64
 	Batch           int64
 	IntLow, IntHigh int64
 	Threads         int
 	Thresholds      check.Thresholds
+	Perplexity      bool
 	OrtLib          string
 	JSON            bool
 }
@@ -48,9 +51,10 @@ func checkCommand() *cli.Command {
 		ArgsUsage:    "REF CAND",
 		Description: "Runs both models in onnxruntime on the same inputs and compares every output.\n" +
 			"Without threshold flags the gate is allclose with atol 1e-4, rtol 1e-3; any threshold\n" +
-			"flag replaces that default (giving only --atol or --rtol leaves the other at 0).\n" +
+			"flag, or --metric ppl, replaces that default (giving only --atol or --rtol leaves the other at 0).\n" +
 			"Exit 1 when a threshold fails.",
 		Flags: []cli.Flag{
+			inputShapeFlag("of synthetic inputs (the batch axis follows --samples)"),
 			&cli.StringFlag{Name: "inputs", Usage: "inputs: .npy (a single-input model) or .npz (one array per input name); default synthetic"},
 			&cli.StringFlag{Name: "labels", Usage: "integer class labels (.npy, shape [N]) for accuracy"},
 			&cli.Int64Flag{Name: "samples", Value: check.DefaultSamples, Usage: "synthetic samples (batch axis of symbolic or size-1 inputs)"},
@@ -62,6 +66,8 @@ func checkCommand() *cli.Command {
 			&cli.Float64Flag{Name: "min-cos", Usage: "lowest cosine similarity per output"},
 			&cli.Float64Flag{Name: "min-top1", Usage: "lowest top-1 agreement per output, 0..1"},
 			&cli.Float64Flag{Name: "max-acc-drop", Usage: "largest accuracy drop in percentage points (needs --labels)"},
+			&cli.StringFlag{Name: "metric", Usage: "ppl: also score causal LMs by next-token perplexity and top-1 on the integer token input"},
+			&cli.Float64Flag{Name: "max-ppl-increase", Usage: "largest next-token perplexity increase, in percent of the reference's (implies --metric ppl)"},
 			&cli.IntFlag{Name: "threads", Value: 1, Usage: "onnxruntime intra-op threads per model"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 		},
@@ -101,6 +107,10 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 	if o.Samples <= 0 {
 		return o, usageErrorf("--samples must be positive, got %d", o.Samples)
 	}
+	var err error
+	if o.InputShapes, err = inputShapes(cmd.String("input-shape")); err != nil {
+		return o, err
+	}
 	if o.Samples > maxSamples {
 		return o, usageErrorf("--samples %d is over the limit of %d", o.Samples, maxSamples)
 	}
@@ -122,12 +132,14 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 	if cmd.IsSet("atol") || cmd.IsSet("rtol") {
 		th.AllClose = &check.AllClose{ATol: cmd.Float64("atol"), RTol: cmd.Float64("rtol")}
 	}
-	for name, dst := range map[string]**float64{"min-cos": &th.MinCos, "min-top1": &th.MinTop1, "max-acc-drop": &th.MaxAccDrop} {
+	for name, dst := range map[string]**float64{"min-cos": &th.MinCos, "min-top1": &th.MinTop1, "max-acc-drop": &th.MaxAccDrop, "max-ppl-increase": &th.MaxPPLIncrease} {
 		if cmd.IsSet(name) {
 			*dst = new(cmd.Float64(name))
 		}
 	}
-	if th == (check.Thresholds{}) {
+	// Perplexity is a measurement of its own: asked for alone, it
+	// replaces the default allclose gate (a pruned LM never passes it).
+	if th == (check.Thresholds{}) && cmd.String("metric") == "" {
 		th = check.DefaultThresholds()
 	}
 	if err := th.Validate(); err != nil {
@@ -137,37 +149,28 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 		return o, usageErrorf("--max-acc-drop needs --labels")
 	}
 	o.Thresholds = th
+	switch m := cmd.String("metric"); m {
+	case "ppl":
+		o.Perplexity = true
+	case "":
+		o.Perplexity = th.MaxPPLIncrease != nil
+	default:
+		return o, usageErrorf("--metric %q: the only metric is ppl", m)
+	}
 	if o.Inputs != "" {
 		if ext := strings.ToLower(filepath.Ext(o.Inputs)); ext != ".npy" && ext != ".npz" {
 			return o, usageErrorf("--inputs %s: want a .npy or .npz file", o.Inputs)
 		}
-		if err := readable(o.Inputs); err != nil {
+		if err := pipeline.Readable(o.Inputs); err != nil {
 			return o, usageErrorf("--inputs: %v", err)
 		}
 	}
 	if o.Labels != "" {
-		if err := readable(o.Labels); err != nil {
+		if err := pipeline.Readable(o.Labels); err != nil {
 			return o, usageErrorf("--labels: %v", err)
 		}
 	}
 	return o, nil
-}
-
-// readable checks that path is a regular file we can open.
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	return nil
 }
 
 func parseRange(s string) (lo, hi int64, ok bool) {
@@ -206,7 +209,7 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		src, err = check.FromNpz(o.Inputs, ref.Inputs())
 	default:
 		in, serr := check.Synthesize(ref.Inputs(), check.SynthOptions{
-			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh,
+			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh, Shapes: o.InputShapes,
 		})
 		if serr != nil {
 			return nil, serr
@@ -217,7 +220,7 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	defer src.Close()
-	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds}
+	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds, Perplexity: o.Perplexity}
 	if o.Labels != "" {
 		if copts.Labels, err = check.LoadLabels(o.Labels); err != nil {
 			return nil, err
@@ -257,6 +260,11 @@ func printCheckText(w io.Writer, rep *checkReport) error {
 	if a := rep.Accuracy; a != nil {
 		fmt.Fprintf(tw, "\naccuracy\t%s, %d labels: reference %.2f%%, candidate %.2f%%, drop %.2f points\n",
 			a.Output, a.Labels, 100*float64(a.Ref), 100*float64(a.Cand), float64(a.DropPoints))
+	}
+	if p := rep.Perplexity; p != nil {
+		fmt.Fprintf(tw, "\nperplexity\t%s from %s, %d next tokens: reference %.4g, candidate %.4g (%+.2f%%)\n",
+			p.Output, p.Input, p.Tokens, float64(p.Ref), float64(p.Cand), float64(p.IncreasePct))
+		fmt.Fprintf(tw, "next-token top-1\treference %.2f%%, candidate %.2f%%\n", 100*float64(p.RefTop1), 100*float64(p.CandTop1))
 	}
 	fmt.Fprintln(tw, "\ngate\toutput\tresult\tdetail")
 	for _, g := range rep.Gates {

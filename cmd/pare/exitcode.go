@@ -9,6 +9,7 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/report"
@@ -28,7 +29,13 @@ const (
 	exitInterrupted = 130
 )
 
-var errInterrupted = errors.New("interrupted")
+// errInterrupted marks work stopped by a signal; pare run's runs stop
+// with the same error.
+var errInterrupted = pipeline.ErrInterrupted
+
+// errNothingChanged marks a command asked to change a model that would
+// have written it unchanged (exit 3, like quant.ErrNothingQuantized).
+var errNothingChanged = errors.New("nothing to change")
 
 // usageError marks errors in how pare was called (flags, arguments).
 type usageError struct{ msg string }
@@ -67,6 +74,7 @@ var exitMappings = []struct {
 }{
 	// {pkg.ErrX, exitCode}, one line per sentinel
 	{check.ErrFailed, exitCheckFailed},
+	{errNothingChanged, exitUnsupported},
 	{graph.ErrOutputExists, exitUsage},
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
@@ -79,6 +87,7 @@ var exitMappings = []struct {
 	{ort.ErrModel, exitUnsupported},
 	{ort.ErrRun, exitRuntime},
 	{ort.ErrUnavailable, exitRuntime},
+	{pipeline.ErrUsage, exitUsage},
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
@@ -88,4 +97,5 @@ var exitMappings = []struct {
 	{report.ErrWrite, exitWrite},
 	{tensor.ErrFormat, exitUsage},
 	{tensor.ErrTooLarge, exitUsage},
+	{quant.ErrNothingQuantized, exitUnsupported},
 }

@@ -19,6 +19,8 @@ type inspectOptions struct {
 	JSON   bool
 	Nodes  bool
 	Groups bool
+	// InputShapes fixes input sizes for shapes and MACs.
+	InputShapes map[string][]int64
 }
 
 // inspectResult is what pare inspect reports; docs/CLI.md lists the JSON
@@ -29,14 +31,22 @@ type inspectResult struct {
 	SizeBytes int64 `json:"size_bytes"`
 	graph.DiskUsage
 	NodeList []graph.NodeSummary `json:"nodes,omitempty"`
-	// Groups holds the coupled channel groups when --groups is given.
-	Groups any `json:"groups,omitempty"`
+	// Groups holds the coupled channel groups when --groups is given;
+	// KVGroups the groups of the --kv-groups analysis, for models with
+	// grouped-query attention.
+	Groups   any `json:"groups,omitempty"`
+	KVGroups any `json:"kv_groups,omitempty"`
 }
 
-// inspectGroups computes the coupled channel groups for --groups. The
-// pruning package sets it (from a file of its own); while it is nil the
-// flag is hidden and refused.
-var inspectGroups func(ctx context.Context, m *graph.Model) (any, error)
+// inspectGroups computes the coupled channel groups for --groups (and
+// the KV-group analysis, nil when there are no KV groups);
+// inspectGroupsText prints them as a table. The pruning code sets both
+// (from a file of its own); while they are nil the flag is hidden and
+// refused.
+var (
+	inspectGroups     func(ctx context.Context, m *graph.Model) (groups, kv any, err error)
+	inspectGroupsText func(w io.Writer, groups, kv any) error
+)
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{
@@ -47,13 +57,18 @@ func inspectCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.BoolFlag{Name: "nodes", Usage: "list every node with its output shape, params and MACs"},
 			&cli.BoolFlag{Name: "groups", Usage: "list coupled channel groups", Hidden: inspectGroups == nil},
+			inputShapeFlag("for shapes and MACs"),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usageErrorf("inspect takes one MODEL argument, got %d", cmd.Args().Len())
 			}
+			shapes, err := inputShapes(cmd.String("input-shape"))
+			if err != nil {
+				return err
+			}
 			opts := inspectOptions{Path: cmd.Args().First(), JSON: cmd.Bool("json"),
-				Nodes: cmd.Bool("nodes"), Groups: cmd.Bool("groups")}
+				Nodes: cmd.Bool("nodes"), Groups: cmd.Bool("groups"), InputShapes: shapes}
 			res, err := runInspect(ctx, opts)
 			if err != nil {
 				return err
@@ -74,6 +89,9 @@ func runInspect(ctx context.Context, opts inspectOptions) (*inspectResult, error
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
+	if err := fixInputShapes(m, opts.InputShapes); err != nil {
+		return nil, err
+	}
 	sum, err := graph.Summarize(m)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %s: %w", opts.Path, err)
@@ -87,7 +105,7 @@ func runInspect(ctx context.Context, opts inspectOptions) (*inspectResult, error
 		res.NodeList = sum.Nodes
 	}
 	if opts.Groups {
-		if res.Groups, err = inspectGroups(ctx, m); err != nil {
+		if res.Groups, res.KVGroups, err = inspectGroups(ctx, m); err != nil {
 			return nil, fmt.Errorf("inspect: groups: %w", err)
 		}
 	}
@@ -133,8 +151,11 @@ func printInspectText(w io.Writer, res *inspectResult) error {
 	line("ops", "%s", strings.Join(ops, ", "))
 	line("params", "%s (%d tensors)", thousands(res.Params), res.ParamTensors)
 	macs := fmt.Sprintf("%s (batch 1: symbolic dims taken as %d)", thousands(res.MACs), res.MACsSymbolValue)
-	if n := len(res.MACsUncounted); n > 0 {
-		macs += fmt.Sprintf("; %d nodes not counted, shapes unknown", n)
+	if len(res.InputShapes) > 0 {
+		macs = fmt.Sprintf("%s (input sizes fixed by --input-shape)", thousands(res.MACs))
+	}
+	if res.MACsUnknown != "" {
+		macs = fmt.Sprintf("unknown: %s; the nodes with known shapes sum to %s", res.MACsUnknown, thousands(res.MACs))
 	}
 	line("MACs", "%s", macs)
 	size := fmt.Sprintf("%s (model file %s", bytesText(res.SizeBytes), bytesText(res.ModelBytes))
@@ -170,9 +191,7 @@ func printInspectText(w io.Writer, res *inspectResult) error {
 	}
 	if res.Groups != nil {
 		fmt.Fprintln(w, "\ngroups")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Groups)
+		return inspectGroupsText(w, res.Groups, res.KVGroups)
 	}
 	return nil
 }

@@ -23,7 +23,9 @@ import (
 
 // pruneOptions are pare prune's settings.
 type pruneOptions struct {
-	Model, Output   string
+	Model, Output string
+	// InputShape is --input-shape as given (parsed by runPrune).
+	InputShape      string
 	InPlace         bool
 	Settings        prune.Settings
 	Norm            string
@@ -36,6 +38,7 @@ type pruneOptions struct {
 	// (its Settings are taken from Settings).
 	Criteria importance.Config
 	HeadDim  bool
+	KVGroups bool
 	// NoVerify skips running the result in onnxruntime before writing.
 	NoVerify bool
 	OrtLib   string
@@ -78,7 +81,7 @@ type groupRow struct {
 	Kind    string `json:"kind,omitempty"`
 }
 
-func init() { inspectGroups = groupsForInspect }
+func init() { inspectGroups, inspectGroupsText = groupsForInspect, printGroups }
 
 func pruneCommand() *cli.Command {
 	return &cli.Command{
@@ -87,9 +90,10 @@ func pruneCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model path"},
+			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, module or zeroth"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module or zeroth"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
@@ -102,7 +106,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random and zeroth"},
-			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, zeroth and recovery"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth and recovery"},
 			&cli.IntFlag{Name: "calib-samples", Usage: "use at most N calibration samples (0: all)"},
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
@@ -111,7 +115,8 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
-			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer"},
+			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer (grouped-query attention: query heads, the same number in every KV group)"},
+			&cli.FloatFlag{Name: "kv-groups", Usage: "grouped-query attention: fraction of whole KV groups removed (a key/value head with its query heads)"},
 			&cli.FloatFlag{Name: "mlp", Usage: "fraction of MLP hidden width removed in every MLP"},
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
@@ -193,6 +198,16 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	shapes, err := inputShapes(o.InputShape)
+	if err != nil {
+		return nil, err
+	}
+	if err := fixInputShapes(m, shapes); err != nil {
+		return nil, err
+	}
+	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
+	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
@@ -206,6 +221,9 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		if err := runStructured(ctx, m, o, res); err != nil {
 			return nil, err
 		}
+	}
+	if err := requireChange(o, res); err != nil {
+		return nil, err
 	}
 	// Everything that can reject the pruned model runs before it is
 	// written: a model that fails here never reaches the output path.
@@ -225,6 +243,35 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
+}
+
+// requireChange refuses a run that was asked to remove something
+// (a ratio or sparsity above 0) and removed nothing, instead of writing
+// an unchanged copy. A ratio of 0 asks for nothing and passes.
+func requireChange(o pruneOptions, res *pruneResult) error {
+	switch res.Mode {
+	case "structured":
+		if o.PlanIn != "" {
+			return nil
+		}
+		asked := o.Settings.Ratio > 0
+		for _, r := range o.Settings.KindRatios {
+			asked = asked || r > 0
+		}
+		removed := 0
+		for _, g := range res.Groups {
+			removed += g.Size - g.Kept
+		}
+		if asked && removed == 0 {
+			return fmt.Errorf("prune: %w: the settings remove no channel (%d groups, %d frozen; a larger --ratio or a smaller --round-to may): nothing written",
+				errNothingChanged, len(res.Groups), res.FrozenGroups)
+		}
+	default:
+		if (o.Sparsity > 0 || o.NM != "") && res.Sparsity == 0 {
+			return fmt.Errorf("prune: %w: %s zeroes no weight: nothing written", errNothingChanged, res.Mode)
+		}
+	}
+	return nil
 }
 
 func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
@@ -250,7 +297,8 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	// A plan made with --head-dim replays with it.
 	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
-	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim})
+	kvGroups := o.KVGroups || (plan != nil && plan.Settings.KVGroups)
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups})
 	if err != nil {
 		return err
 	}
@@ -397,12 +445,70 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 
 // groupsForInspect lists the coupled channel groups for pare inspect
 // --groups.
-func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
+func groupsForInspect(_ context.Context, m *graph.Model) (any, any, error) {
 	an, err := prune.Analyze(m, prune.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return an.Groups, nil
+	// Grouped-query attention: the --kv-groups analysis groups KV heads
+	// with their query heads; list it when it finds any.
+	kv, err := prune.Analyze(m, prune.Options{KVGroups: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range kv.Groups {
+		if g.Kind == prune.KindKVGroups {
+			return an.Groups, kv.Groups, nil
+		}
+	}
+	return an.Groups, nil, nil
+}
+
+// printGroups prints one row per group (id, kind, first layer, size,
+// prunable or why frozen, tied and copied constants), then the KV groups
+// of the --kv-groups analysis.
+func printGroups(w io.Writer, groups, kv any) error {
+	row := func(tw *tabwriter.Writer, g *prune.Group) {
+		status := "prunable"
+		if g.Frozen {
+			status = "frozen: " + g.Reason
+		} else if g.Inexact != "" {
+			status = "prunable, inexact: " + g.Inexact
+		}
+		var notes []string
+		copies := 0
+		for _, m := range g.Members {
+			if m.Copy {
+				copies++
+			}
+			if len(m.SharedWith) > 0 {
+				notes = append(notes, fmt.Sprintf("%s tied with %s", m.Tensor, strings.Join(m.SharedWith, ", ")))
+			}
+		}
+		if copies > 0 {
+			notes = append(notes, fmt.Sprintf("%d shared constant fills copied per reader", copies))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", g.ID, g.Kind, g.Name, g.Size, status, strings.Join(notes, "; "))
+	}
+	table := func(gs []*prune.Group, only string) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "id\tkind\tfirst layer\tchannels\tstatus\tnotes")
+		for _, g := range gs {
+			if only == "" || g.Kind == only {
+				row(tw, g)
+			}
+		}
+		return tw.Flush()
+	}
+	gs, _ := groups.([]*prune.Group)
+	if err := table(gs, ""); err != nil {
+		return err
+	}
+	if k, ok := kv.([]*prune.Group); ok && k != nil {
+		fmt.Fprintln(w, "\nKV groups (pare prune --kv-groups: a key/value head with its query heads)")
+		return table(k, prune.KindKVGroups)
+	}
+	return nil
 }
 
 // pruneOptionsFrom reads pare prune's flags and argument; pare run reads
@@ -410,6 +516,7 @@ func groupsForInspect(_ context.Context, m *graph.Model) (any, error) {
 func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	opts := pruneOptions{
 		Model: cmd.Args().First(), Output: cmd.String("output"), InPlace: cmd.Bool("in-place"),
+		InputShape: cmd.String("input-shape"),
 		Settings: prune.Settings{
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
@@ -418,7 +525,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"),
+		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"),
 		Criteria: importance.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
@@ -428,11 +535,12 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
 	opts.Settings.HeadDim = opts.HeadDim
+	opts.Settings.KVGroups = opts.KVGroups
 	headKind := prune.KindHeads
 	if opts.HeadDim {
 		headKind = prune.KindHeadDim
 	}
-	for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
+	for _, k := range []struct{ flag, kind string }{{"heads", headKind}, {"kv-groups", prune.KindKVGroups}, {"mlp", prune.KindMLP}, {"embed", prune.KindEmbed}} {
 		if cmd.IsSet(k.flag) {
 			if opts.Settings.KindRatios == nil {
 				opts.Settings.KindRatios = map[string]float64{}

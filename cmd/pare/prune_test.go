@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,125 @@ func TestPruneRefusesKindWithNothingToPrune(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("output written: %v", err)
+	}
+}
+
+// TestPruneKVGroups: on the dynamo Llama export (4 query heads, 2 KV
+// heads), --kv-groups 0.5 removes one KV group per layer (K/V rows of a
+// KV head with its two query heads) and records kv_groups in the plan,
+// --heads 0.25 removes query heads with every KV head kept, inspect
+// --groups lists the KV groups, and --kv-groups on BERT (no grouped-query
+// attention) exits 2 writing nothing.
+func TestPruneKVGroups(t *testing.T) {
+	const llama = "../../fixtures/models/hf_llama_tiny.onnx"
+	dir := t.TempDir()
+	out, plan := filepath.Join(dir, "kv.onnx"), filepath.Join(dir, "kv.json")
+	text, code := runCLI(t, "prune", llama, "-o", out, "--kv-groups", "0.5", "--plan-out", plan, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, text)
+	}
+	var res struct {
+		Groups []struct {
+			Kind string `json:"kind"`
+			Size int    `json:"size"`
+			Kept int    `json:"kept"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(text), &res); err != nil {
+		t.Fatalf("%v in %s", err, text)
+	}
+	kv := 0
+	for _, g := range res.Groups {
+		if g.Kind == "kv-groups" {
+			kv++
+			if g.Size != 2 || g.Kept != 1 {
+				t.Errorf("KV group kept %d of %d, want 1 of 2", g.Kept, g.Size)
+			}
+		}
+	}
+	if kv != 2 {
+		t.Errorf("%d kv-groups groups, want one per layer (2)", kv)
+	}
+	if b, err := os.ReadFile(plan); err != nil || !strings.Contains(string(b), `"kv_groups": true`) {
+		t.Errorf("plan does not record kv_groups (%v)", err)
+	}
+	if text, code := runCLI(t, "prune", llama, "-o", filepath.Join(dir, "h.onnx"), "--heads", "0.25"); code != exitOK ||
+		!strings.Contains(text, "kept by --heads") {
+		t.Errorf("--heads: exit %d, want KV heads listed as kept:\n%s", code, text)
+	}
+	if text, code := runCLI(t, "inspect", llama, "--groups"); code != exitOK || !strings.Contains(text, "KV groups") {
+		t.Errorf("inspect --groups: exit %d, no KV groups section:\n%s", code, text)
+	}
+	bert := filepath.Join(dir, "bert.onnx")
+	if text, code := runCLI(t, "prune", "../../fixtures/models/hf_bert_tiny.onnx", "-o", bert, "--kv-groups", "0.5"); code != exitUsage {
+		t.Errorf("--kv-groups on BERT: exit %d, want %d:\n%s", code, exitUsage, text)
+	}
+	if _, err := os.Stat(bert); !os.IsNotExist(err) {
+		t.Errorf("output written for BERT: %v", err)
+	}
+}
+
+// TestPruneParamsTargetTransformers: --target params lands within half a
+// point of the request on transformers whose heads are a few percent of
+// the model each (the selection fills the gap with smaller channels).
+func TestPruneParamsTargetTransformers(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []string{"vit_nano_op13", "fmnist_vit_op13", "swin_nano_op13", "hf_llama_tiny"} {
+		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), "--ratio", "0.3", "--target", "params", "--json")
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		got := 1 - float64(res.After.Params)/float64(res.Before.Params)
+		if got < 0.295 || got > 0.305 {
+			t.Errorf("%s: params reduced by %.4f, asked 0.3", m, got)
+		}
+	}
+}
+
+// TestPruneMACsCountAttention: the plan's MAC count includes the
+// attention score and context MatMuls (two activations), so on decoders
+// and BERT it equals graph.Count on the written file before and after
+// removing half the heads (the exporter graphs: half the MLP width), and a
+// MAC target is met as graph.Count sees it.
+func TestPruneMACsCountAttention(t *testing.T) {
+	dir := t.TempDir()
+	for m, kind := range map[string]string{"char_gpt_op13": "--heads", "hf_llama_tiny": "--mlp", "hf_bert_tiny": "--mlp"} {
+		plan := filepath.Join(dir, m+".plan.json")
+		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), kind, "0.5", "--plan-out", plan, "--json")
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Before, After struct{ MACs int64 } }
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		// Within 0.1%: the Llama's RoPE frequency MatMul (16 MACs, its
+		// operand an Expand of a constant) is not in the plan's count.
+		near := func(a, b int64) bool { return math.Abs(float64(a-b)) <= 1e-3*float64(b) }
+		if !near(p.Before.MACs, res.Before.MACs) || !near(p.After.MACs, res.After.MACs) || res.After.MACs >= res.Before.MACs {
+			t.Errorf("%s: plan MACs %d → %d, graph.Count %d → %d", m, p.Before.MACs, p.After.MACs, res.Before.MACs, res.After.MACs)
+		}
+		out, err = runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+"-macs.onnx"), "--ratio", "0.3", "--target", "macs", "--json")
+		if err != nil {
+			t.Fatalf("%s --target macs: %v", m, err)
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		if got := 1 - float64(res.After.MACs)/float64(res.Before.MACs); math.Abs(got-0.3) > 0.02 {
+			t.Errorf("%s: --ratio 0.3 --target macs removes %.4f of graph.Count's MACs", m, got)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/quant"
 )
 
@@ -149,7 +150,7 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if opts.Calib != "" {
 		// Calibration data that cannot be used is a usage error, like
 		// check's --inputs.
-		if err := readable(opts.Calib); err != nil {
+		if err := pipeline.Readable(opts.Calib); err != nil {
 			return nil, usageErrorf("quant: --calib: %v", err)
 		}
 		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)

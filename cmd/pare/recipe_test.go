@@ -2,9 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/pipeline"
 )
 
 // TestRecipeMalformed: every recipe mistake exits 2 before anything
@@ -66,23 +74,95 @@ func TestRecipeMalformed(t *testing.T) {
 // the command's flag defaults, and file options resolve against the
 // recipe's directory.
 func TestRecipeDefaultsComeFromCommands(t *testing.T) {
-	r, err := parseRecipe("/data/r.yaml", []byte("steps:\n  - prune: {ratio: 0.25, round-to: 8}\n  - quant: {bits: 4, format: nbits}\n"))
+	r, err := pipeline.Parse("/data/r.yaml", []byte("steps:\n  - prune: {ratio: 0.25, round-to: 8}\n  - quant: {bits: 4, format: nbits}\n"), recipeSteps())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := r.pruneOpts(context.Background(), nil, 0, "m.onnx", "o.onnx")
+	cmd, err := r.Command(context.Background(), 0, "m.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := pruneOptionsFrom(cmd)
 	s := p.Settings
 	if s.Ratio != 0.25 || s.RoundTo != 8 || s.Criterion != "magnitude" || s.MaxLayerRatio != 0.8 || s.Target != "channels" || p.Norm != "l2" {
 		t.Errorf("prune options %+v", p)
 	}
-	q, err := r.quantOpts(context.Background(), nil, 1, "m.onnx", "o.onnx")
+	cmd, err = r.Command(context.Background(), 1, "m.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := quantOptionsFrom(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if q.Bits != 4 || q.Format != "nbits" || q.Block != 32 || q.Method != "rtn" || !q.PerChannel || q.CalibSamples != 64 {
 		t.Errorf("quant options %+v", q)
+	}
+}
+
+// TestRecipeAcceptsEveryCommandOption: every option of pare prune and
+// pare quant (less those pare run sets itself), with every value an
+// enumerated option takes, is accepted in a recipe step and passes the
+// checks made before anything runs. A flag added to either command
+// without a sample value here fails the test.
+func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
+	calib, err := filepath.Abs(fmnistCalib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := filepath.Abs(fmnistModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := map[string]map[string]string{
+		"prune": {"ratio": "0.3", "norm": "l1", "max-layer-ratio": "0.5", "round-to": "8", "ignore": "^none$",
+			"plan-in": calib, "sparsity": "0.5", "nm": "2:4", "seed": "1", "calib": calib, "calib-samples": "8",
+			"zo-budget": "10", "zo-local": "wanda", "zo-smax": "0.5", "heads": "0.5", "mlp": "0.5", "embed": "0.5"},
+		"quant": {"bits": "8", "block": "64", "calib": calib, "calib-samples": "8", "exclude": "^none$",
+			"accuracy-level": "4", "seed": "1", "per-channel": "false"},
+	}
+	steps := recipeSteps()
+	for _, kind := range []string{"prune", "quant"} {
+		k := steps[kind]
+		for _, f := range k.Command().Flags {
+			name := f.Names()[0]
+			if _, managed := k.Managed[name]; managed {
+				continue
+			}
+			values := k.Choices[name]
+			if values == nil {
+				v, ok := samples[kind][name]
+				if _, isBool := f.(*cli.BoolFlag); isBool && !ok {
+					v, ok = "true", true
+				}
+				if !ok {
+					t.Errorf("%s --%s: no sample value in this test", kind, name)
+					continue
+				}
+				values = []string{v}
+			}
+			for _, v := range values {
+				opts := fmt.Sprintf("%s: %q", name, v)
+				if kind == "prune" && name != "ratio" {
+					opts = "ratio: 0.3, " + opts
+				}
+				text := fmt.Sprintf("steps:\n  - %s: {%s}\n", kind, opts)
+				r, err := pipeline.Parse("r.yaml", []byte(text), steps)
+				if err == nil {
+					err = r.Validate(context.Background(), []string{model})
+				}
+				if err != nil {
+					t.Errorf("%s --%s=%s refused in a recipe: %v", kind, name, v, err)
+				}
+			}
+		}
+	}
+	for _, c := range importance.Criteria {
+		if !slices.Contains(steps["prune"].Choices["criterion"], c) {
+			t.Errorf("criterion %s is not offered to recipes", c)
+		}
+	}
+	if len(importance.Criteria) < 8 {
+		t.Errorf("criteria %v: the data-aware ones are missing", importance.Criteria)
 	}
 }

@@ -1,4 +1,4 @@
-package prune
+package recovery
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -21,7 +22,7 @@ import (
 // that its output mean and standard deviation over the data match the
 // dense model's (μ, σ: dense; μ̃, σ̃: pruned); a zero bias is added when
 // the layer has none. dense is the model before pruning.
-func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *Plan, src *calib.Source, batch int) ([]string, error) {
+func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int) ([]string, error) {
 	if src == nil {
 		return nil, fmt.Errorf("prune: --recalibrate-bn needs calibration data")
 	}

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"fmt"
@@ -12,17 +12,18 @@ import (
 	"github.com/pare-dev/pare/report"
 )
 
-// Recipe gates. The first three are check's thresholds, applied by the
+// Recipe gates. The first four are check's thresholds, applied by the
 // last check step; the others are measured by pare run itself.
 const (
 	gateMinTop1         = check.GateMinTop1
 	gateMaxAccDrop      = check.GateMaxAccDrop
 	gateMinCos          = check.GateMinCos
+	gateMaxPPL          = check.GateMaxPPL
 	gateMaxLatencyRatio = "max-latency-ratio"
 	gateMaxSize         = "max-size"
 )
 
-var gateNames = []string{gateMinTop1, gateMaxAccDrop, gateMinCos, gateMaxLatencyRatio, gateMaxSize}
+var gateNames = []string{gateMinTop1, gateMaxAccDrop, gateMinCos, gateMaxPPL, gateMaxLatencyRatio, gateMaxSize}
 
 // recipeGate is one gate: its limit, and for max-size whether the limit
 // is a percentage of the input's size rather than bytes.
@@ -34,7 +35,7 @@ type recipeGate struct {
 	Percent bool
 }
 
-func (r *recipe) parseGates(v *yaml.Node) error {
+func (r *Recipe) parseGates(v *yaml.Node) error {
 	if v.Kind != yaml.MappingNode {
 		return recipeErr(r.at(v), "gates: want a mapping (gate: limit), not a %s", kindName(v))
 	}
@@ -63,6 +64,8 @@ func parseGate(name, text, where string) (recipeGate, error) {
 		th.MaxAccDrop = &g.Value
 	case gateMinCos:
 		th.MinCos = &g.Value
+	case gateMaxPPL:
+		th.MaxPPLIncrease = &g.Value
 	case gateMaxLatencyRatio:
 	default:
 		return g, recipeErr(where, "gates: unknown gate %q (want %s)", name, strings.Join(gateNames, ", "))
@@ -110,7 +113,7 @@ func parseSizeGate(g recipeGate) (recipeGate, error) {
 }
 
 // gate returns the recipe's gate of that name, or nil.
-func (r *recipe) gate(name string) *recipeGate {
+func (r *Recipe) gate(name string) *recipeGate {
 	for i := range r.Gates {
 		if r.Gates[i].Name == name {
 			return &r.Gates[i]
@@ -121,7 +124,7 @@ func (r *recipe) gate(name string) *recipeGate {
 
 // evalRunGates applies the gates pare run measures itself (size and
 // latency) to a finished run.
-func evalRunGates(r *recipe, run *report.Run) []report.Gate {
+func evalRunGates(r *Recipe, run *report.Run) []report.Gate {
 	var out []report.Gate
 	if g := r.gate(gateMaxSize); g != nil {
 		rg := report.Gate{Gate: g.Name, Threshold: g.Value}
@@ -163,20 +166,11 @@ func latencyRatio(run *report.Run) (float64, bool) {
 	return float64(*a) / float64(*b), true
 }
 
-// checkGates converts check's gate results to report gates.
-func checkGates(gs []check.GateResult) []report.Gate {
+// CheckGates converts check's gate results to report gates.
+func CheckGates(gs []check.GateResult) []report.Gate {
 	out := make([]report.Gate, len(gs))
 	for i, g := range gs {
-		out[i] = report.Gate{Gate: g.Gate, Output: g.Output, Value: finite(float64(g.Value)), Threshold: float64(g.Threshold), Pass: g.Pass, Detail: g.Detail}
+		out[i] = report.Gate{Gate: g.Gate, Output: g.Output, Value: report.Finite(float64(g.Value)), Threshold: float64(g.Threshold), Pass: g.Pass, Detail: g.Detail}
 	}
 	return out
-}
-
-// finite returns &v, or nil for NaN and infinities (which JSON cannot
-// hold; the gate's detail still says what was measured).
-func finite(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
 }

@@ -1,4 +1,4 @@
-package prune
+package recovery
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
 
 // twoGemms: x[·,2] → Gemm W1 (3×2, transB) → h[·,3] → Gemm W2 (2×3,
 // transB) + bias → y. Row 2 of W1 is row 0 + row 1, so h₂ = h₀ + h₁.
-func twoGemms(t *testing.T) (*graph.Model, *Analysis) {
+func twoGemms(t *testing.T) (*graph.Model, *prune.Analysis) {
 	t.Helper()
 	b := build.New(13)
 	x := b.Input("x", f32, -1, 2)
@@ -26,8 +27,18 @@ func twoGemms(t *testing.T) (*graph.Model, *Analysis) {
 	y := b.Node("Gemm", []string{h, b.Init("w2", []int64{2, 3}, []float32{1, 1, 1, 2, 0, 1}), b.Init("b2", []int64{2}, []float32{0.5, -1})},
 		build.Int("transB", 1))
 	b.Output(y, f32, -1, 2)
-	return analyzeBuilt(t, b)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, a
 }
+
+const f32 = onnx.TensorProto_FLOAT
 
 func calibFile(t *testing.T, m *graph.Model, rows []float32) *calib.Source {
 	t.Helper()
@@ -87,7 +98,7 @@ func TestReconstructFoldsDependentChannel(t *testing.T) {
 		t.Fatalf("groups %v", g)
 	}
 	scores := map[int][]float64{g[0].ID: {3, 2, 1}}
-	plan, err := a.PlanWithCounts(Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, scores, map[int]int{g[0].ID: 2})
+	plan, err := a.PlanWithCounts(prune.Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, scores, map[int]int{g[0].ID: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +141,7 @@ func TestRecalibrateFoldedMatchesMoments(t *testing.T) {
 	src := calibFile(t, m, x)
 	want := runModel(t, dense, x)
 	g := a.Prunable()[0]
-	plan, err := a.PlanWithCounts(Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, map[int][]float64{g.ID: {3, 2, 1}}, map[int]int{g.ID: 2})
+	plan, err := a.PlanWithCounts(prune.Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, map[int][]float64{g.ID: {3, 2, 1}}, map[int]int{g.ID: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,21 @@
-package main
+package pipeline
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
 )
 
 func TestRecipeSweepGridAndFlags(t *testing.T) {
-	r, err := parseRecipe("r.yaml", []byte(`steps:
+	r, err := Parse("r.yaml", []byte(`steps:
   - prune: {ratio: 0.3}
   - bench: {batch: "1"}
 sweep:
   prune.ratio: [0.1, 0.3, 0.5]
   prune.criterion: [magnitude, random]
-`))
+`), testSteps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +50,25 @@ sweep:
 		t.Errorf("bench batch %q, want the rejoined 1,32", b[0].Value.Text)
 	}
 	for _, bad := range [][]string{{"prune"}, {"quant.bits=8"}, {"prune.ratio=lots"}, {"prune.nope=1"}} {
-		if err := r.addFlagAxes("sweep", bad); err == nil || exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--sweep") {
+		if err := r.addFlagAxes("sweep", bad); err == nil || !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--sweep") {
 			t.Errorf("--sweep %v: %v", bad, err)
 		}
+	}
+}
+
+// testSteps are two step kinds with a few options each: enough for the
+// recipe's grid and option checks, which do not depend on what the
+// steps do.
+func testSteps() Steps {
+	none := func(*cli.Command, *Env) (Work, error) { return nil, nil }
+	args := func(_, current string) []string { return []string{current} }
+	return Steps{
+		"prune": {Args: args, Prepare: none, Command: func() *cli.Command {
+			return &cli.Command{Name: "prune", Flags: []cli.Flag{
+				&cli.FloatFlag{Name: "ratio"}, &cli.StringFlag{Name: "criterion"}}}
+		}},
+		"bench": {Args: args, Prepare: none, Command: func() *cli.Command {
+			return &cli.Command{Name: "bench", Flags: []cli.Flag{&cli.StringFlag{Name: "batch"}}}
+		}},
 	}
 }

@@ -1,4 +1,4 @@
-package prune
+package recovery
 
 import (
 	"context"
@@ -8,37 +8,9 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
-
-// CriterionOptions are the settings of data-driven criteria and of the
-// recovery steps, recorded in plans so that a replay redoes them.
-type CriterionOptions struct {
-	// Calib is the calibration file and CalibSamples the samples used
-	// (0: all); DataFree replaces data by BatchNormalization statistics.
-	Calib        string `json:"calib,omitempty"`
-	CalibSamples int    `json:"calib_samples,omitempty"`
-	DataFree     bool   `json:"data_free,omitempty"`
-	// Damping is the fraction of H's mean diagonal added before inversion
-	// (OBS).
-	Damping float64 `json:"damping,omitempty"`
-	// Compensate: the OBS weight update was applied to consumer layers.
-	Compensate bool `json:"compensate,omitempty"`
-	// Zeroth-order allocation: the local criterion inside each group,
-	// the largest fraction any group loses, the perturbation size, the
-	// loss, the seed, the bound and count of forward passes.
-	ZOLocal   string  `json:"zo_local,omitempty"`
-	ZOSMax    float64 `json:"zo_smax,omitempty"`
-	ZOEpsilon float64 `json:"zo_epsilon,omitempty"`
-	ZOLoss    string  `json:"zo_loss,omitempty"`
-	ZOBudget  int     `json:"zo_budget,omitempty"`
-	ZOPasses  int     `json:"zo_passes,omitempty"`
-	// Modules lists the module of each prunable group (module criterion).
-	Modules map[string]string `json:"modules,omitempty"`
-	// Recovery after pruning.
-	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
-	Reconstruct   bool `json:"reconstruct,omitempty"`
-}
 
 // ReconDamping is the ridge added (as a fraction of the mean diagonal of
 // the input Gram matrix, weight columns only) when re-fitting a layer.
@@ -46,7 +18,7 @@ var ReconDamping = 1e-3
 
 // changedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
 // the dense model whose input channels the plan removes.
-func changedLayers(dense *graph.Model, p *Plan) []*calib.Layer {
+func changedLayers(dense *graph.Model, p *prune.Plan) []*calib.Layer {
 	var out []*calib.Layer
 	for _, n := range dense.Graph.Nodes {
 		switch n.Op() {
@@ -58,7 +30,7 @@ func changedLayers(dense *graph.Model, p *Plan) []*calib.Layer {
 		if err != nil {
 			continue
 		}
-		for _, k := range KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])) {
+		for _, k := range prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])) {
 			if !k {
 				out = append(out, l)
 				break
@@ -77,9 +49,9 @@ func outAxis(l *calib.Layer) int {
 }
 
 // keptRows returns the dense output rows the pruned layer still has.
-func keptRows(l *calib.Layer, p *Plan) []int {
+func keptRows(l *calib.Layer, p *prune.Plan) []int {
 	var rows []int
-	for i, k := range KeptPositions(p, l.Weight, outAxis(l), l.Out()) {
+	for i, k := range prune.KeptPositions(p, l.Weight, outAxis(l), l.Out()) {
 		if k {
 			rows = append(rows, i)
 		}
@@ -125,7 +97,7 @@ func layerBias(g *graph.Graph, n *graph.Node, out int) string {
 // solved from Σ x̃ x̃ᵀ (ridge ReconDamping × its mean diagonal) and
 // Σ x̃ xᵀ. m is the pruned model (changed in place), dense the model
 // before pruning.
-func Reconstruct(ctx context.Context, m, dense *graph.Model, p *Plan, src *calib.Source, batch int) ([]string, error) {
+func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int) ([]string, error) {
 	if src == nil {
 		return nil, fmt.Errorf("prune: --reconstruct needs calibration data")
 	}

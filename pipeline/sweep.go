@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ type sweepAxis struct {
 	Where  string
 	Step   int // index into recipe.Steps, set by resolveSweep
 	Option string
-	Values []recipeValue
+	Values []value
 }
 
 // setting is one point of a sweep grid: a value per axis.
@@ -23,10 +23,10 @@ type setting []settingValue
 type settingValue struct {
 	Key, Option string
 	Step        int
-	Value       recipeValue
+	Value       value
 }
 
-func (ax sweepAxis) stepKind(r *recipe) string {
+func (ax sweepAxis) stepKind(r *Recipe) string {
 	if ax.Step >= 0 && ax.Step < len(r.Steps) {
 		return r.Steps[ax.Step].Kind
 	}
@@ -34,7 +34,7 @@ func (ax sweepAxis) stepKind(r *recipe) string {
 	return kind
 }
 
-func (r *recipe) parseSweep(v *yaml.Node) error {
+func (r *Recipe) parseSweep(v *yaml.Node) error {
 	if v.Kind != yaml.MappingNode {
 		return recipeErr(r.at(v), "sweep: want a mapping (step.option: [values]), not a %s", kindName(v))
 	}
@@ -47,7 +47,7 @@ func (r *recipe) parseSweep(v *yaml.Node) error {
 			if n.Kind != yaml.ScalarNode {
 				return recipeErr(r.at(n), "sweep: %s: each value is a single value, not a %s", k.Value, kindName(n))
 			}
-			ax.Values = append(ax.Values, recipeValue{Text: n.Value, Where: r.at(n)})
+			ax.Values = append(ax.Values, value{Text: n.Value, Where: r.at(n)})
 		}
 		r.Sweep = append(r.Sweep, ax)
 		return nil
@@ -55,7 +55,7 @@ func (r *recipe) parseSweep(v *yaml.Node) error {
 }
 
 // resolveSweep finds each axis's step and checks its values.
-func (r *recipe) resolveSweep() error {
+func (r *Recipe) resolveSweep() error {
 	for i := range r.Sweep {
 		if err := r.resolveAxis(&r.Sweep[i]); err != nil {
 			return err
@@ -64,7 +64,7 @@ func (r *recipe) resolveSweep() error {
 	return nil
 }
 
-func (r *recipe) resolveAxis(ax *sweepAxis) error {
+func (r *Recipe) resolveAxis(ax *sweepAxis) error {
 	kind, opt, ok := strings.Cut(ax.Key, ".")
 	if !ok || opt == "" {
 		return recipeErr(ax.Where, "sweep: %q: want step.option, for example prune.ratio", ax.Key)
@@ -83,7 +83,7 @@ func (r *recipe) resolveAxis(ax *sweepAxis) error {
 		return recipeErr(ax.Where, "sweep: %q: the recipe has no %s step", ax.Key, kind)
 	}
 	for _, v := range ax.Values {
-		if err := stepKinds[kind].checkOption(opt, v); err != nil {
+		if err := r.kinds[kind].checkOption(opt, v); err != nil {
 			return err
 		}
 		if err := r.checkFileOption(kind, opt, v); err != nil {
@@ -97,7 +97,7 @@ func (r *recipe) resolveAxis(ax *sweepAxis) error {
 // command line; an axis replaces the recipe's axis of the same key. --set
 // is a sweep of one value, which is how a job runs one setting of a
 // recipe's grid.
-func (r *recipe) addFlagAxes(flag string, specs []string) error {
+func (r *Recipe) addFlagAxes(flag string, specs []string) error {
 	for _, spec := range rejoinCommas(specs) {
 		key, vals, ok := strings.Cut(spec, "=")
 		where := fmt.Sprintf("--%s %s", flag, spec)
@@ -106,10 +106,10 @@ func (r *recipe) addFlagAxes(flag string, specs []string) error {
 		}
 		ax := sweepAxis{Key: key, Where: where}
 		if flag == "set" {
-			ax.Values = []recipeValue{{Text: vals, Where: where}}
+			ax.Values = []value{{Text: vals, Where: where}}
 		} else {
 			for _, v := range strings.Split(vals, ",") {
-				ax.Values = append(ax.Values, recipeValue{Text: strings.TrimSpace(v), Where: where})
+				ax.Values = append(ax.Values, value{Text: strings.TrimSpace(v), Where: where})
 			}
 		}
 		if err := r.resolveAxis(&ax); err != nil {
@@ -130,7 +130,7 @@ func (r *recipe) addFlagAxes(flag string, specs []string) error {
 
 // settings expands the grid, the first axis varying slowest. A recipe
 // without a sweep has one empty setting.
-func (r *recipe) settings() []setting {
+func (r *Recipe) settings() []setting {
 	out := []setting{nil}
 	for _, ax := range r.Sweep {
 		var next []setting
@@ -146,8 +146,8 @@ func (r *recipe) settings() []setting {
 }
 
 // stepOpts returns step i's options with the setting's values applied.
-func (s setting) stepOpts(r *recipe, i int) []recipeOpt {
-	opts := append([]recipeOpt(nil), r.Steps[i].Opts...)
+func (s setting) stepOpts(r *Recipe, i int) []option {
+	opts := append([]option(nil), r.Steps[i].Opts...)
 	for _, sv := range s {
 		if sv.Step != i {
 			continue
@@ -159,7 +159,7 @@ func (s setting) stepOpts(r *recipe, i int) []recipeOpt {
 			}
 		}
 		if !replaced {
-			opts = append(opts, recipeOpt{Name: sv.Option, Value: sv.Value})
+			opts = append(opts, option{Name: sv.Option, Value: sv.Value})
 		}
 	}
 	return opts

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"crypto/sha256"
@@ -12,13 +12,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// defaultJobImage is the image emitted job specs run unless --image says
+// DefaultJobImage is the image emitted job specs run unless --image says
 // otherwise: one with pare on its PATH and the models and data under
 // --workdir.
-const defaultJobImage = "pare:latest"
+const DefaultJobImage = "pare:latest"
 
-// emitOptions configure --emit-jobs.
-type emitOptions struct {
+// EmitOptions configure --emit-jobs.
+type EmitOptions struct {
 	Kind    string // k8s or argo
 	Image   string
 	Workdir string
@@ -36,7 +36,7 @@ const (
 // Argo Workflow per model with a step per setting. Each job runs pare
 // run on a recipe reduced to its single model and setting, so a batch
 // engine fans the sweep out and pare stays a single-machine tool.
-func emitJobs(r *recipe, plans []runPlan, o runOptions) (*runResult, error) {
+func emitJobs(r *Recipe, plans []runPlan, o Options) (*Result, error) {
 	if o.Emit.Kind != "k8s" && o.Emit.Kind != "argo" {
 		return nil, usageErrorf("run: --emit-jobs %q: want k8s or argo", o.Emit.Kind)
 	}
@@ -46,10 +46,10 @@ func emitJobs(r *recipe, plans []runPlan, o runOptions) (*runResult, error) {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	res := &runResult{Out: o.Out}
+	res := &Result{Out: o.Out}
 	write := func(name string, docs ...any) error {
 		var b strings.Builder
-		fmt.Fprintf(&b, "# Emitted by pare %s from %s; apply with kubectl apply -f (Argo: argo submit).\n", version, r.Path)
+		fmt.Fprintf(&b, "# Emitted by pare %s from %s; apply with kubectl apply -f (Argo: argo submit).\n", o.Version, r.Path)
 		for i, d := range docs {
 			if i > 0 {
 				b.WriteString("---\n")
@@ -101,7 +101,7 @@ func emitJobs(r *recipe, plans []runPlan, o runOptions) (*runResult, error) {
 // emitRecipe writes the recipe for one run: the one model, the setting's
 // values in its steps, no sweep, and paths relative to the directory
 // pare was run from, which the image's workdir stands for.
-func (r *recipe) emitRecipe(p runPlan, workdir string) (string, error) {
+func (r *Recipe) emitRecipe(p runPlan, workdir string) (string, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("run: %w", err)
@@ -184,7 +184,7 @@ func configMap(name string, p runPlan, recipe string) map[string]any {
 	}
 }
 
-func jobContainer(name string, e emitOptions) map[string]any {
+func jobContainer(name string, e EmitOptions) map[string]any {
 	return map[string]any{
 		"name": "pare", "image": e.Image, "workingDir": e.Workdir,
 		"command": []string{"pare"},
@@ -196,14 +196,14 @@ func jobContainer(name string, e emitOptions) map[string]any {
 	}
 }
 
-func outVolume(e emitOptions) map[string]any {
+func outVolume(e EmitOptions) map[string]any {
 	if e.PVC != "" {
 		return map[string]any{"name": "out", "persistentVolumeClaim": map[string]string{"claimName": e.PVC}}
 	}
 	return map[string]any{"name": "out", "emptyDir": map[string]any{}}
 }
 
-func k8sJob(name string, p runPlan, e emitOptions) map[string]any {
+func k8sJob(name string, p runPlan, e EmitOptions) map[string]any {
 	return map[string]any{
 		"apiVersion": "batch/v1", "kind": "Job",
 		"metadata": map[string]any{"name": name, "labels": labels(p)},
@@ -228,7 +228,7 @@ func k8sJob(name string, p runPlan, e emitOptions) map[string]any {
 // argoWorkflow runs one model's settings as parallel steps; each step's
 // template carries its recipe as a raw artifact, so the workflow needs
 // nothing else.
-func argoWorkflow(r *recipe, plans []runPlan, e emitOptions) (map[string]any, error) {
+func argoWorkflow(r *Recipe, plans []runPlan, e EmitOptions) (map[string]any, error) {
 	var steps []any
 	templates := []any{map[string]any{"name": "main", "steps": []any{nil}}}
 	for _, p := range plans {

@@ -1,4 +1,4 @@
-package importance
+package calib
 
 import (
 	"fmt"
@@ -18,29 +18,29 @@ var DefaultTokenRange = [2]float64{0.005, 1}
 // exported attention often reshapes it.
 func AttentionConcentration(probs tensor.Dense, batch int) ([][]float64, error) {
 	if batch <= 0 {
-		return nil, fmt.Errorf("importance: tokens: batch %d", batch)
+		return nil, fmt.Errorf("calib: tokens: batch %d", batch)
 	}
 	var heads, queries, keys int
 	switch len(probs.Shape) {
 	case 4:
 		if int(probs.Shape[0]) != batch {
-			return nil, fmt.Errorf("importance: tokens: attention %v for %d samples", probs.Shape, batch)
+			return nil, fmt.Errorf("calib: tokens: attention %v for %d samples", probs.Shape, batch)
 		}
 		heads, queries, keys = int(probs.Shape[1]), int(probs.Shape[2]), int(probs.Shape[3])
 	case 3:
 		if probs.Shape[0]%int64(batch) != 0 {
-			return nil, fmt.Errorf("importance: tokens: attention %v for %d samples", probs.Shape, batch)
+			return nil, fmt.Errorf("calib: tokens: attention %v for %d samples", probs.Shape, batch)
 		}
 		heads, queries, keys = int(probs.Shape[0])/batch, int(probs.Shape[1]), int(probs.Shape[2])
 	default:
-		return nil, fmt.Errorf("importance: tokens: attention of rank %d (want 3 or 4)", len(probs.Shape))
+		return nil, fmt.Errorf("calib: tokens: attention of rank %d (want 3 or 4)", len(probs.Shape))
 	}
 	v, err := probs.Float64s()
 	if err != nil {
-		return nil, fmt.Errorf("importance: tokens: %w", err)
+		return nil, fmt.Errorf("calib: tokens: %w", err)
 	}
 	if len(v) != batch*heads*queries*keys {
-		return nil, fmt.Errorf("importance: tokens: attention %v has %d values", probs.Shape, len(v))
+		return nil, fmt.Errorf("calib: tokens: attention %v has %d values", probs.Shape, len(v))
 	}
 	out := make([][]float64, batch)
 	for b := range batch {

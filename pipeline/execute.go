@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/report"
 )
 
@@ -27,9 +28,10 @@ type runPlan struct {
 // executeRun takes one model through the recipe's steps and writes its
 // report. It returns the report and, when the run did not pass, an error
 // naming the model and the failed step or gates.
-func executeRun(ctx context.Context, r *recipe, p runPlan, out, ortLib string, logf func(string, ...any)) (*report.Run, error) {
+func executeRun(ctx context.Context, r *Recipe, p runPlan, o Options, logf func(string, ...any)) (*report.Run, error) {
+	out, ortLib := o.Out, o.OrtLib
 	start := time.Now()
-	rep := report.NewRun(version)
+	rep := report.NewRun(o.Version)
 	rep.Recipe, rep.Model, rep.Input, rep.Started = r.Path, p.Name, p.Input, start.UTC().Format(time.RFC3339)
 	for _, sv := range p.Setting {
 		rep.Setting = append(rep.Setting, report.Param{Key: sv.Key, Value: sv.Value.Text})
@@ -50,7 +52,7 @@ func executeRun(ctx context.Context, r *recipe, p runPlan, out, ortLib string, l
 	rep.Duration = report.MillisOf(time.Since(start))
 	switch {
 	case slices.ContainsFunc(rep.Steps, func(s report.Step) bool { return s.Status == report.StepInterrupted }):
-		rep.Status, runErr = report.RunInterrupted, fmt.Errorf("%s: %w", p.label(), errInterrupted)
+		rep.Status, runErr = report.RunInterrupted, fmt.Errorf("%s: %w", p.label(), ErrInterrupted)
 	case runErr != nil:
 		rep.Status = report.RunError
 	default:
@@ -82,9 +84,9 @@ func executeRun(ctx context.Context, r *recipe, p runPlan, out, ortLib string, l
 // steps runs the steps in order, checking for cancellation between
 // them. A step that fails marks the rest skipped.
 func (st *runState) steps(ctx context.Context, p runPlan, start time.Time) error {
-	m, err := benchStatic(p.Input)
+	m, err := graph.MeasureFile(p.Input)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.label(), err)
+		return fmt.Errorf("%s: run: %w", p.label(), err)
 	}
 	st.rep.Before = report.Metrics{Params: m.Params, MACs: m.MACs, SizeBytes: &m.SizeBytes}
 	st.rep.After = st.rep.Before

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"errors"
@@ -16,19 +16,20 @@ import (
 // goes through (prune, quant, check, bench, with the options of the
 // commands of the same names), the gates a run must pass, and an
 // optional sweep grid. docs/CLI.md (section run) describes the format.
-type recipe struct {
+type Recipe struct {
 	Path string // as given on the command line
 	// Dir is the directory relative paths are resolved against: the
 	// recipe's own, or its dir: key.
 	Dir    string
-	Models []recipeValue
+	Models []value
 	Steps  []*recipeStep
 	Gates  []recipeGate
 	Sweep  []sweepAxis
+	kinds  Steps
 }
 
-// recipeValue is a scalar with where it came from, for messages.
-type recipeValue struct {
+// value is a scalar with where it came from, for messages.
+type value struct {
 	Text  string
 	Where string // "recipe.yaml:12" or "--set prune.ratio=0.3"
 }
@@ -36,39 +37,53 @@ type recipeValue struct {
 type recipeStep struct {
 	Kind  string
 	Where string
-	Opts  []recipeOpt
+	Opts  []option
 }
 
-type recipeOpt struct {
+type option struct {
 	Name  string
-	Value recipeValue
+	Value value
 }
 
-// recipeError is a recipe mistake; it is a usage error (exit 2) and its
+// recipeErr is a recipe mistake; it is a usage error (exit 2) and its
 // message starts with the file and line.
 func recipeErr(where, format string, args ...any) error {
 	return usageErrorf("%s: %s", where, fmt.Sprintf(format, args...))
 }
 
-func (r *recipe) at(n *yaml.Node) string { return fmt.Sprintf("%s:%d", r.Path, n.Line) }
+// ErrUsage marks a mistake in a recipe or in pare run's options.
+var ErrUsage = errors.New("usage error")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *Recipe) at(n *yaml.Node) string { return fmt.Sprintf("%s:%d", r.Path, n.Line) }
 
 // loadRecipe reads and checks a recipe file: its structure, every step's
 // option names and value types, file options that must exist, gate
 // values and the sweep grid. Checks that need the whole run (models from
 // the command line, sweeps given as flags) come later, in
-// recipe.validate.
-func loadRecipe(path string) (*recipe, error) {
+// Recipe.Validate.
+func Load(path string, steps Steps) (*Recipe, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usageErrorf("run: recipe: %v", err)
 	}
-	return parseRecipe(path, b)
+	return Parse(path, b, steps)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
-func parseRecipe(path string, b []byte) (*recipe, error) {
-	r := &recipe{Path: path, Dir: filepath.Dir(path)}
+// Parse reads a recipe from b; path names it in messages and relative
+// paths resolve against its directory.
+func Parse(path string, b []byte, kinds Steps) (*Recipe, error) {
+	r := &Recipe{Path: path, Dir: filepath.Dir(path), kinds: kinds}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		msg := err.Error()
@@ -123,7 +138,7 @@ func parseRecipe(path string, b []byte) (*recipe, error) {
 }
 
 // eachPair walks a mapping, refusing duplicate and non-scalar keys.
-func eachPair(r *recipe, m *yaml.Node, f func(k, v *yaml.Node) error) error {
+func eachPair(r *Recipe, m *yaml.Node, f func(k, v *yaml.Node) error) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -141,7 +156,7 @@ func eachPair(r *recipe, m *yaml.Node, f func(k, v *yaml.Node) error) error {
 	return nil
 }
 
-func (r *recipe) parseModels(v *yaml.Node) error {
+func (r *Recipe) parseModels(v *yaml.Node) error {
 	if v.Kind != yaml.SequenceNode {
 		return recipeErr(r.at(v), "models: want a list of model paths, not a %s", kindName(v))
 	}
@@ -149,12 +164,12 @@ func (r *recipe) parseModels(v *yaml.Node) error {
 		if n.Kind != yaml.ScalarNode || n.Value == "" {
 			return recipeErr(r.at(n), "models: each entry is a model path")
 		}
-		r.Models = append(r.Models, recipeValue{Text: n.Value, Where: r.at(n)})
+		r.Models = append(r.Models, value{Text: n.Value, Where: r.at(n)})
 	}
 	return nil
 }
 
-func (r *recipe) parseSteps(v *yaml.Node) error {
+func (r *Recipe) parseSteps(v *yaml.Node) error {
 	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
 		return recipeErr(r.at(v), "steps: want a non-empty list of prune, quant, check, bench")
 	}
@@ -169,9 +184,9 @@ func (r *recipe) parseSteps(v *yaml.Node) error {
 		default:
 			return recipeErr(r.at(n), "a step is a name (check) or a name with options (prune: {ratio: 0.3})")
 		}
-		kind, ok := stepKinds[st.Kind]
+		kind, ok := r.kinds[st.Kind]
 		if !ok {
-			return recipeErr(r.at(n), "unknown step %q (want %s)", st.Kind, strings.Join(stepKindNames(), ", "))
+			return recipeErr(r.at(n), "unknown step %q (want %s)", st.Kind, strings.Join(r.kinds.names(), ", "))
 		}
 		if opts != nil && opts.Tag != "!!null" {
 			if opts.Kind != yaml.MappingNode {
@@ -181,7 +196,7 @@ func (r *recipe) parseSteps(v *yaml.Node) error {
 				if val.Kind != yaml.ScalarNode {
 					return recipeErr(r.at(val), "%s: option %q wants a single value, not a %s", st.Kind, k.Value, kindName(val))
 				}
-				o := recipeOpt{Name: k.Value, Value: recipeValue{Text: val.Value, Where: r.at(k)}}
+				o := option{Name: k.Value, Value: value{Text: val.Value, Where: r.at(k)}}
 				if err := kind.checkOption(o.Name, o.Value); err != nil {
 					return err
 				}
@@ -198,9 +213,9 @@ func (r *recipe) parseSteps(v *yaml.Node) error {
 }
 
 // checkFiles checks that models and file options name readable files.
-func (r *recipe) checkFiles() error {
+func (r *Recipe) checkFiles() error {
 	for _, m := range r.Models {
-		if err := readable(r.resolve(m.Text)); err != nil {
+		if err := Readable(r.resolve(m.Text)); err != nil {
 			return recipeErr(m.Where, "model: %v", unwrapPath(err))
 		}
 	}
@@ -221,18 +236,18 @@ func (r *recipe) checkFiles() error {
 	return nil
 }
 
-func (r *recipe) checkFileOption(step, name string, v recipeValue) error {
+func (r *Recipe) checkFileOption(step, name string, v value) error {
 	if !fileOptions[name] {
 		return nil
 	}
-	if err := readable(r.resolve(v.Text)); err != nil {
+	if err := Readable(r.resolve(v.Text)); err != nil {
 		return recipeErr(v.Where, "%s: %s: %v", step, name, unwrapPath(err))
 	}
 	return nil
 }
 
 // resolve makes a recipe path absolute against the recipe's directory.
-func (r *recipe) resolve(p string) string {
+func (r *Recipe) resolve(p string) string {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p)
 	}
@@ -263,4 +278,21 @@ func kindName(n *yaml.Node) string {
 		return "single value " + strconv.Quote(n.Value)
 	}
 	return "node"
+}
+
+// Readable checks that path is a regular file that can be opened.
+func Readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
 }

@@ -1,0 +1,136 @@
+package calib
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// Batches is calibration data read by sample range: a Source, or samples
+// held in memory (synthetic data).
+type Batches interface {
+	Len() int
+	Batch(i, j int) (map[string]tensor.Dense, error)
+}
+
+// RunBudget bounds the bytes of captured values one onnxruntime run
+// returns. Captured tensors are graph outputs, which onnxruntime cannot
+// reuse, so a run holds all of them at once (twice: onnxruntime's copy
+// and the Go copy); statistics are reduced from them before the next run.
+// Memory therefore depends on this budget, not on the number of samples.
+var RunBudget int64 = 96 << 20
+
+// Stream runs m over src with names captured and calls visit with each
+// run's captured values, the index of its first sample and its number of
+// samples. The names are split into passes over the data whose captured
+// values fit RunBudget for one sample (estimated from the inferred
+// shapes, symbolic dims as 1), and each pass runs as many samples at once
+// as fit RunBudget (measured on its first, one-sample run), at most
+// maxBatch. A visit sees only some of the names, in sample order per name.
+func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, maxBatch int, visit func(vals map[string]tensor.Dense, first, rows int) error) error {
+	if len(names) == 0 || src.Len() == 0 {
+		return nil
+	}
+	// A model with a fixed batch runs whole batches of exactly that size;
+	// the remainder that does not fill one is left out.
+	rows, fixed := src.Len(), int(graph.FixedBatch(m))
+	if fixed > 0 {
+		if rows < fixed {
+			return fmt.Errorf("calib: %w: %d samples, fewer than the model's fixed batch of %d", ErrData, rows, fixed)
+		}
+		rows -= rows % fixed
+	}
+	for _, pass := range passes(m, names, RunBudget) {
+		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, visit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error) error {
+	// One thread, as quant's calibration always ran: runs are many and
+	// small, and spinning worker threads cost more than they give on a
+	// busy machine.
+	r, err := newRunner(m, names, 1)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	batch := 1 // the first run measures a sample's captured bytes
+	if fixed > 0 {
+		batch = fixed
+	}
+	for i := 0; i < rows; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		j := min(i+batch, rows)
+		in, err := src.Batch(i, j)
+		if err != nil {
+			return err
+		}
+		all, err := r.Run(ctx, in)
+		if err != nil {
+			return err
+		}
+		vals := make(map[string]tensor.Dense, len(names))
+		var bytes int64
+		for name, d := range all {
+			if want[name] {
+				vals[name] = d
+				bytes += int64(d.Len() * d.DType.Size())
+			}
+		}
+		all = nil
+		if err := visit(vals, i, j-i); err != nil {
+			return err
+		}
+		if i == 0 && fixed == 0 {
+			batch = max(1, min(maxBatch, int(RunBudget/max(bytes, 1))))
+		}
+		i = j
+	}
+	return nil
+}
+
+// passes splits names into groups whose captured bytes per sample fit
+// budget (a name larger than budget alone). Names whose shape is unknown
+// count as the largest known one.
+func passes(m *graph.Model, names []string, budget int64) [][]string {
+	sizes := make([]int64, len(names))
+	if sh, err := graph.InferShapes(m); err == nil {
+		var largest int64
+		for i, n := range names {
+			if t, ok := sh.Of(n); ok {
+				if e, ok := t.Elements(1); ok {
+					if b, err := graph.ByteSize(t.Elem, e); err == nil {
+						sizes[i] = b
+						largest = max(largest, b)
+					}
+				}
+			}
+		}
+		for i := range sizes {
+			if sizes[i] == 0 {
+				sizes[i] = largest
+			}
+		}
+	}
+	var out [][]string
+	var cur []string
+	var sum int64
+	for i, n := range names {
+		if len(cur) > 0 && sum+sizes[i] > budget {
+			out, cur, sum = append(out, cur), nil, 0
+		}
+		cur, sum = append(cur, n), sum+sizes[i]
+	}
+	return append(out, cur)
+}

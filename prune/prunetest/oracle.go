@@ -1,0 +1,245 @@
+// Package prunetest holds test helpers shared by the tests of prune and
+// of other packages: the dead-channel oracle that proves a structured
+// pruning exact on a real model.
+package prunetest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// Tolerance bounds max |pruned − dead| relative to max |dead|: removing
+// zero terms only changes float summation order inside the kernels.
+const Tolerance = 1e-5
+
+// Result is what DeadOracle measured.
+type Result struct {
+	Plan          *prune.Plan
+	ParamsBefore  int64 // graph.Count of the dense model
+	ParamsAfter   int64 // graph.Count of the pruned model
+	MaxRelDiff    float64
+	Exact         bool // every pruned group is exact (no normalisation statistics change)
+	RemovedGroups int
+}
+
+// DeadOracle prunes a copy of m with settings s (criterion scores,
+// selection) and proves the result against a "dead" model: the dense
+// model in which every removed channel has its producing slices (Q/K/V
+// rows of a removed head and their biases, fc1 rows of an MLP channel)
+// and its consuming slices (output-projection or fc2 columns) zeroed.
+// The pruned model must run in onnxruntime on in with the dense model's
+// output shapes, have fewer parameters, and (when no inexact group is
+// pruned) match the dead model within Tolerance. m is not modified.
+func DeadOracle(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts prune.Options, s prune.Settings) Result {
+	t.Helper()
+	dense := Clone(t, m)
+	an, err := prune.Analyze(dense, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := importance.New(s.Criterion, "l2", s.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := importance.ScoreAll(sc, an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := an.Select(scores, s)
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	res := Result{Plan: p, Exact: true}
+	dead := Clone(t, m)
+	ad, err := prune.Analyze(dead, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := p.Keep()
+	for gid, kept := range keep {
+		grp := ad.Groups[gid]
+		if len(kept) == grp.Size {
+			continue
+		}
+		res.RemovedGroups++
+		if grp.Inexact != "" {
+			res.Exact = false
+		}
+		removed := map[int]bool{}
+		for i := range grp.Size {
+			removed[i] = !slices.Contains(kept, i)
+		}
+		for _, mem := range grp.Members {
+			Kill(t, dead, mem, removed)
+		}
+	}
+	if res.RemovedGroups == 0 {
+		t.Fatal("the plan removes nothing")
+	}
+	pruned := Clone(t, dead)
+	ap, err := prune.Analyze(pruned, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ap.ApplyPlan(p); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	pruned = Clone(t, pruned)
+	want := Run(t, m, in)
+	ref := Run(t, dead, in)
+	got := Run(t, pruned, in)
+	for i := range want {
+		if !slices.Equal(got[i].Shape, want[i].Shape) {
+			t.Fatalf("output %d: pruned shape %v, dense %v", i, got[i].Shape, want[i].Shape)
+		}
+	}
+	if MaxRelDiff(t, ref, want) == 0 {
+		t.Errorf("zeroing the removed channels did not change the outputs: the oracle proves nothing")
+	}
+	res.MaxRelDiff = MaxRelDiff(t, got, ref)
+	if res.Exact && res.MaxRelDiff > Tolerance {
+		t.Errorf("pruned outputs differ from the dead model by %.3g relative (tolerance %g)", res.MaxRelDiff, Tolerance)
+	}
+	c0, err := graph.Count(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := graph.Count(pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.ParamsBefore, res.ParamsAfter = c0.Params, c1.Params
+	if c1.Params >= c0.Params {
+		t.Errorf("params %d → %d: nothing removed", c0.Params, c1.Params)
+	}
+	return res
+}
+
+// Kill zeroes the positions of a member's axis that map to removed
+// indices, for the producing and consuming slices (weights, biases,
+// broadcast constants); normalisation members are left alone. A
+// constant fill shared by several readers (Member.Copy) must already be
+// zero there, since zeroing it would change the other readers.
+func Kill(t testing.TB, m *graph.Model, mem prune.Member, removed map[int]bool) {
+	t.Helper()
+	switch mem.Kind {
+	case prune.KindWeightOut, prune.KindWeightIn, prune.KindBias, prune.KindConst:
+	default:
+		return
+	}
+	tp, ok := m.Graph.Constant(mem.Tensor)
+	if !ok {
+		t.Fatalf("member %s is not a constant", mem.Tensor)
+	}
+	w, err := graph.Float32s(tp)
+	if err != nil {
+		t.Fatalf("member %s: %v", mem.Tensor, err)
+	}
+	outer, inner := int64(1), int64(1)
+	for _, d := range tp.Dims[:mem.Axis] {
+		outer *= d
+	}
+	for _, d := range tp.Dims[mem.Axis+1:] {
+		inner *= d
+	}
+	n := int64(len(mem.Map))
+	changed := false
+	for o := range outer {
+		for p := range n {
+			if i := mem.Map[p]; i >= 0 && removed[i] {
+				for k := range inner {
+					if j := (o*n+p)*inner + k; w[j] != 0 {
+						w[j], changed = 0, true
+					}
+				}
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	if mem.Copy {
+		t.Fatalf("member %s of %s: a shared non-zero fill; the oracle cannot kill it for one reader", mem.Tensor, mem.Node)
+	}
+	if err := graph.SetFloat32s(tp, tp.Dims, w); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Clone returns an independent copy of m (through its bytes).
+func Clone(t testing.TB, m *graph.Model) *graph.Model {
+	t.Helper()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Run returns the outputs of m in onnxruntime.
+func Run(t testing.TB, m *graph.Model, in map[string]tensor.Dense) []tensor.Dense {
+	t.Helper()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// MaxRelDiff is max |a−b| / max |b| over all outputs (shapes must match).
+func MaxRelDiff(t testing.TB, a, b []tensor.Dense) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d outputs vs %d", len(a), len(b))
+	}
+	worst, scale := 0.0, 0.0
+	for i := range a {
+		if !slices.Equal(a[i].Shape, b[i].Shape) {
+			t.Fatalf("output %d: shape %v vs %v", i, a[i].Shape, b[i].Shape)
+		}
+		x, err := a[i].Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := b[i].Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range x {
+			worst = max(worst, math.Abs(x[j]-y[j]))
+			scale = max(scale, math.Abs(y[j]))
+		}
+	}
+	if scale == 0 {
+		return worst
+	}
+	return worst / scale
+}
+
+// String summarises a result for test logs.
+func (r Result) String() string {
+	return fmt.Sprintf("params %d → %d, %d groups pruned, max rel diff %.2g (exact %v)",
+		r.ParamsBefore, r.ParamsAfter, r.RemovedGroups, r.MaxRelDiff, r.Exact)
+}
