@@ -61,7 +61,7 @@ func TestWriteFailureExitCode(t *testing.T) {
 	for _, args := range [][]string{
 		{"prune", model, "-o", filepath.Join(missing, "p.onnx"), "--ratio", "0.3"},
 		{"prune", model, "-o", filepath.Join(dir, "p.onnx"), "--ratio", "0.3", "--plan-out", filepath.Join(missing, "plan.json")},
-		{"quant", model, "-o", filepath.Join(missing, "q.onnx"), "--format", "nbits"},
+		{"quant", model, "-o", filepath.Join(missing, "q.onnx")},
 	} {
 		if _, code := runPare(t, args...); code != exitWrite {
 			t.Errorf("pare %v: exit %d, want %d", args, code, exitWrite)

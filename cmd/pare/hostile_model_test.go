@@ -15,8 +15,9 @@ import (
 	"github.com/pare-dev/pare/onnx"
 )
 
-// convProto is a small valid model every command accepts:
-// y = Relu(Conv(x, w, b)), x [N,4,8,8], w [8,4,3,3].
+// convProto is a small valid model every command accepts, with one
+// prunable channel group: y = Conv(Relu(Conv(x, w, b)), w2),
+// x [N,4,8,8], w [8,4,3,3] (padded), w2 [8,8,3,3].
 func convProto() *onnx.ModelProto {
 	b := build.New(13)
 	x := b.Input("x", onnx.TensorProto_FLOAT, -1, 4, 8, 8)
@@ -24,11 +25,17 @@ func convProto() *onnx.ModelProto {
 	for i := range w {
 		w[i] = float32(i%7) - 3
 	}
+	w2 := make([]float32, 8*8*3*3)
+	for i := range w2 {
+		w2[i] = float32(i%5) - 2
+	}
 	wn := b.Init("w", []int64{8, 4, 3, 3}, w)
 	bn := b.Init("b", []int64{8}, []float32{1, 2, 3, 4, 5, 6, 7, 8})
-	c := b.Node("Conv", []string{x, wn, bn}, build.Ints("kernel_shape", 3, 3), build.Int("group", 1))
+	w2n := b.Init("w2", []int64{8, 8, 3, 3}, w2)
+	c := b.Node("Conv", []string{x, wn, bn}, build.Ints("kernel_shape", 3, 3), build.Int("group", 1), build.Ints("pads", 1, 1, 1, 1))
 	r := b.Node("Relu", []string{c})
-	b.Output(r, onnx.TensorProto_FLOAT, -1, 8, 6, 6)
+	y := b.Node("Conv", []string{r, w2n}, build.Ints("kernel_shape", 3, 3))
+	b.Output(y, onnx.TensorProto_FLOAT, -1, 8, 6, 6)
 	return b.Model
 }
 
