@@ -19,6 +19,7 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/pruner"
 )
 
 // pruneOptions are pare prune's settings.
@@ -34,9 +35,9 @@ type pruneOptions struct {
 	Sparsity        float64
 	NM              string
 	JSON            bool
-	// Criteria holds the data and recovery settings of importance.Run
+	// Criteria holds the data and recovery settings of pruner.Run
 	// (its Settings are taken from Settings).
-	Criteria importance.Config
+	Criteria pruner.Config
 	HeadDim  bool
 	KVGroups bool
 	// NoVerify skips running the result in onnxruntime before writing.
@@ -309,7 +310,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm = o.Settings, o.Norm
-	out, err := importance.Run(ctx, m, an, plan, cfg)
+	out, err := pruner.Run(ctx, m, an, plan, cfg)
 	if err != nil {
 		return err
 	}
@@ -527,7 +528,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"),
-		Criteria: importance.Config{
+		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
