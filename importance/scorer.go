@@ -22,7 +22,7 @@ type Scorer interface {
 	Score(g *graph.Graph, grp *prune.Group) ([]float64, error)
 }
 
-// Criteria are the structured pruning criteria Run accepts: the scorers
+// Criteria are the structured pruning criteria pruner.Run accepts: the scorers
 // of New and the data-aware ones.
 var Criteria = []string{"magnitude", "l1", "l2", "random", "obs", "wanda", "flap", "module", "zeroth"}
 

@@ -21,9 +21,9 @@ type Data struct {
 	Batch    int
 }
 
-// batch is the number of samples per run: Batch (default 64), or the
+// BatchSize is the number of samples per run: Batch (default 64), or the
 // model's fixed batch size.
-func (d Data) batch() int {
+func (d Data) BatchSize() int {
 	b := d.Batch
 	if b <= 0 {
 		b = 64
@@ -85,7 +85,7 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 			names = append(names, in)
 		}
 	}
-	return calib.Stream(ctx, m, d.Src, names, d.batch(), func(vals map[string]tensor.Dense, _, _ int) error {
+	return calib.Stream(ctx, m, d.Src, names, d.BatchSize(), func(vals map[string]tensor.Dense, _, _ int) error {
 		for _, k := range sortedNames(layers) {
 			l := layers[k]
 			x, ok := vals[l.Input()]

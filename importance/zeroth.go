@@ -186,7 +186,7 @@ func (z *Zeroth) sensitivities(ctx context.Context, an *prune.Analysis) error {
 	defer sess.Close()
 	out := sess.Outputs()[0].Name
 	groups := an.Prunable()
-	batch := z.d.batch()
+	batch := z.d.BatchSize()
 	nb := (z.d.Src.Len() + batch - 1) / batch
 	if most := z.Budget / (1 + 2*len(groups)); most < nb {
 		nb = max(most, 1)

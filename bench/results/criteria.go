@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/pruner"
 )
 
 // row is one line of the criteria table.
@@ -90,7 +91,7 @@ func criteriaSection(ctx context.Context, e *evaluator) (string, error) {
 			fmt.Fprintf(&b, "| %s |", rw.label)
 			acc[f.name][rw.label] = map[float64]float64{}
 			for _, ratio := range criteriaRatios {
-				cfg := importance.Config{Settings: settings(rw.criterion, rw.scope, ratio), Batch: 64,
+				cfg := pruner.Config{Settings: settings(rw.criterion, rw.scope, ratio), Batch: 64,
 					DataFree: rw.dataFree, RecalibrateBN: rw.recal, Reconstruct: rw.recon, ZOLocal: rw.zoLocal}
 				if rw.calib {
 					cfg.Calib = calibFile

@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/pruner"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -118,7 +118,7 @@ type measured struct {
 	err   error
 }
 
-func (e *evaluator) run(ctx context.Context, model string, cfg importance.Config) measured {
+func (e *evaluator) run(ctx context.Context, model string, cfg pruner.Config) measured {
 	m, err := graph.Load(filepath.Join(*root, model))
 	if err != nil {
 		return measured{err: err}
@@ -131,7 +131,7 @@ func (e *evaluator) run(ctx context.Context, model string, cfg importance.Config
 	if cfg.Calib != "" {
 		cfg.Calib = filepath.Join(*root, cfg.Calib)
 	}
-	out, err := importance.Run(ctx, m, an, nil, cfg)
+	out, err := pruner.Run(ctx, m, an, nil, cfg)
 	if err != nil {
 		return measured{err: err}
 	}
@@ -176,7 +176,7 @@ func cnnSection(ctx context.Context, e *evaluator) (string, error) {
 		for _, scope := range []string{"global", "local"} {
 			fmt.Fprintf(&b, "| %s | %s |", crit, scope)
 			for _, r := range ratios {
-				res := e.run(ctx, model, importance.Config{Settings: settings(crit, scope, r)})
+				res := e.run(ctx, model, pruner.Config{Settings: settings(crit, scope, r)})
 				if res.err != nil {
 					fmt.Fprintf(os.Stderr, "%s %s %.1f: %v\n", crit, scope, r, res.err)
 				}

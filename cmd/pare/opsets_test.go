@@ -183,3 +183,66 @@ func TestNothingChangedIsRefused(t *testing.T) {
 		t.Error("prune --ratio 0 changed the bytes")
 	}
 }
+
+// The other fixtures (untrained architectures, transformers, decoders,
+// other exporters) in per-channel QDQ and dynamic int8, calibrated on
+// their reference inputs: each model runs, is smaller than the input and
+// keeps cosine ≥ 0.99 with the float model on held-out synthetic inputs.
+func TestQuantOtherFixturesHeldOut(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixtureRoot, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []struct {
+		Name      string `json:"name"`
+		Path      string `json:"path"`
+		RefInputs string `json:"ref_inputs"`
+	}
+	if err := json.Unmarshal(b, &all); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range all {
+		if strings.HasPrefix(f.Name, "fmnist_") {
+			continue // TestQuantEveryOpsetFixture, on real images
+		}
+		n++
+		t.Run(f.Name, func(t *testing.T) {
+			model := filepath.Join(fixtureRoot, f.Path)
+			for _, format := range []string{"qdq", "dynamic"} {
+				out := filepath.Join(t.TempDir(), format+".onnx")
+				stdout, code := runPare(t, "quant", model, "-o", out, "--format", format,
+					"--calib", filepath.Join(fixtureRoot, f.RefInputs), "--json")
+				if code != 0 {
+					t.Fatalf("%s: exit %d", format, code)
+				}
+				var res struct {
+					SizeBefore int64 `json:"size_before_bytes"`
+					SizeAfter  int64 `json:"size_after_bytes"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+					t.Fatal(err)
+				}
+				if res.SizeAfter >= res.SizeBefore {
+					t.Errorf("%s: %d → %d bytes", format, res.SizeBefore, res.SizeAfter)
+				}
+				stdout, code = runPare(t, "check", model, out, "--seed", "11", "--samples", "4", "--min-cos", "0.99", "--json")
+				var chk struct {
+					Outputs []struct {
+						Cosine float64 `json:"cosine"`
+					} `json:"outputs"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &chk); err != nil || len(chk.Outputs) == 0 {
+					t.Fatalf("%s: check output %q: %v", format, stdout, err)
+				}
+				t.Logf("%-8s size %.2f×, cosine %.5f", format, float64(res.SizeBefore)/float64(res.SizeAfter), chk.Outputs[0].Cosine)
+				if code != 0 {
+					t.Errorf("%s: pare check exit %d", format, code)
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no fixtures besides Fashion-MNIST")
+	}
+}

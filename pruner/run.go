@@ -1,4 +1,4 @@
-package importance
+package pruner
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/recovery"
@@ -42,15 +43,6 @@ type Outcome struct {
 	Plan          *prune.Plan
 	Notes         []string
 	ForwardPasses int
-}
-
-// DataCriteria need calibration data (or --data-free where noted).
-func needsData(c string) bool {
-	switch c {
-	case "obs", "wanda", "zeroth", "flap":
-		return true
-	}
-	return false
 }
 
 // Run scores, selects (or replays plan when not nil), compensates,
@@ -88,10 +80,10 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()
-	} else if (needsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct {
-		return nil, fmt.Errorf("importance: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
+	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct {
+		return nil, fmt.Errorf("prune: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
 	}
-	data := Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
+	data := importance.Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
 	var dense *graph.Model
 	if cfg.RecalibrateBN || cfg.Reconstruct {
 		var err error
@@ -99,48 +91,57 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			return nil, err
 		}
 	}
-	var obs *OBS
+	var obs *importance.OBS
 	if crit == "obs" {
 		var err error
-		if obs, err = NewOBS(ctx, m, an, data, cfg.Damping); err != nil {
+		if obs, err = importance.NewOBS(ctx, m, an, data, cfg.Damping); err != nil {
 			return nil, err
 		}
 		opts.Damping, opts.Compensate = obs.Damping, true
 	}
 	// FLAP's statistics also serve a replayed plan's bias compensation.
-	var flap *FLAP
+	var flap *importance.FLAP
 	if crit == "flap" {
 		var err error
-		if flap, err = NewFLAP(ctx, m, an, data); err != nil {
+		if flap, err = importance.NewFLAP(ctx, m, an, data); err != nil {
 			return nil, err
 		}
 	}
 	if plan == nil {
-		var sc Scorer = flap
+		var sc importance.Scorer
 		var err error
-		if flap == nil {
-			if sc, err = newScorer(ctx, m, an, crit, cfg, data, obs, opts, out); err != nil {
+		switch {
+		case obs != nil:
+			sc = obs
+		case flap != nil:
+			sc = flap
+		default:
+			var notes []string
+			sc, notes, err = importance.NewCriterion(ctx, m, an, crit, importance.CriterionConfig{
+				Norm: cfg.Norm, Seed: cfg.Settings.Seed, ZOBudget: cfg.ZOBudget, ZOLocal: cfg.ZOLocal, ZOSMax: cfg.ZOSMax}, data)
+			if err != nil {
 				return nil, err
 			}
+			out.Notes = append(out.Notes, notes...)
 		}
 		s.Criterion = sc.Name()
-		if _, ok := sc.(Magnitude); ok {
-			s.Aggregation = Aggregation
+		if _, ok := sc.(importance.Magnitude); ok {
+			s.Aggregation = importance.Aggregation
 		}
 		s.Options = opts
 		if reflect.DeepEqual(*opts, prune.CriterionOptions{}) {
 			s.Options = nil // data-free criteria without recovery: nothing to record
 		}
-		if alloc, ok := sc.(allocator); ok {
+		if alloc, ok := sc.(importance.Allocator); ok {
 			if plan, err = alloc.Plan(ctx, an, s); err != nil {
 				return nil, err
 			}
-			if z, ok := sc.(*Zeroth); ok {
+			if z, ok := sc.(*importance.Zeroth); ok {
 				out.ForwardPasses = z.Passes
 				logf("zeroth: %d forward passes (budget %d)", z.Passes, z.Budget)
 			}
 		} else {
-			scores, err := ScoreAll(sc, an)
+			scores, err := importance.ScoreAll(sc, an)
 			if err != nil {
 				return nil, err
 			}
@@ -161,9 +162,13 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		logf("obs: compensated %d consumer layers", n)
 	}
-	var shifts []biasShift
+	// FLAP's bias shifts are measured on the plan before it is applied
+	// and added after.
+	var compensate func() (int, error)
 	if flap != nil {
-		shifts = flap.Shifts(plan)
+		if shifts := flap.Shifts(plan); len(shifts) > 0 {
+			compensate = func() (int, error) { return importance.Compensate(m, shifts) }
+		}
 		for _, n := range flap.Notes {
 			logf("flap: %s", n)
 		}
@@ -171,15 +176,15 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	if err := an.ApplyPlan(plan); err != nil {
 		return nil, err
 	}
-	if len(shifts) > 0 {
-		n, err := Compensate(m, shifts)
+	if compensate != nil {
+		n, err := compensate()
 		if err != nil {
 			return nil, err
 		}
 		logf("flap: mean contribution of the removed channels added to the bias of %d layers", n)
 	}
 	if cfg.RecalibrateBN {
-		notes, err := recovery.RecalibrateBN(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.RecalibrateBN(ctx, m, dense, plan, src, data.BatchSize())
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +193,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.Reconstruct {
-		notes, err := recovery.Reconstruct(ctx, m, dense, plan, src, data.batch())
+		notes, err := recovery.Reconstruct(ctx, m, dense, plan, src, data.BatchSize())
 		if err != nil {
 			return nil, err
 		}
@@ -208,46 +213,4 @@ func recoveryNote(cfg Config) string {
 		return " with --reconstruct"
 	}
 	return ""
-}
-
-// allocator is a criterion that decides per-group ratios itself.
-type allocator interface {
-	Plan(ctx context.Context, an *prune.Analysis, s prune.Settings) (*prune.Plan, error)
-}
-
-func newScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, crit string, cfg Config, d Data, obs *OBS, opts *prune.CriterionOptions, out *Outcome) (Scorer, error) {
-	switch crit {
-	case "obs":
-		return obs, nil
-	case "zeroth":
-		local, err := localScorer(ctx, m, an, cfg, d)
-		if err != nil {
-			return nil, err
-		}
-		return &Zeroth{Local: local, SMax: cfg.ZOSMax, Budget: cfg.ZOBudget, Seed: cfg.Settings.Seed, m: m, d: d}, nil
-	case "module":
-		return NewModule(an), nil
-	case "wanda":
-		w, err := NewWanda(ctx, m, an, d)
-		if err != nil {
-			return nil, err
-		}
-		out.Notes = append(out.Notes, w.Notes...)
-		return w, nil
-	}
-	return New(crit, cfg.Norm, cfg.Settings.Seed)
-}
-
-// localScorer is the criterion inside each group for the zeroth-order
-// allocation: magnitude (L2, the default) or wanda.
-func localScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Config, d Data) (Scorer, error) {
-	switch cfg.ZOLocal {
-	case "", "magnitude", "l2":
-		return Magnitude{P: 2}, nil
-	case "l1":
-		return Magnitude{P: 1}, nil
-	case "wanda":
-		return NewWanda(ctx, m, an, d)
-	}
-	return nil, fmt.Errorf("importance: %w: --zo-local %q (want magnitude, l1 or wanda)", ErrUnknownCriterion, cfg.ZOLocal)
 }
