@@ -44,7 +44,12 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 		}
 		s.npy, s.input, s.n = f, m.Graph.Inputs[0].Name, int(f.Rows())
 	case ".npz":
-		arrays, err := tensor.ReadNpz(path)
+		// Only the samples used are inflated (see tensor.NpzLimits).
+		names := make([]string, len(m.Graph.Inputs))
+		for i, in := range m.Graph.Inputs {
+			names[i] = in.Name
+		}
+		arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: names, MaxRows: int64(max(limit, 0))})
 		if err != nil {
 			return nil, fmt.Errorf("calib: %w", err)
 		}

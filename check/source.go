@@ -75,7 +75,18 @@ type memSource struct {
 // whatever its name). Other arrays are ignored. Data is converted to the
 // declared element types as in FromNpy.
 func FromNpz(path string, inputs []ort.ValueInfo) (Source, error) {
-	arrays, err := tensor.ReadNpz(path)
+	// Only the arrays that feed an input are decompressed, and all of
+	// them together must fit in MaxDataBytes: an archive that inflates
+	// to gigabytes is refused from its headers.
+	keys, err := tensor.NpzKeys(path)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	wanted := infoNames(inputs)
+	if len(keys) == 1 && len(inputs) == 1 {
+		wanted = keys
+	}
+	arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: wanted, MaxBytes: MaxDataBytes})
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
@@ -102,10 +113,6 @@ func FromNpz(path string, inputs []ort.ValueInfo) (Source, error) {
 		}
 	}
 	if len(missing) > 0 {
-		keys := make([]string, 0, len(arrays))
-		for k := range arrays {
-			keys = append(keys, k)
-		}
 		slices.Sort(keys)
 		return nil, fmt.Errorf("check: %w: %s has no array for input(s) %s (arrays: %s)",
 			ErrData, path, strings.Join(missing, ", "), strings.Join(keys, ", "))

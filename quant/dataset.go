@@ -63,7 +63,13 @@ func LoadDataset(path string, m *graph.Model, limit int) (Dataset, error) {
 		}
 		d.Inputs[m.Graph.Inputs[0].Name] = v
 	case ".npz":
-		arrays, err := tensor.ReadNpz(path)
+		// Only the samples used are inflated: an archive that would
+		// inflate to gigabytes is refused from its headers.
+		names := make([]string, len(m.Graph.Inputs))
+		for i, in := range m.Graph.Inputs {
+			names[i] = in.Name
+		}
+		arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: names, MaxRows: int64(max(limit, 0))})
 		if err != nil {
 			return d, fmt.Errorf("quant: %w", err)
 		}
