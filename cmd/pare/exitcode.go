@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
@@ -74,6 +75,7 @@ var exitMappings = []struct {
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
+	{calib.ErrData, exitUsage},
 	{check.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
