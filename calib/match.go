@@ -74,15 +74,30 @@ func NpyInput(path string, dt tensor.DType, shape []int64, inputs []ort.ValueInf
 	return inputs[0], Fits(path, dt, shape, inputs[0])
 }
 
-// PickNpz returns the array of an .npz for each input, converted to the
-// input's element type.
-func PickNpz(path string, arrays map[string]tensor.Dense, inputs []ort.ValueInfo) (map[string]tensor.Dense, error) {
-	if len(arrays) == 1 && len(inputs) == 1 {
-		for k, v := range arrays {
-			if k != inputs[0].Name {
-				arrays = map[string]tensor.Dense{inputs[0].Name: v}
-			}
-		}
+// ReadNpz reads the arrays of an .npz that feed inputs, each converted
+// to its input's element type. Only those arrays are inflated, at most
+// maxRows rows each (all when ≤ 0) and maxBytes decoded bytes in all (0:
+// tensor.DefaultNpzMaxBytes), so an archive that would inflate to
+// gigabytes is refused from its headers.
+func ReadNpz(path string, inputs []ort.ValueInfo, maxRows, maxBytes int64) (map[string]tensor.Dense, error) {
+	keys, err := tensor.NpzKeys(path)
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	wanted := make([]string, len(inputs))
+	for i, in := range inputs {
+		wanted[i] = in.Name
+	}
+	single := len(keys) == 1 && len(inputs) == 1
+	if single {
+		wanted = keys
+	}
+	arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: wanted, MaxRows: max(maxRows, 0), MaxBytes: maxBytes})
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	if single {
+		arrays = map[string]tensor.Dense{inputs[0].Name: arrays[keys[0]]}
 	}
 	feed := map[string]tensor.Dense{}
 	var missing []string
@@ -103,10 +118,6 @@ func PickNpz(path string, arrays map[string]tensor.Dense, inputs []ort.ValueInfo
 		feed[in.Name] = v
 	}
 	if len(missing) > 0 {
-		keys := make([]string, 0, len(arrays))
-		for k := range arrays {
-			keys = append(keys, k)
-		}
 		slices.Sort(keys)
 		return nil, fmt.Errorf("calib: %s: %w: no array for input(s) %s (arrays: %s)",
 			path, ErrData, strings.Join(missing, ", "), strings.Join(keys, ", "))
@@ -171,11 +182,7 @@ func Load(path string, m *graph.Model, limit int) (map[string]tensor.Dense, erro
 		}
 		return out, nil
 	}
-	arrays, err := tensor.ReadNpz(path)
-	if err != nil {
-		return nil, fileErr(path, err)
-	}
-	if out, err = PickNpz(path, arrays, inputs); err != nil {
+	if out, err = ReadNpz(path, inputs, int64(limit), 0); err != nil {
 		return nil, err
 	}
 	rows := int64(-1)

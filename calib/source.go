@@ -49,11 +49,8 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 		}
 		s.npy, s.input, s.dtype, s.n = f, in.Name, in.DType, int(f.Rows())
 	} else {
-		arrays, err := tensor.ReadNpz(path)
-		if err != nil {
-			return nil, fileErr(path, err)
-		}
-		if s.npz, err = PickNpz(path, arrays, inputs); err != nil {
+		// Only the samples used are inflated.
+		if s.npz, err = ReadNpz(path, inputs, int64(limit), 0); err != nil {
 			return nil, err
 		}
 		s.n = -1

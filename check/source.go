@@ -81,11 +81,9 @@ type memSource struct {
 // whatever its name). Other arrays are ignored. Data is converted to the
 // declared element types as in FromNpy.
 func FromNpz(path string, inputs []ort.ValueInfo) (Source, error) {
-	arrays, err := tensor.ReadNpz(path)
-	if err != nil {
-		return nil, dataErr(fmt.Errorf("calib: %s: %w: %w", path, calib.ErrData, err))
-	}
-	feed, err := calib.PickNpz(path, arrays, inputs)
+	// Only the arrays that feed an input are decompressed, and all of
+	// them together must fit in MaxDataBytes.
+	feed, err := calib.ReadNpz(path, inputs, 0, MaxDataBytes)
 	if err != nil {
 		return nil, dataErr(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
+	"github.com/pare-dev/pare/report"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -22,6 +23,9 @@ const (
 	exitUsage       = 2
 	exitUnsupported = 3
 	exitRuntime     = 4
+	// exitWrite: an output could not be written (missing or read-only
+	// folder, disk full); nothing partial is left behind.
+	exitWrite       = 5
 	exitInterrupted = 130
 )
 
@@ -77,6 +81,7 @@ var exitMappings = []struct {
 	{graph.ErrUnsupported, exitUnsupported},
 	{calib.ErrData, exitUsage},
 	{check.ErrData, exitUsage},
+	{calib.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
@@ -87,6 +92,11 @@ var exitMappings = []struct {
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
+	{prune.ErrPlanInvalid, exitUsage},
+	{quant.ErrOption, exitUsage},
+	{graph.ErrWrite, exitWrite},
+	{report.ErrWrite, exitWrite},
 	{tensor.ErrFormat, exitUsage},
+	{tensor.ErrTooLarge, exitUsage},
 	{quant.ErrNothingQuantized, exitUnsupported},
 }

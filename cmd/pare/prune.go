@@ -161,6 +161,33 @@ func (o pruneOptions) validate() error {
 	if (o.Unstructured || o.NM != "") && (o.PlanIn != "" || o.PlanOut != "") {
 		return usageErrorf("prune: plans describe structured pruning only")
 	}
+	return o.validateModeFlags()
+}
+
+// validateModeFlags refuses settings the chosen mode would ignore, so
+// that pare never writes an unchanged model as if it had pruned.
+func (o pruneOptions) validateModeFlags() error {
+	sparse := o.Unstructured || o.NM != ""
+	mode := "--unstructured"
+	if o.NM != "" {
+		mode = "--nm"
+	}
+	switch {
+	case sparse && o.Settings.Ratio != 0:
+		return usageErrorf("prune: --ratio has no effect with %s (use --sparsity with --unstructured)", mode)
+	case sparse && len(o.Settings.KindRatios) > 0:
+		return usageErrorf("prune: --heads, --mlp and --embed have no effect with %s", mode)
+	case o.NM != "" && o.Sparsity != 0:
+		return usageErrorf("prune: --sparsity has no effect with --nm (the pattern sets it)")
+	case o.Unstructured && (o.Sparsity <= 0 || o.Sparsity >= 1):
+		return usageErrorf("prune: --unstructured needs --sparsity in (0, 1), got %g", o.Sparsity)
+	case !sparse && o.Sparsity != 0:
+		return usageErrorf("prune: --sparsity needs --unstructured")
+	case o.Criteria.CalibSamples < 0:
+		return usageErrorf("prune: --calib-samples must be 0 (all) or more, got %d", o.Criteria.CalibSamples)
+	case o.Criteria.CalibSamples > maxSamples:
+		return usageErrorf("prune: --calib-samples %d is over the limit of %d", o.Criteria.CalibSamples, maxSamples)
+	}
 	return nil
 }
 
@@ -302,7 +329,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		if err := prune.WritePlan(&b, plan); err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.PlanOut, []byte(b.String()), 0o644); err != nil {
+		if err := graph.WriteFile(o.PlanOut, []byte(b.String())); err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
 	}

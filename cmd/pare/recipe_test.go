@@ -144,7 +144,16 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 			}
 			for _, v := range values {
 				opts := fmt.Sprintf("%s: %q", name, v)
-				if kind == "prune" && name != "ratio" {
+				// Each mode with the settings it needs: prune refuses
+				// a --ratio its sparse modes would ignore.
+				switch {
+				case kind != "prune" || name == "ratio":
+				case name == "unstructured":
+					opts = "sparsity: 0.5, " + opts
+				case name == "sparsity":
+					opts = "unstructured: true, " + opts
+				case name == "nm":
+				default:
 					opts = "ratio: 0.3, " + opts
 				}
 				text := fmt.Sprintf("steps:\n  - %s: {%s}\n", kind, opts)
