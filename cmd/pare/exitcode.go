@@ -14,6 +14,7 @@ import (
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/report"
 	"github.com/pare-dev/pare/tensor"
+	"github.com/pare-dev/pare/upgrade"
 )
 
 // Exit codes, documented in the help text and README.
@@ -81,7 +82,6 @@ var exitMappings = []struct {
 	{graph.ErrUnsupported, exitUnsupported},
 	{calib.ErrData, exitUsage},
 	{check.ErrData, exitUsage},
-	{calib.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
@@ -99,4 +99,17 @@ var exitMappings = []struct {
 	{tensor.ErrFormat, exitUsage},
 	{tensor.ErrTooLarge, exitUsage},
 	{quant.ErrNothingQuantized, exitUnsupported},
+	{graph.ErrInputShape, exitUsage},
+	{pipeline.ErrInterrupted, exitInterrupted},
+	// Model problems: the default, listed so that every sentinel has
+	// its line.
+	{graph.ErrShapeMismatch, exitUnsupported},
+	{upgrade.ErrUnsupported, exitUnsupported},
+	{prune.ErrUnsupported, exitUnsupported},
+	{quant.ErrUnsupported, exitUnsupported},
+	{quant.ErrInvalid, exitUnsupported},
+	{tensor.ErrShape, exitUnsupported},
+	{calib.ErrNotPositiveDefinite, exitUnsupported},
+	{check.ErrIncompatible, exitUnsupported},
+	{check.ErrInconclusive, exitUnsupported},
 }
