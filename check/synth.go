@@ -18,6 +18,9 @@ const (
 	// DefaultBatchSize is the batch for models whose batch axis is
 	// symbolic.
 	DefaultBatchSize = 32
+	// MaxDataBytes bounds input data held in memory at once: synthetic
+	// inputs and .npz arrays. (.npy inputs are streamed batch by batch.)
+	MaxDataBytes = 256 << 20
 )
 
 // SynthOptions control Synthesize. The zero value gives DefaultSamples
@@ -57,6 +60,7 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 	if o.Samples < 0 || o.Dim < 0 || o.IntHigh <= o.IntLow {
 		return nil, fmt.Errorf("check: bad synthesis options: %d samples, dim %d, integer range [%d, %d)", o.Samples, o.Dim, o.IntLow, o.IntHigh)
 	}
+	total := int64(0)
 	out := make(map[string]tensor.Dense, len(inputs))
 	for i, in := range inputs {
 		if !in.Tensor || in.DType == tensor.Invalid {
@@ -84,6 +88,13 @@ func Synthesize(inputs []ort.ValueInfo, o SynthOptions) (map[string]tensor.Dense
 				shape[j] = d
 			}
 		}
+		// Refused from the shape, before anything is allocated.
+		n, err := tensor.NumElements(shape)
+		if err != nil || in.DType.Size() > 0 && n > (MaxDataBytes-total)/int64(in.DType.Size()) {
+			return nil, fmt.Errorf("check: %w: synthetic input %q of shape %s is over the limit of %d MiB held in memory (fewer samples, or data in a .npy file)",
+				ErrData, in.Name, tensor.FormatShape(shape), MaxDataBytes>>20)
+		}
+		total += n * int64(in.DType.Size())
 		d, err := tensor.Zeros(in.DType, shape)
 		if err != nil {
 			return nil, fmt.Errorf("check: input %q: %w", in.Name, err)

@@ -14,4 +14,7 @@ var (
 	// ErrOutputExists marks a save that would overwrite the input model or
 	// its data files.
 	ErrOutputExists = errors.New("output would overwrite input")
+	// ErrWrite marks an output that could not be written (a missing or
+	// read-only folder, a full disk); nothing partial is left visible.
+	ErrWrite = errors.New("cannot write")
 )

@@ -46,6 +46,9 @@ func Load(path string) (*Model, error) {
 	if err := checkOutputsDefined(m.Graph); err != nil {
 		return nil, inFile(path, err)
 	}
+	if err := checkWellFormed(m); err != nil {
+		return nil, inFile(path, err)
+	}
 	m.Path, m.Dir, m.External = path, dir, external
 	return m, nil
 }
@@ -104,6 +107,9 @@ func Parse(data []byte) (*Model, error) {
 		return nil, prefixed(err)
 	}
 	if err := checkOutputsDefined(m.Graph); err != nil {
+		return nil, prefixed(err)
+	}
+	if err := checkWellFormed(m); err != nil {
 		return nil, prefixed(err)
 	}
 	return m, nil

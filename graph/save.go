@@ -353,6 +353,15 @@ func entry(k, v string) *onnx.StringStringEntryProto {
 	return &onnx.StringStringEntryProto{Key: &k, Value: &v}
 }
 
+// WriteFile writes data to path the way models are written: through a
+// temporary file in the same folder (removed on error and by
+// RemoveTemps), synced, renamed into place, the folder synced. Readers
+// see the old file or the new one, never a part. Every file pare writes
+// goes through it or Save.
+func WriteFile(path string, data []byte) error {
+	return writeAtomic(path, func(f *os.File) error { _, err := f.Write(data); return err })
+}
+
 // writeAtomic writes path through a temporary file in the same folder,
 // then renames it into place and syncs the folder.
 func writeAtomic(path string, write func(*os.File) error) error {
@@ -379,7 +388,7 @@ type tempFile struct {
 func createTemp(dest string) (*tempFile, error) {
 	f, err := createRegistered(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-")
 	if err != nil {
-		return nil, fmt.Errorf("graph: create %s: %w", dest, err)
+		return nil, fmt.Errorf("graph: %w %s: %w", ErrWrite, dest, err)
 	}
 	return &tempFile{f: f, name: f.Name(), dest: dest}, nil
 }
@@ -388,18 +397,18 @@ func createTemp(dest string) (*tempFile, error) {
 // created normally, syncs and closes it.
 func (t *tempFile) finish(write func(*os.File) error) error {
 	if err := write(t.f); err != nil {
-		return fmt.Errorf("graph: write %s: %w", t.dest, err)
+		return fmt.Errorf("graph: %w %s: %w", ErrWrite, t.dest, err)
 	}
 	if err := t.f.Chmod(0o644); err != nil {
-		return fmt.Errorf("graph: %s: %w", t.dest, err)
+		return fmt.Errorf("graph: %w %s: %w", ErrWrite, t.dest, err)
 	}
 	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("graph: sync %s: %w", t.dest, err)
+		return fmt.Errorf("graph: %w %s: sync: %w", ErrWrite, t.dest, err)
 	}
 	err := t.f.Close()
 	t.f = nil
 	if err != nil {
-		return fmt.Errorf("graph: close %s: %w", t.dest, err)
+		return fmt.Errorf("graph: %w %s: close: %w", ErrWrite, t.dest, err)
 	}
 	return nil
 }
@@ -423,7 +432,7 @@ func commit(files ...*tempFile) error {
 			for _, rest := range files[i:] {
 				rest.discard()
 			}
-			return fmt.Errorf("graph: %w", err)
+			return fmt.Errorf("graph: %w %s: %w", ErrWrite, t.dest, err)
 		}
 		unregisterTemp(t.name)
 	}
@@ -451,7 +460,7 @@ func syncDir(dir string) error {
 	serr := d.Sync()
 	d.Close()
 	if serr != nil && !errors.Is(serr, os.ErrInvalid) {
-		return fmt.Errorf("graph: sync folder %s: %w", dir, serr)
+		return fmt.Errorf("graph: %w: sync folder %s: %w", ErrWrite, dir, serr)
 	}
 	return nil
 }

@@ -34,6 +34,15 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	return newSession(name, model, "", opts)
 }
 
+// NewNamedSession is NewSession with the name errors and reports use
+// (the file the bytes were read from, say).
+func NewNamedSession(name string, model []byte, opts Options) (*Session, error) {
+	if len(model) == 0 {
+		return nil, fmt.Errorf("ort: %s: %w: empty model", name, ErrModel)
+	}
+	return newSession(name, model, "", opts)
+}
+
 // NewSessionFromFile creates a session from a model file; external data
 // files are found relative to it.
 func NewSessionFromFile(path string, opts Options) (*Session, error) {

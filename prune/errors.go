@@ -10,6 +10,9 @@ var (
 	// ErrInvalidOption marks settings that make no sense (ratio out of
 	// range, bad N:M pattern, bad regular expression).
 	ErrInvalidOption = errors.New("invalid option")
+	// ErrPlanInvalid marks a plan file that is not a plan (bad JSON,
+	// unknown fields).
+	ErrPlanInvalid = errors.New("invalid plan")
 	// ErrTarget marks a target that cannot be reached under the limits.
 	ErrTarget = errors.New("target not reachable")
 	// ErrUnsupported marks a model element pruning cannot edit safely.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
 )
@@ -41,7 +42,11 @@ func TestDeadHeadOracle(t *testing.T) {
 		})},
 	}
 	names := []string{"hf_llama_tiny", "hf_bert_tiny", "vit_nano_op17", "swin_nano_op17", "gpt_nano_op17",
-		"char_gpt_op17", "transformer_encoder_op17", "fmnist_vit_op17"}
+		"char_gpt_op17", "transformer_encoder_op17", "fmnist_vit_op17",
+		// Hugging Face / timm forms (fixtures/gen/hf.py): opset 14 for the
+		// decomposed norms, 17 for LayerNormalization.
+		"llama_char_op14", "llama_nano_op17", "qwen2_nano_op14", "phi3_nano_op17", "gpt2_nano_op14",
+		"bert_nano_op17", "deit_nano_op14"}
 	byName := map[string]fixture{}
 	for _, f := range transformerFixtures(t) {
 		byName[f.Name] = f
@@ -54,11 +59,15 @@ func TestDeadHeadOracle(t *testing.T) {
 		m := loadFixture(t, f)
 		in := inputsOf(t, f)
 		for _, st := range settings {
-			gqa := strings.HasPrefix(name, "hf_llama")
-			if st.opts.KVGroups != gqa {
+			gqa := strings.HasPrefix(name, "hf_llama") || strings.HasPrefix(name, "llama_") || strings.HasPrefix(name, "qwen2_")
+			if st.opts.KVGroups && !gqa {
 				continue // --kv-groups applies to grouped-query attention
 			}
 			t.Run(name+"/"+st.name, func(t *testing.T) {
+				if pending, ok := oraclePending[name+"/"+st.name]; ok {
+					expectAllFrozen(t, m, st.opts, pending)
+					return
+				}
 				r := prunetest.DeadOracle(t, m, in, st.opts, st.s)
 				if !r.Exact {
 					t.Errorf("an inexact group was pruned: %v", r)
@@ -67,4 +76,48 @@ func TestDeadHeadOracle(t *testing.T) {
 			})
 		}
 	}
+}
+
+// oraclePending lists the oracle cases whose groups all freeze today, by
+// fixture/setting, with the kind that freezes and the missing capability.
+// A listed case must still have no prunable group of that kind, so the
+// entry goes once the analysis handles it.
+var oraclePending = map[string]struct{ kind, why string }{
+	"llama_char_op14/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
+	"llama_nano_op17/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
+	"qwen2_nano_op14/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
+	"deit_nano_op14/heads-0.25": {prune.KindHeads,
+		"the softmax scale reads Shape(q)[-1:] -> Cast -> Sqrt (torch 2 SDPA export form): a Shape reader that only " +
+			"uses head_dim should freeze head_dim alone, not the heads"},
+}
+
+// repeatKVShape: torch 1.13 exports transformers' repeat_kv with the KV
+// head count read back from Shape(k) into the Expand and Reshape targets.
+const repeatKVShape = "repeat_kv's Expand/Reshape targets read the KV head count from Shape(k) at run time; " +
+	"removing whole KV heads keeps them consistent, but the analysis freezes any Shape reader of the head axis"
+
+// expectAllFrozen checks that no group of the pending kind is prunable
+// and logs the freeze reasons.
+func expectAllFrozen(t *testing.T, m *graph.Model, opts prune.Options, pending struct{ kind, why string }) {
+	t.Helper()
+	an, err := prune.Analyze(prunetest.Clone(t, m), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, g := range an.Groups {
+		if g.Kind != pending.kind {
+			continue
+		}
+		seen++
+		if !g.Frozen {
+			t.Errorf("group %s (%s) is prunable now: remove the case from oraclePending (%s)", g.Name, g.Kind, pending.why)
+			continue
+		}
+		t.Logf("frozen %s: %s", g.Name, g.Reason)
+	}
+	if seen == 0 {
+		t.Errorf("no %s group found: the case in oraclePending no longer describes the model", pending.kind)
+	}
+	t.Logf("expected failure, missing capability: %s", pending.why)
 }

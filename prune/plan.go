@@ -81,7 +81,7 @@ func ReadPlan(r io.Reader) (*Plan, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("prune: read plan: %w", err)
+		return nil, fmt.Errorf("prune: read plan: %w: %w", ErrPlanInvalid, err)
 	}
 	if p.Format != PlanFormat {
 		return nil, fmt.Errorf("prune: %w: plan format %d, want %d", ErrPlanMismatch, p.Format, PlanFormat)

@@ -134,34 +134,45 @@ func (o *Options) defaults() error {
 	switch o.Format {
 	case FormatQDQ, FormatDynamic:
 		if o.Bits != 8 {
-			return fmt.Errorf("quant: %w: %s stores 8-bit weights (got --bits %d)", ErrUnsupported, o.Format, o.Bits)
+			return fmt.Errorf("quant: %w: %s stores 8-bit weights (got --bits %d)", ErrOption, o.Format, o.Bits)
 		}
 	case FormatNBits:
 		if o.Bits != 4 && o.Bits != 8 {
-			return fmt.Errorf("quant: %w: nbits takes 4 or 8 bits (got %d)", ErrUnsupported, o.Bits)
+			return fmt.Errorf("quant: %w: nbits takes 4 or 8 bits (got %d)", ErrOption, o.Bits)
 		}
 		if !ValidNBitsBlock(o.Block) || o.Block > 256 {
-			return fmt.Errorf("quant: %w: MatMulNBits block %d (want a power of two from 16 to 256)", ErrUnsupported, o.Block)
+			return fmt.Errorf("quant: %w: MatMulNBits block %d (want a power of two from 16 to 256)", ErrOption, o.Block)
 		}
 	case FormatQDQ4:
 		if o.Bits != 4 {
-			return fmt.Errorf("quant: %w: qdq4 stores 4-bit weights (got --bits %d)", ErrUnsupported, o.Bits)
+			return fmt.Errorf("quant: %w: qdq4 stores 4-bit weights (got --bits %d)", ErrOption, o.Bits)
 		}
 		if o.Block < 16 || o.Block > 256 {
-			return fmt.Errorf("quant: %w: qdq4 block %d (want 16 to 256)", ErrUnsupported, o.Block)
+			return fmt.Errorf("quant: %w: qdq4 block %d (want 16 to 256)", ErrOption, o.Block)
 		}
 	default:
-		return fmt.Errorf("quant: %w: format %q (want qdq, dynamic, nbits or qdq4)", ErrUnsupported, o.Format)
+		return fmt.Errorf("quant: %w: format %q (want qdq, dynamic, nbits or qdq4)", ErrOption, o.Format)
+	}
+	if o.AccuracyLevel < 0 || o.AccuracyLevel > 4 {
+		return fmt.Errorf("quant: %w: accuracy level %d (want 0 to 4)", ErrOption, o.AccuracyLevel)
+	}
+	if o.AccuracyLevel != 0 && o.Format != FormatNBits {
+		return fmt.Errorf("quant: %w: an accuracy level applies to nbits only, not %s", ErrOption, o.Format)
+	}
+	switch o.Calibrate {
+	case CalibMinMax, CalibPercentile:
+	default:
+		return fmt.Errorf("quant: %w: range method %q (want minmax or percentile)", ErrOption, o.Calibrate)
 	}
 	switch o.Method {
 	case MethodRTN, MethodGPTQ, MethodRSQ:
 	default:
-		return fmt.Errorf("quant: %w: method %q (want rtn, gptq or rsq)", ErrUnsupported, o.Method)
+		return fmt.Errorf("quant: %w: method %q (want rtn, gptq or rsq)", ErrOption, o.Method)
 	}
 	switch o.Rotate {
 	case RotateNone, RotateHadamard, RotateFused:
 	default:
-		return fmt.Errorf("quant: %w: rotation %q (want none, hadamard or fused)", ErrUnsupported, o.Rotate)
+		return fmt.Errorf("quant: %w: rotation %q (want none, hadamard or fused)", ErrOption, o.Rotate)
 	}
 	return nil
 }

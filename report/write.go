@@ -3,10 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
+
+// ErrWrite marks a report that could not be written.
+var ErrWrite = errors.New("cannot write")
 
 // WriteRun writes dir/report.json and dir/report.html.
 func WriteRun(dir string, r *Run) error {
@@ -43,9 +47,12 @@ func writeBoth(dir string, v any, page []byte) error {
 func WriteFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w: %w", ErrWrite, err)
 	}
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -57,7 +64,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w: %w", ErrWrite, err)
 	}
 	return nil
 }

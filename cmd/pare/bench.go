@@ -124,15 +124,21 @@ func benchOptionsFrom(cmd *cli.Command) (benchOptions, error) {
 		if err != nil || b <= 0 {
 			return o, usageErrorf("--batch wants positive integers separated by commas, got %q", cmd.String("batch"))
 		}
+		if err := checkBatch(b); err != nil {
+			return o, err
+		}
 		o.Batches = append(o.Batches, b)
 	}
+	if err := checkThreads(o.Threads); err != nil {
+		return o, err
+	}
 	switch {
-	case o.Threads < 1:
-		return o, usageErrorf("--threads must be at least 1, got %d", o.Threads)
 	case o.Warmup < 0:
 		return o, usageErrorf("--warmup must be 0 or more, got %d", o.Warmup)
 	case o.Runs < 1:
 		return o, usageErrorf("--runs must be at least 1, got %d", o.Runs)
+	case o.Runs > maxRuns || o.Warmup > maxRuns-o.Runs:
+		return o, usageErrorf("--warmup plus --runs is over the limit of %d", maxRuns)
 	}
 	return o, nil
 }
@@ -151,14 +157,16 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 		}
 	}()
 	for i, path := range o.Models {
+		s, _, err := loadSession(path, ort.Options{Threads: o.Threads})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		sessions[i] = s
 		m, err := benchStatic(path, o.InputShapes)
 		if err != nil {
 			return nil, err
 		}
 		rep.Models = append(rep.Models, m)
-		if sessions[i], err = ort.NewSessionFromFile(path, ort.Options{Threads: o.Threads}); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
 	}
 	for _, b := range o.Batches {
 		timings, err := timeBatch(ctx, sessions, o, b)

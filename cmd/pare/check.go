@@ -111,11 +111,17 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 	if o.InputShapes, err = inputShapes(cmd.String("input-shape")); err != nil {
 		return o, err
 	}
+	if o.Samples > maxSamples {
+		return o, usageErrorf("--samples %d is over the limit of %d", o.Samples, maxSamples)
+	}
 	if o.Batch < 0 {
 		return o, usageErrorf("--batch must be positive, got %d", o.Batch)
 	}
-	if o.Threads < 1 {
-		return o, usageErrorf("--threads must be at least 1, got %d", o.Threads)
+	if err := checkBatch(o.Batch); err != nil {
+		return o, err
+	}
+	if err := checkThreads(o.Threads); err != nil {
+		return o, err
 	}
 	lo, hi, ok := parseRange(cmd.String("int-range"))
 	if !ok {
@@ -155,9 +161,6 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 		if ext := strings.ToLower(filepath.Ext(o.Inputs)); ext != ".npy" && ext != ".npz" {
 			return o, usageErrorf("--inputs %s: want a .npy or .npz file", o.Inputs)
 		}
-		if err := pipeline.Readable(o.Inputs); err != nil {
-			return o, usageErrorf("--inputs: %v", err)
-		}
 	}
 	if o.Labels != "" {
 		if err := pipeline.Readable(o.Labels); err != nil {
@@ -184,12 +187,12 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	opts := ort.Options{Threads: o.Threads}
-	ref, err := ort.NewSessionFromFile(o.Ref, opts)
+	ref, _, err := loadSession(o.Ref, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: reference: %w", err)
 	}
 	defer ref.Close()
-	cand, err := ort.NewSessionFromFile(o.Cand, opts)
+	cand, _, err := loadSession(o.Cand, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: candidate: %w", err)
 	}

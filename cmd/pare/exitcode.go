@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
@@ -11,7 +12,9 @@ import (
 	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
+	"github.com/pare-dev/pare/report"
 	"github.com/pare-dev/pare/tensor"
+	"github.com/pare-dev/pare/upgrade"
 )
 
 // Exit codes, documented in the help text and README.
@@ -21,6 +24,9 @@ const (
 	exitUsage       = 2
 	exitUnsupported = 3
 	exitRuntime     = 4
+	// exitWrite: an output could not be written (missing or read-only
+	// folder, disk full); nothing partial is left behind.
+	exitWrite       = 5
 	exitInterrupted = 130
 )
 
@@ -74,6 +80,7 @@ var exitMappings = []struct {
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
+	{calib.ErrData, exitUsage},
 	{check.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
@@ -85,6 +92,24 @@ var exitMappings = []struct {
 	{prune.ErrInvalidOption, exitUsage},
 	{prune.ErrPlanMismatch, exitUsage},
 	{prune.ErrTarget, exitUsage},
+	{prune.ErrPlanInvalid, exitUsage},
+	{quant.ErrOption, exitUsage},
+	{graph.ErrWrite, exitWrite},
+	{report.ErrWrite, exitWrite},
 	{tensor.ErrFormat, exitUsage},
+	{tensor.ErrTooLarge, exitUsage},
 	{quant.ErrNothingQuantized, exitUnsupported},
+	{graph.ErrInputShape, exitUsage},
+	{pipeline.ErrInterrupted, exitInterrupted},
+	// Model problems: the default, listed so that every sentinel has
+	// its line.
+	{graph.ErrShapeMismatch, exitUnsupported},
+	{upgrade.ErrUnsupported, exitUnsupported},
+	{prune.ErrUnsupported, exitUnsupported},
+	{quant.ErrUnsupported, exitUnsupported},
+	{quant.ErrInvalid, exitUnsupported},
+	{tensor.ErrShape, exitUnsupported},
+	{calib.ErrNotPositiveDefinite, exitUnsupported},
+	{check.ErrIncompatible, exitUnsupported},
+	{check.ErrInconclusive, exitUnsupported},
 }

@@ -50,7 +50,7 @@ func newApp() *cli.Command {
 		Usage:   "prune, quantize and check ONNX models",
 		Version: version,
 		Description: "Exit codes: 0 ok, 1 check failed, 2 usage error, 3 unsupported or invalid model,\n" +
-			"4 onnxruntime missing or failed, 130 interrupted.",
+			"4 onnxruntime missing or failed, 5 output not written, 130 interrupted.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ort-lib", Usage: "path to libonnxruntime (else $ONNXRUNTIME_LIB, then well-known places)"},
 		},

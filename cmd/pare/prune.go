@@ -99,7 +99,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
 			&cli.FloatFlag{Name: "max-layer-ratio", Value: 0.8, Usage: "most of any group (or layer, unstructured) removed"},
-			&cli.IntFlag{Name: "round-to", Usage: "kept channel counts are multiples of N"},
+			&cli.IntFlag{Name: "round-to", Value: prune.DefaultRoundTo, Usage: "kept channel and MLP-width counts are multiples of N, for the runtime's kernels (1: exact counts; attention heads are never rounded)"},
 			&cli.StringFlag{Name: "ignore", Usage: "REGEX of node or initializer names whose groups stay whole"},
 			&cli.StringFlag{Name: "plan-in", Usage: "replay this plan"},
 			&cli.StringFlag{Name: "plan-out", Usage: "write the plan here"},
@@ -160,6 +160,33 @@ func (o pruneOptions) validate() error {
 	}
 	if (o.Unstructured || o.NM != "") && (o.PlanIn != "" || o.PlanOut != "") {
 		return usageErrorf("prune: plans describe structured pruning only")
+	}
+	return o.validateModeFlags()
+}
+
+// validateModeFlags refuses settings the chosen mode would ignore, so
+// that pare never writes an unchanged model as if it had pruned.
+func (o pruneOptions) validateModeFlags() error {
+	sparse := o.Unstructured || o.NM != ""
+	mode := "--unstructured"
+	if o.NM != "" {
+		mode = "--nm"
+	}
+	switch {
+	case sparse && o.Settings.Ratio != 0:
+		return usageErrorf("prune: --ratio has no effect with %s (use --sparsity with --unstructured)", mode)
+	case sparse && len(o.Settings.KindRatios) > 0:
+		return usageErrorf("prune: --heads, --mlp and --embed have no effect with %s", mode)
+	case o.NM != "" && o.Sparsity != 0:
+		return usageErrorf("prune: --sparsity has no effect with --nm (the pattern sets it)")
+	case o.Unstructured && (o.Sparsity <= 0 || o.Sparsity >= 1):
+		return usageErrorf("prune: --unstructured needs --sparsity in (0, 1), got %g", o.Sparsity)
+	case !sparse && o.Sparsity != 0:
+		return usageErrorf("prune: --sparsity needs --unstructured")
+	case o.Criteria.CalibSamples < 0:
+		return usageErrorf("prune: --calib-samples must be 0 (all) or more, got %d", o.Criteria.CalibSamples)
+	case o.Criteria.CalibSamples > maxSamples:
+		return usageErrorf("prune: --calib-samples %d is over the limit of %d", o.Criteria.CalibSamples, maxSamples)
 	}
 	return nil
 }
@@ -302,7 +329,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		if err := prune.WritePlan(&b, plan); err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.PlanOut, []byte(b.String()), 0o644); err != nil {
+		if err := graph.WriteFile(o.PlanOut, []byte(b.String())); err != nil {
 			return fmt.Errorf("prune: %w", err)
 		}
 	}
@@ -495,6 +522,9 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
 			RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
+			// The default rounding gives way where it cannot meet
+			// the target; an explicit --round-to does not.
+			RoundSoft: !cmd.IsSet("round-to"),
 		},
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),

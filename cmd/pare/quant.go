@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/quant"
@@ -147,9 +148,14 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Sequential: opts.Sequential, QuantizeConv: opts.Conv, Seed: opts.Seed, Logf: opts.Logf,
 	}
 	if opts.Calib != "" {
+		// Calibration data that cannot be used is a usage error, named
+		// as in every command (calib.ErrData).
 		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)
-		if err != nil {
+		if errors.Is(err, calib.ErrData) {
 			return nil, err
+		}
+		if err != nil {
+			return nil, usageErrorf("quant: --calib: %v", err)
 		}
 		qo.Calib = &d
 	}
@@ -273,6 +279,12 @@ func quantOptionsFrom(cmd *cli.Command) (quantOptions, error) {
 		Seed: cmd.Uint64("seed"), OrtLib: cmd.Root().String("ort-lib"), JSON: cmd.Bool("json"),
 		NoVerify: cmd.Bool("no-verify"),
 		Logf:     func(format string, args ...any) { fmt.Fprintf(cmd.Root().ErrWriter, "pare: "+format+"\n", args...) },
+	}
+	if opts.CalibSamples < 1 {
+		return opts, usageErrorf("--calib-samples must be at least 1, got %d", opts.CalibSamples)
+	}
+	if opts.CalibSamples > maxSamples {
+		return opts, usageErrorf("--calib-samples %d is over the limit of %d", opts.CalibSamples, maxSamples)
 	}
 	return opts, nil
 }

@@ -122,8 +122,10 @@ func TestQuantCommandRefusals(t *testing.T) {
 	}{
 		{[]string{"quant", model, "-o", model}, exitUsage},
 		{[]string{"quant", model}, exitUsage},
-		{[]string{"quant", model, "-o", out, "--format", "int3"}, exitUnsupported},
-		{[]string{"quant", model, "-o", out, "--format", "nbits", "--bits", "4", "--block", "24"}, exitUnsupported},
+		// Settings quant does not have are usage errors, like bad flags
+		// in every other command.
+		{[]string{"quant", model, "-o", out, "--format", "int3"}, exitUsage},
+		{[]string{"quant", model, "-o", out, "--format", "nbits", "--bits", "4", "--block", "24"}, exitUsage},
 		{[]string{"quant", model, "-o", out, "--exclude", "("}, exitUsage},
 		{[]string{"quant", model, "-o", out, "--sym", "--asym"}, exitUsage},
 	}

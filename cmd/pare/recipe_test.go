@@ -120,7 +120,7 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 			"zo-budget": "10", "zo-local": "wanda", "zo-smax": "0.5", "heads": "0.5", "mlp": "0.5", "embed": "0.5",
 			"kv-groups": "0.5", "input-shape": "input=1,1,28,28"},
 		"quant": {"bits": "8", "block": "64", "calib": calib, "calib-samples": "8", "exclude": "^none$",
-			"accuracy-level": "4", "seed": "1", "per-channel": "false"},
+			"accuracy-level": "4", "seed": "1", "per-channel": "false", "input-shape": "input=1,1,28,28"},
 	}
 	steps := recipeSteps()
 	for _, kind := range []string{"prune", "quant"} {
@@ -144,7 +144,16 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 			}
 			for _, v := range values {
 				opts := fmt.Sprintf("%s: %q", name, v)
-				if kind == "prune" && name != "ratio" {
+				// Each mode with the settings it needs: prune refuses
+				// a --ratio its sparse modes would ignore.
+				switch {
+				case kind != "prune" || name == "ratio":
+				case name == "unstructured":
+					opts = "sparsity: 0.5, " + opts
+				case name == "sparsity":
+					opts = "unstructured: true, " + opts
+				case name == "nm":
+				default:
 					opts = "ratio: 0.3, " + opts
 				}
 				text := fmt.Sprintf("steps:\n  - %s: {%s}\n", kind, opts)
