@@ -41,7 +41,7 @@ func NewOBS(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, dam
 	o.Notes = notes
 	for _, k := range sortedNames(hs) {
 		l := o.layers[k]
-		inv, err := prune.DampedInverse(hs[k], l.In(), damping)
+		inv, err := calib.DampedInverseRows(hs[k], l.In(), damping)
 		if err != nil {
 			return nil, fmt.Errorf("importance: obs: layer %s: %w", k, err)
 		}

@@ -95,7 +95,7 @@ func TestOBSScoreIsConsumerCost(t *testing.T) {
 	}
 	// H = (2/2)·[[1,0,1],[0,4,4],[1,4,5]], mean diagonal 10/3.
 	h := []float64{1, 0, 1, 0, 4, 4, 1, 4, 5}
-	hinv, err := prune.DampedInverse(h, 3, 0.01)
+	hinv, err := calib.DampedInverseRows(h, 3, 0.01)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,8 +130,8 @@ func (a *Analysis) PlanWithCounts(s Settings, scores map[int][]float64, keepCoun
 		// least important first, indices a cover needs last (cover.go)
 		slices.Reverse(idx)
 		order, maxRm := g.removalOrder(idx)
-		k = max(k, s.minKeep(g.Size), g.Size-maxRm)
-		k = s.roundKeep(k, g.Size)
+		k = max(k, s.minKeep(g), g.Size-maxRm)
+		k = s.roundKeep(k, g)
 		kept := append([]int{}, order[g.Size-k:]...)
 		sort.Ints(kept)
 		keep[g.ID] = kept

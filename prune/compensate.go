@@ -2,7 +2,6 @@ package prune
 
 import (
 	"fmt"
-	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -20,52 +19,6 @@ import (
 // DefaultDamping is the fraction of the mean diagonal of H added to the
 // diagonal before inversion.
 const DefaultDamping = 0.01
-
-// DampedInverse returns (H + λI)⁻¹ for an n×n symmetric H (row-major),
-// with λ = damp·mean(diag H) (damp·1 when the diagonal is all zero). When
-// the damped matrix is still not positive definite, λ is multiplied by 10
-// until it is, at most 6 times.
-func DampedInverse(h []float64, n int, damp float64) ([]float64, error) {
-	if len(h) != n*n {
-		return nil, fmt.Errorf("prune: %d values for a %d×%d Hessian", len(h), n, n)
-	}
-	mean := 0.0
-	for i := range n {
-		mean += h[i*n+i]
-	}
-	mean /= float64(max(n, 1))
-	if mean <= 0 || math.IsNaN(mean) {
-		mean = 1
-	}
-	lambda := damp * mean
-	for range 7 {
-		a := mat.NewSymDense(n, nil)
-		for i := range n {
-			for j := i; j < n; j++ {
-				v := h[i*n+j]
-				if i == j {
-					v += lambda
-				}
-				a.SetSym(i, j, v)
-			}
-		}
-		var ch mat.Cholesky
-		if ch.Factorize(a) {
-			var inv mat.SymDense
-			if err := ch.InverseTo(&inv); err == nil {
-				out := make([]float64, n*n)
-				for i := range n {
-					for j := range n {
-						out[i*n+j] = inv.At(i, j)
-					}
-				}
-				return out, nil
-			}
-		}
-		lambda *= 10
-	}
-	return nil, fmt.Errorf("prune: Hessian is not positive definite even with damping")
-}
 
 // subInverse returns (Hinv_QQ)⁻¹ as a |Q|×|Q| matrix.
 func subInverse(hinv []float64, n int, q []int) (*mat.Dense, error) {

@@ -108,8 +108,8 @@ func kindRemovals(fixed []*Group, order map[int][]int, maxRm map[int]int, scores
 	if s.Scope == "local" {
 		for _, g := range fixed {
 			keep := g.Size - int(math.Floor(s.KindRatios[g.Kind]*float64(g.Size)+1e-9))
-			keep = max(keep, s.minKeep(g.Size), g.Size-maxRm[g.ID])
-			rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
+			keep = max(keep, s.minKeep(g), g.Size-maxRm[g.ID])
+			rm[g.ID] = g.Size - s.roundKeep(keep, g)
 		}
 		return rm, nil
 	}
@@ -130,7 +130,7 @@ func kindRemovals(fixed []*Group, order map[int][]int, maxRm map[int]int, scores
 		total := 0
 		for _, g := range byKind[k] {
 			total += g.Size
-			for pos, i := range order[g.ID][:min(g.Size-s.minKeep(g.Size), maxRm[g.ID])] {
+			for pos, i := range order[g.ID][:min(g.Size-s.minKeep(g), maxRm[g.ID])] {
 				all = append(all, cand{scores[g.ID][i], g.ID, pos})
 			}
 		}
@@ -154,7 +154,7 @@ func kindRemovals(fixed []*Group, order map[int][]int, maxRm map[int]int, scores
 	}
 	for _, g := range fixed {
 		if rm[g.ID] > 0 {
-			rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g.Size)
+			rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g)
 		}
 	}
 	return rm, nil

@@ -325,3 +325,57 @@ func wantConst(t *testing.T, m *graph.Model, name string, dims, vals []int64) {
 		}
 	}
 }
+
+// TestScaleFromHeadSize: a softmax scale computed as
+// Sqrt(Cast(Shape(q)[-1:])) (timm, Hugging Face eager attention) reads
+// only head_dim, so whole heads prune (and match the dead-head oracle)
+// while head_dim freezes naming the Shape; a Shape whose result nothing
+// reads freezes nothing.
+func TestScaleFromHeadSize(t *testing.T) {
+	const s, e, h, d = 4, 8, 4, 2
+	b := build.New(13)
+	x := b.Input("x", f32, -1, s, e)
+	ints := func(name string, v ...int64) string { return b.InitInts(name, []int64{int64(len(v))}, v) }
+	split := func(w string, seed int, perm ...int64) string {
+		y := b.Node("MatMul", []string{x, initRand(b, w, seed, e, h*d)})
+		y = b.Node("Reshape", []string{y, ints(w+"_shape", 0, 0, h, d)})
+		return b.Node("Transpose", []string{y}, build.Ints("perm", perm...))
+	}
+	q := split("wq", 1, 0, 2, 1, 3)
+	k := split("wk", 2, 0, 2, 3, 1)
+	v := split("wv", 3, 0, 2, 1, 3)
+	b.Node("Shape", []string{q}) // read by nothing
+	hd := b.Node("Slice", []string{b.Node("Shape", []string{q}), ints("m1", -1), ints("big", 1<<62)})
+	scale := b.Node("Sqrt", []string{b.Node("Cast", []string{hd}, build.Int("to", 1))})
+	sc := b.Node("Div", []string{b.Node("MatMul", []string{q, k}), scale})
+	ctx := b.Node("MatMul", []string{b.Node("Softmax", []string{sc}, build.Int("axis", -1)), v})
+	ctx = b.Node("Transpose", []string{ctx}, build.Ints("perm", 0, 2, 1, 3))
+	ctx = b.Node("Reshape", []string{ctx, ints("o_shape", 0, 0, h*d)})
+	y := b.Node("MatMul", []string{ctx, initRand(b, "wo", 4, h*d, e)})
+	b.Output(y, f32, -1, s, e)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := onlyGroup(t, an, prune.KindHeads)
+	if g.Size != h {
+		t.Fatalf("head group size %d, want %d", g.Size, h)
+	}
+	p := oracleBuilt(t, m, prune.Options{}, g, map[int]bool{1: true})
+	wantConst(t, p, "wq", []int64{e, (h - 1) * d}, nil)
+	hdAn, err := prune.Analyze(m, prune.Options{HeadDim: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, grp := range hdAn.Groups {
+		if slices.ContainsFunc(grp.Members, func(m prune.Member) bool { return m.Tensor == "wq" }) {
+			if !grp.Frozen || !strings.Contains(grp.Reason, "Shape") {
+				t.Errorf("head_dim of Q: frozen %v (%q), want frozen by the Shape the scale reads", grp.Frozen, grp.Reason)
+			}
+		}
+	}
+}

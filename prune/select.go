@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -17,10 +18,17 @@ type Settings struct {
 	// keeps at least max(1, ⌈(1−MaxLayerRatio)·n⌉).
 	MaxLayerRatio float64 `json:"max_layer_ratio"`
 	// RoundTo makes kept counts multiples of RoundTo (never above the
-	// group size, never below one).
-	RoundTo int    `json:"round_to,omitempty"`
-	Ignore  string `json:"ignore,omitempty"`
-	Seed    uint64 `json:"seed,omitempty"`
+	// group size, never below one); 0 and 1 keep exact counts. Groups of
+	// attention heads are not rounded. The command line's default is
+	// DefaultRoundTo.
+	RoundTo int `json:"round_to,omitempty"`
+	// RoundSoft marks RoundTo as a default rather than a request: when
+	// rounded counts cannot land on a params or MACs target (small
+	// groups, such as 16 channels rounded to 8), Select keeps exact
+	// counts instead of failing.
+	RoundSoft bool   `json:"-"`
+	Ignore    string `json:"ignore,omitempty"`
+	Seed      uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
 	Options *CriterionOptions `json:"options,omitempty"`
 	// KindRatios removes a fraction of the channels of every kind it
@@ -41,6 +49,12 @@ type Settings struct {
 	// (--kv-groups), so that a plan replays with it.
 	KVGroups bool `json:"kv_groups,omitempty"`
 }
+
+// DefaultRoundTo is the command line's --round-to: onnxruntime's
+// convolution and GEMM kernels work in blocks of 8 (and more) channels,
+// and free counts made pruned MobileNetV2 and EfficientNet-B0 slower than
+// dense (docs/PRUNING.md, "Rounding").
+const DefaultRoundTo = 8
 
 // targetTolerance is how close, as a fraction of the model's total,
 // parameter and MAC targets must land (else ErrTarget); selection stops
@@ -145,21 +159,34 @@ func (a *Analysis) selectable(s Settings) (free, fixed []*Group) {
 	return free, fixed
 }
 
-func (s Settings) minKeep(n int) int {
-	k := int(math.Ceil((1 - s.MaxLayerRatio) * float64(n)))
-	return s.roundKeep(max(k, 1), n)
+func (s Settings) minKeep(g *Group) int {
+	k := int(math.Ceil((1 - s.MaxLayerRatio) * float64(g.Size)))
+	return s.roundKeep(max(k, 1), g)
 }
 
-func (s Settings) roundKeep(k, n int) int {
+// roundKeep rounds a kept count up to a multiple of RoundTo. Attention
+// heads are never rounded: each is already head_dim channels wide, and
+// a multiple of 8 heads would forbid most head counts.
+func (s Settings) roundKeep(k int, g *Group) int {
 	k = max(k, 1)
-	if s.RoundTo > 1 {
+	if s.RoundTo > 1 && g.Kind != KindHeads {
 		k = (k + s.RoundTo - 1) / s.RoundTo * s.RoundTo
 	}
-	return min(k, n)
+	return min(k, g.Size)
 }
 
 // Select turns scores (group id → one score per index) into a plan.
 func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
+	if s.RoundSoft && s.RoundTo > 1 {
+		hard := s
+		hard.RoundSoft = false
+		p, err := a.Select(scores, hard)
+		if !errors.Is(err, ErrTarget) {
+			return p, err
+		}
+		hard.RoundTo = 1
+		return a.Select(scores, hard)
+	}
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
@@ -184,7 +211,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		sc := scores[g.ID]
 		sort.SliceStable(idx, func(x, y int) bool { return sc[idx[x]] < sc[idx[y]] })
 		order[g.ID], maxRm[g.ID] = g.removalOrder(idx)
-		if maxRm[g.ID] < g.Size-s.minKeep(g.Size) {
+		if maxRm[g.ID] < g.Size-s.minKeep(g) {
 			coverNote = " (and the channels kept so that no tensor is left empty)"
 		}
 	}
@@ -202,8 +229,8 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			rm := map[int]int{}
 			for _, g := range groups {
 				keep := g.Size - int(math.Floor(r*float64(g.Size)+1e-9))
-				keep = max(keep, s.minKeep(g.Size), g.Size-maxRm[g.ID])
-				rm[g.ID] = g.Size - s.roundKeep(keep, g.Size)
+				keep = max(keep, s.minKeep(g), g.Size-maxRm[g.ID])
+				rm[g.ID] = g.Size - s.roundKeep(keep, g)
 			}
 			return rm
 		}
@@ -215,7 +242,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 		}
 		limit := map[int]int{}
 		for _, g := range groups {
-			limit[g.ID] = min(g.Size-s.minKeep(g.Size), maxRm[g.ID])
+			limit[g.ID] = min(g.Size-s.minKeep(g), maxRm[g.ID])
 		}
 		var all []cand
 		for _, g := range groups {
@@ -250,7 +277,7 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			}
 			for _, g := range groups {
 				if rm[g.ID] > 0 {
-					rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g.Size)
+					rm[g.ID] = g.Size - s.roundKeep(g.Size-rm[g.ID], g)
 				}
 			}
 			return rm

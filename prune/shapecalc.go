@@ -240,8 +240,12 @@ func (a *Analysis) shapeSinks(v string) (sinks []sinkRef, why string) {
 					continue
 				}
 				switch {
-				case c.Op() == "Reshape" && k == 1, c.Op() == "Slice" && (k == 1 || k == 2):
+				case c.Op() == "Reshape" && k == 1, c.Op() == "Expand" && k == 1, c.Op() == "Slice" && (k == 1 || k == 2):
 					sinks = append(sinks, sinkRef{c, k})
+				case c.Op() == "Shape" && c.Domain() == "":
+					// The length of a shape vector (exporters build
+					// ConstantOfShape(Shape(shape)) to test for −1 entries)
+					// does not depend on the sizes in it.
 				case intOps[c.Op()] && c.Domain() == "":
 					for _, out := range c.Proto.Output {
 						if _, ok := a.inferred.IntValue(out); !ok {

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/pare-dev/pare/calib"
 )
 
 // gptqBlock is the number of columns GPTQ updates lazily before
@@ -181,9 +183,10 @@ func gptqGroup(w Matrix, hg []float64, q *Quantized, row0 int, opts GPTQOptions)
 	return nil
 }
 
-// invCholeskyUpper damps H, inverts it and returns the upper Cholesky
-// factor U of H⁻¹ (H⁻¹ = UᵀU), adding ten times more damping each time
-// a factorisation fails.
+// invCholeskyUpper damps H, inverts it (calib.DampedInverse, shared with
+// OBS pruning) and returns the upper Cholesky factor U of H⁻¹ (H⁻¹ =
+// UᵀU), starting again with ten times more damping when the inverse does
+// not factorise.
 func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, error) {
 	n := H.SymmetricDim()
 	mean := 0.0
@@ -195,26 +198,16 @@ func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, error) {
 		return nil, fmt.Errorf("quant: gptq: %w: Hessian diagonal mean %v", ErrInvalid, mean)
 	}
 	for try := range maxDampTries {
-		Hd := mat.NewSymDense(n, nil)
-		Hd.CopySym(H)
-		lambda := damp * math.Pow(10, float64(try)) * mean
-		for i := range n {
-			Hd.SetSym(i, i, Hd.At(i, i)+lambda)
+		inv, err := calib.DampedInverse(H, damp*math.Pow(10, float64(try)))
+		if err != nil {
+			break
 		}
 		var ch mat.Cholesky
-		if !ch.Factorize(Hd) {
-			continue
-		}
-		var inv mat.SymDense
-		if err := ch.InverseTo(&inv); err != nil {
-			continue
-		}
-		var ch2 mat.Cholesky
-		if !ch2.Factorize(&inv) {
+		if !ch.Factorize(inv) {
 			continue
 		}
 		var u mat.TriDense
-		ch2.UTo(&u)
+		ch.UTo(&u)
 		U := mat.DenseCopyOf(&u)
 		ok := true
 		for i := range n {

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 )
@@ -139,5 +141,41 @@ func TestQDQRunsOnIntegerKernels(t *testing.T) {
 				t.Errorf("%d DequantizeLinear left in the transformer", got["DequantizeLinear"])
 			}
 		})
+	}
+}
+
+// Sigmoid after a quantized layer gets its own grid, so onnxruntime runs
+// it and the Mul it feeds (SiLU, as in EfficientNet) on integers instead
+// of dequantizing a feature map for a float Sigmoid and Mul.
+func TestQDQSigmoidRunsOnIntegerKernels(t *testing.T) {
+	b := build.New(13)
+	x := b.Input("x", onnx.TensorProto_FLOAT, 1, 4, 8, 8)
+	rng := rand.New(rand.NewPCG(3, 4))
+	weight := func(name string, o, i int64) string {
+		w := make([]float32, o*i*9)
+		for k := range w {
+			w[k] = float32(rng.NormFloat64()) * 0.3
+		}
+		return b.Init(name, []int64{o, i, 3, 3}, w)
+	}
+	pads := build.Ints("pads", 1, 1, 1, 1)
+	c1 := b.Node("Conv", []string{x, weight("w1", 8, 4)}, pads)
+	silu := b.Node("Mul", []string{c1, b.Node("Sigmoid", []string{c1})})
+	c2 := b.Node("Conv", []string{silu, weight("w2", 4, 8)}, pads)
+	b.Output(c2, onnx.TensorProto_FLOAT, 1, 4, 8, 8)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Quantize(t.Context(), m, Options{Format: FormatQDQ, CalibSamples: 8}); err != nil {
+		t.Fatal(err)
+	}
+	got := opCounts(optimizedByORT(t, m))
+	t.Logf("onnxruntime runs %v", got)
+	if got["Sigmoid"] != 0 || got["com.microsoft:QLinearSigmoid"] != 1 {
+		t.Errorf("%d float Sigmoid and %d QLinearSigmoid, want 0 and 1", got["Sigmoid"], got["com.microsoft:QLinearSigmoid"])
+	}
+	if got["Mul"] != 0 || got["com.microsoft:QLinearMul"] != 1 {
+		t.Errorf("%d float Mul and %d QLinearMul, want 0 and 1", got["Mul"], got["com.microsoft:QLinearMul"])
 	}
 }

@@ -32,6 +32,14 @@ var ownGridOps = map[string]bool{
 	"Add": true, "Mul": true, "Concat": true, "AveragePool": true, "GlobalAveragePool": true,
 }
 
+// Unary ops with their own output grid, quantized when their input is:
+// onnxruntime fuses DequantizeLinear→Sigmoid→QuantizeLinear into
+// QLinearSigmoid, which lets the Mul of SiLU (x·σ(x)) and of
+// squeeze-excitation run as QLinearMul too. Left float, each such block
+// dequantized and requantized a full feature map, and EfficientNet-B0
+// ran slower quantized than float.
+var unaryGridOps = map[string]bool{"Sigmoid": true}
+
 // qdqPlan says which activations get a QuantizeLinear→DequantizeLinear
 // pair and where their grids come from.
 type qdqPlan struct {
@@ -102,6 +110,10 @@ func planQDQ(m *graph.Model, layers []*Layer) *qdqPlan {
 					p.same[o] = src
 				}
 			}
+		case unaryGridOps[op]:
+			if p.marked[n.Input(0)] {
+				own(n.Output(0))
+			}
 		case ownGridOps[op]:
 			all := true
 			for _, in := range n.Proto.Input {
@@ -144,7 +156,7 @@ func (p *qdqPlan) dropUnreadMatMulOutputs(m *graph.Model, isLayer map[*graph.Nod
 				return true
 			case p.folds[c] != nil:
 				return true
-			case ownGridOps[c.Op()] && slices.Contains(p.own, c.Output(0)):
+			case (ownGridOps[c.Op()] || unaryGridOps[c.Op()]) && slices.Contains(p.own, c.Output(0)):
 				return true
 			case sameGridOps[c.Op()] && p.marked[c.Output(0)] && readQuantized(c.Output(0), depth+1):
 				return true

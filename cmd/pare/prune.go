@@ -99,7 +99,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
 			&cli.FloatFlag{Name: "max-layer-ratio", Value: 0.8, Usage: "most of any group (or layer, unstructured) removed"},
-			&cli.IntFlag{Name: "round-to", Usage: "kept channel counts are multiples of N"},
+			&cli.IntFlag{Name: "round-to", Value: prune.DefaultRoundTo, Usage: "kept channel and MLP-width counts are multiples of N, for the runtime's kernels (1: exact counts; attention heads are never rounded)"},
 			&cli.StringFlag{Name: "ignore", Usage: "REGEX of node or initializer names whose groups stay whole"},
 			&cli.StringFlag{Name: "plan-in", Usage: "replay this plan"},
 			&cli.StringFlag{Name: "plan-out", Usage: "write the plan here"},
@@ -522,6 +522,9 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			Criterion: cmd.String("criterion"), Scope: cmd.String("scope"), Target: cmd.String("target"),
 			Ratio: cmd.Float("ratio"), MaxLayerRatio: cmd.Float("max-layer-ratio"),
 			RoundTo: int(cmd.Int("round-to")), Ignore: cmd.String("ignore"), Seed: cmd.Uint64("seed"),
+			// The default rounding gives way where it cannot meet
+			// the target; an explicit --round-to does not.
+			RoundSoft: !cmd.IsSet("round-to"),
 		},
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),

@@ -111,8 +111,10 @@ func TestPruneTransformerFlags(t *testing.T) {
 		args []string
 		kept map[string][2]int // kind → kept, total channels over prunable groups
 	}{
-		{[]string{"--heads", "0.5", "--mlp", "0.25"}, map[string][2]int{"heads": {8, 16}, "mlp": {384, 512}, "embed": {64, 64}}},
-		{[]string{"--heads", "0.5", "--head-dim"}, map[string][2]int{"head-dim": {64, 128}, "mlp": {512, 512}}},
+		// Exact counts (--round-to 1); the default rounds MLP widths and
+		// head_dim to 8 (TestPruneDefaultRounding).
+		{[]string{"--heads", "0.5", "--mlp", "0.25", "--round-to", "1"}, map[string][2]int{"heads": {8, 16}, "mlp": {384, 512}, "embed": {64, 64}}},
+		{[]string{"--heads", "0.5", "--head-dim", "--round-to", "1"}, map[string][2]int{"head-dim": {64, 128}, "mlp": {512, 512}}},
 		{[]string{"--embed", "0.25"}, map[string][2]int{"heads": {16, 16}, "embed": {48, 64}}},
 		{[]string{"--ratio", "0.2"}, map[string][2]int{"embed": {64, 64}}},
 	} {
@@ -223,13 +225,14 @@ func TestPruneKVGroups(t *testing.T) {
 	}
 }
 
-// TestPruneParamsTargetTransformers: --target params lands within half a
-// point of the request on transformers whose heads are a few percent of
-// the model each (the selection fills the gap with smaller channels).
+// TestPruneParamsTargetTransformers: with exact counts, --target params
+// lands within half a point of the request on transformers whose heads
+// are a few percent of the model each (the selection fills the gap with
+// smaller channels). Rounded counts land within the 2% tolerance.
 func TestPruneParamsTargetTransformers(t *testing.T) {
 	dir := t.TempDir()
 	for _, m := range []string{"vit_nano_op13", "fmnist_vit_op13", "swin_nano_op13", "hf_llama_tiny"} {
-		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), "--ratio", "0.3", "--target", "params", "--json")
+		out, err := runPareErr("prune", "../../fixtures/models/"+m+".onnx", "-o", filepath.Join(dir, m+".onnx"), "--ratio", "0.3", "--target", "params", "--round-to", "1", "--json")
 		if err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
@@ -285,5 +288,40 @@ func TestPruneMACsCountAttention(t *testing.T) {
 		if got := 1 - float64(res.After.MACs)/float64(res.Before.MACs); math.Abs(got-0.3) > 0.02 {
 			t.Errorf("%s: --ratio 0.3 --target macs removes %.4f of graph.Count's MACs", m, got)
 		}
+	}
+}
+
+// TestPruneDefaultRounding: by default kept MLP widths are multiples of 8
+// while heads keep exact counts, and a MACs target that rounded counts
+// cannot reach on a narrow model (groups of 16) falls back to exact
+// counts instead of failing; an explicit --round-to 8 still fails there.
+func TestPruneDefaultRounding(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.onnx")
+	stdout, code := runPare(t, "prune", "../../fixtures/models/vit_nano_op17.onnx", "-o", out, "--json", "--heads", "0.25", "--mlp", "0.3")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stdout)
+	}
+	var res pruneResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range res.Groups {
+		if g.Frozen != "" {
+			continue
+		}
+		if g.Kind == "mlp" && g.Kept%8 != 0 {
+			t.Errorf("mlp group %d keeps %d, not a multiple of 8", g.ID, g.Kept)
+		}
+		if g.Kind == "heads" && g.Kept != g.Size-g.Size/4 {
+			t.Errorf("heads group %d keeps %d of %d, want exactly %d", g.ID, g.Kept, g.Size, g.Size-g.Size/4)
+		}
+	}
+	narrow := []string{"prune", "../../fixtures/models/resnet18_w16_op13.onnx", "-o", out, "--ratio", "0.4", "--target", "macs"}
+	if stdout, code := runPare(t, narrow...); code != exitOK {
+		t.Errorf("default rounding on a narrow model: exit %d: %s", code, stdout)
+	}
+	if _, code := runPare(t, append(narrow, "--round-to", "8")...); code != exitUsage {
+		t.Errorf("explicit --round-to 8 on a narrow model: exit %d, want %d", code, exitUsage)
 	}
 }

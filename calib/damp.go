@@ -1,0 +1,69 @@
+package calib
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// ErrNotPositiveDefinite marks a Hessian that stays singular after every
+// damping.
+var ErrNotPositiveDefinite = errors.New("Hessian not positive definite after damping")
+
+// DampTries is how many times DampedInverse multiplies the damping by
+// ten before giving up.
+const DampTries = 7
+
+// DampedInverse returns (H + λI)⁻¹ for a symmetric H, with λ = damp·mean(diag H); a zero or NaN mean
+// counts as 1. When H + λI is not positive definite in floating point, λ
+// is multiplied by 10, at most DampTries times in all. The one damped
+// inverse of OBS compensation (package prune) and GPTQ (package quant).
+func DampedInverse(h mat.Symmetric, damp float64) (*mat.SymDense, error) {
+	n := h.SymmetricDim()
+	mean := 0.0
+	for i := range n {
+		mean += h.At(i, i)
+	}
+	mean /= float64(max(n, 1))
+	if !(mean > 0) || math.IsInf(mean, 0) {
+		mean = 1
+	}
+	lambda := damp * mean
+	for range DampTries {
+		a := mat.NewSymDense(n, nil)
+		a.CopySym(h)
+		for i := range n {
+			a.SetSym(i, i, a.At(i, i)+lambda)
+		}
+		var ch mat.Cholesky
+		if ch.Factorize(a) {
+			var inv mat.SymDense
+			if err := ch.InverseTo(&inv); err == nil {
+				return &inv, nil
+			}
+		}
+		lambda *= 10
+	}
+	return nil, ErrNotPositiveDefinite
+}
+
+// DampedInverseRows is DampedInverse for a row-major n×n H, returning a
+// row-major n×n inverse.
+func DampedInverseRows(h []float64, n int, damp float64) ([]float64, error) {
+	if len(h) != n*n {
+		return nil, fmt.Errorf("calib: %d values for a %d×%d Hessian", len(h), n, n)
+	}
+	inv, err := DampedInverse(mat.NewSymDense(n, append([]float64(nil), h...)), damp)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	out := make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			out[i*n+j] = inv.At(i, j)
+		}
+	}
+	return out, nil
+}
