@@ -83,18 +83,10 @@ func TestDeadHeadOracle(t *testing.T) {
 // A listed case must still have no prunable group of that kind, so the
 // entry goes once the analysis handles it.
 var oraclePending = map[string]struct{ kind, why string }{
-	"llama_char_op14/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
-	"llama_nano_op17/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
-	"qwen2_nano_op14/kv-groups-0.5": {prune.KindKVGroups, repeatKVShape},
 	"deit_nano_op14/heads-0.25": {prune.KindHeads,
 		"the softmax scale reads Shape(q)[-1:] -> Cast -> Sqrt (torch 2 SDPA export form): a Shape reader that only " +
 			"uses head_dim should freeze head_dim alone, not the heads"},
 }
-
-// repeatKVShape: torch 1.13 exports transformers' repeat_kv with the KV
-// head count read back from Shape(k) into the Expand and Reshape targets.
-const repeatKVShape = "repeat_kv's Expand/Reshape targets read the KV head count from Shape(k) at run time; " +
-	"removing whole KV heads keeps them consistent, but the analysis freezes any Shape reader of the head axis"
 
 // expectAllFrozen checks that no group of the pending kind is prunable
 // and logs the freeze reasons.
