@@ -20,8 +20,8 @@ const module = "github.com/pare-dev/pare/"
 var layer = map[string]int{
 	"onnx": 0, "tensor": 0, "report": 0,
 	"graph": 1, "ort": 1,
-	"graph/build": 2, "check": 2, "calib": 2, "prune": 2, "upgrade": 2,
-	"recovery": 3, "quant": 3,
+	"graph/build": 2, "calib": 2, "prune": 2, "upgrade": 2,
+	"recovery": 3, "quant": 3, "check": 3,
 	"importance": 3,
 	"pipeline":   5,
 	"pruner":     5,

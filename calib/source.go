@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
@@ -15,12 +13,13 @@ import (
 // ErrData marks calibration data that does not fit the model.
 var ErrData = errors.New("calibration data")
 
-// Source streams calibration samples in batches: a .npy file (for a model
-// with one input) is read batch by batch from disk; a .npz archive (one
-// array per input name) is read whole, then sliced.
+// Source streams calibration samples in batches: a .npy file is read
+// batch by batch from disk; a .npz archive is read whole, then sliced.
+// Files feed inputs by the rule of match.go.
 type Source struct {
 	Path  string
 	input string                  // .npy: the model input it feeds
+	dtype tensor.DType            // .npy: that input's element type
 	npy   *tensor.NpyFile         // .npy
 	npz   map[string]tensor.Dense // .npz
 	n     int
@@ -33,40 +32,35 @@ type Source struct {
 // when limit ≤ 0).
 func Open(path string, m *graph.Model, limit int) (*Source, error) {
 	s := &Source{Path: path}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".npy":
-		if len(m.Graph.Inputs) != 1 {
-			return nil, fmt.Errorf("calib: %s: %w: a .npy file feeds a model with one input; this one has %d (use .npz)", path, ErrData, len(m.Graph.Inputs))
-		}
+	kind, err := Kind(path)
+	if err != nil {
+		return nil, err
+	}
+	inputs := Inputs(m)
+	if kind == ".npy" {
 		f, err := tensor.OpenNpy(path)
 		if err != nil {
-			return nil, fmt.Errorf("calib: %w", err)
+			return nil, fileErr(path, err)
 		}
-		s.npy, s.input, s.n = f, m.Graph.Inputs[0].Name, int(f.Rows())
-	case ".npz":
-		// Only the samples used are inflated (see tensor.NpzLimits).
-		names := make([]string, len(m.Graph.Inputs))
-		for i, in := range m.Graph.Inputs {
-			names[i] = in.Name
-		}
-		arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: names, MaxRows: int64(max(limit, 0))})
+		in, err := NpyInput(path, f.DType(), f.Shape(), inputs)
 		if err != nil {
-			return nil, fmt.Errorf("calib: %w", err)
+			f.Close()
+			return nil, err
 		}
-		s.npz = map[string]tensor.Dense{}
+		s.npy, s.input, s.dtype, s.n = f, in.Name, in.DType, int(f.Rows())
+	} else {
+		// Only the samples used are inflated.
+		if s.npz, err = ReadNpz(path, inputs, int64(limit), 0); err != nil {
+			return nil, err
+		}
 		s.n = -1
-		for _, in := range m.Graph.Inputs {
-			v, ok := arrays[in.Name]
-			if !ok || v.Rank() == 0 {
-				return nil, fmt.Errorf("calib: %s: %w: no batched array for input %q", path, ErrData, in.Name)
-			}
+		for _, in := range inputs {
+			v := s.npz[in.Name]
 			if s.n >= 0 && int(v.Rows()) != s.n {
 				return nil, fmt.Errorf("calib: %s: %w: inputs have %d and %d samples", path, ErrData, s.n, v.Rows())
 			}
-			s.npz[in.Name], s.n = v, int(v.Rows())
+			s.n = int(v.Rows())
 		}
-	default:
-		return nil, fmt.Errorf("calib: %s: %w: want .npy or .npz", path, ErrData)
 	}
 	if limit > 0 {
 		s.n = min(s.n, limit)
@@ -102,6 +96,9 @@ func (s *Source) Batch(i, j int) (map[string]tensor.Dense, error) {
 		d, err := s.npy.ReadRows(int64(i), int64(j-i))
 		if err != nil {
 			return nil, fmt.Errorf("calib: %w", err)
+		}
+		if d, err = d.Convert(s.dtype); err != nil {
+			return nil, fmt.Errorf("calib: %s: %w", s.Path, err)
 		}
 		return map[string]tensor.Dense{s.input: d}, nil
 	}

@@ -3,8 +3,8 @@ package check
 import (
 	"fmt"
 	"slices"
-	"strings"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -33,20 +33,26 @@ type npySource struct {
 // input's element type when they differ (float64 data for a float32
 // input, say), but floats are never turned into integers.
 func FromNpy(path string, inputs []ort.ValueInfo) (Source, error) {
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("check: %w: %s can feed one input, the model has %d (%s); use an .npz with one array per input",
-			ErrData, path, len(inputs), strings.Join(infoNames(inputs), ", "))
-	}
 	f, err := tensor.OpenNpy(path)
 	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
+		return nil, dataErr(fmt.Errorf("calib: %s: %w: %w", path, calib.ErrData, err))
 	}
-	if err := fits(path, f.DType(), f.Shape(), inputs[0]); err != nil {
+	in, err := calib.NpyInput(path, f.DType(), f.Shape(), inputs)
+	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, dataErr(err)
 	}
-	return &npySource{f: f, input: inputs[0]}, nil
+	return &npySource{f: f, input: in}, nil
 }
+
+// dataErr is a data file error of the rule package calib applies to every
+// command; it is also an ErrData of this package.
+func dataErr(err error) error { return &fileError{err} }
+
+type fileError struct{ err error }
+
+func (e *fileError) Error() string   { return e.err.Error() }
+func (e *fileError) Unwrap() []error { return []error{e.err, ErrData} }
 
 func (s *npySource) Rows() int64      { return s.f.Rows() }
 func (s *npySource) Describe() string { return s.f.Path() }
@@ -76,46 +82,10 @@ type memSource struct {
 // declared element types as in FromNpy.
 func FromNpz(path string, inputs []ort.ValueInfo) (Source, error) {
 	// Only the arrays that feed an input are decompressed, and all of
-	// them together must fit in MaxDataBytes: an archive that inflates
-	// to gigabytes is refused from its headers.
-	keys, err := tensor.NpzKeys(path)
+	// them together must fit in MaxDataBytes.
+	feed, err := calib.ReadNpz(path, inputs, 0, MaxDataBytes)
 	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	wanted := infoNames(inputs)
-	if len(keys) == 1 && len(inputs) == 1 {
-		wanted = keys
-	}
-	arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: wanted, MaxBytes: MaxDataBytes})
-	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	if len(arrays) == 1 && len(inputs) == 1 {
-		for k, v := range arrays {
-			if k != inputs[0].Name {
-				arrays = map[string]tensor.Dense{inputs[0].Name: v}
-			}
-		}
-	}
-	feed := map[string]tensor.Dense{}
-	var missing []string
-	for _, in := range inputs {
-		d, ok := arrays[in.Name]
-		if !ok {
-			missing = append(missing, in.Name)
-			continue
-		}
-		if err := fits(fmt.Sprintf("%s[%q]", path, in.Name), d.DType, d.Shape, in); err != nil {
-			return nil, err
-		}
-		if feed[in.Name], err = d.Convert(in.DType); err != nil {
-			return nil, fmt.Errorf("check: %s[%q]: %w", path, in.Name, err)
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(keys)
-		return nil, fmt.Errorf("check: %w: %s has no array for input(s) %s (arrays: %s)",
-			ErrData, path, strings.Join(missing, ", "), strings.Join(keys, ", "))
+		return nil, dataErr(err)
 	}
 	return FromArrays(feed, path)
 }
@@ -150,27 +120,6 @@ func (s *memSource) Batch(start, end int64) (map[string]tensor.Dense, error) {
 		return nil, fmt.Errorf("check: %w", err)
 	}
 	return b, nil
-}
-
-// fits checks data against a declared input before any run: same rank,
-// equal static dims except the batch axis, and a convertible type.
-func fits(what string, dt tensor.DType, shape []int64, in ort.ValueInfo) error {
-	if len(shape) == 0 {
-		return fmt.Errorf("check: %w: %s is a scalar; inputs need a batch axis", ErrData, what)
-	}
-	if dt.IsFloat() && !in.DType.IsFloat() {
-		return fmt.Errorf("check: %w: %s is %v, input %v wants integers", ErrData, what, dt, in)
-	}
-	if len(in.Dims) > 0 {
-		ok := len(in.Dims) == len(shape)
-		for i := 1; ok && i < len(shape); i++ {
-			ok = in.Dims[i] < 0 || in.Dims[i] == shape[i]
-		}
-		if !ok {
-			return fmt.Errorf("check: %w: %s has shape %s, input %v", ErrData, what, tensor.FormatShape(shape), in)
-		}
-	}
-	return nil
 }
 
 func infoNames(in []ort.ValueInfo) []string {

@@ -45,7 +45,8 @@ func executeRun(ctx context.Context, r *Recipe, p runPlan, o Options, logf func(
 	}
 	dir := filepath.Join(out, p.Dir)
 	st := &runState{r: r, s: p.Setting, input: p.Input, current: p.Input, dir: dir, ortLib: ortLib, rep: rep, logf: logf}
-	runErr := prepareRunDir(dir)
+	prepErr := prepareRunDir(dir)
+	runErr := prepErr
 	if runErr == nil {
 		runErr = st.steps(ctx, p, start)
 	}
@@ -71,6 +72,10 @@ func executeRun(ctx context.Context, r *Recipe, p runPlan, o Options, logf func(
 	}
 	if runErr != nil {
 		rep.Error = runErr.Error()
+	}
+	if prepErr != nil {
+		// The directory is not pare's: write nothing into it.
+		return rep, runErr
 	}
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		err = report.WriteRun(dir, rep)
@@ -135,7 +140,10 @@ func (p runPlan) label() string {
 
 // prepareRunDir empties a run directory left by an earlier pare run (one
 // with a report.json) so that no stale step output survives, and refuses
-// a directory pare did not write.
+// a directory pare did not write. It removes only what pare run writes:
+// reports, step outputs (.onnx, .data, .json), staging folders, and
+// setting folders that are themselves run directories. A directory
+// holding anything else is refused before anything is removed.
 func prepareRunDir(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -147,12 +155,51 @@ func prepareRunDir(dir string) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "report.json")); err != nil {
-		return usageErrorf("run: %s is not empty and holds no report.json; refusing to overwrite it", dir)
+	if err := ownedRunDir(dir); err != nil {
+		return err
 	}
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() && !strings.HasSuffix(e.Name(), ".partial") {
+			if err := prepareRunDir(p); err != nil {
+				return err
+			}
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("run: %w", err)
+			}
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("run: %w", err)
+		}
+	}
+	return nil
+}
+
+// ownedRunDir checks, without changing anything, that every entry of
+// dir (recursively) is one pare run writes.
+func ownedRunDir(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, "report.json")); err != nil {
+		return usageErrorf("run: %s is not empty and holds no report.json; refusing to overwrite it", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir() && strings.HasPrefix(name, ".step-") && strings.HasSuffix(name, ".partial"):
+		case e.IsDir():
+			if err := ownedRunDir(filepath.Join(dir, name)); err != nil {
+				return err
+			}
+		case !e.Type().IsRegular():
+			return usageErrorf("run: %s holds %s, which pare did not write; refusing to clear it", dir, name)
+		case name == "report.json" || name == "report.html":
+		case strings.HasSuffix(name, ".onnx") || strings.HasSuffix(name, ".onnx.data") || strings.HasSuffix(name, ".json"):
+		default:
+			return usageErrorf("run: %s holds %s, which pare did not write; refusing to clear it", dir, name)
 		}
 	}
 	return nil

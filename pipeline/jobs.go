@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pare-dev/pare/report"
 )
 
 // DefaultJobImage is the image emitted job specs run unless --image says
@@ -61,7 +63,7 @@ func emitJobs(r *Recipe, plans []runPlan, o Options) (*Result, error) {
 			b.Write(y)
 		}
 		path := filepath.Join(o.Out, name)
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		if err := report.WriteFileAtomic(path, []byte(b.String())); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
 		res.Jobs = append(res.Jobs, path)

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pare-dev/pare/report"
@@ -66,6 +68,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := r.addFlagAxes("set", o.Set); err != nil {
 		return nil, err
 	}
+	if n, ok := r.gridSize(); !ok {
+		return nil, usageErrorf("run: the sweep has %s settings, over the limit of %d", n, MaxSweepPoints)
+	}
 	models, err := r.modelPaths(o.Models)
 	if err != nil {
 		return nil, err
@@ -77,6 +82,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Emit.Kind != "" {
 		return emitJobs(r, plans, o)
 	}
+	unlock, err := lockOut(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := prepareOut(o.Out, plans); err != nil {
 		return nil, err
 	}
@@ -125,12 +135,14 @@ func (r *Recipe) modelPaths(args []string) ([]string, error) {
 // file name without .onnx, made unique with a suffix.
 func planRuns(models []string, settings []setting) []runPlan {
 	var plans []runPlan
-	used := map[string]int{}
+	used := map[string]bool{}
 	for _, m := range models {
-		name := strings.TrimSuffix(filepath.Base(m), filepath.Ext(m))
-		if used[name]++; used[name] > 1 {
-			name = fmt.Sprintf("%s-%d", name, used[name])
+		base := runName(m)
+		name := base
+		for n := 2; used[strings.ToLower(name)] || reservedNames[strings.ToLower(name)]; n++ {
+			name = fmt.Sprintf("%s-%d", base, n)
 		}
+		used[strings.ToLower(name)] = true
 		for _, s := range settings {
 			dir := name
 			if len(s) > 0 {
@@ -140,6 +152,67 @@ func planRuns(models []string, settings []setting) []runPlan {
 		}
 	}
 	return plans
+}
+
+// lockName is the lock file that keeps two pare runs from writing into
+// one --out at the same time.
+const lockName = ".pare-run.lock"
+
+// lockOut creates --out and takes its lock, failing at once when another
+// pare run holds it. The returned func releases it.
+func lockOut(out string) (func(), error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("run: %w: %w", report.ErrWrite, err)
+	}
+	f, err := os.OpenFile(filepath.Join(out, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w: %w", report.ErrWrite, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, usageErrorf("run: another pare run is writing to %s; give each its own --out", out)
+	}
+	return func() { f.Close() }, nil
+}
+
+// MaxSweepPoints bounds the settings of a sweep (the product of its
+// axes' value counts).
+const MaxSweepPoints = 10_000
+
+// gridSize returns the number of settings the sweep makes, as text, and
+// whether it is within MaxSweepPoints; it multiplies without building
+// the grid, so a grid of 10⁹ points costs nothing to refuse.
+func (r *Recipe) gridSize() (string, bool) {
+	n := 1
+	for i, ax := range r.Sweep {
+		n *= max(len(ax.Values), 1)
+		if n > MaxSweepPoints {
+			more := ""
+			if i < len(r.Sweep)-1 {
+				more = "more than "
+			}
+			return fmt.Sprintf("%s%d", more, n), false
+		}
+	}
+	return fmt.Sprint(n), true
+}
+
+// reservedNames are the files pare run writes at the top of --out.
+var reservedNames = map[string]bool{"report.json": true, "report.html": true, lockName: true}
+
+var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
+
+// runName derives a run's directory name from a model path: the file
+// name without its extension, with characters other than letters,
+// digits and ._+- replaced and leading dots dropped, so that it is one
+// plain path component (never "." or "..", never hidden) inside --out.
+func runName(model string) string {
+	name := strings.TrimSuffix(filepath.Base(model), filepath.Ext(model))
+	name = strings.TrimLeft(nameUnsafe.ReplaceAllString(name, "_"), ".")
+	if name == "" {
+		name = "model"
+	}
+	return name
 }
 
 // prepareOut creates the output directory and clears the model

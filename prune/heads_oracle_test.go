@@ -82,11 +82,7 @@ func TestDeadHeadOracle(t *testing.T) {
 // fixture/setting, with the kind that freezes and the missing capability.
 // A listed case must still have no prunable group of that kind, so the
 // entry goes once the analysis handles it.
-var oraclePending = map[string]struct{ kind, why string }{
-	"deit_nano_op14/heads-0.25": {prune.KindHeads,
-		"the softmax scale reads Shape(q)[-1:] -> Cast -> Sqrt (torch 2 SDPA export form): a Shape reader that only " +
-			"uses head_dim should freeze head_dim alone, not the heads"},
-}
+var oraclePending = map[string]struct{ kind, why string }{}
 
 // expectAllFrozen checks that no group of the pending kind is prunable
 // and logs the freeze reasons.

@@ -235,8 +235,13 @@ func (a *Analysis) exposedAxes(n *graph.Node, rank int) (map[int]bool, bool) {
 		case "Slice":
 			st, ok1 := a.constInts(c, 1)
 			en, ok2 := a.constInts(c, 2)
-			if !ok1 || !ok2 || len(st) != 1 || len(en) != 1 || c.Input(4) != "" {
+			if !ok1 || !ok2 || len(st) != 1 || len(en) != 1 {
 				return nil, false
+			}
+			if c.Input(4) != "" {
+				if step, ok := a.constInts(c, 4); !ok || len(step) != 1 || step[0] != 1 {
+					return nil, false
+				}
 			}
 			if c.Input(3) != "" {
 				ax, ok := a.constInts(c, 3)

@@ -76,7 +76,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	if cfg.Calib != "" {
 		var err error
 		if src, err = calib.Open(cfg.Calib, m, cfg.CalibSamples); err != nil {
-			return nil, fmt.Errorf("%w: %w", prune.ErrInvalidOption, err)
+			return nil, err // a calib.ErrData naming the file
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()

@@ -3,9 +3,9 @@ package quant
 import (
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/tensor"
@@ -38,56 +38,15 @@ func (d Dataset) Batch(i, j int) (map[string]tensor.Dense, error) {
 	return out, nil
 }
 
-// LoadDataset reads calibration data for m: a .npy file for a model with
-// one input, or a .npz with one array per input name. At most limit
+// LoadDataset reads calibration data for m (calib.Load: one array per
+// input, by the data-file rule every command shares). At most limit
 // samples are kept (all when limit ≤ 0).
 func LoadDataset(path string, m *graph.Model, limit int) (Dataset, error) {
-	d := Dataset{Inputs: map[string]tensor.Dense{}}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".npy":
-		if len(m.Graph.Inputs) != 1 {
-			return d, fmt.Errorf("quant: %s: %w: a .npy file feeds a model with one input; this one has %d (use .npz)", path, ErrInvalid, len(m.Graph.Inputs))
-		}
-		f, err := tensor.OpenNpy(path)
-		if err != nil {
-			return d, fmt.Errorf("quant: %w", err)
-		}
-		defer f.Close()
-		n := f.Rows()
-		if limit > 0 {
-			n = min(n, int64(limit))
-		}
-		v, err := f.ReadRows(0, n)
-		if err != nil {
-			return d, fmt.Errorf("quant: %w", err)
-		}
-		d.Inputs[m.Graph.Inputs[0].Name] = v
-	case ".npz":
-		// Only the samples used are inflated: an archive that would
-		// inflate to gigabytes is refused from its headers.
-		names := make([]string, len(m.Graph.Inputs))
-		for i, in := range m.Graph.Inputs {
-			names[i] = in.Name
-		}
-		arrays, err := tensor.ReadNpzLimited(path, tensor.NpzLimits{Keys: names, MaxRows: int64(max(limit, 0))})
-		if err != nil {
-			return d, fmt.Errorf("quant: %w", err)
-		}
-		for _, in := range m.Graph.Inputs {
-			v, ok := arrays[in.Name]
-			if !ok {
-				return d, fmt.Errorf("quant: %s: %w: no array for input %q", path, ErrInvalid, in.Name)
-			}
-			if limit > 0 && v.Rows() > int64(limit) {
-				if v, err = v.Slice(0, int64(limit)); err != nil {
-					return d, fmt.Errorf("quant: %s: %w", path, err)
-				}
-			}
-			d.Inputs[in.Name] = v
-		}
-	default:
-		return d, fmt.Errorf("quant: %s: %w: calibration data must be .npy or .npz", path, ErrInvalid)
+	arrays, err := calib.Load(path, m, limit)
+	if err != nil {
+		return Dataset{}, err
 	}
+	d := Dataset{Inputs: arrays}
 	return d, d.check(m)
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/pare-dev/pare/graph"
 )
 
 // ErrWrite marks a report that could not be written.
@@ -41,29 +43,13 @@ func writeBoth(dir string, v any, page []byte) error {
 	return WriteFileAtomic(filepath.Join(dir, "report.html"), page)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path and renames
-// it into place, so that readers see the old file or the new one, never
-// a part.
+// WriteFileAtomic writes data to path with graph.WriteFile, the writer
+// every file pare writes goes through: a temporary file beside path,
+// synced and renamed into place, so that readers see the old file or the
+// new one, never a part, and an interrupted pare leaves no temporary
+// file.
 func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("report: %w: %w", ErrWrite, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := graph.WriteFile(path, data); err != nil {
 		return fmt.Errorf("report: %w: %w", ErrWrite, err)
 	}
 	return nil

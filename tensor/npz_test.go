@@ -89,3 +89,74 @@ func TestNpzRefuses(t *testing.T) {
 		}
 	}
 }
+
+// ReadNpzLimited inflates only the arrays and rows asked for, and refuses
+// from the header an array whose kept part is over the byte limit.
+func TestReadNpzLimited(t *testing.T) {
+	x := Dense{Float32, []int64{4, 2}, []float32{1, 2, 3, 4, 5, 6, 7, 8}}
+	y := Dense{Int64, []int64{3}, []int64{7, 8, 9}}
+	path := filepath.Join(t.TempDir(), "d.npz")
+	if err := WriteNpzFile(path, map[string]Dense{"x": x, "y": y}, true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadNpzLimited(path, NpzLimits{Keys: []string{"x"}, MaxRows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Dense{"x": {Float32, []int64{2, 2}, []float32{1, 2, 3, 4}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// x whole is 32 bytes, y 24: 40 bytes hold x but not both.
+	if _, err := ReadNpzLimited(path, NpzLimits{MaxBytes: 40}); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `"y"`) {
+		t.Errorf("over the limit: %v, want ErrTooLarge naming y", err)
+	}
+	if _, err := ReadNpzLimited(path, NpzLimits{MaxBytes: 56}); err != nil {
+		t.Errorf("at the limit: %v", err)
+	}
+	keys, err := NpzKeys(path)
+	if err != nil || strings.Join(keys, ",") != "x,y" {
+		t.Errorf("keys %v, %v", keys, err)
+	}
+}
+
+// FuzzReadNpz feeds arbitrary bytes as an .npz: never a panic, and what
+// is accepted is valid, within the limits, and no more decoded bytes than
+// the byte limit.
+func FuzzReadNpz(f *testing.F) {
+	for _, compress := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := WriteNpz(&buf, map[string]Dense{
+			"x": {Float32, []int64{2, 2}, []float32{1, 2, 3, 4}},
+			"y": {Int64, []int64{1}, []int64{-1}},
+		}, compress); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes(), int64(1), int64(64))
+	}
+	f.Add([]byte("PK\x03\x04"), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, b []byte, maxRows, maxBytes int64) {
+		maxBytes %= 1 << 16
+		if maxBytes < 0 {
+			maxBytes = -maxBytes
+		}
+		maxBytes += 256
+		got, err := readNpz(bytes.NewReader(b), int64(len(b)), NpzLimits{MaxRows: maxRows, MaxBytes: maxBytes})
+		if err != nil {
+			return
+		}
+		total := 0
+		for k, d := range got {
+			if err := d.Validate(); err != nil {
+				t.Fatalf("array %q: accepted an invalid array: %v", k, err)
+			}
+			if maxRows > 0 && d.Rank() > 0 && d.Shape[0] > maxRows {
+				t.Fatalf("array %q: %d rows, limit %d", k, d.Shape[0], maxRows)
+			}
+			total += d.Len() * d.DType.Size()
+		}
+		if int64(total) > maxBytes {
+			t.Fatalf("%d decoded bytes, limit %d", total, maxBytes)
+		}
+	})
+}

@@ -277,6 +277,21 @@ func (c *conv) apply() error {
 		nodes = append(nodes, c.after[np]...)
 	}
 	gp.Node = nodes
+	// Outputs a rule dropped (BatchNormalization's training outputs, a
+	// Dropout mask) lose their value_info too.
+	made := map[string]bool{}
+	for _, np := range gp.Node {
+		for _, o := range np.Output {
+			made[o] = true
+		}
+	}
+	kept := gp.ValueInfo[:0]
+	for _, vi := range gp.ValueInfo {
+		if made[vi.GetName()] {
+			kept = append(kept, vi)
+		}
+	}
+	gp.ValueInfo = kept
 	if err := graph.SortTopologically(gp); err != nil {
 		return fmt.Errorf("upgrade: rewritten graph: %w", err)
 	}

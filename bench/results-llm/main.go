@@ -1,6 +1,8 @@
 // Command results-llm measures what structured pruning costs a trained
 // decoder in next-token perplexity, without fine-tuning, and prints (or
-// writes into docs/RESULTS.md, section "LLM pruning") the table.
+// writes into docs/RESULTS.md, section "LLM pruning") the table. The
+// defaults are the trained GQA/RoPE/SwiGLU decoder of fixtures
+// (llama_char_op17) and its torch Wanda-sp reference.
 //
 //	go run ./bench/results-llm                          # print the section
 //	go run ./bench/results-llm -write docs/RESULTS.md   # replace it in the file
@@ -39,10 +41,10 @@ const (
 )
 
 var (
-	model    = flag.String("model", "fixtures/models/char_gpt_op13.onnx", "trained decoder (token ids in, logits out)")
-	calibIDs = flag.String("calib", "fixtures/data/gpt_calib_ids.npy", "calibration token ids")
-	testIDs  = flag.String("test", "fixtures/data/gpt_test_ids.npy", "test token ids")
-	baseline = flag.String("baseline", "", "baseline computed outside pare (fixtures/ref/<model>.json: dense and wanda_sp_mlp perplexities)")
+	model    = flag.String("model", "fixtures/models/llama_char_op17.onnx", "trained decoder (token ids in, logits out)")
+	calibIDs = flag.String("calib", "fixtures/data/llama_calib_ids.npy", "calibration token ids")
+	testIDs  = flag.String("test", "fixtures/data/llama_test_ids.npy", "test token ids")
+	baseline = flag.String("baseline", "fixtures/ref/llama_char.json", "baseline computed outside pare (fixtures/ref/<model>.json: dense and wanda_sp_mlp perplexities)")
 	budgets  = flag.String("budgets", "0.20,0.37", "fractions of all parameters removed")
 	seeds    = flag.Int("seeds", 3, "random selections per setting")
 	write    = flag.String("write", "", "replace the section in this Markdown file")
@@ -129,6 +131,7 @@ func section(ctx context.Context) (string, error) {
 	fmt.Fprintf(&sb, "A kind alone (`--%s R`) gets the ratio whose parameter count is closest to the budget; *mixed* is `--ratio B --target params`, which allocates across heads and MLP width by the criterion's scores. *+reconstruct* adds `--reconstruct` (the pruned layers re-fitted by least squares to the dense outputs on the calibration data; no training). Cells: perplexity (ratio to dense). Random: mean of %d seeds.\n\n", strings.Join(b.kinds, " R`, `--"), *seeds)
 	fmt.Fprintf(&sb, "| kept | pruned | %s |\n|---|---|%s\n", strings.Join(criteria, " | "), strings.Repeat("---|", len(criteria)))
 	best := map[string]float64{}
+	var notes []string
 	for _, bs := range strings.Split(*budgets, ",") {
 		var budget float64
 		if _, err := fmt.Sscan(bs, &budget); err != nil {
@@ -144,6 +147,10 @@ func section(ctx context.Context) (string, error) {
 				case r.err != nil:
 					cells[i] = "—"
 					fmt.Fprintf(os.Stderr, "results-llm: %s %s %.2f: %v\n", kind, crit, budget, r.err)
+					note := fmt.Sprintf("%s at %.0f%% kept: %v", kind, 100*(1-budget), r.err)
+					if !slices.Contains(notes, note) {
+						notes = append(notes, note)
+					}
 				default:
 					cells[i] = fmt.Sprintf("%.3f (%.3f×)", r.ppl, r.ppl/b.ref)
 					kept = r.params
@@ -161,6 +168,12 @@ func section(ctx context.Context) (string, error) {
 		}
 	}
 	sb.WriteString("\n")
+	for _, n := range notes {
+		fmt.Fprintf(&sb, "Not measured: %s (every group keeps at least 20%%, `--max-layer-ratio 0.8`).\n", n)
+	}
+	if len(notes) > 0 {
+		sb.WriteString("\n")
+	}
 	for _, bs := range strings.Split(*budgets, ",") {
 		var budget float64
 		fmt.Sscan(bs, &budget)

@@ -161,9 +161,6 @@ func checkOptionsFrom(cmd *cli.Command) (checkOptions, error) {
 		if ext := strings.ToLower(filepath.Ext(o.Inputs)); ext != ".npy" && ext != ".npz" {
 			return o, usageErrorf("--inputs %s: want a .npy or .npz file", o.Inputs)
 		}
-		if err := pipeline.Readable(o.Inputs); err != nil {
-			return o, usageErrorf("--inputs: %v", err)
-		}
 	}
 	if o.Labels != "" {
 		if err := pipeline.Readable(o.Labels); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/report"
 	"github.com/pare-dev/pare/tensor"
+	"github.com/pare-dev/pare/upgrade"
 )
 
 // Exit codes, documented in the help text and README.
@@ -79,8 +80,8 @@ var exitMappings = []struct {
 	{graph.ErrInvalidModel, exitUnsupported},
 	{graph.ErrUnsafePath, exitUnsupported},
 	{graph.ErrUnsupported, exitUnsupported},
-	{check.ErrData, exitUsage},
 	{calib.ErrData, exitUsage},
+	{check.ErrData, exitUsage},
 	{check.ErrRejected, exitUnsupported},
 	{importance.ErrUnknownCriterion, exitUsage},
 	{ort.ErrInput, exitUsage},
@@ -98,4 +99,17 @@ var exitMappings = []struct {
 	{tensor.ErrFormat, exitUsage},
 	{tensor.ErrTooLarge, exitUsage},
 	{quant.ErrNothingQuantized, exitUnsupported},
+	{graph.ErrInputShape, exitUsage},
+	{pipeline.ErrInterrupted, exitInterrupted},
+	// Model problems: the default, listed so that every sentinel has
+	// its line.
+	{graph.ErrShapeMismatch, exitUnsupported},
+	{upgrade.ErrUnsupported, exitUnsupported},
+	{prune.ErrUnsupported, exitUnsupported},
+	{quant.ErrUnsupported, exitUnsupported},
+	{quant.ErrInvalid, exitUnsupported},
+	{tensor.ErrShape, exitUnsupported},
+	{calib.ErrNotPositiveDefinite, exitUnsupported},
+	{check.ErrIncompatible, exitUnsupported},
+	{check.ErrInconclusive, exitUnsupported},
 }

@@ -160,12 +160,18 @@ func TestNpzBombBounded(t *testing.T) {
 		t.Fatalf("bomb file: %v, %d bytes", err, st.Size())
 	}
 	out := filepath.Join(dir, "q.onnx")
+	recipe := filepath.Join(dir, "r.yaml")
+	if err := os.WriteFile(recipe, []byte("steps:\n  - check: {inputs: "+bomb+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runOut := filepath.Join(dir, "runs")
 	for _, c := range []struct {
 		args []string
 		code int
 	}{
 		{[]string{"check", model, model, "--inputs", bomb}, exitUsage},
 		{[]string{"quant", model, "-o", out, "--calib", bomb, "--calib-samples", "16"}, exitOK},
+		{[]string{"run", recipe, "--out", runOut, model}, exitUsage},
 		{[]string{"prune", model, "-o", filepath.Join(dir, "p.onnx"), "--ratio", "0.25", "--criterion", "wanda", "--calib", bomb, "--calib-samples", "16"}, exitOK},
 	} {
 		start := time.Now()
@@ -181,6 +187,13 @@ func TestNpzBombBounded(t *testing.T) {
 		}
 		t.Logf("pare %v: exit %d in %v, peak RSS %d MiB", c.args[0], code, time.Since(start).Round(time.Millisecond), rss>>20)
 	}
+	// The refused pare run leaves no staging folder.
+	filepath.WalkDir(runOut, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".partial") {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
 }
 
 // Sizes from the user: each over a limit is exit 2 naming the limit,

@@ -13,9 +13,9 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
-	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/quant"
 )
 
@@ -148,12 +148,12 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Sequential: opts.Sequential, QuantizeConv: opts.Conv, Seed: opts.Seed, Logf: opts.Logf,
 	}
 	if opts.Calib != "" {
-		// Calibration data that cannot be used is a usage error, like
-		// check's --inputs.
-		if err := pipeline.Readable(opts.Calib); err != nil {
-			return nil, usageErrorf("quant: --calib: %v", err)
-		}
+		// Calibration data that cannot be used is a usage error, named
+		// as in every command (calib.ErrData).
 		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)
+		if errors.Is(err, calib.ErrData) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, usageErrorf("quant: --calib: %v", err)
 		}

@@ -120,7 +120,7 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 			"zo-budget": "10", "zo-local": "wanda", "zo-smax": "0.5", "heads": "0.5", "mlp": "0.5", "embed": "0.5",
 			"kv-groups": "0.5", "input-shape": "input=1,1,28,28"},
 		"quant": {"bits": "8", "block": "64", "calib": calib, "calib-samples": "8", "exclude": "^none$",
-			"accuracy-level": "4", "seed": "1", "per-channel": "false"},
+			"accuracy-level": "4", "seed": "1", "per-channel": "false", "input-shape": "input=1,1,28,28"},
 	}
 	steps := recipeSteps()
 	for _, kind := range []string{"prune", "quant"} {

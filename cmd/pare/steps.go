@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v3"
@@ -164,5 +163,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("run: %s: %w", filepath.Base(path), err)
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return report.WriteFileAtomic(path, append(b, '\n'))
 }
