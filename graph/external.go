@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
@@ -80,8 +79,10 @@ func parseExternal(t *onnx.TensorProto) (externalRef, error) {
 	return ref, CheckLocation(ref.location)
 }
 
-// resolveExternal reads every external tensor's bytes into raw_data,
-// opening files only under dir, and returns tensor name → location.
+// resolveExternal points every external tensor's raw_data at its bytes
+// in a private memory map of its file (opened only under dir), so that
+// weights are paged in only when something reads them, and returns
+// tensor name → location.
 func resolveExternal(mp *onnx.ModelProto, dir string) (map[string]string, error) {
 	var tensors []*onnx.TensorProto
 	forEachTensor(mp, func(t *onnx.TensorProto) {
@@ -97,10 +98,10 @@ func resolveExternal(mp *onnx.ModelProto, dir string) (map[string]string, error)
 		return nil, fmt.Errorf("external data: %w", err)
 	}
 	defer root.Close()
-	files := map[string]*os.File{}
+	files := map[string]*mappedFile{}
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			f.file.Close()
 		}
 	}()
 	locations := make(map[string]string, len(tensors))
@@ -111,12 +112,17 @@ func resolveExternal(mp *onnx.ModelProto, dir string) (map[string]string, error)
 		}
 		f := files[ref.location]
 		if f == nil {
-			if f, err = openData(root, ref.location); err != nil {
+			file, err := openData(root, ref.location)
+			if err != nil {
 				return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+			}
+			if f, err = mapFile(file); err != nil {
+				file.Close()
+				return nil, fmt.Errorf("tensor %q: external data %q: %w", t.GetName(), ref.location, err)
 			}
 			files[ref.location] = f
 		}
-		raw, err := readExternal(f, t, ref)
+		raw, err := sliceExternal(f, t, ref)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: external data %q: %w", t.GetName(), ref.location, err)
 		}
@@ -168,10 +174,9 @@ func openData(root *os.Root, loc string) (*os.File, error) {
 	return f, nil
 }
 
-// readExternal reads exactly the bytes t's dims require, after checking
-// that the metadata agrees with them and with the file's size, so that no
-// allocation exceeds what the file holds.
-func readExternal(f *os.File, t *onnx.TensorProto, ref externalRef) ([]byte, error) {
+// sliceExternal returns the mapped bytes t's dims require, after checking
+// that the metadata agrees with them and with the file's size.
+func sliceExternal(f *mappedFile, t *onnx.TensorProto, ref externalRef) ([]byte, error) {
 	n, err := NumElements(t.Dims)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModel, err)
@@ -179,10 +184,6 @@ func readExternal(f *os.File, t *onnx.TensorProto, ref externalRef) ([]byte, err
 	want, err := ByteSize(DataTypeOf(t), n)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModel, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
 	}
 	length := want
 	if ref.hasLength {
@@ -192,17 +193,10 @@ func readExternal(f *os.File, t *onnx.TensorProto, ref externalRef) ([]byte, err
 		}
 		length = ref.length
 	}
-	if ref.offset > fi.Size() || length > fi.Size()-ref.offset {
+	size := int64(len(f.data))
+	if ref.offset > size || length > size-ref.offset {
 		return nil, fmt.Errorf("%w: offset %d + length %d is past the end of the %d-byte file",
-			ErrInvalidModel, ref.offset, length, fi.Size())
+			ErrInvalidModel, ref.offset, length, size)
 	}
-	raw := make([]byte, length)
-	got, err := f.ReadAt(raw, ref.offset)
-	if got != len(raw) {
-		if err == nil || err == io.EOF {
-			err = fmt.Errorf("%w: file shrank while being read (%d of %d bytes)", ErrInvalidModel, got, len(raw))
-		}
-		return nil, err
-	}
-	return raw, nil
+	return f.data[ref.offset : ref.offset+length : ref.offset+length], nil
 }

@@ -1,0 +1,76 @@
+package graph_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+)
+
+// External data is mapped, not read: a consumer that edits a tensor's raw
+// bytes in place changes its own copy, never the file; saving the model
+// in place over its own data file (which the loaded tensors alias) writes
+// the same bytes; and the tensors keep their values after it.
+func TestExternalDataMappedPrivately(t *testing.T) {
+	m, err := graph.Load(filepath.Join("..", "fixtures", "models", "fmnist_opnet_op12.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := m.Save(path, graph.SaveOptions{ExternalData: true, Threshold: 64}); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := os.ReadFile(path + ".data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ext.External) == 0 {
+		t.Fatal("no tensor was stored externally")
+	}
+	want := map[string][]byte{}
+	var edited *onnx.TensorProto
+	for _, init := range ext.Proto.Graph.Initializer {
+		if ext.External[init.GetName()] == "" {
+			continue
+		}
+		want[init.GetName()] = bytes.Clone(init.RawData)
+		if edited == nil && len(init.RawData) > 0 {
+			edited = init
+		}
+	}
+	// Saving in place renames a new data file over the mapped one.
+	if err := ext.Save(path, graph.SaveOptions{InPlace: true, ExternalData: true, Threshold: 64}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(path + ".data"); !bytes.Equal(again, onDisk) {
+		t.Fatal("saving in place changed the data file")
+	}
+	for _, init := range ext.Proto.Graph.Initializer {
+		if w, ok := want[init.GetName()]; ok && !bytes.Equal(init.RawData, w) {
+			t.Fatalf("tensor %q changed after the data file was replaced", init.GetName())
+		}
+	}
+	ext2, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine *onnx.TensorProto
+	for _, init := range ext2.Proto.Graph.Initializer {
+		if init.GetName() == edited.GetName() {
+			mine = init
+		}
+	}
+	for i := range mine.RawData {
+		mine.RawData[i] ^= 0xff
+	}
+	if after, _ := os.ReadFile(path + ".data"); !bytes.Equal(after, onDisk) {
+		t.Fatal("editing a loaded tensor's bytes changed the data file")
+	}
+}
