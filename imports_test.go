@@ -18,7 +18,7 @@ const module = "github.com/pare-dev/pare/"
 // layer places each package of the module: a package imports only
 // packages of lower layers. docs/ARCHITECTURE.md draws the same graph.
 var layer = map[string]int{
-	"onnx": 0, "tensor": 0,
+	"onnx": 0, "tensor": 0, "progress": 0,
 	"graph": 1, "ort": 1,
 	"graph/build": 2, "calib": 2, "prune": 2, "upgrade": 2, "report": 2,
 	"recovery": 3, "quant": 3, "check": 3,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -42,15 +43,18 @@ func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, ma
 		}
 		rows -= rows % fixed
 	}
-	for _, pass := range passes(m, names, RunBudget) {
-		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, visit); err != nil {
+	ps := passes(m, names, RunBudget)
+	for k, pass := range ps {
+		// Progress counts samples over all passes.
+		report := func(done int) { progress.Report(ctx, "calibration", k*rows+done, len(ps)*rows) }
+		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, visit, report); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error) error {
+func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error, report func(done int)) error {
 	// One thread, as quant's calibration always ran: runs are many and
 	// small, and spinning worker threads cost more than they give on a
 	// busy machine.
@@ -96,6 +100,7 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed in
 			batch = max(1, min(maxBatch, int(RunBudget/max(bytes, 1))))
 		}
 		i = j
+		report(i)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package graph_test
 import (
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 )
@@ -59,7 +61,7 @@ func quantizeConvWeights(t *testing.T, m *graph.Model) int {
 // and the MACs of every CNN fixture.
 func TestCountQuantizedFixtures(t *testing.T) {
 	quantized := 0
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		m := loadFixture(t, f)
 		before, err := graph.Count(m)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -77,7 +79,7 @@ func loadFixture(t testing.TB, f fixture) *graph.Model {
 // it did not trace (TorchScript's "LayerNormalization299_dim_0"); there a
 // symbol of the inputs is what inference should find.
 func TestInferShapesFixtureOutputs(t *testing.T) {
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		t.Run(f.Name, func(t *testing.T) {
 			m := loadFixture(t, f)
 			// Symbolic image sizes leave every size after a strided Conv
@@ -129,7 +131,7 @@ func TestInferShapesFixtureOutputs(t *testing.T) {
 // symbolic or known dim wherever the exporter had a symbol.
 func TestInferShapesAgreesWithValueInfo(t *testing.T) {
 	checked := 0
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		if !f.ValueInfo {
 			continue
 		}

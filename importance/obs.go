@@ -6,6 +6,7 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -39,7 +40,9 @@ func NewOBS(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, dam
 		return nil, err
 	}
 	o.Notes = notes
-	for _, k := range sortedNames(hs) {
+	names := sortedNames(hs)
+	for i, k := range names {
+		progress.Report(ctx, "OBS inverses", i, len(names))
 		l := o.layers[k]
 		inv, err := calib.DampedInverseRows(hs[k], l.In(), damping)
 		if err != nil {

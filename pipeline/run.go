@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/report"
 )
 
@@ -249,12 +251,15 @@ func runAll(ctx context.Context, r *Recipe, plans []runPlan, o Options) ([]*repo
 	runs, errs := make([]*report.Run, len(plans)), make([]error, len(plans))
 	sem := make(chan struct{}, o.Jobs)
 	var wg sync.WaitGroup
+	var finished atomic.Int64
+	progress.Report(ctx, "runs", 0, len(plans))
 	for i, p := range plans {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			runs[i], errs[i] = executeRun(ctx, r, p, o, logf)
+			runs[i], errs[i] = executeRun(progress.Without(ctx), r, p, o, logf)
+			progress.Report(ctx, "runs", int(finished.Add(1)), len(plans))
 		}()
 	}
 	wg.Wait()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
@@ -210,7 +212,7 @@ func killInputs(t *testing.T, m *graph.Model, grp *prune.Group, removed map[int]
 // norms) change by construction; they must still prune into a model that
 // runs with the same output shapes.
 func TestExactnessOracle(t *testing.T) {
-	for _, f := range cnnFixtures(t) {
+	for _, f := range sweeptest.Pick(cnnFixtures(t)) {
 		t.Run(f.Name, func(t *testing.T) {
 			in := inputsOf(t, f)
 			base := loadFixture(t, f)
@@ -283,7 +285,7 @@ func tryPlan(t *testing.T, m *graph.Model, s prune.Settings) (*prune.Analysis, *
 // shapes, its recounted cost is the plan's, parameter and MAC targets land
 // within 2% of the total, and the bytes are deterministic.
 func TestFixturesPruneAndRun(t *testing.T) {
-	for _, f := range cnnFixtures(t) {
+	for _, f := range sweeptest.Pick(cnnFixtures(t)) {
 		t.Run(f.Name, func(t *testing.T) {
 			in := inputsOf(t, f)
 			want := run(t, loadFixture(t, f), in)
@@ -361,7 +363,7 @@ func checkTarget(t *testing.T, what string, before, after int64, ratio float64) 
 // TestRatioZeroIsIdentity: ratio 0 keeps every channel, the outputs and
 // the parameter count.
 func TestRatioZeroIsIdentity(t *testing.T) {
-	for _, f := range cnnFixtures(t) {
+	for _, f := range sweeptest.Pick(cnnFixtures(t)) {
 		t.Run(f.Name, func(t *testing.T) {
 			in := inputsOf(t, f)
 			orig := loadFixture(t, f)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 )
@@ -104,7 +106,7 @@ func hasKind(grp *prune.Group, kind string) bool {
 // same output shapes.
 func TestTransformerOracle(t *testing.T) {
 	for _, headDim := range []bool{false, true} {
-		for _, f := range transformerFixtures(t) {
+		for _, f := range sweeptest.Pick(transformerFixtures(t)) {
 			if headDim && !strings.HasSuffix(f.Name, "op17") {
 				continue // the op13 twins differ only in layer-norm form
 			}
@@ -204,7 +206,7 @@ func TestTransformerPruneAndRun(t *testing.T) {
 		{Criterion: "magnitude", Scope: "global", Target: "params", Ratio: 0.3, MaxLayerRatio: 0.8},
 		{Criterion: "magnitude", Scope: "global", Target: "macs", Ratio: 0.3, MaxLayerRatio: 0.8, PruneEmbed: true},
 	}
-	for _, f := range transformerFixtures(t) {
+	for _, f := range sweeptest.Pick(transformerFixtures(t)) {
 		if !strings.HasSuffix(f.Name, "op17") {
 			continue
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -66,7 +68,7 @@ var quantFormats = []Options{
 const fixtureErrBound = 0.5
 
 func TestEveryFixtureEveryFormatRuns(t *testing.T) {
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		for _, o := range quantFormats {
 			name := f.Name + "/" + o.Format
 			if o.Format == FormatNBits {

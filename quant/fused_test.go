@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/internal/sweeptest"
+
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -18,7 +20,7 @@ var fusedExpected = map[string]bool{
 // the fused rotation alone (no online rotation, no quantization) and
 // checks that onnxruntime computes the same outputs.
 func TestFusedRotationKeepsOutputs(t *testing.T) {
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		if f.Kind == "cnn" {
 			continue
 		}

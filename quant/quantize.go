@@ -8,8 +8,10 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/upgrade"
 )
 
@@ -357,6 +359,7 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 		errs := make([]error, len(layers))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		var finished atomic.Int64
 		for i, l := range layers {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -364,6 +367,7 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
+				defer func() { progress.Report(ctx, "rtn layers", int(finished.Add(1)), len(layers)) }()
 				w, err := l.Matrix(m)
 				if err != nil {
 					errs[i] = err
@@ -388,6 +392,7 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 		return out, nil
 	}
 	for i, l := range layers {
+		progress.Report(ctx, o.Method+" layers", i, len(layers))
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

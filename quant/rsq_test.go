@@ -3,11 +3,13 @@ package quant
 import (
 	"context"
 	"fmt"
-	"github.com/pare-dev/pare/graph"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/internal/sweeptest"
 
 	"github.com/pare-dev/pare/tensor"
 )
@@ -84,7 +86,7 @@ func symbolicSeq(m *graph.Model) bool {
 }
 
 func TestFourBitMethodsOnTransformers(t *testing.T) {
-	for _, f := range loadManifest(t) {
+	for _, f := range sweeptest.Pick(loadManifest(t)) {
 		if f.Kind == "cnn" {
 			continue
 		}

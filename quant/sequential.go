@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/progress"
 )
 
 // quantizeSequential is GPTQ (or RSQ) with each layer's Hessian collected
@@ -59,6 +60,7 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 		}
 		passes++
 		for i, l := range pass {
+			progress.Report(ctx, o.Method+" layers", done+i, len(layers))
 			w, err := original(l)
 			if err != nil {
 				return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -107,7 +108,9 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src 
 		return nil, err
 	}
 	defer dr.Close()
-	for _, dl := range changedLayers(dense, p) {
+	changed := changedLayers(dense, p)
+	for i, dl := range changed {
+		progress.Report(ctx, "reconstruction", i, len(changed))
 		n := nodeByName(m.Graph, dl.Node.Name())
 		if n == nil {
 			continue

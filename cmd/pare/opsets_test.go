@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/internal/sweeptest"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -84,7 +86,7 @@ func TestQuantEveryOpsetFixture(t *testing.T) {
 		{"qdq-per-tensor", []string{"--format", "qdq", "--per-channel=false"}, 10, true},
 		{"dynamic", []string{"--format", "dynamic"}, 11, true},
 	}
-	for _, f := range fmnistFixtures(t) {
+	for _, f := range sweeptest.Pick(fmnistFixtures(t)) {
 		t.Run(f.Name, func(t *testing.T) {
 			model := filepath.Join(fixtureRoot, f.Path)
 			calib := imagesFor(t, f, "fmnist_calib_x.npy", 128)
@@ -193,19 +195,20 @@ func TestQuantOtherFixturesHeldOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []struct {
+	type manifestEntry struct {
 		Name      string `json:"name"`
 		Path      string `json:"path"`
 		RefInputs string `json:"ref_inputs"`
 	}
+	var all []manifestEntry
 	if err := json.Unmarshal(b, &all); err != nil {
 		t.Fatal(err)
 	}
+	all = slices.DeleteFunc(all, func(f manifestEntry) bool {
+		return strings.HasPrefix(f.Name, "fmnist_") // TestQuantEveryOpsetFixture, on real images
+	})
 	n := 0
-	for _, f := range all {
-		if strings.HasPrefix(f.Name, "fmnist_") {
-			continue // TestQuantEveryOpsetFixture, on real images
-		}
+	for _, f := range sweeptest.Pick(all) {
 		n++
 		t.Run(f.Name, func(t *testing.T) {
 			model := filepath.Join(fixtureRoot, f.Path)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
 )
@@ -129,7 +130,9 @@ func pruneCommand() *cli.Command {
 				return usageErrorf("prune takes one MODEL argument, got %d", cmd.Args().Len())
 			}
 			opts := pruneOptionsFrom(cmd)
-			res, err := runPrune(ctx, opts)
+			pctx, done := withProgressBar(ctx, opts.JSON)
+			res, err := runPrune(pctx, opts)
+			done()
 			if err != nil {
 				return err
 			}
@@ -299,6 +302,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	// A plan made with --head-dim replays with it.
 	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
 	kvGroups := o.KVGroups || (plan != nil && plan.Settings.KVGroups)
+	progress.Report(ctx, "analysis", 0, 0)
 	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups})
 	if err != nil {
 		return err

@@ -93,7 +93,9 @@ func quantCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := runQuant(ctx, opts)
+			pctx, done := withProgressBar(ctx, opts.JSON)
+			res, err := runQuant(pctx, opts)
+			done()
 			if err != nil {
 				return err
 			}

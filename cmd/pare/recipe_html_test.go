@@ -50,6 +50,9 @@ func chromium(t *testing.T, page, png string) string {
 // at least two SVG charts, the scatter rings the Pareto front. With
 // PARE_SCREENSHOTS=DIR the screenshots are kept there for a look.
 func TestRecipeReportRendersInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders in a headless browser; the full suite runs it")
+	}
 	out := t.TempDir()
 	text, code := runCLI(t, "run", "../../examples/sweep.yaml", "--out", out, "--jobs", "4",
 		"--sweep", "prune.ratio=0.1,0.3,0.5")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -65,10 +64,9 @@ func runCommand() *cli.Command {
 				OrtLib: cmd.Root().String("ort-lib"),
 				Emit:   pipeline.EmitOptions{Kind: cmd.String("emit-jobs"), Image: cmd.String("image"), Workdir: cmd.String("workdir"), PVC: cmd.String("pvc")},
 			}
-			if _, ok := terminal(os.Stderr); ok && !opts.JSON {
-				opts.Progress = cmd.Root().ErrWriter
-			}
-			res, err := runRun(ctx, opts)
+			pctx, done := withProgressBar(ctx, opts.JSON)
+			res, err := runRun(pctx, opts)
+			done()
 			if res != nil {
 				var perr error
 				if opts.JSON {
