@@ -34,6 +34,10 @@ type Config struct {
 	ZOSMax   float64
 	// Recovery.
 	RecalibrateBN, Reconstruct bool
+	// DryRun stops after selection: the plan (the chosen allocation) and
+	// the criterion's per-group sensitivity are returned and m is left
+	// untouched.
+	DryRun bool
 	// Log receives progress notes (nil: discarded).
 	Log io.Writer
 }
@@ -43,6 +47,10 @@ type Outcome struct {
 	Plan          *prune.Plan
 	Notes         []string
 	ForwardPasses int
+	// Sensitivity is the measured sensitivity per group id, for
+	// criteria that measure one on calibration data (zeroth); nil
+	// otherwise.
+	Sensitivity map[int]float64
 }
 
 // Run scores, selects (or replays plan when not nil), compensates,
@@ -137,7 +145,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				return nil, err
 			}
 			if z, ok := sc.(*importance.Zeroth); ok {
-				out.ForwardPasses = z.Passes
+				out.ForwardPasses, out.Sensitivity = z.Passes, z.Scores
 				logf("zeroth: %d forward passes (budget %d)", z.Passes, z.Budget)
 			}
 		} else {
@@ -154,6 +162,10 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				logf("obs: %s", n)
 			}
 		}
+	}
+	if cfg.DryRun {
+		out.Plan = plan
+		return out, nil
 	}
 	if obs != nil {
 		n, err := obs.Compensate(an.Graph(), plan)

@@ -44,12 +44,15 @@ type pruneOptions struct {
 	// NoVerify skips running the result in onnxruntime before writing.
 	NoVerify bool
 	OrtLib   string
+	// DryRun selects and reports the allocation without writing.
+	DryRun bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
 type pruneResult struct {
 	Model        string             `json:"model"`
 	Output       string             `json:"output"`
+	DryRun       bool               `json:"dry_run,omitempty"`
 	Mode         string             `json:"mode"` // structured, unstructured or n:m
 	Settings     *prune.Settings    `json:"settings,omitempty"`
 	Before       modelSize          `json:"before"`
@@ -81,6 +84,9 @@ type groupRow struct {
 	Frozen  string `json:"frozen,omitempty"`
 	Inexact string `json:"inexact,omitempty"`
 	Kind    string `json:"kind,omitempty"`
+	// Sensitivity is the group's measured sensitivity on calibration
+	// data, for criteria that measure one (zeroth).
+	Sensitivity *float64 `json:"sensitivity,omitempty"`
 }
 
 func init() { inspectGroups, inspectGroupsText = groupsForInspect, printGroups }
@@ -123,6 +129,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "structured: print the per-group allocation (and measured sensitivity, zeroth) and write nothing; -o not needed"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -147,6 +154,15 @@ func pruneCommand() *cli.Command {
 }
 
 func (o pruneOptions) validate() error {
+	if o.DryRun {
+		if o.Unstructured || o.NM != "" {
+			return usageErrorf("prune: --dry-run shows a structured allocation; it does not apply to --unstructured or --nm")
+		}
+		if o.PlanOut != "" {
+			return usageErrorf("prune: --dry-run writes nothing, --plan-out included")
+		}
+		return o.validateModeFlags()
+	}
 	if o.Output == "" {
 		return usageErrorf("prune: -o OUT is required")
 	}
@@ -228,6 +244,9 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	}
 	if err := requireChange(o, res); err != nil {
 		return nil, err
+	}
+	if o.DryRun {
+		return res, nil
 	}
 	// Everything that can reject the pruned model runs before it is
 	// written: a model that fails here never reaches the output path.
@@ -313,15 +332,23 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		}
 	}
 	cfg := o.Criteria
-	cfg.Settings, cfg.Norm = o.Settings, o.Norm
+	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
 	out, err := pruner.Run(ctx, m, an, plan, cfg)
 	if err != nil {
 		return err
+	}
+	if o.DryRun {
+		// Nothing is applied: the after column is the plan's cost.
+		res.DryRun, res.Output = true, ""
+		res.After = modelSize{Params: out.Plan.After.Params, MACs: out.Plan.After.MACs}
 	}
 	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
 	res.Settings = &plan.Settings
 	for _, g := range plan.Groups {
 		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact, Kind: g.Kind}
+		if v, ok := out.Sensitivity[g.ID]; ok {
+			row.Sensitivity = &v
+		}
 		if g.Frozen {
 			row.Kept = g.Size
 			res.FrozenGroups++
@@ -400,20 +427,26 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 	}
 	row("params", r.Before.Params, r.After.Params)
 	row("MACs", r.Before.MACs, r.After.MACs)
-	row("bytes", r.Before.Bytes, r.After.Bytes)
+	if !r.DryRun {
+		row("bytes", r.Before.Bytes, r.After.Bytes)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%s -> %s (%s)\n", r.Model, r.Output, r.Mode)
+	if r.DryRun {
+		fmt.Fprintf(w, "\n%s: dry run (%s), nothing written\n", r.Model, r.Mode)
+	} else {
+		fmt.Fprintf(w, "\n%s -> %s (%s)\n", r.Model, r.Output, r.Mode)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
-	if r.Verify != "ok" {
+	if r.Verify != "ok" && !r.DryRun {
 		fmt.Fprintf(w, "note: onnxruntime verification %s\n", r.Verify)
 	}
 	if len(r.Groups) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "\ngroup\tkind\tfirst layer\tchannels kept\tnote\n")
+		fmt.Fprintf(tw, "\ngroup\tkind\tfirst layer\tchannels kept\tremoved\tsensitivity\tnote\n")
 		for _, g := range r.Groups {
 			if g.Frozen != "" {
 				continue
@@ -422,7 +455,11 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 			if g.Inexact != "" {
 				note = "inexact: " + g.Inexact
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\n", g.ID, g.Kind, g.Name, g.Kept, g.Size, note)
+			sens := "-"
+			if g.Sensitivity != nil {
+				sens = fmt.Sprintf("%.4g", *g.Sensitivity)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%.0f%%\t%s\t%s\n", g.ID, g.Kind, g.Name, g.Kept, g.Size, 100*float64(g.Size-g.Kept)/float64(max(g.Size, 1)), sens, note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -534,7 +571,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
-		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"),
+		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// pare prune --dry-run reports the allocation a real run applies, with
+// the measured sensitivity of zeroth's groups, and writes nothing.
+func TestPruneDryRunReportsAllocation(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	src, err := os.ReadFile("../../fixtures/models/fmnist_resnet_bn_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calib := "../../fixtures/data/fmnist_calib_x.npy"
+	args := []string{"prune", model, "--ratio", "0.5", "--criterion", "zeroth", "--calib", calib, "--zo-budget", "40", "--seed", "3", "--json"}
+	text, code := runPare(t, append(args, "--dry-run")...)
+	if code != exitOK {
+		t.Fatalf("dry run: exit %d: %s", code, text)
+	}
+	var dry pruneResult
+	if err := json.Unmarshal([]byte(text), &dry); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if after, _ := os.ReadFile(model); len(entries) != 1 || !bytes.Equal(after, src) {
+		t.Fatalf("dry run changed the folder: %d entries, model unchanged %v", len(entries), bytes.Equal(after, src))
+	}
+	if !dry.DryRun || dry.After.Params >= dry.Before.Params {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	measured := 0
+	for _, g := range dry.Groups {
+		if g.Frozen == "" && g.Sensitivity != nil {
+			measured++
+		}
+	}
+	if measured == 0 {
+		t.Error("zeroth's dry run reports no sensitivity")
+	}
+	out := filepath.Join(dir, "out.onnx")
+	text, code = runPare(t, append(args, "-o", out)...)
+	if code != exitOK {
+		t.Fatalf("real run: exit %d: %s", code, text)
+	}
+	var real pruneResult
+	if err := json.Unmarshal([]byte(text), &real); err != nil {
+		t.Fatal(err)
+	}
+	if real.After.Params != dry.After.Params || real.After.MACs != dry.After.MACs || len(real.Groups) != len(dry.Groups) {
+		t.Fatalf("dry run predicts %+v, the run gives %+v", dry.After, real.After)
+	}
+	for i, g := range real.Groups {
+		if d := dry.Groups[i]; d.ID != g.ID || d.Kept != g.Kept {
+			t.Errorf("group %d: dry run keeps %d, the run %d", g.ID, d.Kept, g.Kept)
+		}
+	}
+	if _, code := runPare(t, "prune", model, "--dry-run", "--unstructured", "--sparsity", "0.5"); code != exitUsage {
+		t.Errorf("--dry-run --unstructured: exit %d, want %d", code, exitUsage)
+	}
+}
