@@ -574,3 +574,7 @@ func (u *unionFind) union(x, y int32) {
 	}
 	u.parent[y] = x
 }
+
+// Options returns the options the analysis was made with, so that a copy
+// of the model can be analysed into the same groups.
+func (a *Analysis) Options() Options { return a.opts }

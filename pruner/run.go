@@ -38,6 +38,10 @@ type Config struct {
 	// the criterion's per-group sensitivity are returned and m is left
 	// untouched.
 	DryRun bool
+	// Allocate is how the removal is shared among groups: "" or
+	// "global" (one ranking of the criterion's scores) or "sensitivity"
+	// (per-group ratios from measured output error, sensitivity.go).
+	Allocate string
 	// Log receives progress notes (nil: discarded).
 	Log io.Writer
 }
@@ -88,7 +92,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()
-	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct {
+	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct || cfg.Allocate == "sensitivity" {
 		return nil, fmt.Errorf("prune: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
 	}
 	data := importance.Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
@@ -140,6 +144,9 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		if reflect.DeepEqual(*opts, prune.CriterionOptions{}) {
 			s.Options = nil // data-free criteria without recovery: nothing to record
 		}
+		if _, ok := sc.(importance.Allocator); ok && cfg.Allocate == "sensitivity" {
+			return nil, fmt.Errorf("prune: %w: criterion %s allocates by itself; --allocate sensitivity needs a scoring criterion", prune.ErrInvalidOption, crit)
+		}
 		if alloc, ok := sc.(importance.Allocator); ok {
 			if plan, err = alloc.Plan(ctx, an, s); err != nil {
 				return nil, err
@@ -153,8 +160,33 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			if err != nil {
 				return nil, err
 			}
-			if plan, err = an.Select(scores, s); err != nil {
-				return nil, err
+			switch cfg.Allocate {
+			case "", "global":
+				if plan, err = an.Select(scores, s); err != nil {
+					return nil, err
+				}
+			case "sensitivity":
+				if len(s.KindRatios) > 0 {
+					return nil, fmt.Errorf("prune: %w: --allocate sensitivity shares --ratio; --heads, --kv-groups, --mlp and --embed set their own", prune.ErrInvalidOption)
+				}
+				var comp func(*graph.Graph, *prune.Plan) error
+				if obs != nil {
+					comp = func(g *graph.Graph, p *prune.Plan) error { _, err := obs.Compensate(g, p); return err }
+				}
+				sens, err := measureSensitivity(ctx, m, an, s, scores, data, comp)
+				if err != nil {
+					return nil, err
+				}
+				if plan, err = allocateBySensitivity(an, s, scores, sens); err != nil {
+					return nil, err
+				}
+				out.Sensitivity = map[int]float64{}
+				for _, g := range sens {
+					out.Sensitivity[g.ID] = g.Error
+				}
+				logf("allocate: sensitivity of %d groups measured on %d samples (relative output error with %.0f%% of a group removed)", len(sens), min(data.BatchSize(), src.Len()), 100*min(probeFraction, s.MaxLayerRatio))
+			default:
+				return nil, fmt.Errorf("prune: %w: --allocate %q (want global or sensitivity)", prune.ErrInvalidOption, cfg.Allocate)
 			}
 		}
 		if obs != nil {
@@ -223,6 +255,8 @@ func recoveryNote(cfg Config) string {
 		return " with --recalibrate-bn"
 	case cfg.Reconstruct:
 		return " with --reconstruct"
+	case cfg.Allocate == "sensitivity":
+		return " with --allocate sensitivity"
 	}
 	return ""
 }

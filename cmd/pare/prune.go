@@ -129,6 +129,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.StringFlag{Name: "allocate", Value: "global", Usage: "how --ratio is shared among groups: global (one ranking of the scores) or sensitivity (per-group ratios from the output error each group causes on --calib data)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "structured: print the per-group allocation (and measured sensitivity, zeroth) and write nothing; -o not needed"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
@@ -574,7 +575,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
-			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"),
+			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
