@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -65,5 +66,38 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 	}
 	if _, code := runPare(t, "prune", model, "--dry-run", "--unstructured", "--sparsity", "0.5"); code != exitUsage {
 		t.Errorf("--dry-run --unstructured: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// --calib without --criterion takes the data-aware default path and says
+// so; without --calib the default stays magnitude.
+func TestPruneDefaultWithCalib(t *testing.T) {
+	model := "../../fixtures/models/fmnist_resnet_bn_op17.onnx"
+	calib := "../../fixtures/data/fmnist_calib_x.npy"
+	for _, c := range []struct {
+		args     []string
+		crit     string
+		defaults bool
+	}{
+		{[]string{"--calib", calib}, "obs", true},
+		{nil, "magnitude", false},
+		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", false},
+	} {
+		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json"}, c.args...)
+		text, code := runPare(t, args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", c.args, code, text)
+		}
+		var res pruneResult
+		if err := json.Unmarshal([]byte(text), &res); err != nil {
+			t.Fatal(err)
+		}
+		said := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default with --calib: obs + sensitivity allocation + reconstruct")
+		if !strings.HasPrefix(res.Settings.Criterion, c.crit) || said != c.defaults {
+			t.Errorf("%v: criterion %s, notes %q", c.args, res.Settings.Criterion, res.Notes)
+		}
+		if c.defaults && (res.Settings.Options == nil || !res.Settings.Options.Reconstruct) {
+			t.Errorf("%v: the default path does not reconstruct: %+v", c.args, res.Settings.Options)
+		}
 	}
 }
