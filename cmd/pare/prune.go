@@ -46,6 +46,8 @@ type pruneOptions struct {
 	OrtLib   string
 	// DryRun selects and reports the allocation without writing.
 	DryRun bool
+	// Steps prunes toward the ratio in this many steps (pruner.RunSteps).
+	Steps int
 	// DataDefault is set when --calib without --criterion chose the
 	// data-aware default path (defaultWithCalib).
 	DataDefault string
@@ -133,6 +135,7 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
 			&cli.StringFlag{Name: "allocate", Value: "global", Usage: "how --ratio is shared among groups: global (one ranking of the scores) or sensitivity (per-group ratios from the output error each group causes on --calib data)"},
+			&cli.IntFlag{Name: "steps", Value: 1, Usage: "prune toward --ratio in N steps, re-collecting statistics (and compensating, reconstructing) on the pruned model at each"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "structured: print the per-group allocation (and measured sensitivity, zeroth) and write nothing; -o not needed"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
@@ -337,7 +340,15 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
-	out, err := pruner.Run(ctx, m, an, plan, cfg)
+	var out *pruner.Outcome
+	if o.Steps > 1 {
+		if plan != nil || o.PlanOut != "" {
+			return usageErrorf("prune: --steps makes one plan per step; --plan-in and --plan-out take one")
+		}
+		out, err = pruner.RunSteps(ctx, m, an.Options(), cfg, o.Steps)
+	} else {
+		out, err = pruner.Run(ctx, m, an, plan, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -578,7 +589,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
-		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"),
+		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
