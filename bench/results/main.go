@@ -32,7 +32,7 @@ import (
 
 var (
 	root    = flag.String("root", ".", "repository root")
-	section = flag.String("section", "all", "cnn, criteria or all")
+	section = flag.String("section", "all", "cnn, criteria, allocation or all")
 	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
 )
 
@@ -246,6 +246,15 @@ func main() {
 		}
 		sections["Criteria"] = s
 		order = append(order, "Criteria")
+	}
+	if *section == "allocation" || *section == "all" {
+		s, err := allocationSection(ctx, e)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sections["Allocation, compensation and steps"] = s
+		order = append(order, "Allocation, compensation and steps")
 	}
 	if *stdout {
 		for _, t := range order {
