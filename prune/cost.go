@@ -83,8 +83,8 @@ type Cost struct {
 func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 	ap := &applier{a: a, pruned: pruned}
 	out := map[string][]int64{}
-	for _, k := range a.porder {
-		p := a.params[k]
+	for _, sl := range a.paramSlots(ap) {
+		k := sl.param.key
 		if k.copy != "" {
 			continue // a private copy; costOf counts it
 		}
@@ -94,7 +94,7 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 			d = append([]int64{}, t.Dims...)
 			out[k.tensor] = d
 		}
-		d[k.axis] = int64(countTrue(ap.kept(p.labels)))
+		d[k.axis] = int64(countTrue(sl.mask))
 	}
 	return out
 }
@@ -108,14 +108,14 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 	// original goes when no reader is left on it.
 	ap := &applier{a: a, pruned: pruned}
 	copies := map[string]int{}
-	for _, k := range a.porder {
-		p := a.params[k]
+	for _, sl := range a.paramSlots(ap) {
+		k := sl.param.key
 		if k.copy == "" {
 			continue
 		}
-		if kept := countTrue(ap.kept(p.labels)); kept != len(p.labels) {
+		if kept := countTrue(sl.mask); kept != len(sl.mask) {
 			t, _ := a.g.Constant(k.tensor)
-			c.Params += prod(t.Dims) / int64(len(p.labels)) * int64(kept)
+			c.Params += prod(t.Dims) / int64(len(sl.mask)) * int64(kept)
 			copies[k.tensor]++
 		}
 	}
@@ -125,6 +125,10 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 			d = t.t.Dims
 		}
 		if n := copies[t.name]; n > 0 && n >= len(a.uses[t.name]) {
+			continue
+		}
+		if f, ok := a.nbits[t.name]; ok {
+			c.Params += prod(d) * f
 			continue
 		}
 		c.Params += prod(d)
