@@ -107,7 +107,7 @@ type Analysis struct {
 	exposures []exposure             // labeled dims whose size the graph computes with
 	marks     map[int32]string       // element → attention role ("head", "head-dim")
 	kept      map[int32]string       // element → why it always stays (keepElems)
-	nbits     map[string]int64       // MatMulNBits tensors → weights per stored element (B: 8/bits; scales, zero points: 0)
+	nbits     map[string]nbitsTensor // MatMulNBits B, scales and zero points, counted as graph.Count does
 	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
 	filled    map[string]bool        // constant fills shared by deduplication (unshare.go)
 }

@@ -32,7 +32,7 @@ import (
 // |w| of a block over the code range) and the dead-channel oracle zeroes
 // them; B and the zero points are quantization parameters. Costs count
 // B as K·N weights and the scales and zero points not at all, as
-// graph.Count does; MACs are K·N per row.
+// graph.Count does; MACs are K·N per output row.
 
 func init() { registerMS(ruleFunc(analyzeMatMulNBits), "MatMulNBits") }
 
@@ -88,14 +88,15 @@ func analyzeMatMulNBits(a *Analysis, n *graph.Node) error {
 	}
 	r := len(xs)
 	if a.nbits == nil {
-		a.nbits = map[string]int64{}
+		a.nbits = map[string]nbitsTensor{}
 	}
-	a.nbits[bq] = 8 / bits
-	a.nbits[sc] = 0
+	weight := nbitsTensor{weight: true, k: k}
+	a.nbits[bq] = weight
+	a.nbits[sc] = nbitsTensor{}
 	if zp != "" {
-		a.nbits[zp] = 0
+		a.nbits[zp] = nbitsTensor{}
 	}
-	a.addMAC(bq, macRows(a.shape(y))*(8/bits))
+	a.addMAC(bq, macRows(a.shape(y)))
 	for ax, l := range a.lab(x) {
 		if ax != r-1 {
 			a.setLab(y, ax, l)
@@ -144,8 +145,29 @@ func analyzeMatMulNBits(a *Analysis, n *graph.Node) error {
 	}
 	if ok {
 		a.edits = append(a.edits, keptAttr{node: n, name: "K", labels: l, per: 1})
+		weight.kLabels = l
+		a.nbits[bq] = weight
 	}
 	return nil
+}
+
+// nbitsTensor is how a MatMulNBits tensor counts: B as K·N weights
+// (rows × the kept input channels), scales and zero points as nothing.
+type nbitsTensor struct {
+	weight  bool
+	k       int64
+	kLabels []int32 // input channels, nil when they do not prune
+}
+
+// weights returns B's weight count with rows rows left.
+func (t nbitsTensor) weights(ap *applier, rows int64) int64 {
+	if !t.weight {
+		return 0
+	}
+	if t.kLabels == nil {
+		return rows * t.k
+	}
+	return rows * int64(countTrue(ap.kept(t.kLabels)))
 }
 
 // perRowLayout: dims are [rows·width] or [rows, width].

@@ -2,11 +2,13 @@ package prune_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
@@ -66,6 +68,7 @@ func TestContribLayers(t *testing.T) {
 		{"heads-0.25", prune.Options{}, kinds(map[string]float64{prune.KindHeads: 0.25})},
 		{"mlp-0.25", prune.Options{}, kinds(map[string]float64{prune.KindMLP: 0.25})},
 		{"heads+mlp-0.25", prune.Options{}, kinds(map[string]float64{prune.KindHeads: 0.25, prune.KindMLP: 0.25})},
+		{"params-0.3", prune.Options{}, func() prune.Settings { s := base; s.Target, s.Ratio = "params", 0.3; return s }()},
 	}
 	kv := kinds(map[string]float64{prune.KindKVGroups: 0.5})
 	kv.KVGroups = true
@@ -92,9 +95,34 @@ func TestContribLayers(t *testing.T) {
 		}
 		for _, st := range all {
 			t.Run(f.Name+"/"+st.name, func(t *testing.T) {
+				if st.s.Target == "params" {
+					// Lands within the tolerance or refuses: coarse groups
+					// (MatMulNBits blocks) may not reach the request.
+					an, err := prune.Analyze(prunetest.Clone(t, m), st.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sc, err := importance.New(st.s.Criterion, "l2", 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					scores, err := importance.ScoreAll(sc, an)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := an.Select(scores, st.s); errors.Is(err, prune.ErrTarget) {
+						t.Logf("refused: %v", err)
+						return
+					}
+				}
 				r := prunetest.DeadOracleRuntime(t, m, in, st.opts, st.s, ro)
 				if !r.Exact {
 					t.Errorf("an inexact group was pruned: %v", r)
+				}
+				// The cost model counts as graph.Count does (MatMulNBits
+				// B as K·N, quantization scales and zero points not).
+				if r.Plan.Before.Params != r.ParamsBefore || r.Plan.After.Params != r.ParamsAfter {
+					t.Errorf("plan params %d → %d, graph.Count %d → %d", r.Plan.Before.Params, r.Plan.After.Params, r.ParamsBefore, r.ParamsAfter)
 				}
 				t.Log(r)
 			})
