@@ -78,6 +78,7 @@ type Group struct {
 	Kind string `json:"kind,omitempty"`
 
 	units  []int32 // element class root per index
+	width  int     // channels per index on the group's dims (gcd; 0 when it has none)
 	covers [][]int // index sets of which one must be kept (cover.go)
 }
 
@@ -503,6 +504,7 @@ func (a *Analysis) buildGroups() {
 		for _, ax := range sortedAxes(a.labels[v]) {
 			if gid, ok := a.groupOf(a.labels[v][ax]); ok {
 				a.Groups[gid].Dims = append(a.Groups[gid].Dims, DimRef{v, ax})
+				a.Groups[gid].width = gcd(a.Groups[gid].width, a.positionsPerIndex(a.labels[v][ax]))
 			}
 		}
 	}
@@ -525,6 +527,30 @@ func (a *Analysis) buildGroups() {
 			grp.Frozen, grp.Reason = true, "no parameters"
 		}
 	}
+}
+
+// positionsPerIndex returns the gcd of the number of positions of l that
+// each index owns (1 for a channel axis, the block size for MatMulNBits
+// input channels).
+func (a *Analysis) positionsPerIndex(l []int32) int {
+	count := map[int32]int{}
+	for _, e := range l {
+		if e >= 0 {
+			count[a.uf.find(e)]++
+		}
+	}
+	w := 0
+	for _, c := range count {
+		w = gcd(w, c)
+	}
+	return w
+}
+
+func gcd(x, y int) int {
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return x
 }
 
 func (a *Analysis) groupOf(l []int32) (int, bool) {
