@@ -50,7 +50,8 @@ func contribFixtures(t *testing.T) []contribFixture {
 // qkv_hidden_sizes, MultiHeadAttention, GroupQueryAttention with separate
 // or packed QKV, with RotaryEmbedding or do_rotary, SkipLayerNormalization,
 // (Skip)SimplifiedLayerNormalization, FastGelu/BiasGelu, int8 QDQ weights
-// and MatMulNBits weights), each dense model matches its numpy reference
+// and MatMulNBits weights, and a two-layer int4 decoder whose KV cache is
+// a graph output), each dense model matches its numpy reference
 // in onnxruntime, and --heads 0.25, --mlp 0.25, both, and --kv-groups 0.5
 // (GroupQueryAttention) write models that run with the dense output
 // shape, fewer parameters, and the outputs of the dense model with the
@@ -84,14 +85,27 @@ func TestContribLayers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var want []tensor.Dense
+			for _, o := range m.Graph.Outputs {
+				want = append(want, ref[o.Name])
+			}
 			got := prunetest.RunWith(t, m, in, ro)
-			if d := prunetest.MaxRelDiff(t, got, []tensor.Dense{ref["y"]}); d > 1e-5 {
+			if d := prunetest.MaxRelDiff(t, got, want); d > 1e-5 {
 				t.Fatalf("dense model differs from its numpy reference by %.3g relative", d)
 			}
 		})
 		all := settings
-		if strings.Contains(f.Name, "gqa") {
+		switch {
+		case strings.Contains(f.Name, "gqa"):
 			all = append(all, setting{"kv-groups-0.5", prune.Options{KVGroups: true}, kv})
+		case strings.Contains(f.Name, "decoder"):
+			// Its KV cache is a graph output: KV groups freeze, naming
+			// the attention node and the cache; --heads keeps every KV
+			// head and prunes.
+			t.Run(f.Name+"/kv-groups-frozen", func(t *testing.T) {
+				wantFrozen(t, kindGroups(t, prunetest.Clone(t, m), prune.Options{KVGroups: true}, prune.KindKVGroups),
+					"gqa: the present state", "present_key")
+			})
 		}
 		for _, st := range all {
 			t.Run(f.Name+"/"+st.name, func(t *testing.T) {
