@@ -193,11 +193,13 @@ func main() {
 	}
 	mo := importance.NewModule(an)
 	variants := map[string]func(prune.Member) bool{
-		"all":   func(prune.Member) bool { return true },
-		"o":     func(mm prune.Member) bool { return mm.Kind == prune.KindWeightIn },
-		"v+o":   func(mm prune.Member) bool { return mm.Kind == prune.KindWeightIn || strings.Contains(mm.Node, "/v/") },
-		"q+k":   func(mm prune.Member) bool { return strings.Contains(mm.Node, "/q/") || strings.Contains(mm.Node, "/k/") },
-		"v":     func(mm prune.Member) bool { return strings.Contains(mm.Node, "/v/") },
+		"all": func(prune.Member) bool { return true },
+		"o":   func(mm prune.Member) bool { return mm.Kind == prune.KindWeightIn },
+		"v+o": func(mm prune.Member) bool { return mm.Kind == prune.KindWeightIn || strings.Contains(mm.Node, "/v/") },
+		"q+k": func(mm prune.Member) bool {
+			return strings.Contains(mm.Node, "/q/") || strings.Contains(mm.Node, "/k/")
+		},
+		"v": func(mm prune.Member) bool { return strings.Contains(mm.Node, "/v/") },
 	}
 	var names []string
 	for k := range variants {
@@ -212,7 +214,9 @@ func main() {
 			for _, g := range an.Prunable() {
 				gg := g
 				if g.Kind == prune.KindHeads {
-					gg = sub(g, func(mm prune.Member) bool { return (mm.Kind == prune.KindWeightIn || mm.Kind == prune.KindWeightOut) && f(mm) })
+					gg = sub(g, func(mm prune.Member) bool {
+						return (mm.Kind == prune.KindWeightIn || mm.Kind == prune.KindWeightOut) && f(mm)
+					})
 				}
 				var s []float64
 				var err error
