@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/pare-dev/pare/graph"
@@ -317,6 +318,14 @@ func (a *Analysis) constant(name string) (*onnx.TensorProto, bool) {
 // reports false (and freezes the labels) when the tensor cannot be
 // sliced.
 func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, node *graph.Node) bool {
+	return a.addParamAt(name, slices.Index(node.Proto.Input, name), axis, labels, kind, node)
+}
+
+// addParamAt is addParam for the constant that node's input number input
+// reads (-1: unknown), so that a node reading one filled constant on two
+// inputs (BatchNormalization's zero bias and, through an Identity, its
+// zero running mean) gets a private copy for each.
+func (a *Analysis) addParamAt(name string, input, axis int, labels []int32, kind string, node *graph.Node) bool {
 	if !anyLabel(labels) {
 		return true
 	}
@@ -326,7 +335,7 @@ func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, 
 			return a.addDequantParam(p, axis, labels, kind, node)
 		case "Identity":
 			// Exporters alias shared parameters through Identity.
-			return a.addParam(p.Input(0), axis, labels, kind, node)
+			return a.addParamAt(p.Input(0), input, axis, labels, kind, node)
 		}
 	}
 	t, ok := a.constant(name)
@@ -348,7 +357,7 @@ func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, 
 	k := paramKey{tensor: name, axis: axis}
 	p := &param{key: k, kind: kind, node: node.Name(), labels: labels}
 	if a.filled[name] {
-		if i, ok := a.readerInput(node, name); ok {
+		if i, ok := a.readerInput(node, name, input); ok {
 			p.key.copy, p.reader, p.input = copyKey(name, node, i), node, i
 			k = p.key
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
+	"github.com/pare-dev/pare/tensor"
 )
 
 // TestSharedFillsUnshared: the TorchScript BERT export reads one all-zero
@@ -103,5 +104,68 @@ func TestRealTieStaysTied(t *testing.T) {
 				t.Errorf("member w of %s: copy %v, shared with %v; want a tie with the other MatMul", mem.Node, mem.Copy, mem.SharedWith)
 			}
 		}
+	}
+}
+
+// TestFillReadTwiceByOneNode: an untrained TorchScript DenseNet export
+// reads one all-zero tensor as a BatchNormalization's bias (directly) and
+// as its running mean (through an Identity), and one all-one tensor as
+// its scale and variance. Each input is its own reader: pruning the
+// channels slices all four, and onnxruntime runs the result (before,
+// the aliased mean and variance kept their full width).
+func TestFillReadTwiceByOneNode(t *testing.T) {
+	b := build.New(13)
+	x := b.Input("x", f32, 1, 3, 6, 6)
+	h := b.Node("Conv", []string{x, initRand(b, "w1", 1, 8, 3, 3, 3)}, build.Ints("pads", 1, 1, 1, 1))
+	zero := b.Init("zero", []int64{8}, make([]float32, 8))
+	one := b.Init("one", []int64{8}, slices.Repeat([]float32{1}, 8))
+	mean := b.Node("Identity", []string{zero})
+	variance := b.Node("Identity", []string{one})
+	h = b.Node("BatchNormalization", []string{h, one, zero, mean, variance})
+	h = b.Node("Relu", []string{h})
+	y := b.Node("Conv", []string{h, initRand(b, "w2", 2, 4, 8, 1, 1)})
+	b.Output(y, f32, 1, 4, 6, 6)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g *prune.Group
+	for _, c := range an.Prunable() {
+		if c.Size == 8 {
+			g = c
+		}
+	}
+	if g == nil {
+		t.Fatal("no prunable group of the 8 channels")
+	}
+	if err := an.Apply(map[int][]int{g.ID: {0, 2, 3, 5, 7}}); err != nil {
+		t.Fatal(err)
+	}
+	pruned := prunetest.Clone(t, m)
+	for _, n := range pruned.Graph.Nodes {
+		if n.Op() != "BatchNormalization" {
+			continue
+		}
+		for i := 1; i < 5; i++ {
+			name := n.Input(i)
+			for p := pruned.Graph.Producer(name); p != nil && p.Op() == "Identity"; p = pruned.Graph.Producer(name) {
+				name = p.Input(0)
+			}
+			c, ok := pruned.Graph.Constant(name)
+			if !ok || !slices.Equal(c.Dims, []int64{5}) {
+				t.Errorf("BatchNormalization input %d (%s): dims %v, want [5]", i, name, c.GetDims())
+			}
+		}
+	}
+	in, err := tensor.Zeros(tensor.Float32, []int64{1, 3, 6, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := run(t, pruned, map[string]tensor.Dense{"x": in}); len(out) != 1 || !slices.Equal(out[0].Shape, []int64{1, 4, 6, 6}) {
+		t.Errorf("pruned model gave %d outputs, want one of [1 4 6 6]", len(out))
 	}
 }
