@@ -236,3 +236,20 @@ func TestSources(t *testing.T) {
 		t.Errorf("float labels: %v", err)
 	}
 }
+
+// Top1 takes the first of tied maxima, as numpy does, and never counts a
+// row holding a NaN as right.
+func TestTop1(t *testing.T) {
+	logits := []float32{
+		0.1, 0.9, 0.0, // 1: right
+		0.5, 0.5, 0.0, // tie → 0: right
+		0.2, 0.3, 0.4, // 2, label 0: wrong
+		float32(math.NaN()), 0.0, 0.0, // NaN, label 0: never right
+	}
+	if got := Top1(logits, []int64{1, 0, 0, 0}); got != 0.5 {
+		t.Fatalf("Top1 = %v, want 0.5", got)
+	}
+	if got := Top1(nil, nil); got != 0 {
+		t.Fatalf("Top1 of no labels = %v, want 0", got)
+	}
+}

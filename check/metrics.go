@@ -198,12 +198,29 @@ func cosine(dot, sumSqRef, sumSqCand float64) float64 {
 	return max(-1, min(1, c))
 }
 
+// Top1 is the fraction of labels that equal the argmax of their row of
+// logits, a [len(labels), classes] block in row-major order. A row with a
+// NaN never counts as right.
+func Top1(logits []float32, labels []int64) float64 {
+	if len(labels) == 0 {
+		return 0
+	}
+	classes := len(logits) / len(labels)
+	right := 0
+	for i, y := range labels {
+		if argmax(logits[i*classes:(i+1)*classes]) == y {
+			right++
+		}
+	}
+	return float64(right) / float64(len(labels))
+}
+
 // argmax returns the index of the largest value (the first on ties, as
 // numpy does), or -1 when the row holds a NaN: such a row never agrees.
-func argmax(row []float64) int64 {
+func argmax[F float32 | float64](row []F) int64 {
 	best := int64(-1)
 	for i, v := range row {
-		if math.IsNaN(v) {
+		if v != v { // NaN
 			return -1
 		}
 		if best < 0 || v > row[best] {

@@ -110,7 +110,9 @@ func perturbed(an *prune.Analysis) (map[int][]string, []string) {
 	seen := map[string]bool{}
 	for _, grp := range an.Prunable() {
 		for _, mem := range grp.Members {
-			if mem.Kind != prune.KindWeightOut || g.Initializer(mem.Tensor) == nil {
+			// Integer codes of a quantized weight are not perturbed (their
+			// float scales, a MatMulNBits member, are).
+			if t := g.Initializer(mem.Tensor); mem.Kind != prune.KindWeightOut || t == nil || !graph.IsFloat(graph.DataTypeOf(t)) {
 				continue
 			}
 			per[grp.ID] = append(per[grp.ID], mem.Tensor)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/prune"
 )
@@ -40,5 +42,30 @@ func TestZerothBudgetAndSeed(t *testing.T) {
 		if scores[0][0] != scores[1][0] {
 			t.Errorf("seeded runs differ: %v and %v", scores[0], scores[1])
 		}
+	}
+}
+
+// A model whose weights are int8 codes behind DequantizeLinear (the QDQ
+// MultiHeadAttention layer of fixtures/contrib): zeroth perturbs the float
+// members only, and the perturbed model still loads.
+func TestZerothQuantizedWeights(t *testing.T) {
+	m, err := graph.Load("../fixtures/contrib/models/bert_layer_mha_qdq.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := calib.Open("../fixtures/contrib/ref/bert_layer_mha_qdq.inputs.npz", m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := &importance.Zeroth{Local: importance.Magnitude{P: 2}, Budget: 8, Seed: 1}
+	z.SetData(m, importance.Data{Src: src})
+	s := prune.Settings{Criterion: "zeroth", Scope: "global", Target: "channels", Ratio: 0.3, MaxLayerRatio: 0.8,
+		Options: &prune.CriterionOptions{}}
+	if _, err := z.Plan(context.Background(), a, s); err != nil {
+		t.Fatal(err)
 	}
 }

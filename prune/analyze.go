@@ -79,6 +79,7 @@ type Group struct {
 	Kind string `json:"kind,omitempty"`
 
 	units  []int32 // element class root per index
+	width  int     // channels per index on the group's dims (gcd; 0 when it has none)
 	covers [][]int // index sets of which one must be kept (cover.go)
 }
 
@@ -107,6 +108,8 @@ type Analysis struct {
 	leaves    map[inputRef]leafShape // computed shapes whose literal Concat parts Apply rewrites
 	exposures []exposure             // labeled dims whose size the graph computes with
 	marks     map[int32]string       // element → attention role ("head", "head-dim")
+	kept      map[int32]string       // element → why it always stays (keepElems)
+	nbits     map[string]nbitsTensor // MatMulNBits B, scales and zero points, counted as graph.Count does
 	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
 	filled    map[string]bool        // constant fills shared by deduplication (unshare.go)
 }
@@ -117,6 +120,10 @@ type paramKey struct {
 	tensor string
 	axis   int
 	copy   string // reader of a private copy of a shared fill, "" otherwise
+	// facet tells apart label arrays that share one axis: a row-major
+	// flattened [N·blocks] scale of MatMulNBits has one per output row and
+	// one per block. A position stays when every facet keeps it.
+	facet string
 }
 
 type param struct {
@@ -252,6 +259,31 @@ func (a *Analysis) freezeElem(e int32, reason string) {
 	}
 }
 
+// keepElems marks elements that always stay, without freezing the group
+// they are in: a packed projection whose query columns prune while its
+// key/value columns must not (GroupQueryAttention removing query heads
+// inside KV groups). Their classes form no index of any group; labels
+// and members see them as fixed positions.
+func (a *Analysis) keepElems(l []int32, reason string) {
+	if a.kept == nil {
+		a.kept = map[int32]string{}
+	}
+	for _, e := range l {
+		if _, ok := a.kept[e]; e >= 0 && !ok {
+			a.kept[e] = reason
+		}
+	}
+}
+
+// keptClasses returns the class roots of kept elements.
+func (a *Analysis) keptClasses() map[int32]bool {
+	out := map[int32]bool{}
+	for e := range a.kept {
+		out[a.uf.find(e)] = true
+	}
+	return out
+}
+
 func (a *Analysis) freeze(l []int32, reason string) {
 	for _, e := range l {
 		if e >= 0 {
@@ -318,24 +350,30 @@ func (a *Analysis) constant(name string) (*onnx.TensorProto, bool) {
 // reports false (and freezes the labels) when the tensor cannot be
 // sliced.
 func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, node *graph.Node) bool {
-	return a.addParamAt(name, slices.Index(node.Proto.Input, name), axis, labels, kind, node)
+	return a.addParamFacet(name, axis, labels, kind, node, "")
 }
 
-// addParamAt is addParam for the constant that node's input number input
-// reads (-1: unknown), so that a node reading one filled constant on two
-// inputs (BatchNormalization's zero bias and, through an Identity, its
+// addParamFacet is addParam for one of several label arrays on the same
+// axis (paramKey.facet).
+func (a *Analysis) addParamFacet(name string, axis int, labels []int32, kind string, node *graph.Node, facet string) bool {
+	return a.addParamAt(name, slices.Index(node.Proto.Input, name), axis, labels, kind, node, facet)
+}
+
+// addParamAt is addParamFacet for the constant that node's input number
+// input reads (-1: unknown), so that a node reading one filled constant on
+// two inputs (BatchNormalization's zero bias and, through an Identity, its
 // zero running mean) gets a private copy for each.
-func (a *Analysis) addParamAt(name string, input, axis int, labels []int32, kind string, node *graph.Node) bool {
+func (a *Analysis) addParamAt(name string, input, axis int, labels []int32, kind string, node *graph.Node, facet string) bool {
 	if !anyLabel(labels) {
 		return true
 	}
-	if p := a.g.Producer(name); p != nil && p.Domain() == "" {
-		switch p.Op() {
-		case "DequantizeLinear":
+	if p := a.g.Producer(name); p != nil && (p.Domain() == "" || p.Domain() == "com.microsoft") {
+		switch {
+		case p.Op() == "DequantizeLinear":
 			return a.addDequantParam(p, axis, labels, kind, node)
-		case "Identity":
+		case p.Op() == "Identity" && p.Domain() == "":
 			// Exporters alias shared parameters through Identity.
-			return a.addParamAt(p.Input(0), input, axis, labels, kind, node)
+			return a.addParamAt(p.Input(0), input, axis, labels, kind, node, facet)
 		}
 	}
 	t, ok := a.constant(name)
@@ -354,7 +392,7 @@ func (a *Analysis) addParamAt(name string, input, axis int, labels []int32, kind
 	if a.opts.Ignore != nil && a.opts.Ignore.MatchString(name) {
 		a.freeze(labels, "ignored")
 	}
-	k := paramKey{tensor: name, axis: axis}
+	k := paramKey{tensor: name, axis: axis, facet: facet}
 	p := &param{key: k, kind: kind, node: node.Name(), labels: labels}
 	if a.filled[name] {
 		if i, ok := a.readerInput(node, name, input); ok {
@@ -413,10 +451,11 @@ func (a *Analysis) buildGroups() {
 	for i := 0; i < a.uf.len(); i++ {
 		gu.add()
 	}
+	keep := a.keptClasses()
 	link := func(l []int32) {
 		first := int32(-1)
 		for _, e := range l {
-			if e < 0 {
+			if e < 0 || keep[a.uf.find(e)] {
 				continue
 			}
 			r := a.uf.find(e)
@@ -440,7 +479,7 @@ func (a *Analysis) buildGroups() {
 	a.unitOf = map[int32]unitRef{}
 	for e := int32(0); e < int32(a.uf.len()); e++ {
 		cls := a.uf.find(e)
-		if _, seen := a.unitOf[cls]; seen {
+		if _, seen := a.unitOf[cls]; seen || keep[cls] {
 			continue
 		}
 		gr := gu.find(cls)
@@ -474,6 +513,7 @@ func (a *Analysis) buildGroups() {
 		for _, ax := range sortedAxes(a.labels[v]) {
 			if gid, ok := a.groupOf(a.labels[v][ax]); ok {
 				a.Groups[gid].Dims = append(a.Groups[gid].Dims, DimRef{v, ax})
+				a.Groups[gid].width = gcd(a.Groups[gid].width, a.positionsPerIndex(a.labels[v][ax]))
 			}
 		}
 	}
@@ -498,10 +538,36 @@ func (a *Analysis) buildGroups() {
 	}
 }
 
+// positionsPerIndex returns the gcd of the number of positions of l that
+// each index owns (1 for a channel axis, the block size for MatMulNBits
+// input channels).
+func (a *Analysis) positionsPerIndex(l []int32) int {
+	count := map[int32]int{}
+	for _, e := range l {
+		if e >= 0 {
+			count[a.uf.find(e)]++
+		}
+	}
+	w := 0
+	for _, c := range count {
+		w = gcd(w, c)
+	}
+	return w
+}
+
+func gcd(x, y int) int {
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return x
+}
+
 func (a *Analysis) groupOf(l []int32) (int, bool) {
 	for _, e := range l {
 		if e >= 0 {
-			return a.unitOf[a.uf.find(e)].group, true
+			if u, ok := a.unitOf[a.uf.find(e)]; ok {
+				return u.group, true
+			}
 		}
 	}
 	return 0, false
@@ -511,10 +577,9 @@ func (a *Analysis) groupOf(l []int32) (int, bool) {
 func (a *Analysis) indexMap(l []int32) IndexMap {
 	m := make(IndexMap, len(l))
 	for i, e := range l {
-		if e < 0 {
-			m[i] = -1
-		} else {
-			m[i] = a.unitOf[a.uf.find(e)].index
+		m[i] = -1
+		if u, ok := a.unitOf[a.uf.find(max(e, 0))]; e >= 0 && ok {
+			m[i] = u.index
 		}
 	}
 	return m

@@ -106,9 +106,8 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 	if err := a.checkCovers(ap); err != nil {
 		return err
 	}
-	for _, k := range a.porder {
-		p := a.params[k]
-		mask := ap.kept(p.labels)
+	for _, sl := range a.paramSlots(ap) {
+		p, mask := sl.param, sl.mask
 		if countTrue(mask) == len(mask) {
 			continue
 		}
@@ -118,12 +117,12 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 			}
 			continue
 		}
-		t, err := a.mutableConst(k.tensor)
+		t, err := a.mutableConst(p.key.tensor)
 		if err != nil {
 			return err
 		}
-		if err := sliceTensor(t, k.axis, mask); err != nil {
-			return fmt.Errorf("prune: slice %q axis %d: %w", k.tensor, k.axis, err)
+		if err := sliceTensor(t, p.key.axis, mask); err != nil {
+			return fmt.Errorf("prune: slice %q axis %d: %w", p.key.tensor, p.key.axis, err)
 		}
 	}
 	for _, e := range a.edits {
@@ -139,6 +138,34 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 		return fmt.Errorf("prune: reindex: %w", err)
 	}
 	return nil
+}
+
+// paramSlot is one tensor axis to slice: its first param and the kept
+// mask, a position kept when every facet of the axis keeps it.
+type paramSlot struct {
+	param *param
+	mask  []bool
+}
+
+// paramSlots merges the facets of every parameter axis, in param order.
+func (a *Analysis) paramSlots(ap *applier) []paramSlot {
+	var out []paramSlot
+	at := map[paramKey]int{}
+	for _, k := range a.porder {
+		p := a.params[k]
+		mask := ap.kept(p.labels)
+		base := paramKey{tensor: k.tensor, axis: k.axis, copy: k.copy}
+		i, ok := at[base]
+		if !ok {
+			at[base] = len(out)
+			out = append(out, paramSlot{p, mask})
+			continue
+		}
+		for j := range out[i].mask {
+			out[i].mask[j] = out[i].mask[j] && mask[j]
+		}
+	}
+	return out
 }
 
 // dropStaleValueInfo removes value_info of every value whose labeled dims

@@ -7,7 +7,8 @@ import (
 
 // Costs. Parameters are the elements of every numeric initializer and
 // Constant-node tensor of the main graph that is not an integer shape
-// constant; MACs are the multiply-accumulates of Conv, ConvTranspose,
+// constant nor only a quantization scale or zero point (MatMulNBits' B
+// counts as K·N); MACs are the multiply-accumulates of Conv, ConvTranspose,
 // Gemm and MatMul with a constant weight: numel(weight) times the weight's
 // applications per sample (output positions for Conv, input positions
 // for ConvTranspose, rows for Gemm/MatMul), with a batch of one.
@@ -40,8 +41,9 @@ func (a *Analysis) addActMACs() {
 		if n.Op() != "MatMul" || n.Domain() != "" {
 			continue
 		}
-		_, c0 := a.g.Constant(n.Input(0))
-		_, c1 := a.g.Constant(n.Input(1))
+		// A weight behind DequantizeLinear is a parameter too (its MACs
+		// are the weight's term).
+		c0, c1 := a.isParam(n.Input(0)), a.isParam(n.Input(1))
 		if c0 || c1 || len(a.shapes[n.Input(0)]) < 2 || len(a.shapes[n.Output(0)]) < 2 {
 			continue
 		}
@@ -83,8 +85,8 @@ type Cost struct {
 func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 	ap := &applier{a: a, pruned: pruned}
 	out := map[string][]int64{}
-	for _, k := range a.porder {
-		p := a.params[k]
+	for _, sl := range a.paramSlots(ap) {
+		k := sl.param.key
 		if k.copy != "" {
 			continue // a private copy; costOf counts it
 		}
@@ -94,7 +96,7 @@ func (a *Analysis) dimsAfter(pruned map[int32]bool) map[string][]int64 {
 			d = append([]int64{}, t.Dims...)
 			out[k.tensor] = d
 		}
-		d[k.axis] = int64(countTrue(ap.kept(p.labels)))
+		d[k.axis] = int64(countTrue(sl.mask))
 	}
 	return out
 }
@@ -108,14 +110,14 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 	// original goes when no reader is left on it.
 	ap := &applier{a: a, pruned: pruned}
 	copies := map[string]int{}
-	for _, k := range a.porder {
-		p := a.params[k]
+	for _, sl := range a.paramSlots(ap) {
+		k := sl.param.key
 		if k.copy == "" {
 			continue
 		}
-		if kept := countTrue(ap.kept(p.labels)); kept != len(p.labels) {
+		if kept := countTrue(sl.mask); kept != len(sl.mask) {
 			t, _ := a.g.Constant(k.tensor)
-			c.Params += prod(t.Dims) / int64(len(p.labels)) * int64(kept)
+			c.Params += prod(t.Dims) / int64(len(sl.mask)) * int64(kept)
 			copies[k.tensor]++
 		}
 	}
@@ -125,6 +127,13 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 			d = t.t.Dims
 		}
 		if n := copies[t.name]; n > 0 && n >= len(a.uses[t.name]) {
+			continue
+		}
+		if nb, ok := a.nbits[t.name]; ok {
+			c.Params += nb.weights(ap, d[0])
+			continue
+		}
+		if a.quantAux(t.name) {
 			continue
 		}
 		c.Params += prod(d)
@@ -138,10 +147,27 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 			}
 			d = t.Dims
 		}
+		if nb, ok := a.nbits[m.weight]; ok {
+			c.MACs += nb.weights(ap, d[0]) * m.factor
+			continue
+		}
 		c.MACs += prod(d) * m.factor
 	}
 	c.MACs += a.actMACs(pruned)
 	return c
+}
+
+// quantAux reports whether a constant is only read as a quantization
+// scale or zero point (QuantizeLinear/DequantizeLinear inputs 1 and 2):
+// not a parameter, as graph.Count has it.
+func (a *Analysis) quantAux(name string) bool {
+	us := a.uses[name]
+	for _, u := range us {
+		if (u.node.Op() != "QuantizeLinear" && u.node.Op() != "DequantizeLinear") || u.input == 0 {
+			return false
+		}
+	}
+	return len(us) > 0
 }
 
 // Cost returns the model's cost as analysed.

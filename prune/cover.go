@@ -29,9 +29,12 @@ func (a *Analysis) buildCovers() {
 	seen := map[int]map[string]bool{}
 	stamp := map[int][]int{} // group → last dim that saw each index
 	dim := 0
-	index := make([]int, a.uf.len()) // element → group index
+	index := make([]int, a.uf.len()) // element → group index, -1 for kept classes
 	for e := range index {
-		index[e] = a.unitOf[a.uf.find(int32(e))].index
+		index[e] = -1
+		if u, ok := a.unitOf[a.uf.find(int32(e))]; ok {
+			index[e] = u.index
+		}
 	}
 	add := func(l []int32) {
 		gid, ok := a.groupOf(l)
@@ -50,7 +53,7 @@ func (a *Analysis) buildCovers() {
 		}
 		var idx []int
 		for _, e := range l {
-			if e < 0 {
+			if e < 0 || index[e] < 0 {
 				return // fixed positions: the dim never empties
 			}
 			if i := index[e]; st[i] != dim {

@@ -83,11 +83,11 @@ func rank(role string) int {
 }
 
 // linearInOut: a Gemm/MatMul weight produces the channels and another
-// reads them.
+// reads them (MatMulNBits: its scales carry the weight kinds).
 func linearInOut(g *Group, ops map[string]string) bool {
 	var out, in bool
 	for _, m := range g.Members {
-		if op := ops[m.Node]; op != "Gemm" && op != "MatMul" {
+		if op := ops[m.Node]; op != "Gemm" && op != "MatMul" && op != "MatMulNBits" {
 			continue
 		}
 		switch m.Kind {

@@ -12,6 +12,9 @@ import "github.com/pare-dev/pare/graph"
 func init() {
 	registerMS(ruleFunc(analyzeContribNorm),
 		"SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization")
+	// onnxruntime registers SimplifiedLayerNormalization in the default
+	// domain, and its optimizer writes it there.
+	register(ruleFunc(analyzeContribNorm), "SimplifiedLayerNormalization")
 }
 
 func analyzeContribNorm(a *Analysis, n *graph.Node) error {

@@ -97,7 +97,7 @@ func (a *Analysis) outParams(n *graph.Node, w string, axis int, out []int32) {
 // isParam reports whether name is a constant, or a DequantizeLinear of
 // one, that pruning may slice.
 func (a *Analysis) isParam(name string) bool {
-	if p := a.g.Producer(name); p != nil && (p.Op() == "DequantizeLinear" || p.Op() == "Identity") && p.Domain() == "" {
+	if p := a.g.Producer(name); p != nil && (p.Op() == "DequantizeLinear" && (p.Domain() == "" || p.Domain() == "com.microsoft") || p.Op() == "Identity" && p.Domain() == "") {
 		return a.isParam(p.Input(0))
 	}
 	_, ok := a.constant(name)

@@ -10,7 +10,12 @@ import (
 // DequantizeLinear of a constant weight needs nothing here: the weight's
 // consumer slices through it (see addDequantParam).
 
-func init() { register(ruleFunc(analyzeQDQ), "QuantizeLinear", "DequantizeLinear") }
+func init() {
+	register(ruleFunc(analyzeQDQ), "QuantizeLinear", "DequantizeLinear")
+	// onnxruntime's quantizer writes the com.microsoft forms for 16-bit
+	// and 4-bit types; same semantics.
+	registerMS(ruleFunc(analyzeQDQ), "QuantizeLinear", "DequantizeLinear")
+}
 
 func analyzeQDQ(a *Analysis, n *graph.Node) error {
 	x, y := n.Input(0), n.Output(0)

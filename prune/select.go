@@ -164,13 +164,16 @@ func (s Settings) minKeep(g *Group) int {
 	return s.roundKeep(max(k, 1), g)
 }
 
-// roundKeep rounds a kept count up to a multiple of RoundTo. Attention
-// heads are never rounded: each is already head_dim channels wide, and
-// a multiple of 8 heads would forbid most head counts.
+// roundKeep rounds a kept count up so that the kept channels are a
+// multiple of RoundTo: an index several channels wide (a MatMulNBits
+// block) needs fewer indices per step. Attention heads are never
+// rounded: each is already head_dim channels wide, and a multiple of 8
+// heads would forbid most head counts.
 func (s Settings) roundKeep(k int, g *Group) int {
 	k = max(k, 1)
 	if s.RoundTo > 1 && g.Kind != KindHeads {
-		k = (k + s.RoundTo - 1) / s.RoundTo * s.RoundTo
+		step := s.RoundTo / gcd(s.RoundTo, max(g.width, 1))
+		k = (k + step - 1) / step * step
 	}
 	return min(k, g.Size)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
@@ -50,21 +51,7 @@ func testAccuracy(t *testing.T, m *graph.Model) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	classes := len(logits) / len(y)
-	right := 0
-	for i, want := range y {
-		row := logits[i*classes : (i+1)*classes]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		if int64(best) == want {
-			right++
-		}
-	}
-	return float64(right) / float64(len(y))
+	return check.Top1(logits, y)
 }
 
 // On the trained Fashion-MNIST ResNet (BatchNorm), half the parameters

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
@@ -227,20 +228,7 @@ func accuracy(model []byte, d data) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	k := len(logits) / len(d.y)
-	right := 0
-	for i, want := range d.y {
-		best := 0
-		for j := 1; j < k; j++ {
-			if logits[i*k+j] > logits[i*k+best] {
-				best = j
-			}
-		}
-		if int64(best) == want {
-			right++
-		}
-	}
-	return float64(right) / float64(len(d.y)), nil
+	return check.Top1(logits, d.y), nil
 }
 
 func stats(v []float64) (mean, lo, hi float64) {

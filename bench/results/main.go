@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
@@ -93,21 +94,7 @@ func (e *evaluator) accuracy(ctx context.Context, m *graph.Model) (float64, erro
 	if err != nil {
 		return 0, err
 	}
-	classes := len(logits) / len(e.y)
-	right := 0
-	for i, want := range e.y {
-		row := logits[i*classes : (i+1)*classes]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		if int64(best) == want {
-			right++
-		}
-	}
-	return float64(right) / float64(len(e.y)), nil
+	return check.Top1(logits, e.y), nil
 }
 
 // run prunes a fresh copy of the model file with cfg and measures it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
@@ -40,6 +41,16 @@ type Result struct {
 // output shapes, have fewer parameters, and (when no inexact group is
 // pruned) match the dead model within Tolerance. m is not modified.
 func DeadOracle(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts prune.Options, s prune.Settings) Result {
+	t.Helper()
+	return DeadOracleRuntime(t, m, in, opts, s, ort.Options{})
+}
+
+// DeadOracleRuntime is DeadOracle with the models run under the given
+// onnxruntime options: a model whose arithmetic onnxruntime's extended
+// optimisations change (weight-only int8 DequantizeLinear → MatMul gets
+// activation quantization in blocks along K, which moves when K shrinks)
+// is compared under basic optimisations.
+func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts prune.Options, s prune.Settings, ro ort.Options) Result {
 	t.Helper()
 	dense := Clone(t, m)
 	an, err := prune.Analyze(dense, opts)
@@ -94,9 +105,9 @@ func DeadOracle(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts p
 		t.Fatalf("apply: %v", err)
 	}
 	pruned = Clone(t, pruned)
-	want := Run(t, m, in)
-	ref := Run(t, dead, in)
-	got := Run(t, pruned, in)
+	want := RunWith(t, m, in, ro)
+	ref := RunWith(t, dead, in, ro)
+	got := RunWith(t, pruned, in, ro)
 	for i := range want {
 		if !slices.Equal(got[i].Shape, want[i].Shape) {
 			t.Fatalf("output %d: pruned shape %v, dense %v", i, got[i].Shape, want[i].Shape)
@@ -140,6 +151,10 @@ func Kill(t testing.TB, m *graph.Model, mem prune.Member, removed map[int]bool) 
 	if !ok {
 		t.Fatalf("member %s is not a constant", mem.Tensor)
 	}
+	if !graph.IsFloat(graph.DataTypeOf(tp)) {
+		killQuantized(t, m, mem, tp, removed)
+		return
+	}
 	w, err := graph.Float32s(tp)
 	if err != nil {
 		t.Fatalf("member %s: %v", mem.Tensor, err)
@@ -175,6 +190,63 @@ func Kill(t testing.TB, m *graph.Model, mem prune.Member, removed map[int]bool) 
 	}
 }
 
+// killQuantized sets the removed positions of an integer weight read by
+// DequantizeLinear to their zero point, so that they dequantize to zero.
+func killQuantized(t testing.TB, m *graph.Model, mem prune.Member, tp *onnx.TensorProto, removed map[int]bool) {
+	t.Helper()
+	v := m.Graph.Value(mem.Tensor)
+	var dq *graph.Node
+	for _, c := range v.Consumers {
+		if c.Op() == "DequantizeLinear" && c.Input(0) == mem.Tensor {
+			dq = c
+		}
+	}
+	if dq == nil || len(v.Consumers) != 1 {
+		t.Fatalf("member %s (%v) is not an integer weight read by one DequantizeLinear", mem.Tensor, graph.DataTypeOf(tp))
+	}
+	q, err := graph.Int64s(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := tp.Dims
+	zeros := []int64{0}
+	if zp := dq.Input(2); zp != "" {
+		zt, ok := m.Graph.Constant(zp)
+		if !ok {
+			t.Fatalf("%s: zero point is not a constant", dq.Name())
+		}
+		if zeros, err = graph.Int64s(zt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qaxis := int(dq.IntAttr("axis", 1))
+	if qaxis < 0 {
+		qaxis += len(dims)
+	}
+	stride := func(ax int) int64 {
+		s := int64(1)
+		for _, d := range dims[ax+1:] {
+			s *= d
+		}
+		return s
+	}
+	ms, qs := stride(mem.Axis), stride(qaxis)
+	for j := range q {
+		p := (int64(j) / ms) % dims[mem.Axis]
+		if i := mem.Map[p]; i < 0 || !removed[i] {
+			continue
+		}
+		z := zeros[0]
+		if len(zeros) > 1 {
+			z = zeros[(int64(j)/qs)%dims[qaxis]]
+		}
+		q[j] = z
+	}
+	if err := graph.SetInt64s(tp, dims, q); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Clone returns an independent copy of m (through its bytes).
 func Clone(t testing.TB, m *graph.Model) *graph.Model {
 	t.Helper()
@@ -192,11 +264,17 @@ func Clone(t testing.TB, m *graph.Model) *graph.Model {
 // Run returns the outputs of m in onnxruntime.
 func Run(t testing.TB, m *graph.Model, in map[string]tensor.Dense) []tensor.Dense {
 	t.Helper()
+	return RunWith(t, m, in, ort.Options{})
+}
+
+// RunWith returns the outputs of m in onnxruntime under the given options.
+func RunWith(t testing.TB, m *graph.Model, in map[string]tensor.Dense, ro ort.Options) []tensor.Dense {
+	t.Helper()
 	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSession(b, ort.Options{})
+	s, err := ort.NewSession(b, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
