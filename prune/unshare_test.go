@@ -107,6 +107,85 @@ func TestRealTieStaysTied(t *testing.T) {
 	}
 }
 
+// TestUntrainedDenseNetPrunes: the untrained TorchScript export of a
+// torchvision DenseNet (fixture densenet_g8_untrained) reads one zero
+// tensor as each BatchNormalization's bias and, through an Identity, its
+// running mean (and one unit tensor as scale and variance). Pruned at 50%
+// of MACs, every BatchNormalization input is sliced to its channel count,
+// so onnxruntime runs the model, and the outputs match the dense model
+// with the removed channels zeroed (before, the aliased running
+// statistics kept their full width and onnxruntime rejected the model).
+func TestUntrainedDenseNetPrunes(t *testing.T) {
+	var f fixture
+	for _, x := range cnnFixtures(t) {
+		if x.Name == "densenet_g8_untrained_op13" {
+			f = x
+		}
+	}
+	if f.Name == "" {
+		t.Fatal("fixture densenet_g8_untrained_op13 not in the manifest")
+	}
+	m := loadFixture(t, f)
+	twice := 0
+	for _, n := range m.Graph.Nodes {
+		if n.Op() != "BatchNormalization" {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, name := range n.Proto.Input[1:] {
+			name = throughIdentity(m.Graph, name)
+			if seen[name] {
+				twice++
+				break
+			}
+			seen[name] = true
+		}
+	}
+	if twice == 0 {
+		t.Fatal("no BatchNormalization reads one constant on two inputs: the fixture no longer has the pattern")
+	}
+	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "macs", Ratio: 0.5, MaxLayerRatio: 0.8}
+	res := prunetest.DeadOracle(t, m, inputsOf(t, f), prune.Options{}, s)
+	t.Logf("%d BatchNormalizations read a constant twice; %s", twice, res)
+	// DeadOracle ran the pruned model; check the slicing itself too.
+	pruned := prunetest.Clone(t, m)
+	an, err := prune.Analyze(pruned, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := an.ApplyPlan(res.Plan); err != nil {
+		t.Fatal(err)
+	}
+	pruned = prunetest.Clone(t, pruned)
+	for _, n := range pruned.Graph.Nodes {
+		if n.Op() != "BatchNormalization" {
+			continue
+		}
+		var dims [][]int64
+		for _, name := range n.Proto.Input[1:] {
+			c, ok := pruned.Graph.Constant(throughIdentity(pruned.Graph, name))
+			if !ok {
+				t.Fatalf("%s: input %s is not a constant", n.Name(), name)
+			}
+			dims = append(dims, c.Dims)
+		}
+		for _, d := range dims[1:] {
+			if !slices.Equal(d, dims[0]) {
+				t.Errorf("%s: scale, bias, mean and variance have dims %v", n.Name(), dims)
+				break
+			}
+		}
+	}
+}
+
+// throughIdentity follows Identity nodes back to the tensor they alias.
+func throughIdentity(g *graph.Graph, name string) string {
+	for p := g.Producer(name); p != nil && p.Op() == "Identity"; p = g.Producer(name) {
+		name = p.Input(0)
+	}
+	return name
+}
+
 // TestFillReadTwiceByOneNode: an untrained TorchScript DenseNet export
 // reads one all-zero tensor as a BatchNormalization's bias (directly) and
 // as its running mean (through an Identity), and one all-one tensor as
