@@ -17,11 +17,19 @@ const (
 	KL Loss = iota
 	// MSE is the mean squared difference to the reference outputs.
 	MSE
+	// PseudoLabel is the cross-entropy against the reference's top-1
+	// class (KL toward a one-hot target): unlike KL and MSE it has a
+	// non-zero gradient at the reference model itself, which first-order
+	// importance needs.
+	PseudoLabel
 )
 
 func (l Loss) String() string {
-	if l == MSE {
+	switch l {
+	case MSE:
 		return "mse"
+	case PseudoLabel:
+		return "pseudo-label"
 	}
 	return "kl"
 }
@@ -46,7 +54,7 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 	n.objective = true
 	o := &Objective{Net: n, loss: loss, grads: map[*G.Node]*G.Node{}}
 	out := n.Output
-	if out.Dims() != 2 && loss == KL {
+	if out.Dims() != 2 && loss != MSE {
 		return nil, fmt.Errorf("%w: KL needs 2-D logits, output is %v", ErrUnsupported, out.Shape())
 	}
 	o.target = G.NewTensor(n.Graph, G.Float64, out.Dims(), G.WithShape(out.Shape().Clone()...), G.WithName("target"))
@@ -110,7 +118,18 @@ func (o *Objective) Step(x []float32, ref []float32) (float64, error) {
 	}
 	tgt := make([]float64, len(ref))
 	entropy := 0.0
-	if o.loss == KL {
+	if o.loss == PseudoLabel {
+		rows, cols := s[0], s[1]
+		for r := range rows {
+			best := r * cols
+			for c := r * cols; c < (r+1)*cols; c++ {
+				if ref[c] > ref[best] {
+					best = c
+				}
+			}
+			tgt[best] = 1
+		}
+	} else if o.loss == KL {
 		rows, cols := s[0], s[1]
 		for r := range rows {
 			softmaxRow(ref[r*cols:(r+1)*cols], tgt[r*cols:(r+1)*cols])
