@@ -604,7 +604,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
 			RecoverKD: recoverSteps(cmd),
-			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+			ZOBudget:  int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
