@@ -166,12 +166,12 @@ func (s Settings) minKeep(g *Group) int {
 
 // roundKeep rounds a kept count up so that the kept channels are a
 // multiple of RoundTo: an index several channels wide (a MatMulNBits
-// block) needs fewer indices per step. Attention heads are never
-// rounded: each is already head_dim channels wide, and a multiple of 8
-// heads would forbid most head counts.
+// block) needs fewer indices per step. Attention heads and KV groups
+// are never rounded: each is already head_dim channels wide (or more),
+// and a multiple of 8 heads would forbid most head counts.
 func (s Settings) roundKeep(k int, g *Group) int {
 	k = max(k, 1)
-	if s.RoundTo > 1 && g.Kind != KindHeads {
+	if s.RoundTo > 1 && g.Kind != KindHeads && g.Kind != KindKVGroups {
 		step := s.RoundTo / gcd(s.RoundTo, max(g.width, 1))
 		k = (k + step - 1) / step * step
 	}

@@ -223,3 +223,28 @@ func TestKVGroupCriteriaBeatMagnitudeOnTrainedDecoder(t *testing.T) {
 		}
 	}
 }
+
+// The allocating criteria remove whole KV groups of the trained GQA
+// decoder at the kind ratio (KV groups, like heads, are never rounded
+// to --round-to's 8: zeroth's one kept group of two became two).
+func TestAllocatingCriteriaOnKVGroups(t *testing.T) {
+	for _, crit := range []string{"module", "zeroth"} {
+		m, err := graph.Load(fixtures + "models/llama_char_op17.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		an, err := prune.Analyze(m, prune.Options{KVGroups: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := prune.Settings{Criterion: crit, Scope: "global", Target: "channels", MaxLayerRatio: 0.8, KVGroups: true,
+			RoundTo: prune.DefaultRoundTo, RoundSoft: true, KindRatios: map[string]float64{prune.KindKVGroups: 0.5}}
+		out, err := Run(context.Background(), m, an, nil, Config{Settings: s, Calib: fixtures + "data/llama_calib_ids.npy", DryRun: true})
+		if err != nil {
+			t.Fatalf("%s: %v", crit, err)
+		}
+		if n, mlp := removedOf(out.Plan, prune.KindKVGroups), removedOf(out.Plan, prune.KindMLP); n != 3 || mlp != 0 {
+			t.Errorf("%s: %d KV groups and %d MLP channels removed, want 3 and 0", crit, n, mlp)
+		}
+	}
+}
