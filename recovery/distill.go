@@ -22,7 +22,8 @@ type DistillConfig struct {
 // the unlabelled calibration data: KL divergence between their softmax
 // outputs (MSE for outputs that are not 2-D logits), Adam, gradients
 // from package grad's gorgonia translation, cycling through the
-// calibration batches. The trained weights are written back into m's
+// calibration batches but the last, which is held out to choose the
+// checkpoint kept. The trained weights are written back into m's
 // initializers; BatchNormalization running statistics are kept. A model
 // with an op grad has no rule for is refused naming the op.
 func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg DistillConfig) ([]string, error) {
@@ -79,14 +80,54 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if len(xs) == 0 {
 		return nil, fmt.Errorf("recover kd: no full batch of %d samples", batch)
 	}
+	// With two batches or more, the last is held out: the weights kept
+	// are those with the lowest held-out loss among the checkpoints
+	// (the pruned model itself included), so that fitting a small
+	// calibration set cannot make the model worse on data it did not see.
+	train := len(xs)
+	var held func() (float64, error)
+	if len(xs) >= 2 {
+		train--
+		hx, href := xs[train], refs[train]
+		held = func() (float64, error) {
+			out, err := student.Forward(hx)
+			if err != nil {
+				return 0, err
+			}
+			return distance(loss, out, href, batch), nil
+		}
+	}
 	names := student.WeightNames()
 	adam := newAdam(student, names, lr)
+	best, bestStep := math.Inf(1), 0
+	var snapshot map[string][]float64
+	checkpoint := func(step int) error {
+		if held == nil {
+			return nil
+		}
+		l, err := held()
+		if err != nil {
+			return err
+		}
+		if l < best {
+			best, bestStep = l, step
+			snapshot = map[string][]float64{}
+			for _, n := range names {
+				snapshot[n] = append([]float64(nil), student.Data(n)...)
+			}
+		}
+		return nil
+	}
+	if err := checkpoint(0); err != nil {
+		return nil, err
+	}
+	start := best
 	var first, last float64
 	for step := range cfg.Steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := obj.Step(xs[step%len(xs)], refs[step%len(xs)])
+		l, err := obj.Step(xs[step%train], refs[step%train])
 		if err != nil {
 			return nil, fmt.Errorf("recover kd: step %d: %w", step, err)
 		}
@@ -95,12 +136,74 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		}
 		last = l
 		adam.step(obj)
+		if (step+1)%checkEvery == 0 || step+1 == cfg.Steps {
+			if err := checkpoint(step + 1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for n, v := range snapshot {
+		copy(student.Data(n), v)
 	}
 	if err := student.WriteBack(m); err != nil {
 		return nil, err
 	}
-	return []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d calibration batches of %d: loss %.4g → %.4g",
-		cfg.Steps, lr, loss, len(xs), batch, first, last)}, nil
+	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d calibration batches of %d: training loss %.4g → %.4g",
+		cfg.Steps, lr, loss, train, batch, first, last)}
+	if held != nil {
+		notes = append(notes, fmt.Sprintf("held-out batch loss %.4g → %.4g; weights of step %d kept", start, best, bestStep))
+	}
+	return notes, nil
+}
+
+// checkEvery is the steps between held-out checkpoints.
+const checkEvery = 25
+
+// distance is the loss between the net's outputs and the reference's
+// on one batch, as the objective computes it.
+func distance(loss grad.Loss, out []float64, ref []float32, rows int) float64 {
+	if loss == grad.MSE {
+		s := 0.0
+		for i, v := range out {
+			d := v - float64(ref[i])
+			s += d * d
+		}
+		return s / float64(len(out))
+	}
+	cols := len(out) / rows
+	kl := 0.0
+	for r := range rows {
+		p := logSoftmax64(ref[r*cols : (r+1)*cols])
+		q := logSoftmax(out[r*cols : (r+1)*cols])
+		for i := range p {
+			kl += math.Exp(p[i]) * (p[i] - q[i])
+		}
+	}
+	return kl / float64(rows)
+}
+
+func logSoftmax64(r []float32) []float64 {
+	v := make([]float64, len(r))
+	for i, x := range r {
+		v[i] = float64(x)
+	}
+	return logSoftmax(v)
+}
+
+func logSoftmax(r []float64) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range r {
+		mx = math.Max(mx, v)
+	}
+	s := 0.0
+	for _, v := range r {
+		s += math.Exp(v - mx)
+	}
+	out := make([]float64, len(r))
+	for i, v := range r {
+		out[i] = v - mx - math.Log(s)
+	}
+	return out
 }
 
 // adam is Adam (β1 0.9, β2 0.999, ε 1e-8) over the net's live weights.
