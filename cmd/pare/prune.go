@@ -242,6 +242,13 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
 		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
 	}
+	if o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		// A MACs target is met on the counted MACs; nodes whose shapes
+		// inference cannot follow would make the report's change wrong.
+		if c, err := graph.Count(m); err == nil && len(c.Uncounted) > 0 {
+			return nil, usageErrorf("prune: --target macs: the MACs of %d nodes are unknown (their shapes are not inferred; first: %s): use --target params", len(c.Uncounted), c.Uncounted[0])
+		}
+	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
