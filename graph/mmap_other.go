@@ -14,10 +14,14 @@ type mappedFile struct {
 	data []byte
 }
 
-func mapFile(f *os.File) (*mappedFile, error) {
+func mapFile(f *os.File, _, _ string) (*mappedFile, error) {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
 	}
 	return &mappedFile{file: f, data: data}, nil
 }
+
+func releaseMapped([]byte) {}
+
+func mappedAt([]byte) (string, string, int64, bool) { return "", "", 0, false }

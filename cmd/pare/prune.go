@@ -106,7 +106,7 @@ func pruneCommand() *cli.Command {
 			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module or zeroth (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
@@ -119,11 +119,18 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random and zeroth"},
-			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth and recovery"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth, taylor and recovery"},
 			&cli.IntFlag{Name: "calib-samples", Usage: "use at most N calibration samples (0: all)"},
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
 			&cli.BoolFlag{Name: "reconstruct", Usage: "after pruning, re-fit pruned layers by least squares to the dense outputs"},
+			&cli.StringFlag{Name: "recover", Usage: "after pruning, kd: distil the pruned model toward the dense model's outputs on --calib (Adam, gradients through gorgonia) and write the trained weights", Validator: func(v string) error {
+				if v != "" && v != "kd" {
+					return fmt.Errorf("--recover %q: want kd", v)
+				}
+				return nil
+			}},
+			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
@@ -235,6 +242,13 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
 		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
 	}
+	if o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		// A MACs target is met on the counted MACs; nodes whose shapes
+		// inference cannot follow would make the report's change wrong.
+		if c, err := graph.Count(m); err == nil && len(c.Uncounted) > 0 {
+			return nil, usageErrorf("prune: --target macs: the MACs of %d nodes are unknown (their shapes are not inferred; first: %s): use --target params", len(c.Uncounted), c.Uncounted[0])
+		}
+	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
@@ -263,14 +277,8 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("prune: the pruned model is invalid, nothing written: %w", err)
 	}
-	if res.Verify, err = verifyModel(ctx, "prune", m, o.Model, o.OrtLib, o.NoVerify); err != nil {
+	if res.Verify, err = saveVerified(ctx, "prune", m, o.Output, graph.SaveOptions{InPlace: o.InPlace}, o.Model, o.OrtLib, o.NoVerify); err != nil {
 		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := m.Save(o.Output, graph.SaveOptions{InPlace: o.InPlace}); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
 }
@@ -571,6 +579,15 @@ func printGroups(w io.Writer, groups, kv any) error {
 	return nil
 }
 
+// recoverSteps is the distillation steps asked for: --recover-steps with
+// --recover kd, else 0.
+func recoverSteps(cmd *cli.Command) int {
+	if cmd.String("recover") != "kd" {
+		return 0
+	}
+	return max(int(cmd.Int("recover-steps")), 0)
+}
+
 // pruneOptionsFrom reads pare prune's flags and argument; pare run reads
 // recipe steps through it too.
 func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
@@ -593,7 +610,8 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
-			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+			RecoverKD: recoverSteps(cmd),
+			ZOBudget:  int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
