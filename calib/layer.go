@@ -16,6 +16,9 @@ type Layer struct {
 	Node   *graph.Node
 	Weight string
 	Dims   []int64
+	// Desc says which input is the weight and bias and which axes run
+	// over output and input channels.
+	Desc graph.Weighted
 	// T: the stored weight is [in, out] (MatMul, Gemm without transB).
 	T bool
 	// Inner is the number of columns per input channel (kernel size for
@@ -31,52 +34,47 @@ func NewLayer(g *graph.Graph, n *graph.Node) (*Layer, error) {
 	if n.Domain() != "" {
 		return nil, fmt.Errorf("calib: %s: custom op", n)
 	}
-	w := n.Input(1)
+	d, ok := graph.WeightedOf(n)
+	if !ok || d.Spatial && d.Transposed || d.InputTransposed {
+		return nil, fmt.Errorf("calib: %s: not a Conv, Gemm (transA 0) or MatMul", n)
+	}
+	w := d.Weight()
 	t, ok := g.Constant(w)
 	if !ok || graph.DataTypeOf(t) != onnx.TensorProto_FLOAT {
 		return nil, fmt.Errorf("calib: %s: weight is not a constant float tensor", n)
 	}
-	l := &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...), Inner: 1}
-	switch n.Op() {
-	case "MatMul":
+	l := &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...), Desc: d, T: d.Transposed, Inner: 1}
+	if !d.Spatial {
 		if len(t.Dims) != 2 {
 			return nil, fmt.Errorf("calib: %s: weight rank %d", n, len(t.Dims))
 		}
-		l.T = true
-	case "Gemm":
-		if len(t.Dims) != 2 || n.IntAttr("transA", 0) != 0 {
-			return nil, fmt.Errorf("calib: %s: transposed input or weight rank %d", n, len(t.Dims))
-		}
-		l.T = n.IntAttr("transB", 0) == 0
-	case "Conv":
-		if len(t.Dims) != 4 {
-			return nil, fmt.Errorf("calib: %s: only 2-D Conv", n)
-		}
-		if n.IntAttr("group", 1) != 1 {
-			return nil, fmt.Errorf("calib: %s: grouped Conv", n)
-		}
-		if ap := n.StringAttr("auto_pad", "NOTSET"); ap != "NOTSET" {
-			return nil, fmt.Errorf("calib: %s: auto_pad %s", n, ap)
-		}
-		ints := func(name string, def []int64) []int {
-			v := n.IntsAttr(name, def)
-			if len(v) != len(def) {
-				v = def
-			}
-			out := make([]int, len(v))
-			for i, x := range v {
-				out[i] = int(x)
-			}
-			return out
-		}
-		s, d, p := ints("strides", []int64{1, 1}), ints("dilations", []int64{1, 1}), ints("pads", []int64{0, 0, 0, 0})
-		l.sh, l.sw, l.dh, l.dw = s[0], s[1], d[0], d[1]
-		l.pt, l.pl, l.pb, l.pr = p[0], p[1], p[2], p[3]
-		l.kh, l.kw = int(t.Dims[2]), int(t.Dims[3])
-		l.Inner = l.kh * l.kw
-	default:
-		return nil, fmt.Errorf("calib: %s: not a Conv, Gemm or MatMul", n)
+		return l, nil
 	}
+	if len(t.Dims) != 4 {
+		return nil, fmt.Errorf("calib: %s: only 2-D Conv", n)
+	}
+	if d.Group != 1 {
+		return nil, fmt.Errorf("calib: %s: grouped Conv", n)
+	}
+	if ap := n.StringAttr("auto_pad", "NOTSET"); ap != "NOTSET" {
+		return nil, fmt.Errorf("calib: %s: auto_pad %s", n, ap)
+	}
+	ints := func(name string, def []int64) []int {
+		v := n.IntsAttr(name, def)
+		if len(v) != len(def) {
+			v = def
+		}
+		out := make([]int, len(v))
+		for i, x := range v {
+			out[i] = int(x)
+		}
+		return out
+	}
+	s, dl, p := ints("strides", []int64{1, 1}), ints("dilations", []int64{1, 1}), ints("pads", []int64{0, 0, 0, 0})
+	l.sh, l.sw, l.dh, l.dw = s[0], s[1], dl[0], dl[1]
+	l.pt, l.pl, l.pb, l.pr = p[0], p[1], p[2], p[3]
+	l.kh, l.kw = int(t.Dims[2]), int(t.Dims[3])
+	l.Inner = l.kh * l.kw
 	return l, nil
 }
 
@@ -155,7 +153,7 @@ func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.Node.Op() != "Conv" {
+	if !l.Desc.Spatial {
 		if len(x)%l.In() != 0 {
 			return nil, fmt.Errorf("calib: %s: input %v does not end in %d features", l.Node, d.Shape, l.In())
 		}
@@ -200,23 +198,26 @@ func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
 func Layers(g *graph.Graph) map[string]*Layer {
 	out := map[string]*Layer{}
 	for _, n := range g.Nodes {
-		switch n.Op() {
-		case "Conv", "Gemm", "MatMul":
-			if l, err := NewLayer(g, n); err == nil {
-				out[n.Name()] = l
-			}
+		if !graph.IsWeighted(n) {
+			continue
+		}
+		if l, err := NewLayer(g, n); err == nil {
+			out[n.Name()] = l
 		}
 	}
 	return out
 }
 
 // InAxis is the axis of the stored weight that runs over input channels.
-func (l *Layer) InAxis() int {
-	if l.T {
-		return 0
-	}
-	return 1
-}
+func (l *Layer) InAxis() int { return l.Desc.InAxis }
+
+// OutAxis is the axis of the stored weight that runs over output
+// channels.
+func (l *Layer) OutAxis() int { return l.Desc.OutAxis }
+
+// ChannelAxis is the axis of the layer's output over output channels:
+// 1 for Conv, -1 (last) for Gemm/MatMul.
+func (l *Layer) ChannelAxis() int { return l.Desc.ChannelAxis }
 
 // Columns returns the [out, in] columns that input channel positions ps
 // (on InAxis) occupy.

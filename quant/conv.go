@@ -32,7 +32,7 @@ func newConvGeom(l *Layer) (*convGeom, error) {
 	s := ints("strides", []int64{1, 1})
 	d := ints("dilations", []int64{1, 1})
 	p := ints("pads", []int64{0, 0, 0, 0})
-	g := int(n.IntAttr("group", 1))
+	g := int(l.Desc.Group)
 	if g < 1 || int(l.Dims[0])%g != 0 {
 		return nil, fmt.Errorf("%w: group %d", ErrInvalid, g)
 	}

@@ -115,7 +115,7 @@ func gridScales(q *Quantized) []float32 {
 // convBiasConstant reports whether a Conv has no bias or a constant one
 // (the bias is added in float after the integer convolution).
 func convBiasConstant(m *graph.Model, l *Layer) bool {
-	b := l.Node.Input(2)
+	b := l.Desc.Bias()
 	if b == "" {
 		return true
 	}
@@ -154,7 +154,7 @@ func (e *editor) emitConvInteger(m *graph.Model, l *Layer, q *Quantized, d [3]st
 	y := l.Node.Output(0)
 	scaled := y
 	var bias string
-	if b := l.Node.Input(2); b != "" {
+	if b := l.Desc.Bias(); b != "" {
 		bt, _ := m.Graph.Constant(b)
 		vals, err := graph.Float32s(bt)
 		if err != nil {

@@ -136,17 +136,14 @@ type hessianShape struct {
 }
 
 func layerHessianShape(m *graph.Model, l *Layer) (*hessianShape, error) {
-	switch l.Op() {
-	case "MatMul", "Gemm":
+	if !l.Desc.Spatial {
 		return &hessianShape{cols: l.In(), groups: 1}, nil
-	case "Conv":
-		cg, err := newConvGeom(l)
-		if err != nil {
-			return nil, err
-		}
-		return &hessianShape{cols: l.In(), groups: cg.group, conv: cg}, nil
 	}
-	return nil, fmt.Errorf("%w: op %s", ErrUnsupported, l.Op())
+	cg, err := newConvGeom(l)
+	if err != nil {
+		return nil, err
+	}
+	return &hessianShape{cols: l.In(), groups: cg.group, conv: cg}, nil
 }
 
 // CollectHessians runs the float model over data and accumulates the

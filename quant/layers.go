@@ -18,6 +18,9 @@ type Layer struct {
 	Node   *graph.Node
 	Weight string
 	Dims   []int64
+	// Desc says which input is the weight and bias and which axes run
+	// over output and input channels.
+	Desc graph.Weighted
 }
 
 // Op returns the layer's operator.
@@ -28,15 +31,7 @@ func (l *Layer) Input() string { return l.Node.Input(0) }
 
 // transposed reports whether the stored weight is [in, out] (MatMul, and
 // Gemm without transB), so that the [out, in] view is its transpose.
-func (l *Layer) transposed() bool {
-	switch l.Op() {
-	case "MatMul":
-		return true
-	case "Gemm":
-		return l.Node.IntAttr("transB", 0) == 0
-	}
-	return false
-}
+func (l *Layer) transposed() bool { return l.Desc.Transposed }
 
 // Out and In return the sizes of the [out, in] view.
 func (l *Layer) Out() int {
@@ -126,24 +121,17 @@ func (l *Layer) SetMatrix(m *graph.Model, w Matrix) error {
 func FindLayers(m *graph.Model, exclude *regexp.Regexp) []*Layer {
 	var out []*Layer
 	for _, n := range m.Graph.Nodes {
-		if n.Domain() != "" {
+		d, ok := graph.WeightedOf(n)
+		// ConvTranspose and a transposed Gemm activation have no [out, in]
+		// view over input rows; contrib ops are not float layers.
+		if !ok || n.Domain() != "" || d.Spatial && d.Transposed || d.InputTransposed {
 			continue
 		}
-		var rank func(int) bool
-		switch n.Op() {
-		case "MatMul":
-			rank = func(r int) bool { return r == 2 }
-		case "Gemm":
-			if n.IntAttr("transA", 0) != 0 {
-				continue
-			}
-			rank = func(r int) bool { return r == 2 }
-		case "Conv":
+		rank := func(r int) bool { return r == 2 }
+		if d.Spatial {
 			rank = func(r int) bool { return r >= 3 }
-		default:
-			continue
 		}
-		w := n.Input(1)
+		w := d.Weight()
 		if strings.HasPrefix(w, rotationPrefix) {
 			continue
 		}
@@ -157,7 +145,7 @@ func FindLayers(m *graph.Model, exclude *regexp.Regexp) []*Layer {
 		if ne, err := graph.NumElements(t.Dims); err != nil || ne == 0 {
 			continue
 		}
-		out = append(out, &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...)})
+		out = append(out, &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...), Desc: d})
 	}
 	return out
 }

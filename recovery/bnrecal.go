@@ -221,12 +221,7 @@ func (s *chanStats) meanStd(c int) (float64, float64) {
 
 // chanAxis is the output channel axis of a layer's output: 1 for Conv,
 // the last for Gemm/MatMul.
-func chanAxis(l *calib.Layer) int {
-	if l.Node.Op() == "Conv" {
-		return 1
-	}
-	return -1
-}
+func chanAxis(l *calib.Layer) int { return l.ChannelAxis() }
 
 func layerOutputs(ls []*calib.Layer) []string {
 	out := make([]string, len(ls))
