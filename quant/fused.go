@@ -130,19 +130,6 @@ func (f *fuser) only(v string) *graph.Node {
 	return cs[0]
 }
 
-// scalarConst returns the value of a one-element float constant.
-func (f *fuser) scalarConst(name string) (float32, bool) {
-	t, ok := f.m.Graph.Constant(name)
-	if !ok {
-		return 0, false
-	}
-	v, err := graph.Float32s(t)
-	if err != nil || len(v) != 1 {
-		return 0, false
-	}
-	return v[0], true
-}
-
 // lastAxisMean reports whether n is a ReduceMean over the last axis of a
 // rank-r input, keeping dims.
 func (f *fuser) lastAxisMean(n *graph.Node) bool {
@@ -168,91 +155,21 @@ func (f *fuser) lastAxisMean(n *graph.Node) bool {
 	return len(axes) == 1 && (axes[0] == -1 || axes[0] == int64(rank-1))
 }
 
-// otherInput returns the input of a two-input node that is not v.
-func otherInput(n *graph.Node, v string) (string, bool) {
-	if len(n.Proto.Input) != 2 {
-		return "", false
-	}
-	switch v {
-	case n.Input(0):
-		return n.Input(1), true
-	case n.Input(1):
-		return n.Input(0), true
-	}
-	return "", false
-}
-
 // matchWrittenOutNorm matches the written-out LayerNorm starting at the
-// ReduceMean mean (see normInfo), or returns nil.
+// ReduceMean mean (see normInfo), over the last axis, or returns nil.
 func (f *fuser) matchWrittenOutNorm(mean *graph.Node) *normInfo {
 	if !f.lastAxisMean(mean) {
 		return nil
 	}
-	x := mean.Input(0)
-	d, _, ok := f.lastDim(x)
+	d, _, ok := f.lastDim(mean.Input(0))
 	if !ok || d < 2 {
 		return nil
 	}
-	sub := f.only(mean.Output(0))
-	if sub == nil || sub.Op() != "Sub" || sub.Input(0) != x || sub.Input(1) != mean.Output(0) {
+	ln, ok := graph.MatchLayerNorm(f.m.Graph, mean, func(c string) bool { return f.isVector(c, d) })
+	if !ok || !f.lastAxisMean(ln.Variance) {
 		return nil
 	}
-	cs := f.m.Graph.Consumers(sub.Output(0))
-	if len(cs) != 2 || f.outs[sub.Output(0)] {
-		return nil
-	}
-	var pow, div *graph.Node
-	for _, c := range cs {
-		switch {
-		case c.Op() == "Pow" && c.Input(0) == sub.Output(0):
-			pow = c
-		case c.Op() == "Div" && c.Input(0) == sub.Output(0):
-			div = c
-		}
-	}
-	if pow == nil || div == nil {
-		return nil
-	}
-	if e, ok := f.scalarConst(pow.Input(1)); !ok || e != 2 {
-		return nil
-	}
-	variance := f.only(pow.Output(0))
-	if !f.lastAxisMean(variance) {
-		return nil
-	}
-	addEps := f.only(variance.Output(0))
-	if addEps == nil || addEps.Op() != "Add" {
-		return nil
-	}
-	epsName, ok := otherInput(addEps, variance.Output(0))
-	if !ok {
-		return nil
-	}
-	eps, ok := f.scalarConst(epsName)
-	if !ok {
-		return nil
-	}
-	sqrt := f.only(addEps.Output(0))
-	if sqrt == nil || sqrt.Op() != "Sqrt" || f.only(sqrt.Output(0)) != div || div.Input(1) != sqrt.Output(0) {
-		return nil
-	}
-	mul := f.only(div.Output(0))
-	if mul == nil || mul.Op() != "Mul" {
-		return nil
-	}
-	gamma, ok := otherInput(mul, div.Output(0))
-	if !ok || !f.isVector(gamma, d) {
-		return nil
-	}
-	info := &normInfo{x: x, y: mul.Output(0), gamma: gamma, eps: eps, d: d,
-		nodes: []*graph.Node{mean, sub, pow, variance, addEps, sqrt, div, mul}}
-	if add := f.only(mul.Output(0)); add != nil && add.Op() == "Add" {
-		if beta, ok := otherInput(add, mul.Output(0)); ok && f.isVector(beta, d) {
-			info.beta, info.y = beta, add.Output(0)
-			info.nodes = append(info.nodes, add)
-		}
-	}
-	return info
+	return &normInfo{x: ln.X, y: ln.Y, gamma: ln.Gamma, beta: ln.Beta, eps: ln.Eps, d: d, nodes: ln.Nodes}
 }
 
 // lastDim returns the static size of the last axis of a value.
