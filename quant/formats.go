@@ -56,20 +56,17 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s: weight-only formats rewrite MatMul; qdq4 with --conv also 2-D Conv)", l.Node.Name(), l.Op()))
 		}
 	}
-	qs, err := quantizeWeights(ctx, m, layers, o, rep, getData)
+	// Each layer is packed as soon as it is quantized, so only its codes
+	// are held at a time.
+	e := newEditor(m)
+	err := quantizeEach(ctx, m, layers, o, rep, getData, func(i int, q *Quantized) error {
+		if o.Format == FormatNBits {
+			return e.emitNBits(layers[i], q, o.AccuracyLevel)
+		}
+		return e.emitQDQ4(layers[i], q)
+	})
 	if err != nil {
 		return err
-	}
-	e := newEditor(m)
-	for i, l := range layers {
-		if o.Format == FormatNBits {
-			err = e.emitNBits(l, qs[i], o.AccuracyLevel)
-		} else {
-			err = e.emitQDQ4(l, qs[i])
-		}
-		if err != nil {
-			return err
-		}
 	}
 	return e.apply()
 }

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/progress"
@@ -62,81 +61,152 @@ func Quantize(ctx context.Context, m *graph.Model, opts Options) (*Report, error
 // quantizeWeights quantizes each layer's weight with the chosen method
 // and returns the results in layer order.
 func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error)) ([]*Quantized, error) {
+	out := make([]*Quantized, len(layers))
+	err := quantizeEach(ctx, m, layers, o, rep, data, func(i int, q *Quantized) error {
+		out[i] = q
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// quantizeEach quantizes each layer's weight with the chosen method and
+// hands each result to emit, in layer order, as soon as it and the
+// layers before it are done; a result emit does not keep is dropped, so
+// the codes of one layer at a time (a few with RTN's parallel workers)
+// are held, not the whole model's.
+func quantizeEach(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error), emit func(i int, q *Quantized) error) error {
 	var hess map[*Layer]*Hessian
 	if o.Method != MethodRTN {
 		d, err := data()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var weights map[*Layer]TokenWeights
 		if o.Method == MethodRSQ {
 			if weights, err = rsqWeights(ctx, m, layers, d, o, rep); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if o.Sequential {
-			return quantizeSequential(ctx, m, layers, o, rep, d, weights)
+			qs, err := quantizeSequential(ctx, m, layers, o, rep, d, weights)
+			if err != nil {
+				return err
+			}
+			for i, q := range qs {
+				if err := emit(i, q); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		if hess, err = CollectHessians(ctx, m, layers, d, weights, o.BatchSize); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	out := make([]*Quantized, len(layers))
 	if hess == nil {
-		// RTN: layers are independent; quantize them in parallel.
-		reps := make([]LayerReport, len(layers))
-		errs := make([]error, len(layers))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-		var finished atomic.Int64
-		for i, l := range layers {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				defer func() { progress.Report(ctx, "rtn layers", int(finished.Add(1)), len(layers)) }()
-				w, err := l.Matrix(m)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				s, g := o.layerScheme(l)
-				q, err := RTN(w, s, g)
-				if err != nil {
-					errs[i] = fmt.Errorf("quant: layer %s: %w", l.Node, err)
-					return
-				}
-				out[i], reps[i] = q, layerReport(l, w, q, o.Method, nil)
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return nil, err
-			}
-		}
-		rep.Layers = append(rep.Layers, reps...)
-		return out, nil
+		return quantizeRTN(ctx, m, layers, o, rep, emit)
 	}
 	for i, l := range layers {
 		progress.Report(ctx, o.Method+" layers", i, len(layers))
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		w, err := l.Matrix(m)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		q, lr, err := o.quantizeLayer(l, w, hess[l])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[i] = q
+		delete(hess, l)
 		rep.Layers = append(rep.Layers, lr)
+		if err := emit(i, q); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
+}
+
+// quantizeRTN rounds the layers in parallel (they are independent) and
+// emits them in order. A worker slot is freed when its layer is emitted,
+// not when it is rounded, so at most a window of layers is held at once.
+func quantizeRTN(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, emit func(i int, q *Quantized) error) error {
+	reps := make([]LayerReport, len(layers))
+	done := make([]*Quantized, len(layers))
+	window := 2 * runtime.GOMAXPROCS(0)
+	sem := make(chan struct{}, window)
+	var (
+		mu       sync.Mutex
+		next     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	// finish records layer i's result and emits the finished prefix.
+	finish := func(i int, q *Quantized, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			fail(err)
+			q = &Quantized{} // a placeholder so that the prefix advances
+		}
+		done[i] = q
+		for next < len(layers) && done[next] != nil {
+			if firstErr == nil {
+				if err := emit(next, done[next]); err != nil {
+					fail(err)
+				}
+			}
+			done[next] = nil
+			next++
+			progress.Report(ctx, "rtn layers", next, len(layers))
+			<-sem
+		}
+	}
+	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			mu.Lock()
+			fail(err)
+			mu.Unlock()
+			break
+		}
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			w, err := l.Matrix(m)
+			if err != nil {
+				finish(i, nil, err)
+				return
+			}
+			s, g := o.layerScheme(l)
+			q, err := RTN(w, s, g)
+			if err != nil {
+				finish(i, nil, fmt.Errorf("quant: layer %s: %w", l.Node, err))
+				return
+			}
+			reps[i] = layerReport(l, w, q, o.Method, nil)
+			finish(i, q, nil)
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	rep.Layers = append(rep.Layers, reps...)
+	return nil
 }
 
 // sortedKeys returns the keys of a map in order.
