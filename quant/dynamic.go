@@ -32,17 +32,9 @@ func quantizeDynamic(ctx context.Context, m *graph.Model, o *Options, rep *Repor
 	if err := applyRotation(m, o, rep); err != nil {
 		return err
 	}
-	var layers []*Layer
-	for _, l := range FindLayers(m, o.Exclude) {
-		switch {
-		case l.Op() == "MatMul":
-			layers = append(layers, l)
-		case l.Op() == "Conv" && convBiasConstant(m, l):
-			layers = append(layers, l)
-		default:
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s with a computed bias stays float in dynamic int8)", l.Node.Name(), l.Op()))
-		}
-	}
+	layers := pickLayers(m, o, rep, " with a computed bias stays float in dynamic int8", func(l *Layer) bool {
+		return l.Op() == "MatMul" || l.Op() == "Conv" && convBiasConstant(m, l)
+	})
 	var data *Dataset
 	qs, err := quantizeWeights(ctx, m, layers, o, rep, func() (Dataset, error) {
 		if data == nil {

@@ -7,6 +7,21 @@ import (
 	"github.com/pare-dev/pare/graph"
 )
 
+// pickLayers returns the layers of m (FindLayers) a format rewrites,
+// those it keeps; each other one is listed in rep.Skipped as
+// "node (op<why>)".
+func pickLayers(m *graph.Model, o *Options, rep *Report, why string, keep func(*Layer) bool) []*Layer {
+	var out []*Layer
+	for _, l := range FindLayers(m, o.Exclude) {
+		if keep(l) {
+			out = append(out, l)
+			continue
+		}
+		rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s%s)", l.Node.Name(), l.Op(), why))
+	}
+	return out
+}
+
 // readAsWeight reports whether a constant is read as a layer weight or
 // bias or a normalisation parameter.
 func readAsWeight(v *graph.Value) bool {
@@ -45,17 +60,9 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 	if err := applyRotation(m, o, rep); err != nil {
 		return err
 	}
-	var layers []*Layer
-	for _, l := range FindLayers(m, o.Exclude) {
-		switch {
-		case l.Op() == "MatMul":
-			layers = append(layers, l)
-		case l.Op() == "Conv" && o.Format == FormatQDQ4 && o.QuantizeConv && len(l.Dims) == 4:
-			layers = append(layers, l)
-		default:
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s: weight-only formats rewrite MatMul; qdq4 with --conv also 2-D Conv)", l.Node.Name(), l.Op()))
-		}
-	}
+	layers := pickLayers(m, o, rep, ": weight-only formats rewrite MatMul; qdq4 with --conv also 2-D Conv", func(l *Layer) bool {
+		return l.Op() == "MatMul" || l.Op() == "Conv" && o.Format == FormatQDQ4 && o.QuantizeConv && len(l.Dims) == 4
+	})
 	// Each layer is packed as soon as it is quantized, so only its codes
 	// are held at a time.
 	e := newEditor(m)

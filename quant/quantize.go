@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/pare-dev/pare/graph"
@@ -207,16 +206,6 @@ func quantizeRTN(ctx context.Context, m *graph.Model, layers []*Layer, o *Option
 	}
 	rep.Layers = append(rep.Layers, reps...)
 	return nil
-}
-
-// sortedKeys returns the keys of a map in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // quantizeLayer quantizes one layer's weights: GPTQ when a Hessian was
