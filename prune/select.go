@@ -414,4 +414,7 @@ type CriterionOptions struct {
 	// Recovery after pruning.
 	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
 	Reconstruct   bool `json:"reconstruct,omitempty"`
+	// ReconstructBlocks fits a residual block's last layer to the dense
+	// block output (with Reconstruct).
+	ReconstructBlocks bool `json:"reconstruct_blocks,omitempty"`
 }

@@ -124,6 +124,7 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
 			&cli.BoolFlag{Name: "reconstruct", Usage: "after pruning, re-fit pruned layers by least squares to the dense outputs"},
+			&cli.BoolFlag{Name: "reconstruct-blocks", Usage: "with --reconstruct: fit the last layer of each residual block (ResNet block, attention output, fc2) to the dense block output instead of its own"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
@@ -592,7 +593,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
-			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
+			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
