@@ -20,7 +20,7 @@ const module = "github.com/pare-dev/pare/"
 var layer = map[string]int{
 	"onnx": 0, "tensor": 0, "progress": 0,
 	"graph": 1, "ort": 1,
-	"graph/build": 2, "calib": 2, "prune": 2, "upgrade": 2, "report": 2,
+	"graph/build": 2, "grad": 2, "calib": 2, "prune": 2, "upgrade": 2, "report": 2,
 	"recovery": 3, "quant": 3, "check": 3,
 	"importance": 3,
 	"pipeline":   5,
@@ -61,6 +61,7 @@ var forbidden = map[string][]string{
 var only = map[string][]string{
 	"github.com/yalue/onnxruntime_go": {"ort"},
 	"github.com/urfave/cli/v3":        {"cmd/pare", "pipeline"},
+	"gorgonia.org/gorgonia":           {"grad"},
 }
 
 // moduleImports reads the non-test imports of every package of the

@@ -35,6 +35,18 @@ const (
 // too the inputs are at fault and Verify returns ErrInconclusive.
 func Verify(ctx context.Context, model []byte, ref string) error {
 	s, err := ort.NewSession(model, ort.Options{})
+	return verifySession(ctx, s, err, ref)
+}
+
+// VerifyFile is Verify on a model file (with its external data beside
+// it), so that a model of any size is checked without holding it in
+// memory.
+func VerifyFile(ctx context.Context, path, ref string) error {
+	s, err := ort.NewSessionFromFile(path, ort.Options{})
+	return verifySession(ctx, s, err, ref)
+}
+
+func verifySession(ctx context.Context, s *ort.Session, err error, ref string) error {
 	if err != nil {
 		if errors.Is(err, ort.ErrUnavailable) {
 			return err

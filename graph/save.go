@@ -51,6 +51,58 @@ func (m *Model) Marshal() ([]byte, error) { return marshalDet(m.Proto) }
 // first and the model last, and the folder synced. On any error the
 // temporary files are removed and nothing new is left visible.
 func (m *Model) Save(path string, opts SaveOptions) error {
+	s, err := m.stage(path, opts, false)
+	if err != nil {
+		return err
+	}
+	return s.Commit()
+}
+
+// Staged is a model written and synced under temporary names beside its
+// destination, not yet visible there: Commit renames it into place,
+// Discard removes it.
+type Staged struct {
+	files  []*tempFile // in commit order: side data first, the model last
+	verify *tempFile   // a copy of the model file naming the temporary data file
+}
+
+// Stage writes the model as Save does but stops before renaming: the
+// caller can run the written files (VerifyPath) and drop the model from
+// memory before deciding to Commit or Discard.
+func (m *Model) Stage(path string, opts SaveOptions) (*Staged, error) {
+	return m.stage(path, opts, true)
+}
+
+// VerifyPath is a model file that loads the staged model with its
+// external data, for a runtime to check before Commit.
+func (s *Staged) VerifyPath() string {
+	if s.verify != nil {
+		return s.verify.name
+	}
+	return s.files[len(s.files)-1].name
+}
+
+// Commit renames the staged files into place, side data first, and
+// syncs the folder.
+func (s *Staged) Commit() error {
+	if s.verify != nil {
+		s.verify.discard()
+		s.verify = nil
+	}
+	return commit(s.files...)
+}
+
+// Discard removes the staged files; nothing becomes visible.
+func (s *Staged) Discard() {
+	if s.verify != nil {
+		s.verify.discard()
+	}
+	for _, f := range s.files {
+		f.discard()
+	}
+}
+
+func (m *Model) stage(path string, opts SaveOptions, verifyCopy bool) (*Staged, error) {
 	if opts.Threshold <= 0 {
 		opts.Threshold = 1024
 	}
@@ -63,22 +115,31 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 			dataFile = filepath.Base(path) + ".data"
 		}
 		if err := CheckLocation(dataFile); err != nil {
-			return fmt.Errorf("graph: data file: %w", err)
+			return nil, fmt.Errorf("graph: data file: %w", err)
 		}
 	}
 	if err := m.checkDestination(path, dataFile, opts.InPlace); err != nil {
-		return err
+		return nil, err
 	}
 	if external {
-		return m.saveExternal(path, dataFile, opts.Threshold)
+		return m.stageExternal(path, dataFile, opts.Threshold, verifyCopy)
 	}
-	return writeAtomic(path, func(f *os.File) error {
+	tmp, err := createTemp(path)
+	if err != nil {
+		return nil, err
+	}
+	err = tmp.finish(func(f *os.File) error {
 		w := bufio.NewWriterSize(f, 1<<20)
 		if err := encodeTo(w, m.Proto); err != nil {
 			return err
 		}
 		return w.Flush()
 	})
+	if err != nil {
+		tmp.discard()
+		return nil, err
+	}
+	return &Staged{files: []*tempFile{tmp}}, nil
 }
 
 // encodeTo writes mp to w byte for byte as Marshal encodes it, without
@@ -240,10 +301,11 @@ func samePath(a, b string) bool {
 	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
-// saveExternal moves tensors of at least threshold bytes into dataFile
-// and writes it and then the model, restoring the in-memory tensors
-// before returning.
-func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
+// stageExternal moves tensors of at least threshold bytes into dataFile
+// and writes it and then the model under temporary names, restoring the
+// in-memory tensors before returning. With verifyCopy it also writes a
+// copy of the model file that names the temporary data file.
+func (m *Model) stageExternal(path, dataFile string, threshold int64, verifyCopy bool) (*Staged, error) {
 	type moved struct {
 		t   *onnx.TensorProto
 		raw []byte
@@ -266,7 +328,7 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 		}
 	})
 	if bad != nil {
-		return fmt.Errorf("graph: %w", bad)
+		return nil, fmt.Errorf("graph: %w", bad)
 	}
 	// Offsets are aligned so that each tensor can be memory-mapped.
 	offsets := make([]int64, len(list))
@@ -283,70 +345,97 @@ func (m *Model) saveExternal(path, dataFile string, threshold int64) error {
 	dataPath := filepath.Join(filepath.Dir(path), dataFile)
 	dataTmp, err := createTemp(dataPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = dataTmp.finish(func(f *os.File) error {
 		for i, mv := range list {
 			if _, err := f.WriteAt(mv.raw, offsets[i]); err != nil {
 				return err
 			}
+			// Written: a mapped input tensor need not stay resident.
+			releaseMapped(mv.raw)
 		}
 		return f.Truncate(end)
 	})
 	if err != nil {
 		dataTmp.discard()
-		return err
+		return nil, err
 	}
 
-	// Swap the tensors to their external form only while encoding.
-	type saved struct {
-		raw      []byte
-		float    []float32
-		i32      []int32
-		i64      []int64
-		f64      []float64
-		u64      []uint64
-		location *onnx.TensorProto_DataLocation
-		external []*onnx.StringStringEntryProto
+	// encode swaps the tensors to their external form in location only
+	// while encoding.
+	encode := func(location string) ([]byte, error) {
+		type saved struct {
+			raw      []byte
+			float    []float32
+			i32      []int32
+			i64      []int64
+			f64      []float64
+			u64      []uint64
+			loc      *onnx.TensorProto_DataLocation
+			external []*onnx.StringStringEntryProto
+		}
+		keep := make([]saved, len(list))
+		for i, mv := range list {
+			t := mv.t
+			keep[i] = saved{t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data,
+				t.DataLocation, t.ExternalData}
+			t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = nil, nil, nil, nil, nil, nil
+			t.DataLocation = onnx.TensorProto_EXTERNAL.Enum()
+			t.ExternalData = []*onnx.StringStringEntryProto{
+				entry("location", location),
+				entry("offset", strconv.FormatInt(offsets[i], 10)),
+				entry("length", strconv.Itoa(len(mv.raw))),
+			}
+		}
+		data, err := m.Marshal()
+		for i, mv := range list {
+			t, k := mv.t, keep[i]
+			t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = k.raw, k.float, k.i32, k.i64, k.f64, k.u64
+			t.DataLocation, t.ExternalData = k.loc, k.external
+		}
+		if err == nil && int64(len(data)) >= InlineLimit {
+			err = fmt.Errorf("graph: %s: %w: %d bytes even with %d tensors in external data",
+				path, ErrUnsupported, len(data), len(list))
+		}
+		return data, err
 	}
-	keep := make([]saved, len(list))
-	for i, mv := range list {
-		t := mv.t
-		keep[i] = saved{t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data,
-			t.DataLocation, t.ExternalData}
-		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = nil, nil, nil, nil, nil, nil
-		t.DataLocation = onnx.TensorProto_EXTERNAL.Enum()
-		t.ExternalData = []*onnx.StringStringEntryProto{
-			entry("location", dataFile),
-			entry("offset", strconv.FormatInt(offsets[i], 10)),
-			entry("length", strconv.Itoa(len(mv.raw))),
+	writeTemp := func(data []byte) (*tempFile, error) {
+		tmp, err := createTemp(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := tmp.finish(func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+			tmp.discard()
+			return nil, err
+		}
+		return tmp, nil
+	}
+	data, err := encode(dataFile)
+	if err != nil {
+		dataTmp.discard()
+		return nil, err
+	}
+	modelTmp, err := writeTemp(data)
+	if err != nil {
+		dataTmp.discard()
+		return nil, err
+	}
+	st := &Staged{files: []*tempFile{dataTmp, modelTmp}}
+	if verifyCopy {
+		rel, err := filepath.Rel(filepath.Dir(path), dataTmp.name)
+		if err == nil {
+			data, err = encode(filepath.ToSlash(rel))
+		}
+		if err == nil {
+			st.verify, err = writeTemp(data)
+		}
+		if err != nil {
+			st.Discard()
+			return nil, err
 		}
 	}
-	data, err := m.Marshal()
-	for i, mv := range list {
-		t, k := mv.t, keep[i]
-		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = k.raw, k.float, k.i32, k.i64, k.f64, k.u64
-		t.DataLocation, t.ExternalData = k.location, k.external
-	}
-	if err == nil && int64(len(data)) >= InlineLimit {
-		err = fmt.Errorf("graph: %s: %w: %d bytes even with %d tensors in external data",
-			path, ErrUnsupported, len(data), len(list))
-	}
-	if err != nil {
-		dataTmp.discard()
-		return err
-	}
-	modelTmp, err := createTemp(path)
-	if err != nil {
-		dataTmp.discard()
-		return err
-	}
-	if err := modelTmp.finish(func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
-		dataTmp.discard()
-		modelTmp.discard()
-		return err
-	}
-	return commit(dataTmp, modelTmp)
+	return st, nil
 }
 
 func entry(k, v string) *onnx.StringStringEntryProto {

@@ -190,6 +190,8 @@ func SetInt64s(t *onnx.TensorProto, dims []int64, vals []int64) error {
 func SetRaw(t *onnx.TensorProto, dims []int64, raw []byte) { setRaw(t, dims, raw) }
 
 func setRaw(t *onnx.TensorProto, dims []int64, raw []byte) {
+	// Replaced mapped bytes are not read again through t.
+	releaseMapped(t.RawData)
 	t.Dims = append([]int64(nil), dims...)
 	t.RawData = raw
 	t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = nil, nil, nil, nil, nil
@@ -263,4 +265,15 @@ func (g *Graph) ConstantFloat64s(name string) ([]float64, error) {
 		out[i] = float64(x)
 	}
 	return out, nil
+}
+
+// Release tells pare that t's bytes will not be read again soon: when
+// they alias a memory-mapped external data file, their pages leave the
+// process's memory (a later read pages them in again from the file), so
+// that reading a model tensor by tensor keeps one tensor resident, not
+// the whole file. Tensors on the heap are left alone.
+func Release(t *onnx.TensorProto) {
+	if t != nil {
+		releaseMapped(t.RawData)
+	}
 }

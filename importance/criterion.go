@@ -28,7 +28,7 @@ type CriterionConfig struct {
 // do without, from BatchNormalization statistics).
 func NeedsData(criterion string) bool {
 	switch criterion {
-	case "obs", "wanda", "zeroth", "flap":
+	case "obs", "wanda", "zeroth", "flap", "taylor":
 		return true
 	}
 	return false
@@ -46,6 +46,12 @@ func NewCriterion(ctx context.Context, m *graph.Model, an *prune.Analysis, crit 
 		return &Zeroth{Local: local, SMax: cfg.ZOSMax, Budget: cfg.ZOBudget, Seed: cfg.Seed, m: m, d: d}, nil, nil
 	case "module":
 		return NewModule(an), nil, nil
+	case "taylor":
+		t, err := NewTaylor(ctx, m, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, t.Notes, nil
 	case "wanda":
 		w, err := NewWanda(ctx, m, an, d)
 		if err != nil {

@@ -101,6 +101,8 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 // each position of that axis, in one pass over the tensor. FLOAT raw data
 // is read in place, without a decoded copy.
 func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error) {
+	// Summed once: mapped weights need not stay resident afterwards.
+	defer graph.Release(t)
 	var raw []byte
 	var w []float32
 	var err error

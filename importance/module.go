@@ -136,13 +136,19 @@ func (mo *Module) Plan(_ context.Context, an *prune.Analysis, s prune.Settings) 
 	if s.Scope == "local" {
 		return an.Select(scores, s)
 	}
-	if s.Target != "" && s.Target != "channels" {
-		return nil, fmt.Errorf("importance: %w: the module criterion shares a channel target among modules; --target %s is not supported (use --scope local)", prune.ErrInvalidOption, s.Target)
-	}
 	if s.Options == nil {
 		s.Options = &prune.CriterionOptions{}
 	}
 	s.Options.Modules = map[string]string{}
+	if len(s.KindRatios) > 0 || (s.Target != "" && s.Target != "channels") {
+		// Kind ratios and params/MACs targets: module_kinds.go.
+		return mo.planByRank(an, s, scores)
+	}
+	free, _ := kindSplit(an, s)
+	inFree := map[int]bool{}
+	for _, g := range free {
+		inFree[g.ID] = true
+	}
 	type cand struct {
 		score      float64
 		group, idx int
@@ -153,6 +159,9 @@ func (mo *Module) Plan(_ context.Context, an *prune.Analysis, s prune.Settings) 
 	for _, grp := range an.Prunable() {
 		mod := mo.Modules[grp.ID]
 		s.Options.Modules[fmt.Sprint(grp.ID)] = mod
+		if !inFree[grp.ID] {
+			continue // an embedding width without --prune-embed stays whole
+		}
 		size[mod] += grp.Size
 		limit[grp.ID] = grp.Size - max(1, int(math.Ceil((1-s.MaxLayerRatio)*float64(grp.Size))))
 		for i, v := range scores[grp.ID] {
@@ -178,7 +187,7 @@ func (mo *Module) Plan(_ context.Context, an *prune.Analysis, s prune.Settings) 
 		}
 	}
 	keep := map[int]int{}
-	for _, grp := range an.Prunable() {
+	for _, grp := range free {
 		keep[grp.ID] = grp.Size - removed[grp.ID]
 	}
 	return an.PlanWithCounts(s, scores, keep)

@@ -24,7 +24,7 @@ type Scorer interface {
 
 // Criteria are the structured pruning criteria pruner.Run accepts: the scorers
 // of New and the data-aware ones.
-var Criteria = []string{"magnitude", "l1", "l2", "random", "obs", "wanda", "flap", "module", "zeroth"}
+var Criteria = []string{"magnitude", "l1", "l2", "random", "obs", "wanda", "flap", "module", "zeroth", "taylor"}
 
 // New returns the scorer for a criterion name: magnitude (with norm
 // "l1" or "l2"), l1, l2 or random.

@@ -48,9 +48,13 @@ func (*Wanda) Name() string { return "wanda" }
 func (wa *Wanda) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	total := make([]float64, grp.Size)
 	count := make([]int, grp.Size)
+	onlyIn := headKind(grp.Kind) && wa.hasConsumer(grp)
 	for _, mem := range grp.Members {
 		l := wa.layers[mem.Node]
 		if l == nil || l.Weight != mem.Tensor || wa.norms[mem.Node] == nil {
+			continue
+		}
+		if onlyIn && mem.Kind != prune.KindWeightIn {
 			continue
 		}
 		var s []float64

@@ -65,31 +65,49 @@ func (z *Zeroth) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	return z.Local.Score(g, grp)
 }
 
-// Plan implements allocator.
+// Plan implements allocator. Kinds with a ratio of their own (--heads,
+// --mlp, ...) are allocated among their groups at that ratio; the other
+// groups at Ratio, or, with a params or MACs target, at the ratio whose
+// plan lands nearest the target (kinds.go).
 func (z *Zeroth) Plan(ctx context.Context, an *prune.Analysis, s prune.Settings) (*prune.Plan, error) {
-	if s.Target != "" && s.Target != "channels" {
-		return nil, fmt.Errorf("importance: %w: the zeroth criterion allocates channels; --target %s is not supported", prune.ErrInvalidOption, s.Target)
+	free, byKind := kindSplit(an, s)
+	var scored []*prune.Group
+	if s.Ratio > 0 {
+		scored = append(scored, free...)
 	}
-	if err := z.sensitivities(ctx, an); err != nil {
+	for _, k := range sortedNames(byKind) {
+		scored = append(scored, byKind[k]...)
+	}
+	if err := z.sensitivities(ctx, an, scored); err != nil {
 		return nil, err
-	}
-	groups := an.Prunable()
-	n := make([]int, len(groups))
-	sc := make([]float64, len(groups))
-	for i, g := range groups {
-		n[i], sc[i] = g.Size, z.Scores[g.ID]
 	}
 	smax := z.SMax
 	if smax <= 0 {
 		smax = s.MaxLayerRatio
 	}
-	keep, err := prune.Allocate(n, sc, s.Ratio, smax)
-	if err != nil {
-		return nil, err
+	alloc := func(groups []*prune.Group, ratio float64, into map[int]int) error {
+		if len(groups) == 0 {
+			return nil
+		}
+		n := make([]int, len(groups))
+		sc := make([]float64, len(groups))
+		for i, g := range groups {
+			n[i], sc[i] = g.Size, z.Scores[g.ID]
+		}
+		keep, err := prune.Allocate(n, sc, ratio, smax)
+		if err != nil {
+			return err
+		}
+		for i, g := range groups {
+			into[g.ID] = keep[i]
+		}
+		return nil
 	}
 	counts := map[int]int{}
-	for i, g := range groups {
-		counts[g.ID] = keep[i]
+	for _, k := range sortedNames(byKind) {
+		if err := alloc(byKind[k], s.KindRatios[k], counts); err != nil {
+			return nil, fmt.Errorf("%w (--%s %v)", err, k, s.KindRatios[k])
+		}
 	}
 	local, err := ScoreAll(z.Local, an)
 	if err != nil {
@@ -98,6 +116,15 @@ func (z *Zeroth) Plan(ctx context.Context, an *prune.Analysis, s prune.Settings)
 	if s.Options != nil {
 		s.Options.ZOSMax, s.Options.ZOEpsilon, s.Options.ZOBudget, s.Options.ZOPasses = smax, z.Epsilon, z.Budget, z.Passes
 		s.Options.ZOLoss, s.Options.ZOLocal = "cross-entropy to dense top-1", z.Local.Name()
+	}
+	if s.Target != "" && s.Target != "channels" && s.Ratio > 0 {
+		return planForTarget(an, s, local, counts, smax, func(r float64) (map[int]int, error) {
+			c := map[int]int{}
+			return c, alloc(free, r, c)
+		})
+	}
+	if err := alloc(free, s.Ratio, counts); err != nil {
+		return nil, err
 	}
 	return an.PlanWithCounts(s, local, counts)
 }
@@ -166,7 +193,8 @@ func shapeProto(dims []int64) *onnx.TensorShapeProto {
 	return s
 }
 
-func (z *Zeroth) sensitivities(ctx context.Context, an *prune.Analysis) error {
+// sensitivities scores the given groups.
+func (z *Zeroth) sensitivities(ctx context.Context, an *prune.Analysis, groups []*prune.Group) error {
 	if z.d.Src == nil {
 		return fmt.Errorf("importance: the zeroth criterion needs --calib data")
 	}
@@ -187,7 +215,6 @@ func (z *Zeroth) sensitivities(ctx context.Context, an *prune.Analysis) error {
 	}
 	defer sess.Close()
 	out := sess.Outputs()[0].Name
-	groups := an.Prunable()
 	batch := z.d.BatchSize()
 	nb := (z.d.Src.Len() + batch - 1) / batch
 	if most := z.Budget / (1 + 2*len(groups)); most < nb {

@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/pare-dev/pare/graph"
@@ -355,6 +356,14 @@ func (a *Analysis) addParam(name string, axis int, labels []int32, kind string, 
 // addParamFacet is addParam for one of several label arrays on the same
 // axis (paramKey.facet).
 func (a *Analysis) addParamFacet(name string, axis int, labels []int32, kind string, node *graph.Node, facet string) bool {
+	return a.addParamAt(name, slices.Index(node.Proto.Input, name), axis, labels, kind, node, facet)
+}
+
+// addParamAt is addParamFacet for the constant that node's input number
+// input reads (-1: unknown), so that a node reading one filled constant on
+// two inputs (BatchNormalization's zero bias and, through an Identity, its
+// zero running mean) gets a private copy for each.
+func (a *Analysis) addParamAt(name string, input, axis int, labels []int32, kind string, node *graph.Node, facet string) bool {
 	if !anyLabel(labels) {
 		return true
 	}
@@ -364,7 +373,7 @@ func (a *Analysis) addParamFacet(name string, axis int, labels []int32, kind str
 			return a.addDequantParam(p, axis, labels, kind, node)
 		case p.Op() == "Identity" && p.Domain() == "":
 			// Exporters alias shared parameters through Identity.
-			return a.addParamFacet(p.Input(0), axis, labels, kind, node, facet)
+			return a.addParamAt(p.Input(0), input, axis, labels, kind, node, facet)
 		}
 	}
 	t, ok := a.constant(name)
@@ -386,7 +395,7 @@ func (a *Analysis) addParamFacet(name string, axis int, labels []int32, kind str
 	k := paramKey{tensor: name, axis: axis, facet: facet}
 	p := &param{key: k, kind: kind, node: node.Name(), labels: labels}
 	if a.filled[name] {
-		if i, ok := a.readerInput(node, name); ok {
+		if i, ok := a.readerInput(node, name, input); ok {
 			p.key.copy, p.reader, p.input = copyKey(name, node, i), node, i
 			k = p.key
 		}

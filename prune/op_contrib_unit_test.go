@@ -2,6 +2,7 @@ package prune_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func positive(n int64, seed int) []float32 {
 // nbitsMLP builds x[B,4,8] → MatMul [8,K] → Relu → MatMulNBits (K
 // inputs in blocks of 16, N 8) → y, in the layouts of MatMulNBits:
 // flattened or 2-D scales and zero points, packed zero points or none.
-func nbitsMLP(t *testing.T, k, bits int64, scales2D bool, zp string) (*graph.Model, map[string]tensor.Dense) {
+func nbitsMLP(t *testing.T, k, bits int64, scales2D bool, zp string, accuracy ...int64) (*graph.Model, map[string]tensor.Dense) {
 	t.Helper()
 	const n, block = 8, 16
 	blocks := (k + block - 1) / block
@@ -71,8 +72,11 @@ func nbitsMLP(t *testing.T, k, bits int64, scales2D bool, zp string) (*graph.Mod
 	case "float":
 		ins = append(ins, b.Init("zp", sdims, weights(n*blocks, 5)))
 	}
-	y := msNode(b, "MatMulNBits", ins, 1, build.Int("K", k), build.Int("N", n), build.Int("bits", bits),
-		build.Int("block_size", block))[0]
+	attrs := []*onnx.AttributeProto{build.Int("K", k), build.Int("N", n), build.Int("bits", bits), build.Int("block_size", block)}
+	if len(accuracy) > 0 {
+		attrs = append(attrs, build.Int("accuracy_level", accuracy[0]))
+	}
+	y := msNode(b, "MatMulNBits", ins, 1, attrs...)[0]
 	b.Output(y, f32, -1, 4, n)
 	m, err := b.Build()
 	if err != nil {
@@ -98,12 +102,16 @@ func TestMatMulNBitsBlocks(t *testing.T) {
 		k, bits  int64
 		scales2D bool
 		zp       string
+		accuracy int64
 	}{
-		{48, 4, false, "packed"}, {48, 4, true, "packed"}, {40, 4, false, "packed"}, {48, 2, false, "packed"},
-		{48, 8, false, "packed"}, {48, 4, false, "float"}, {48, 4, true, ""},
+		{48, 4, false, "packed", 0}, {48, 4, true, "packed", 0}, {40, 4, false, "packed", 0}, {48, 2, false, "packed", 0},
+		{48, 8, false, "packed", 0}, {48, 4, false, "float", 0}, {48, 4, true, "", 0},
+		// int8 compute: the activations are quantized per block of K,
+		// and whole blocks leave the other blocks' quantization as it was.
+		{48, 4, false, "packed", 4},
 	} {
-		t.Run(fmt.Sprintf("K%d-bits%d-2d%v-zp%s", c.k, c.bits, c.scales2D, c.zp), func(t *testing.T) {
-			m, in := nbitsMLP(t, c.k, c.bits, c.scales2D, c.zp)
+		t.Run(fmt.Sprintf("K%d-bits%d-2d%v-zp%s-acc%d", c.k, c.bits, c.scales2D, c.zp, c.accuracy), func(t *testing.T) {
+			m, in := nbitsMLP(t, c.k, c.bits, c.scales2D, c.zp, c.accuracy)
 			an, err := prune.Analyze(prunetest.Clone(t, m), prune.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -120,6 +128,25 @@ func TestMatMulNBitsBlocks(t *testing.T) {
 			r := prunetest.DeadOracle(t, m, in, prune.Options{}, s)
 			t.Log(r)
 		})
+	}
+	// A partial last block (K 40: blocks of 16, 16, 8) kept behind a
+	// removed full block: every block removed in turn, by random scores.
+	removed := map[int]bool{}
+	for seed := uint64(0); seed < 12 && len(removed) < 3; seed++ {
+		m, in := nbitsMLP(t, 40, 4, false, "packed")
+		rs := s
+		rs.Criterion, rs.Seed = "random", seed
+		r := prunetest.DeadOracle(t, m, in, prune.Options{}, rs)
+		for gid, kept := range r.Plan.Keep() {
+			for i := range 3 {
+				if !slices.Contains(kept, i) && r.Plan.Groups[gid].Size == 3 {
+					removed[i] = true
+				}
+			}
+		}
+	}
+	if len(removed) != 3 {
+		t.Errorf("random seeds removed blocks %v, want each of the three once", removed)
 	}
 }
 

@@ -127,14 +127,22 @@ func isFilled(t *onnx.TensorProto) bool {
 	return true
 }
 
-// readerInput returns the input of node that reads the constant base.
-func (a *Analysis) readerInput(node *graph.Node, base string) (int, bool) {
+// readerInput returns the input of node that reads the constant base:
+// want when that input reads it, else the first that does.
+func (a *Analysis) readerInput(node *graph.Node, base string, want int) (int, bool) {
+	first, found := 0, false
 	for _, u := range a.uses[base] {
-		if u.node.Proto == node.Proto {
+		if u.node.Proto != node.Proto {
+			continue
+		}
+		if u.input == want {
 			return u.input, true
 		}
+		if !found {
+			first, found = u.input, true
+		}
 	}
-	return 0, false
+	return first, found
 }
 
 // sharedWith lists the other nodes that read a tied constant.

@@ -61,6 +61,8 @@ func (l *Layer) In() int {
 // Matrix returns the weight as [out, in].
 func (l *Layer) Matrix(m *graph.Model) (Matrix, error) {
 	t := m.Graph.Initializer(l.Weight)
+	// Decoded: mapped weights need not stay resident afterwards.
+	defer graph.Release(t)
 	if l.transposed() && graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
 		// Decode straight into the transposed layout: one pass, no
 		// intermediate copy of the weight.

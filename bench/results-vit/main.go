@@ -7,10 +7,12 @@
 //
 // For attention heads and MLP hidden width separately, at 10, 25 and 50%
 // (pare prune --heads R / --mlp R: the fraction of all heads, or of all
-// MLP channels, removed, ranked across layers), it scores the pruned
-// model's accuracy on the 1000 test images of fixtures/data with the
-// magnitude criterion and with random selection (mean, min and max over
-// seeds). Embedding width is left whole.
+// MLP channels, removed, ranked across layers), both together, and a
+// params target shared across kinds, it scores the pruned model's
+// accuracy on the 1000 test images of fixtures/data with every criterion
+// (the data-aware ones with the calibration images of fixtures/data) and
+// with random selection (mean, min and max over seeds). Embedding width
+// is left whole.
 package main
 
 import (
@@ -25,9 +27,9 @@ import (
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/pruner"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -40,6 +42,7 @@ func main() {
 	model := flag.String("model", "fixtures/models/fmnist_vit_op17.onnx", "trained ViT")
 	xPath := flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images")
 	yPath := flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
+	flag.StringVar(&calibPath, "calib", "fixtures/data/fmnist_calib_x.npy", "calibration images for the data-aware criteria")
 	seeds := flag.Int("seeds", 5, "random selections per setting")
 	write := flag.String("write", "", "replace the section in this Markdown file")
 	flag.Parse()
@@ -57,6 +60,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+var calibPath string
 
 type data struct {
 	x tensor.Dense
@@ -111,107 +116,156 @@ func section(model, xPath, yPath string, seeds int) (string, error) {
 		"uniformly (%d seeds: mean, min–max).\n\n",
 		count[prune.KindHeads][1], count[prune.KindHeads][1], count[prune.KindHeads][0],
 		count[prune.KindMLP][1], count[prune.KindMLP][1], seeds)
-	fmt.Fprintf(&b, "| pruned | ratio | removed | params | magnitude acc | random acc (min–max) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|\n")
-	before := an.Cost()
+	dc, err := graph.Count(m)
+	if err != nil {
+		return "", err
+	}
+	before := prune.Cost{Params: dc.Params}
+	crits := []string{"magnitude", "wanda", "flap", "obs", "module", "zeroth"}
+	fmt.Fprintf(&b, "Criteria (docs/PRUNING.md, \"Criteria\"; data-aware ones with `--calib %s`): "+
+		"*wanda* scores a head by Σ|W_o[:,j]|·‖x_j‖ over its output-projection input columns (Wanda-sp), "+
+		"*flap* by the fluctuation Var(x_j)·‖W_o[:,j]‖² of the same columns, with their mean put back into the "+
+		"output-projection bias, *obs* by the OBS error of removing the head's block of output-projection columns, "+
+		"the remaining columns compensated; *module* is DIMAP's module-wise cumulative magnitude, *zeroth* "+
+		"ECoFLaP's zeroth-order sensitivity allocating the ratio among layers (local criterion magnitude). "+
+		"A heads or MLP column removes the same count with every criterion; *params 30%%* is "+
+		"`--ratio 0.3 --target params`, shared across heads and MLP width by the criterion.\n\n", calibPath)
+	fmt.Fprintf(&b, "| pruned | ratio | removed | params after |")
+	for _, c := range crits {
+		fmt.Fprintf(&b, " %s |", c)
+	}
+	fmt.Fprintf(&b, " random (min–max) |\n|---|---|---|---|")
+	for range crits {
+		fmt.Fprintf(&b, "---|")
+	}
+	fmt.Fprintf(&b, "---|\n")
 	type row struct {
-		kind, label, scope string
-		r                  float64
+		label, scope string
+		kinds        map[string]float64
+		target       string
+		r            float64
 	}
 	var rows []row
-	type result struct {
-		kind     string
-		mag, rnd float64
-	}
-	var cmp []result
-	drop50 := map[string]float64{}
 	for _, kind := range []string{prune.KindHeads, prune.KindMLP} {
 		for _, r := range []float64{0.1, 0.25, 0.5} {
-			rows = append(rows, row{kind, kind, "global", r})
+			rows = append(rows, row{kind, "global", map[string]float64{kind: r}, "channels", r})
 		}
 	}
 	for _, r := range []float64{0.25, 0.5} {
-		rows = append(rows, row{prune.KindHeads, "heads, same count per layer (`--scope local`)", "local", r})
+		rows = append(rows, row{"heads, same count per layer (`--scope local`)", "local", map[string]float64{prune.KindHeads: r}, "channels", r})
 	}
+	rows = append(rows, row{"heads + mlp", "global", map[string]float64{prune.KindHeads: 0.25, prune.KindMLP: 0.25}, "channels", 0.25})
+	rows = append(rows, row{"params (mixed)", "global", nil, "params", 0.3})
+	rows = append(rows, row{"params (mixed)", "global", nil, "params", 0.5})
+	// beats[c]: head rows in which criterion c is above magnitude.
+	beats := map[string]int{}
+	headRows := 0
+	acc50 := map[string]float64{}
 	for _, rw := range rows {
-		{
-			kind, r := rw.kind, rw.r
-			s := prune.Settings{Scope: rw.scope, Target: "channels", MaxLayerRatio: 0.8,
-				KindRatios: map[string]float64{kind: r}}
-			acc, removed, after, err := prunedAccuracy(raw, d, "magnitude", 0, s)
+		s := prune.Settings{Scope: rw.scope, Target: rw.target, MaxLayerRatio: 0.8, KindRatios: rw.kinds}
+		if rw.kinds == nil {
+			s.Ratio, s.RoundTo = rw.r, 1
+		}
+		var accs []float64
+		var removed, after string
+		for _, c := range crits {
+			res, err := prunedAccuracy(raw, d, c, 0, calibPath, s)
+			if err != nil {
+				return "", fmt.Errorf("%s %s %.2f: %w", c, rw.label, rw.r, err)
+			}
+			accs = append(accs, res.acc)
+			removed, after = res.removed, fmt.Sprint(res.after.Params)
+		}
+		var rs []float64
+		for seed := 1; seed <= seeds; seed++ {
+			res, err := prunedAccuracy(raw, d, "random", uint64(seed), "", s)
 			if err != nil {
 				return "", err
 			}
-			var rs []float64
-			for seed := 1; seed <= seeds; seed++ {
-				ra, _, _, err := prunedAccuracy(raw, d, "random", uint64(seed), s)
-				if err != nil {
-					return "", err
+			rs = append(rs, res.acc)
+		}
+		mean, lo, hi := stats(rs)
+		if _, ok := rw.kinds[prune.KindHeads]; ok && len(rw.kinds) == 1 {
+			headRows++
+			for i, c := range crits {
+				if accs[i] > accs[0] {
+					beats[c]++
 				}
-				rs = append(rs, ra)
-			}
-			mean, lo, hi := stats(rs)
-			cmp = append(cmp, result{kind, acc, mean})
-			if r == 0.5 && rw.scope == "global" {
-				drop50[kind] = acc
-			}
-			fmt.Fprintf(&b, "| %s | %.0f%% | %d/%d | %d → %d | %.1f%% | %.1f%% (%.1f–%.1f) |\n",
-				rw.label, 100*r, removed, count[kind][1], before.Params, after.Params,
-				100*acc, 100*mean, 100*lo, 100*hi)
-		}
-	}
-	headsWorse, headsRows := 0, 0
-	for _, c := range cmp {
-		if c.kind == prune.KindHeads {
-			headsRows++
-			if c.mag < c.rnd {
-				headsWorse++
+				if rw.r == 0.5 && rw.scope == "global" {
+					acc50[c] = accs[i]
+				}
 			}
 		}
+		if rw.kinds == nil {
+			removed, after = "chosen by the criterion", fmt.Sprintf("≈%d", int(math.Round(float64(before.Params)*(1-rw.r))))
+		}
+		fmt.Fprintf(&b, "| %s | %.0f%% | %s | %d → %s |", rw.label, 100*rw.r, removed, before.Params, after)
+		for _, a := range accs {
+			fmt.Fprintf(&b, " %.1f%% |", 100*a)
+		}
+		fmt.Fprintf(&b, " %.1f%% (%.1f–%.1f) |\n", 100*mean, 100*lo, 100*hi)
 	}
-	fmt.Fprintf(&b, "\nMagnitude below the mean random choice in %d of %d head rows. "+
-		"Accuracy lost at 50%%: %.1f points for heads, %.1f for MLP width (magnitude, global).\n",
-		headsWorse, headsRows, 100*(dense-drop50[prune.KindHeads]), 100*(dense-drop50[prune.KindMLP]))
+	fmt.Fprintf(&b, "\nHead rows (of %d) in which a criterion is above magnitude:", headRows)
+	for _, c := range crits[1:] {
+		fmt.Fprintf(&b, " %s %d,", c, beats[c])
+	}
+	fmt.Fprintf(&b, " and accuracy lost with half the heads removed (global):")
+	for i, c := range crits {
+		sep := ","
+		if i == len(crits)-1 {
+			sep = "."
+		}
+		fmt.Fprintf(&b, " %s %.1f%s", c, 100*(dense-acc50[c]), sep)
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "\n%s\n", endMark)
 	return b.String(), nil
 }
 
-func prunedAccuracy(raw []byte, d data, criterion string, seed uint64, s prune.Settings) (acc float64, removed int, after prune.Cost, err error) {
+type pruned struct {
+	acc     float64
+	removed string // heads and MLP channels removed
+	after   prune.Cost
+}
+
+// prunedAccuracy prunes with pare's whole structured step (scores,
+// selection, compensation) and measures the result's accuracy.
+func prunedAccuracy(raw []byte, d data, criterion string, seed uint64, calibPath string, s prune.Settings) (pruned, error) {
 	m, err := graph.Parse(raw)
 	if err != nil {
-		return 0, 0, after, err
+		return pruned{}, err
 	}
 	an, err := prune.Analyze(m, prune.Options{})
 	if err != nil {
-		return 0, 0, after, err
+		return pruned{}, err
 	}
-	sc, err := importance.New(criterion, "l2", seed)
+	s.Criterion, s.Seed = criterion, seed
+	cfg := pruner.Config{Settings: s, Norm: "l2"}
+	if criterion != "magnitude" && criterion != "random" && criterion != "module" {
+		cfg.Calib = calibPath
+	}
+	out, err := pruner.Run(context.Background(), m, an, nil, cfg)
 	if err != nil {
-		return 0, 0, after, err
+		return pruned{}, err
 	}
-	s.Criterion, s.Seed = sc.Name(), seed
-	scores, err := importance.ScoreAll(sc, an)
-	if err != nil {
-		return 0, 0, after, err
-	}
-	p, err := an.Select(scores, s)
-	if err != nil {
-		return 0, 0, after, err
-	}
-	for _, g := range p.Groups {
-		if !g.Frozen {
-			removed += g.Size - len(g.Kept)
+	rm := map[string]int{}
+	for _, g := range out.Plan.Groups {
+		if !g.Frozen && len(g.Kept) > 0 {
+			rm[g.Kind] += g.Size - len(g.Kept)
 		}
 	}
-	if err := an.ApplyPlan(p); err != nil {
-		return 0, 0, after, err
-	}
-	out, err := m.Marshal()
+	removed := fmt.Sprintf("%d heads, %d MLP", rm[prune.KindHeads], rm[prune.KindMLP])
+	c, err := graph.Count(m)
 	if err != nil {
-		return 0, 0, after, err
+		return pruned{}, err
 	}
-	acc, err = accuracy(out, d)
-	return acc, removed, p.After, err
+	after := prune.Cost{Params: c.Params}
+	out2, err := m.Marshal()
+	if err != nil {
+		return pruned{}, err
+	}
+	acc, err := accuracy(out2, d)
+	return pruned{acc, removed, after}, err
 }
 
 func accuracy(model []byte, d data) (float64, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
+	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
@@ -106,6 +107,7 @@ var exitMappings = []struct {
 	{graph.ErrShapeMismatch, exitUnsupported},
 	{upgrade.ErrUnsupported, exitUnsupported},
 	{prune.ErrUnsupported, exitUnsupported},
+	{grad.ErrUnsupported, exitUnsupported},
 	{quant.ErrUnsupported, exitUnsupported},
 	{quant.ErrInvalid, exitUnsupported},
 	{tensor.ErrShape, exitUnsupported},

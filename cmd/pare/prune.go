@@ -106,7 +106,7 @@ func pruneCommand() *cli.Command {
 			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module or zeroth (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
@@ -119,7 +119,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random and zeroth"},
-			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth and recovery"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth, taylor and recovery"},
 			&cli.IntFlag{Name: "calib-samples", Usage: "use at most N calibration samples (0: all)"},
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
@@ -264,14 +264,8 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("prune: the pruned model is invalid, nothing written: %w", err)
 	}
-	if res.Verify, err = verifyModel(ctx, "prune", m, o.Model, o.OrtLib, o.NoVerify); err != nil {
+	if res.Verify, err = saveVerified(ctx, "prune", m, o.Output, graph.SaveOptions{InPlace: o.InPlace}, o.Model, o.OrtLib, o.NoVerify); err != nil {
 		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := m.Save(o.Output, graph.SaveOptions{InPlace: o.InPlace}); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
 }

@@ -169,15 +169,9 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("quant: the quantized model is invalid, nothing written: %w", err)
 	}
-	verify, err := verifyModel(ctx, "quant", m, opts.Model, opts.OrtLib, opts.NoVerify)
+	verify, err := saveVerified(ctx, "quant", m, opts.Out, graph.SaveOptions{}, opts.Model, opts.OrtLib, opts.NoVerify)
 	if err != nil {
 		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := m.Save(opts.Out, graph.SaveOptions{}); err != nil {
-		return nil, fmt.Errorf("quant: %w", err)
 	}
 	after, err := fileSize(opts.Out)
 	if err != nil {

@@ -4,42 +4,65 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"google.golang.org/protobuf/proto"
+	"runtime"
+	"runtime/debug"
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 )
 
-// verifyModel runs the model about to be written once in onnxruntime (see
-// check.Verify), so that prune and quant never write a model the runtime
-// rejects. It returns what was done for the report: "ok", or why the
-// model was not verified. A rejection is an error naming the node; a
-// missing runtime or an inconclusive run is only a note.
-func verifyModel(ctx context.Context, cmd string, m *graph.Model, ref, ortLib string, skip bool) (string, error) {
+// saveVerified writes m to out through graph.Stage, runs the written
+// files once in onnxruntime (see check.VerifyFile) and only then makes
+// them visible, so that prune and quant never write a model the runtime
+// rejects. The model is dropped from memory before the runtime loads the
+// files: the caller must not use m afterwards. It returns what was done
+// for the report: "ok", or why the model was not verified. A rejection
+// is an error naming the node; a missing runtime or an inconclusive run
+// is only a note.
+func saveVerified(ctx context.Context, cmd string, m *graph.Model, out string, opts graph.SaveOptions, ref, ortLib string, skip bool) (string, error) {
+	verify := "skipped (--no-verify)"
+	if !skip {
+		if err := ort.Init(ortLib); err != nil {
+			verify, skip = fmt.Sprintf("skipped: %v", err), true
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	if skip {
-		return "skipped (--no-verify)", nil
+		if err := m.Save(out, opts); err != nil {
+			return "", fmt.Errorf("%s: %w", cmd, err)
+		}
+		return verify, nil
 	}
-	if err := ort.Init(ortLib); err != nil {
-		return fmt.Sprintf("skipped: %v", err), nil
-	}
-	// Serialised with every tensor inline; protobuf cannot hold more.
-	if n := proto.Size(m.Proto); int64(n) >= graph.InlineLimit {
-		return fmt.Sprintf("skipped: %d bytes is too large to verify in memory", n), nil
-	}
-	b, err := m.Marshal()
+	staged, err := m.Stage(out, opts)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", cmd, err)
 	}
-	switch err := check.Verify(ctx, b, ref); {
+	// The model now lives in the staged files: return its memory before
+	// onnxruntime loads them, so that the peak is one copy, not two.
+	m = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	switch err := check.VerifyFile(ctx, staged.VerifyPath(), ref); {
 	case err == nil:
-		return "ok", nil
+		verify = "ok"
 	case ctx.Err() != nil:
+		staged.Discard()
 		return "", ctx.Err()
 	case errors.Is(err, check.ErrInconclusive):
-		return err.Error(), nil
+		verify = err.Error()
 	default:
+		staged.Discard()
 		return "", fmt.Errorf("%s: nothing written: %w (--no-verify writes it anyway)", cmd, err)
 	}
+	if err := ctx.Err(); err != nil {
+		staged.Discard()
+		return "", err
+	}
+	if err := staged.Commit(); err != nil {
+		return "", fmt.Errorf("%s: %w", cmd, err)
+	}
+	return verify, nil
 }

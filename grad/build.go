@@ -1,0 +1,217 @@
+package grad
+
+import (
+	"errors"
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+// ErrUnsupported marks a model that cannot be made differentiable: an
+// op without a translation rule, an attribute value the rule does not
+// handle, or a shape that is not static at the chosen batch size.
+var ErrUnsupported = errors.New("grad: unsupported model")
+
+// Net is a model translated into a gorgonia expression graph for one
+// batch size.
+type Net struct {
+	Graph  *G.ExprGraph
+	Input  *G.Node // the model's only data input, batch-first
+	Output *G.Node // the model's only output
+	// Weights are the float initializers that training may change, in
+	// initializer order, keyed by initializer name in byName.
+	Weights []*G.Node
+	byName  map[string]*G.Node
+	model   *graph.Model
+	batch   int
+	forward G.VM // the forward pass alone, made on first use
+	// objective is set once NewObjective has added a loss: gorgonia
+	// differentiates a graph once.
+	objective bool
+}
+
+// translator carries the state of one Build.
+type translator struct {
+	m      *graph.Model
+	shapes *graph.Shapes
+	g      *G.ExprGraph
+	vals   map[string]*G.Node // float values by ONNX name
+	net    *Net
+	// frozen are initializers read as statistics, not weights
+	// (BatchNormalization running mean and variance).
+	frozen map[string]bool
+}
+
+// rule translates one node: it reads its inputs from t.vals and stores
+// its outputs there.
+type rule func(t *translator, n *graph.Node) error
+
+// rules maps ONNX op types (default domain) to their translation.
+var rules = map[string]rule{}
+
+// Supported reports whether op (default ONNX domain) has a rule.
+func Supported(op string) bool { _, ok := rules[op]; return ok }
+
+// Build translates m for inputs of batch rows. The model must have one
+// float data input and one output. The model is not modified.
+func Build(m *graph.Model, batch int) (*Net, error) {
+	g := m.Graph
+	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
+		return nil, fmt.Errorf("%w: %d inputs and %d outputs (one of each needed)", ErrUnsupported, len(g.Inputs), len(g.Outputs))
+	}
+	in := g.Inputs[0]
+	ts, ok := graph.ShapeFromInfo(in.Info)
+	if !ok || !ts.Ranked || ts.Elem != graph.DataType(1) {
+		return nil, fmt.Errorf("%w: input %s is not a ranked float tensor", ErrUnsupported, in.Name)
+	}
+	dims := make([]int64, len(ts.Dims))
+	for i, d := range ts.Dims {
+		v, known := d.Value()
+		switch {
+		case i == 0:
+			v = int64(batch)
+		case !known:
+			return nil, fmt.Errorf("%w: input %s dim %d is not fixed", ErrUnsupported, in.Name, i)
+		}
+		dims[i] = v
+	}
+	shapes, err := inferAt(m, in.Name, dims)
+	if err != nil {
+		return nil, err
+	}
+	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{}}
+	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: batch}
+	t.net.Input = G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithName(in.Name))
+	t.vals[in.Name] = t.net.Input
+	for _, n := range g.Nodes {
+		if n.Op() == "BatchNormalization" {
+			t.frozen[n.Input(3)], t.frozen[n.Input(4)] = true, true
+		}
+	}
+	for _, n := range g.Nodes {
+		if t.folded(n) {
+			continue
+		}
+		r, ok := rules[n.Op()]
+		if !ok || n.Domain() != "" {
+			return nil, fmt.Errorf("%w: op %s (node %s) has no gradient rule", ErrUnsupported, n.Op(), n.Name())
+		}
+		if err := r(t, n); err != nil {
+			return nil, fmt.Errorf("node %s (%s): %w", n.Name(), n.Op(), err)
+		}
+	}
+	out := g.Outputs[0].Name
+	if t.net.Output, err = t.value(out); err != nil {
+		return nil, err
+	}
+	return t.net, nil
+}
+
+// inferAt runs shape inference with the input fixed to dims, restoring
+// the model's own fixed shapes afterwards.
+func inferAt(m *graph.Model, input string, dims []int64) (*graph.Shapes, error) {
+	saved := m.InputShapes
+	defer func() { m.InputShapes = saved }()
+	if err := m.SetInputShapes(map[string][]int64{input: dims}); err != nil {
+		return nil, err
+	}
+	return graph.InferShapes(m)
+}
+
+// folded reports whether every output of n is a statically known
+// integer tensor (a shape computation), which needs no gorgonia node.
+func (t *translator) folded(n *graph.Node) bool {
+	if n.Op() == "Constant" {
+		return true
+	}
+	for _, o := range n.Proto.Output {
+		s, ok := t.shapes.Of(o)
+		if !ok || s.Elem == graph.DataType(1) {
+			return false
+		}
+		if _, ok := t.shapes.IntValue(o); !ok {
+			return false
+		}
+	}
+	return len(n.Proto.Output) > 0
+}
+
+// value returns the gorgonia node of the float value name, creating a
+// weight (or a constant, for frozen statistics) for initializers.
+func (t *translator) value(name string) (*G.Node, error) {
+	if v, ok := t.vals[name]; ok {
+		return v, nil
+	}
+	tp, ok := t.m.Graph.Constant(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: value %s is not available", ErrUnsupported, name)
+	}
+	f, err := graph.Float32s(tp)
+	if err != nil {
+		return nil, fmt.Errorf("%w: value %s: %v", ErrUnsupported, name, err)
+	}
+	data := make([]float64, len(f))
+	for i, x := range f {
+		data[i] = float64(x)
+	}
+	var n *G.Node
+	if len(tp.Dims) == 0 {
+		n = G.NewScalar(t.g, G.Float64, G.WithName(name), G.WithValue(data[0]))
+	} else {
+		shape := ints(tp.Dims)
+		val := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+		n = G.NewTensor(t.g, G.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(val))
+	}
+	t.vals[name] = n
+	isInit := t.m.Graph.Initializer(name) != nil
+	if isInit && !t.frozen[name] && len(tp.Dims) > 0 {
+		t.net.Weights = append(t.net.Weights, n)
+		t.net.byName[name] = n
+	}
+	return n, nil
+}
+
+// ints returns the static integer tensor name (an initializer, a
+// Constant output or a folded shape computation).
+func (t *translator) ints(name string) ([]int64, error) {
+	if tp, ok := t.m.Graph.Constant(name); ok {
+		return graph.Int64s(tp)
+	}
+	ds, ok := t.shapes.IntValue(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a static integer tensor", ErrUnsupported, name)
+	}
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		v, ok := d.Value()
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is not static", ErrUnsupported, name)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// set stores the node's output i.
+func (t *translator) set(n *graph.Node, i int, v *G.Node) { t.vals[n.Output(i)] = v }
+
+// in returns the node's float input i.
+func (t *translator) in(n *graph.Node, i int) (*G.Node, error) { return t.value(n.Input(i)) }
+
+func ints(d []int64) []int {
+	out := make([]int, len(d))
+	for i, v := range d {
+		out[i] = int(v)
+	}
+	return out
+}
+
+// Weight returns the node of the initializer name, or nil when it is not
+// a trainable weight of the net.
+func (n *Net) Weight(name string) *G.Node { return n.byName[name] }
+
+// Batch is the batch size the net was built for.
+func (n *Net) Batch() int { return n.batch }

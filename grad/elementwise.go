@@ -1,0 +1,122 @@
+package grad
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+func init() {
+	rules["Add"] = binary(G.Add, G.BroadcastAdd)
+	rules["Sub"] = binary(G.Sub, G.BroadcastSub)
+	rules["Mul"] = binary(G.HadamardProd, G.BroadcastHadamardProd)
+	rules["Div"] = binary(G.HadamardDiv, G.BroadcastHadamardDiv)
+	rules["Relu"] = unary(G.Rectify)
+	rules["Sqrt"] = unary(G.Sqrt)
+	rules["Tanh"] = unary(G.Tanh)
+	rules["Sigmoid"] = unary(G.Sigmoid)
+	rules["Identity"] = unary(func(x *G.Node) (*G.Node, error) { return x, nil })
+	rules["Dropout"] = unary(func(x *G.Node) (*G.Node, error) { return x, nil }) // inference: identity
+}
+
+func unary(f func(*G.Node) (*G.Node, error)) rule {
+	return func(t *translator, n *graph.Node) error {
+		x, err := t.in(n, 0)
+		if err != nil {
+			return err
+		}
+		y, err := f(x)
+		if err != nil {
+			return err
+		}
+		t.set(n, 0, y)
+		return nil
+	}
+}
+
+type binFn func(a, b *G.Node) (*G.Node, error)
+type bcastFn func(a, b *G.Node, left, right []byte) (*G.Node, error)
+
+func binary(same binFn, bc bcastFn) rule {
+	return func(t *translator, n *graph.Node) error {
+		a, err := t.in(n, 0)
+		if err != nil {
+			return err
+		}
+		b, err := t.in(n, 1)
+		if err != nil {
+			return err
+		}
+		y, err := broadcast(a, b, same, bc)
+		if err != nil {
+			return err
+		}
+		t.set(n, 0, y)
+		return nil
+	}
+}
+
+// broadcast applies an elementwise op with numpy broadcasting: scalars
+// go straight to gorgonia's scalar-tensor ops, other operands are padded
+// to a common rank and repeated along their size-1 axes.
+func broadcast(a, b *G.Node, same binFn, bc bcastFn) (*G.Node, error) {
+	a, b = asScalar(a), asScalar(b)
+	if a.IsScalar() || b.IsScalar() || a.Shape().Eq(b.Shape()) {
+		return same(a, b)
+	}
+	as, bs := a.Shape(), b.Shape()
+	rank := max(len(as), len(bs))
+	var err error
+	if a, err = padRank(a, rank); err != nil {
+		return nil, err
+	}
+	if b, err = padRank(b, rank); err != nil {
+		return nil, err
+	}
+	as, bs = a.Shape(), b.Shape()
+	var left, right []byte
+	for i := 0; i < rank; i++ {
+		switch {
+		case as[i] == bs[i]:
+		case as[i] == 1:
+			left = append(left, byte(i))
+		case bs[i] == 1:
+			right = append(right, byte(i))
+		default:
+			return nil, fmt.Errorf("%w: shapes %v and %v do not broadcast", ErrUnsupported, as, bs)
+		}
+	}
+	if rank > 4 {
+		return nil, fmt.Errorf("%w: broadcast over rank %d (at most 4)", ErrUnsupported, rank)
+	}
+	return bc(a, b, left, right)
+}
+
+// asScalar turns a one-element tensor into a scalar node.
+func asScalar(x *G.Node) *G.Node {
+	if x.IsScalar() || x.Shape().TotalSize() != 1 {
+		return x
+	}
+	s, err := G.Reshape(x, tensor.ScalarShape())
+	if err != nil {
+		return x
+	}
+	return s
+}
+
+// padRank prepends size-1 axes up to rank.
+func padRank(x *G.Node, rank int) (*G.Node, error) {
+	s := x.Shape()
+	if len(s) == rank {
+		return x, nil
+	}
+	to := make([]int, rank)
+	for i := range to {
+		to[i] = 1
+	}
+	copy(to[rank-len(s):], s)
+	return G.Reshape(x, to)
+}

@@ -1,0 +1,199 @@
+package grad
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/tensor"
+)
+
+const models = "../fixtures/models/"
+
+// testRows reads n Fashion-MNIST test images (n·784 float32 values).
+func testRows(t *testing.T, start, n int) []float32 {
+	t.Helper()
+	f, err := tensor.OpenNpy("../fixtures/data/fmnist_test_x.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := f.ReadRows(int64(start), int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Data.([]float32)
+}
+
+// ortOutputs runs the model file in onnxruntime on x.
+func ortOutputs(t *testing.T, path string, x []float32, batch int) []float32 {
+	t.Helper()
+	if err := ort.Init(""); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSessionFromFile(path, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := tensor.New([]int64{int64(batch), 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: in}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0].Data.([]float32)
+}
+
+func maxAbsDiff(a []float64, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(a[i]-float64(b[i])))
+	}
+	return m
+}
+
+// TestForwardMatchesOnnxruntime: the gorgonia translation of each trained
+// fixture computes what onnxruntime computes.
+func TestForwardMatchesOnnxruntime(t *testing.T) {
+	const batch = 8
+	x := testRows(t, 0, batch)
+	for _, name := range []string{"fmnist_resnet_bn_op17", "fmnist_resnet_op17", "fmnist_vit_op17"} {
+		t.Run(name, func(t *testing.T) {
+			path := models + name + ".onnx"
+			m, err := graph.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := Build(m, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := net.Forward(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ortOutputs(t, path, x, batch)
+			if len(got) != len(want) {
+				t.Fatalf("%d outputs, onnxruntime %d", len(got), len(want))
+			}
+			if d := maxAbsDiff(got, want); d > 1e-3 {
+				t.Errorf("max |gorgonia − onnxruntime| = %g", d)
+			} else {
+				t.Logf("max |gorgonia − onnxruntime| = %.2g over %d logits, %d weights", d, len(got), len(net.Weights))
+			}
+		})
+	}
+}
+
+// TestRefusesUncoveredOp: a model with an op that has no rule is refused
+// naming the op and the node.
+func TestRefusesUncoveredOp(t *testing.T) {
+	m, err := graph.Load(models + "fmnist_resnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node string
+	for _, n := range m.Graph.Nodes {
+		if n.Op() == "Relu" {
+			n.Proto.OpType = ptr("HardSwish")
+			node = n.Name()
+			break
+		}
+	}
+	_, err = Build(m, 2)
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("err = %v, want ErrUnsupported", err)
+	}
+	for _, want := range []string{"HardSwish", node} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestGradientsMatchFiniteDifferences: the gradient of the distillation
+// loss with respect to weights of every kind (conv, BatchNorm scale,
+// Gemm bias; attention, LayerNorm and Erf MLP weights in the ViT) is
+// the central finite difference of the loss.
+func TestGradientsMatchFiniteDifferences(t *testing.T) {
+	const batch = 4
+	x := testRows(t, 0, batch)
+	for _, tc := range []struct {
+		model   string
+		weights []string
+	}{
+		{"fmnist_resnet_bn_op17", []string{"stem.0.weight", "layers.1.conv2.weight", "layers.2.bn1.weight", "layers.2.downsample.1.weight", "fc.bias"}},
+		{"fmnist_vit_op17", nil}, // every third weight, below
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			path := models + tc.model + ".onnx"
+			m, err := graph.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// References from other images, so the loss is not at its
+			// minimum and the gradients are not zero.
+			ref := ortOutputs(t, path, testRows(t, batch, batch), batch)
+			losses := []Loss{KL, MSE}
+			if testing.Short() {
+				losses = losses[:1]
+			}
+			for _, loss := range losses {
+				net, err := Build(m, batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o, err := NewObjective(net, loss)
+				if err != nil {
+					t.Fatal(err)
+				}
+				names := tc.weights
+				if names == nil {
+					for i, w := range net.Weights {
+						if i%7 == 0 {
+							names = append(names, w.Name())
+						}
+					}
+				}
+				for _, name := range names {
+					data := net.Data(name)
+					if data == nil {
+						t.Fatalf("no weight %s", name)
+					}
+					if _, err := o.Step(x, ref); err != nil {
+						t.Fatal(err)
+					}
+					g := append([]float64(nil), o.Grad(name)...)
+					for _, i := range []int{0, len(data) - 1} {
+						const h = 1e-5
+						keep := data[i]
+						data[i] = keep + h
+						up, err := o.Step(x, ref)
+						if err != nil {
+							t.Fatal(err)
+						}
+						data[i] = keep - h
+						down, err := o.Step(x, ref)
+						if err != nil {
+							t.Fatal(err)
+						}
+						data[i] = keep
+						fd := (up - down) / (2 * h)
+						if math.Abs(fd-g[i]) > 1e-5+1e-3*math.Abs(fd) {
+							t.Errorf("%v %s[%d]: gradient %.8g, finite difference %.8g", loss, name, i, g[i], fd)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,189 @@
+package grad
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Loss names a distillation loss toward reference outputs.
+type Loss int
+
+const (
+	// KL is the Kullback–Leibler divergence from the reference's
+	// softmax to the net's, averaged over rows (for logits).
+	KL Loss = iota
+	// MSE is the mean squared difference to the reference outputs.
+	MSE
+	// PseudoLabel is the cross-entropy against the reference's top-1
+	// class (KL toward a one-hot target): unlike KL and MSE it has a
+	// non-zero gradient at the reference model itself, which first-order
+	// importance needs.
+	PseudoLabel
+)
+
+func (l Loss) String() string {
+	switch l {
+	case MSE:
+		return "mse"
+	case PseudoLabel:
+		return "pseudo-label"
+	}
+	return "kl"
+}
+
+// Objective is a net with a loss toward reference outputs and the
+// gradient of that loss with respect to every weight.
+type Objective struct {
+	Net    *Net
+	loss   Loss
+	target *G.Node
+	cost   *G.Node
+	grads  map[*G.Node]*G.Node // weight → its gradient node
+	vm     G.VM
+}
+
+// NewObjective adds the loss and its gradients to the net's graph. The
+// net's Forward still runs the forward pass alone.
+func NewObjective(n *Net, loss Loss) (*Objective, error) {
+	if n.objective {
+		return nil, fmt.Errorf("grad: the net already has an objective (build another net)")
+	}
+	n.objective = true
+	o := &Objective{Net: n, loss: loss, grads: map[*G.Node]*G.Node{}}
+	out := n.Output
+	if out.Dims() != 2 && loss != MSE {
+		return nil, fmt.Errorf("%w: KL needs 2-D logits, output is %v", ErrUnsupported, out.Shape())
+	}
+	o.target = G.NewTensor(n.Graph, G.Float64, out.Dims(), G.WithShape(out.Shape().Clone()...), G.WithName("target"))
+	var err error
+	switch loss {
+	case MSE:
+		d, err := G.Sub(out, o.target)
+		if err != nil {
+			return nil, err
+		}
+		sq, err := G.Square(d)
+		if err != nil {
+			return nil, err
+		}
+		o.cost, err = G.Mean(sq)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		// Cross-entropy of the net's log-softmax against the target
+		// probabilities; it differs from the KL by the target's entropy,
+		// a constant that Step adds back.
+		ls, err := G.LogSoftMax(out, 1)
+		if err != nil {
+			return nil, err
+		}
+		p, err := G.HadamardProd(ls, o.target)
+		if err != nil {
+			return nil, err
+		}
+		s, err := G.Sum(p)
+		if err != nil {
+			return nil, err
+		}
+		o.cost, err = G.Mul(s, G.NewConstant(-1/float64(out.Shape()[0])))
+		if err != nil {
+			return nil, err
+		}
+	}
+	gs, err := G.Grad(o.cost, n.Weights...)
+	if err != nil {
+		return nil, fmt.Errorf("grad: differentiating: %w", err)
+	}
+	for i, w := range n.Weights {
+		o.grads[w] = gs[i]
+	}
+	o.vm = G.NewTapeMachine(n.Graph)
+	return o, nil
+}
+
+// Step runs the net on a batch of inputs x with reference outputs ref
+// (the dense model's outputs for the same rows), returns the loss and
+// leaves the gradients readable with Grad until the next Step.
+func (o *Objective) Step(x []float32, ref []float32) (float64, error) {
+	if err := o.Net.feed(x); err != nil {
+		return 0, err
+	}
+	s := o.target.Shape()
+	if len(ref) != s.TotalSize() {
+		return 0, fmt.Errorf("grad: %d reference values for output %v", len(ref), s)
+	}
+	tgt := make([]float64, len(ref))
+	entropy := 0.0
+	if o.loss == PseudoLabel {
+		rows, cols := s[0], s[1]
+		for r := range rows {
+			best := r * cols
+			for c := r * cols; c < (r+1)*cols; c++ {
+				if ref[c] > ref[best] {
+					best = c
+				}
+			}
+			tgt[best] = 1
+		}
+	} else if o.loss == KL {
+		rows, cols := s[0], s[1]
+		for r := range rows {
+			softmaxRow(ref[r*cols:(r+1)*cols], tgt[r*cols:(r+1)*cols])
+			for _, p := range tgt[r*cols : (r+1)*cols] {
+				if p > 0 {
+					entropy -= p * math.Log(p)
+				}
+			}
+		}
+		entropy /= float64(rows)
+	} else {
+		for i, v := range ref {
+			tgt[i] = float64(v)
+		}
+	}
+	if err := G.Let(o.target, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(tgt))); err != nil {
+		return 0, err
+	}
+	o.vm.Reset()
+	if err := o.vm.RunAll(); err != nil {
+		return 0, err
+	}
+	c, err := floats(o.cost.Value())
+	if err != nil {
+		return 0, err
+	}
+	return c[0] - entropy, nil
+}
+
+// Grad returns the gradient of the last Step's loss with respect to the
+// weight name (live: copy it to keep it past the next Step), or nil.
+func (o *Objective) Grad(name string) []float64 {
+	g := o.grads[o.Net.byName[name]]
+	if g == nil || g.Value() == nil {
+		return nil
+	}
+	d, _ := g.Value().Data().([]float64)
+	return d
+}
+
+// Output returns the net's output of the last Step, flattened.
+func (o *Objective) Output() ([]float64, error) { return floats(o.Net.Output.Value()) }
+
+func softmaxRow(in []float32, out []float64) {
+	m := math.Inf(-1)
+	for _, v := range in {
+		m = math.Max(m, float64(v))
+	}
+	sum := 0.0
+	for i, v := range in {
+		out[i] = math.Exp(float64(v) - m)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+}

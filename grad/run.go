@@ -1,0 +1,99 @@
+package grad
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+// feed binds one batch of input rows (float32, batch-first, flattened).
+func (n *Net) feed(x []float32) error {
+	s := n.Input.Shape()
+	if len(x) != s.TotalSize() {
+		return fmt.Errorf("grad: %d input values for shape %v", len(x), s)
+	}
+	data := make([]float64, len(x))
+	for i, v := range x {
+		data[i] = float64(v)
+	}
+	return G.Let(n.Input, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data)))
+}
+
+// Forward runs the model on one batch of input rows and returns its
+// output, flattened.
+func (n *Net) Forward(x []float32) ([]float64, error) {
+	if n.forward == nil {
+		n.forward = G.NewTapeMachine(n.Graph.SubgraphRoots(n.Output))
+	}
+	defer n.forward.Reset()
+	if err := n.feed(x); err != nil {
+		return nil, err
+	}
+	if err := n.forward.RunAll(); err != nil {
+		return nil, err
+	}
+	return floats(n.Output.Value())
+}
+
+// floats copies a float64 value out of gorgonia.
+func floats(v G.Value) ([]float64, error) {
+	switch v := v.(type) {
+	case *G.F64:
+		return []float64{float64(*v)}, nil
+	case tensor.Tensor:
+		d, ok := v.Data().([]float64)
+		if !ok {
+			return nil, fmt.Errorf("grad: value of dtype %v", v.Dtype())
+		}
+		return append([]float64(nil), d...), nil
+	}
+	return nil, fmt.Errorf("grad: value of type %T", v)
+}
+
+// WeightData returns the live float64 backing of a weight: editing it
+// changes the next run.
+func WeightData(w *G.Node) []float64 {
+	return w.Value().Data().([]float64)
+}
+
+// WeightNames lists the trainable weights (initializer names), in
+// initializer order.
+func (n *Net) WeightNames() []string {
+	out := make([]string, len(n.Weights))
+	for i, w := range n.Weights {
+		out[i] = w.Name()
+	}
+	return out
+}
+
+// Data returns the live float64 values of the weight name (nil when it
+// is not a weight of the net); editing them changes the next run.
+func (n *Net) Data(name string) []float64 {
+	if w := n.byName[name]; w != nil {
+		return WeightData(w)
+	}
+	return nil
+}
+
+// WriteBack stores the net's weights into the float32 initializers of
+// the same names in m (the model the net was built from, or a copy).
+func (n *Net) WriteBack(m *graph.Model) error {
+	for _, w := range n.Weights {
+		tp := m.Graph.Initializer(w.Name())
+		if tp == nil {
+			return fmt.Errorf("grad: model has no initializer %s", w.Name())
+		}
+		src := WeightData(w)
+		out := make([]float32, len(src))
+		for i, v := range src {
+			out[i] = float32(v)
+		}
+		if err := graph.SetFloat32s(tp, tp.Dims, out); err != nil {
+			return fmt.Errorf("grad: writing %s: %w", w.Name(), err)
+		}
+	}
+	return nil
+}
