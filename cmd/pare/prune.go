@@ -607,7 +607,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		}
 	}
 	if !cmd.IsSet("criterion") && opts.Criteria.Calib != "" {
-		opts.defaultWithCalib(cmd.IsSet("allocate"))
+		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"))
 	}
 	return opts
 }
@@ -620,7 +620,13 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 // a point of the best of the criterion × allocation × recovery grid at
 // 30/50/70% of the parameters. Structured pruning only; replayed plans
 // keep what they recorded.
-func (o *pruneOptions) defaultWithCalib(allocateSet bool) {
+//
+// With sensitivity allocation the embedding (residual) width of
+// transformers is offered too (--prune-embed, unless given): the
+// measured sensitivity decides how much of it goes. On the trained ViT
+// at 70% of the parameters removed that is 81.6% against 67.9% with
+// heads and MLP width only (dense 88.6); CNNs have no such groups.
+func (o *pruneOptions) defaultWithCalib(allocateSet, embedSet bool) {
 	if o.Unstructured || o.NM != "" || o.PlanIn != "" {
 		return
 	}
@@ -630,6 +636,10 @@ func (o *pruneOptions) defaultWithCalib(allocateSet bool) {
 	if !allocateSet && len(o.Settings.KindRatios) == 0 {
 		o.Criteria.Allocate = "sensitivity"
 		path = "obs + sensitivity allocation + reconstruct"
+		if !embedSet {
+			o.Settings.PruneEmbed = true
+			path = "obs + sensitivity allocation (embedding width included) + reconstruct"
+		}
 	}
 	o.DataDefault = path
 }
