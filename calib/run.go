@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
@@ -29,15 +27,17 @@ func NewRunner(m *graph.Model, names []string) (*Runner, error) {
 }
 
 func newRunner(m *graph.Model, names []string, threads int) (*Runner, error) {
-	mp := ort.CaptureModel(m.Proto, names)
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	// Weights still in their mapped data files are passed by reference:
+	// onnxruntime reads them from disk, and a model past protobuf's 2 GiB
+	// runs too.
+	b, dir, err := graph.MarshalMapped(ort.CaptureModel(m.Proto, names))
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}
 	// Basic optimisations only: with the extended ones, onnxruntime 1.30
 	// fused a captured pruned Conv output into Conv+Add and returned it
 	// with an unknown type.
-	s, err := ort.NewSession(b, ort.Options{Threads: threads, OptLevel: ort.OptBasic})
+	s, err := ort.NewSession(b, ort.Options{Threads: threads, OptLevel: ort.OptBasic, ExternalDataDir: dir})
 	if err != nil {
 		return nil, fmt.Errorf("calib: %w", err)
 	}

@@ -68,12 +68,22 @@ func groupedConv(x, w *G.Node, groups int, kernel tensor.Shape, pad, stride, dil
 	ci, co := cin/groups, cout/groups
 	parts := make([]*G.Node, groups)
 	for g := range groups {
+		// gorgonia's Slice drops an axis sliced to one element: reshape
+		// back to 4-D.
 		xs, err := G.Slice(x, nil, G.S(g*ci, (g+1)*ci))
 		if err != nil {
 			return nil, err
 		}
+		xsh := x.Shape()
+		if xs, err = G.Reshape(xs, []int{xsh[0], ci, xsh[2], xsh[3]}); err != nil {
+			return nil, err
+		}
 		ws, err := G.Slice(w, G.S(g*co, (g+1)*co))
 		if err != nil {
+			return nil, err
+		}
+		wsh := w.Shape()
+		if ws, err = G.Reshape(ws, []int{co, wsh[1], wsh[2], wsh[3]}); err != nil {
 			return nil, err
 		}
 		if parts[g], err = G.Conv2d(xs, ws, kernel, pad, stride, dil); err != nil {

@@ -116,7 +116,7 @@ func resolveExternal(mp *onnx.ModelProto, dir string) (map[string]string, error)
 			if err != nil {
 				return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
 			}
-			if f, err = mapFile(file); err != nil {
+			if f, err = mapFile(file, dir, ref.location); err != nil {
 				file.Close()
 				return nil, fmt.Errorf("tensor %q: external data %q: %w", t.GetName(), ref.location, err)
 			}

@@ -14,7 +14,7 @@ type mappedFile struct {
 	data []byte
 }
 
-func mapFile(f *os.File) (*mappedFile, error) {
+func mapFile(f *os.File, _, _ string) (*mappedFile, error) {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
@@ -24,4 +24,4 @@ func mapFile(f *os.File) (*mappedFile, error) {
 
 func releaseMapped([]byte) {}
 
-func isMapped([]byte) bool { return false }
+func mappedAt([]byte) (string, string, int64, bool) { return "", "", 0, false }

@@ -20,7 +20,7 @@ type mappedFile struct {
 	data []byte
 }
 
-func mapFile(f *os.File) (*mappedFile, error) {
+func mapFile(f *os.File, dir, location string) (*mappedFile, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func mapFile(f *os.File) (*mappedFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
-	maps.add(data)
+	maps.add(data, dir, location)
 	return &mappedFile{file: f, data: data}, nil
 }
 
@@ -46,23 +46,38 @@ var maps mapRegistry
 
 type mapRegistry struct {
 	sync.Mutex
-	regions [][2]uintptr // [start, end), sorted by start
+	regions []mapRegion // sorted by start
 }
 
-func (r *mapRegistry) add(data []byte) {
+// mapRegion is one mapped file: its addresses [start, end), the folder
+// it was resolved under and its location there.
+type mapRegion struct {
+	start, end    uintptr
+	dir, location string
+}
+
+func (r *mapRegistry) add(data []byte, dir, location string) {
 	r.Lock()
 	defer r.Unlock()
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-	r.regions = append(r.regions, [2]uintptr{start, start + uintptr(len(data))})
-	sort.Slice(r.regions, func(i, j int) bool { return r.regions[i][0] < r.regions[j][0] })
+	r.regions = append(r.regions, mapRegion{start, start + uintptr(len(data)), dir, location})
+	sort.Slice(r.regions, func(i, j int) bool { return r.regions[i].start < r.regions[j].start })
 }
 
-// contains reports whether [start, end) lies inside one mapped region.
-func (r *mapRegistry) contains(start, end uintptr) bool {
+// find returns the region [start, end) lies in.
+func (r *mapRegistry) find(start, end uintptr) (mapRegion, bool) {
 	r.Lock()
 	defer r.Unlock()
-	i := sort.Search(len(r.regions), func(i int) bool { return r.regions[i][0] > start }) - 1
-	return i >= 0 && end <= r.regions[i][1]
+	i := sort.Search(len(r.regions), func(i int) bool { return r.regions[i].start > start }) - 1
+	if i >= 0 && end <= r.regions[i].end {
+		return r.regions[i], true
+	}
+	return mapRegion{}, false
+}
+
+func (r *mapRegistry) contains(start, end uintptr) bool {
+	_, ok := r.find(start, end)
+	return ok
 }
 
 // releaseMapped drops the whole pages of b from the process's memory when
@@ -89,11 +104,17 @@ func releaseMapped(b []byte) {
 
 var pageSize = uintptr(os.Getpagesize())
 
-// isMapped reports whether b lies in a mapped data file.
-func isMapped(b []byte) bool {
+// mappedAt reports where b lies when it lies in a mapped data file: the
+// folder the file was resolved under, its location there and b's
+// offset in it.
+func mappedAt(b []byte) (dir, location string, offset int64, ok bool) {
 	if len(b) == 0 {
-		return false
+		return "", "", 0, false
 	}
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return maps.contains(start, start+uintptr(len(b)))
+	r, ok := maps.find(start, start+uintptr(len(b)))
+	if !ok {
+		return "", "", 0, false
+	}
+	return r.dir, r.location, int64(start - r.start), true
 }

@@ -2,6 +2,7 @@ package ort
 
 import (
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pare-dev/pare/onnx"
 )
@@ -9,7 +10,8 @@ import (
 // CaptureModel returns a copy of m whose graph also outputs the named
 // values (node outputs, graph inputs or initializers), after its own
 // outputs and in the order given; names already among the outputs and
-// repeated names are added once. m is not changed.
+// repeated names are added once. m is not changed. The copy shares m's
+// tensors (a model's weights are not copied to be run).
 //
 // A captured value keeps its declared type when the graph's value_info,
 // inputs or initializers give one; otherwise its type is left unset.
@@ -18,11 +20,14 @@ import (
 // type and rank. A name that no node produces makes session creation fail
 // with onnxruntime's message naming it.
 func CaptureModel(m *onnx.ModelProto, names []string) *onnx.ModelProto {
-	c := proto.Clone(m).(*onnx.ModelProto)
+	c := shallowCopy(m).(*onnx.ModelProto)
 	if c.Graph == nil {
 		c.Graph = &onnx.GraphProto{}
+	} else {
+		c.Graph = shallowCopy(c.Graph).(*onnx.GraphProto)
 	}
 	g := c.Graph
+	g.Output = append([]*onnx.ValueInfoProto(nil), g.Output...)
 	seen := map[string]bool{}
 	for _, o := range g.Output {
 		seen[o.GetName()] = true
@@ -62,4 +67,16 @@ func shapeOf(dims []int64) *onnx.TensorShapeProto {
 		s.Dim = append(s.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: d}})
 	}
 	return s
+}
+
+// shallowCopy returns a new message whose fields share m's values.
+func shallowCopy(m proto.Message) proto.Message {
+	src := m.ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	dst.SetUnknown(src.GetUnknown())
+	return dst.Interface()
 }

@@ -105,6 +105,9 @@ func newSession(name string, model []byte, path string, opts Options) (*Session,
 // a throwaway session, so graph optimisation is turned off to keep it
 // cheap.
 func readInfo(model []byte, path string) ([]ort.InputOutputInfo, []ort.InputOutputInfo, error) {
+	if ins, outs, ok := readInfoExternal(model, path); ok {
+		return ins, outs, nil
+	}
 	if model != nil {
 		return ort.GetInputOutputInfoWithONNXData(model)
 	}

@@ -11,7 +11,8 @@ import (
 // counts as K·N); MACs are the multiply-accumulates of Conv, ConvTranspose,
 // Gemm and MatMul with a constant weight: numel(weight) times the weight's
 // applications per sample (output positions for Conv, input positions
-// for ConvTranspose, rows for Gemm/MatMul), with a batch of one.
+// for ConvTranspose, rows for Gemm/MatMul), with a batch of one and
+// every symbolic dim taken as 1, as graph.Count does (countShape).
 
 type macTerm struct {
 	weight string
@@ -33,7 +34,10 @@ func (a *Analysis) addMAC(w string, factor int64) {
 // context PV): its MACs are the output's elements times the shared axis
 // of the first input, each axis shrinking with the labels it carries
 // (heads), symbolic axes counted as 1 as graph.Count does.
-type actTerm struct{ x, y string }
+type actTerm struct {
+	x, y   string
+	xs, ys []int64 // countShape of x and y
+}
 
 // addActMACs records the activation MatMuls, once the labels are known.
 func (a *Analysis) addActMACs() {
@@ -47,13 +51,19 @@ func (a *Analysis) addActMACs() {
 		if c0 || c1 || len(a.shapes[n.Input(0)]) < 2 || len(a.shapes[n.Output(0)]) < 2 {
 			continue
 		}
-		a.acts = append(a.acts, actTerm{n.Input(0), n.Output(0)})
+		a.acts = append(a.acts, actTerm{n.Input(0), n.Output(0), a.countShape(n.Input(0)), a.countShape(n.Output(0))})
 	}
 }
 
-// sizeAfter is the size of axis of v once pruned is removed.
-func (a *Analysis) sizeAfter(ap *applier, v string, axis int) int64 {
-	s := a.shapes[v][axis]
+// sizeAfter is the size of axis of v (shape s) once pruned is removed.
+func (a *Analysis) sizeAfter(ap *applier, v string, s []int64, axis int) int64 {
+	if axis >= len(s) {
+		return 1
+	}
+	return a.sizeAfterDim(ap, v, s[axis], axis)
+}
+
+func (a *Analysis) sizeAfterDim(ap *applier, v string, s int64, axis int) int64 {
 	if l := a.labels[v][axis]; l != nil && int64(len(l)) == s {
 		return int64(countTrue(ap.kept(l)))
 	}
@@ -64,10 +74,9 @@ func (a *Analysis) actMACs(pruned map[int32]bool) int64 {
 	ap := &applier{a: a, pruned: pruned}
 	var total int64
 	for _, t := range a.acts {
-		xs, ys := a.shapes[t.x], a.shapes[t.y]
-		n := a.sizeAfter(ap, t.x, len(xs)-1)
-		for i := range ys {
-			n *= a.sizeAfter(ap, t.y, i)
+		n := a.sizeAfter(ap, t.x, t.xs, len(t.xs)-1)
+		for i := range t.ys {
+			n *= a.sizeAfter(ap, t.y, t.ys, i)
 		}
 		total += n
 	}
@@ -196,6 +205,31 @@ func paramTensors(g *graph.Graph) []namedTensor {
 			continue
 		}
 		out = append(out, namedTensor{v.Name, t})
+	}
+	return out
+}
+
+// countShape is v's shape as graph.Count sees it: a symbolic dim is
+// evaluated with every symbol taken as 1, so a folded batch·heads axis
+// counts its heads and seq·batch its positions (a.shapes has -1 there).
+// Unknown dims stay -1; without inferred shapes it is a.shape(v).
+func (a *Analysis) countShape(v string) []int64 {
+	s := a.shape(v)
+	if a.inferred == nil || s == nil {
+		return s
+	}
+	ts, ok := a.inferred.Of(v)
+	if !ok || !ts.Ranked || len(ts.Dims) != len(s) {
+		return s
+	}
+	out := append([]int64{}, s...)
+	for i, d := range ts.Dims {
+		if out[i] >= 0 {
+			continue
+		}
+		if x, ok := d.Eval(1); ok && x > 0 {
+			out[i] = x
+		}
 	}
 	return out
 }

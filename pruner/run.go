@@ -37,6 +37,9 @@ type Config struct {
 	// ReconstructBlocks (with Reconstruct) fits the last layer of each
 	// residual block to the dense block's output (recovery/block.go).
 	ReconstructBlocks bool
+	// RecoverKD is the number of distillation steps toward the dense
+	// model after pruning (--recover kd --recover-steps N; 0: none).
+	RecoverKD int
 	// DryRun stops after selection: the plan (the chosen allocation) and
 	// the criterion's per-group sensitivity are returned and m is left
 	// untouched.
@@ -95,12 +98,12 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()
-	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct || cfg.Allocate == "sensitivity" {
+	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct || cfg.RecoverKD > 0 || cfg.Allocate == "sensitivity" {
 		return nil, fmt.Errorf("prune: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
 	}
 	data := importance.Data{Src: src, DataFree: cfg.DataFree, Batch: cfg.Batch}
 	var dense *graph.Model
-	if cfg.RecalibrateBN || cfg.Reconstruct {
+	if cfg.RecalibrateBN || cfg.Reconstruct || cfg.RecoverKD > 0 {
 		var err error
 		if dense, err = graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto)); err != nil {
 			return nil, err
@@ -257,6 +260,15 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			logf("reconstruct: %s", n)
 		}
 	}
+	if cfg.RecoverKD > 0 {
+		notes, err := recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			logf("recover kd: %s", n)
+		}
+	}
 	out.Plan = plan
 	return out, nil
 }
@@ -267,8 +279,13 @@ func recoveryNote(cfg Config) string {
 		return " with --recalibrate-bn"
 	case cfg.Reconstruct:
 		return " with --reconstruct"
+	case cfg.RecoverKD > 0:
+		return " with --recover kd"
 	case cfg.Allocate == "sensitivity":
 		return " with --allocate sensitivity"
 	}
 	return ""
 }
+
+// kdBatch is the samples per distillation step.
+const kdBatch = 32

@@ -191,6 +191,9 @@ func section(ctx context.Context) (string, error) {
 	if err := appendBaseline(&sb, b.ref, best); err != nil {
 		return "", err
 	}
+	if err := b.headsTable(ctx, &sb); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(&sb, "\n%s\n", endMark)
 	return sb.String(), nil
 }
@@ -257,12 +260,12 @@ func (b *bench) prune(ctx context.Context, s prune.Settings, reconstruct bool, a
 	if err != nil {
 		return run{err: err}
 	}
-	an, err := prune.Analyze(m, prune.Options{})
+	an, err := prune.Analyze(m, prune.Options{KVGroups: s.KVGroups})
 	if err != nil {
 		return run{err: err}
 	}
 	cfg := pruner.Config{Settings: s, Norm: "l2", Reconstruct: reconstruct, Allocate: allocate}
-	if reconstruct || (s.Criterion != "magnitude" && s.Criterion != "random") {
+	if reconstruct || (s.Criterion != "magnitude" && s.Criterion != "random" && s.Criterion != "module") {
 		cfg.Calib = *calibIDs
 	}
 	if _, err := pruner.Run(ctx, m, an, nil, cfg); err != nil {

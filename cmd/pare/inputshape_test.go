@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -158,5 +160,25 @@ func TestInputShapeForPruneBenchCheck(t *testing.T) {
 	}
 	if _, code := runPare(t, "check", symbolicFixture, out, "--input-shape", "input=1,2,40,48"); code != exitUsage {
 		t.Errorf("check with a shape contradicting a static dim: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// A MACs target on a model whose MACs graph.Count cannot fully count
+// (the onnxruntime-genai int4 decoder: shapes after GroupQueryAttention
+// are not inferred) is refused with the first uncounted node named,
+// nothing written; --target params prunes it.
+func TestPruneMACsTargetRefusedWhenUncounted(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.onnx")
+	model := "../../fixtures/contrib/models/llama_decoder_nbits.onnx"
+	msg, code := runCLI(t, "prune", model, "-o", out, "--ratio", "0.3", "--target", "macs")
+	if code != exitUsage || !strings.Contains(msg, "first: layers.0.q_proj") {
+		t.Errorf("prune --target macs with uncounted nodes: exit %d (%s), want %d naming the node", code, msg, exitUsage)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused prune wrote its output")
+	}
+	if _, code := runPare(t, "prune", model, "-o", out, "--ratio", "0.3", "--target", "params"); code != 0 {
+		t.Errorf("--target params: exit %d", code)
 	}
 }

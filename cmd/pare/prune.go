@@ -125,6 +125,13 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
 			&cli.BoolFlag{Name: "reconstruct", Usage: "after pruning, re-fit pruned layers by least squares to the dense outputs"},
 			&cli.BoolFlag{Name: "reconstruct-blocks", Usage: "with --reconstruct: fit the last layer of each residual block (ResNet block, attention output, fc2) to the dense block output instead of its own"},
+			&cli.StringFlag{Name: "recover", Usage: "after pruning, kd: distil the pruned model toward the dense model's outputs on --calib (Adam, gradients through gorgonia) and write the trained weights", Validator: func(v string) error {
+				if v != "" && v != "kd" {
+					return fmt.Errorf("--recover %q: want kd", v)
+				}
+				return nil
+			}},
+			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
@@ -235,6 +242,13 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	}
 	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
 		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
+	}
+	if o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
+		// A MACs target is met on the counted MACs; nodes whose shapes
+		// inference cannot follow would make the report's change wrong.
+		if c, err := graph.Count(m); err == nil && len(c.Uncounted) > 0 {
+			return nil, usageErrorf("prune: --target macs: the MACs of %d nodes are unknown (their shapes are not inferred; first: %s): use --target params", len(c.Uncounted), c.Uncounted[0])
+		}
 	}
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
@@ -566,6 +580,15 @@ func printGroups(w io.Writer, groups, kv any) error {
 	return nil
 }
 
+// recoverSteps is the distillation steps asked for: --recover-steps with
+// --recover kd, else 0.
+func recoverSteps(cmd *cli.Command) int {
+	if cmd.String("recover") != "kd" {
+		return 0
+	}
+	return max(int(cmd.Int("recover-steps")), 0)
+}
+
 // pruneOptionsFrom reads pare prune's flags and argument; pare run reads
 // recipe steps through it too.
 func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
@@ -588,7 +611,8 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
-			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+			RecoverKD: recoverSteps(cmd),
+			ZOBudget:  int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")

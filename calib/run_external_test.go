@@ -1,0 +1,79 @@
+package calib
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// A model loaded with external data reaches onnxruntime by reference
+// (graph.MarshalMapped): the bytes handed over are a small fraction of
+// the weights, and the captured values equal those of the same model
+// loaded inline.
+func TestRunnerExternalDataByReference(t *testing.T) {
+	inline, err := graph.Load("../fixtures/models/fmnist_resnet_op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ext.onnx")
+	if err := inline.Save(path, graph.SaveOptions{ExternalData: true, Threshold: 256}); err != nil {
+		t.Fatal(err)
+	}
+	ext, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := ext.Marshal()
+	b, dir, err := graph.MarshalMapped(ext.Proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == "" || len(b) > len(whole)/4 {
+		t.Fatalf("MarshalMapped: %d bytes (whole model %d), folder %q: weights were not referenced", len(b), len(whole), dir)
+	}
+	var names []string
+	for _, n := range ext.Graph.Nodes {
+		if n.Op() == "Conv" {
+			names = append(names, n.Output(0))
+		}
+	}
+	in := map[string]tensor.Dense{}
+	x := make([]float32, 2*28*28)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	d, err := tensor.New([]int64{2, 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in[inline.Graph.Inputs[0].Name] = d
+	run := func(m *graph.Model) map[string]tensor.Dense {
+		r, err := NewRunner(m, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		v, err := r.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	want, got := run(inline), run(ext)
+	for _, name := range names {
+		a, _ := want[name].Data.([]float32)
+		b, _ := got[name].Data.([]float32)
+		if len(a) == 0 || len(a) != len(b) {
+			t.Fatalf("%s: %d vs %d values", name, len(a), len(b))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("%s[%d]: %v inline, %v by reference", name, i, a[i], b[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/grad"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// DistillConfig sets the knowledge-distillation recovery.
+type DistillConfig struct {
+	Steps int     // optimizer steps (one calibration batch each)
+	Batch int     // samples per step
+	LR    float64 // Adam learning rate (default 1e-3)
+}
+
+// Distill trains the pruned model m toward the dense model's outputs on
+// the unlabelled calibration data: KL divergence between their softmax
+// outputs (MSE for outputs that are not 2-D logits), Adam, gradients
+// from package grad's gorgonia translation, cycling through the
+// calibration batches but the last, which is held out to choose the
+// checkpoint kept. The trained weights are written back into m's
+// initializers; BatchNormalization running statistics are kept. A model
+// with an op grad has no rule for is refused naming the op.
+func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg DistillConfig) ([]string, error) {
+	if src == nil {
+		return nil, fmt.Errorf("prune: --recover kd needs calibration data")
+	}
+	lr := cfg.LR
+	if lr <= 0 {
+		lr = 1e-3
+	}
+	batch := min(src.Fit(max(cfg.Batch, 1)), src.Len())
+	teacher, err := grad.Build(dense, batch)
+	if err != nil {
+		return nil, fmt.Errorf("recover kd: %w", err)
+	}
+	student, err := grad.Build(m, batch)
+	if err != nil {
+		return nil, fmt.Errorf("recover kd: %w", err)
+	}
+	loss := grad.KL
+	if student.Output.Dims() != 2 {
+		loss = grad.MSE
+	}
+	obj, err := grad.NewObjective(student, loss)
+	if err != nil {
+		return nil, fmt.Errorf("recover kd: %w", err)
+	}
+	// The teacher's outputs are fixed: compute them once per batch.
+	var xs, refs [][]float32
+	err = src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
+		for _, d := range in {
+			x, ok := d.Data.([]float32)
+			if !ok || len(in) != 1 {
+				return fmt.Errorf("recover kd: one float32 input needed")
+			}
+			if int(d.Shape[0]) != batch {
+				return nil // a last partial batch
+			}
+			out, err := teacher.Forward(x)
+			if err != nil {
+				return err
+			}
+			ref := make([]float32, len(out))
+			for i, v := range out {
+				ref[i] = float32(v)
+			}
+			xs, refs = append(xs, x), append(refs, ref)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(xs) == 0 {
+		return nil, fmt.Errorf("recover kd: no full batch of %d samples", batch)
+	}
+	// With two batches or more, the last is held out: the weights kept
+	// are those with the lowest held-out loss among the checkpoints
+	// (the pruned model itself included), so that fitting a small
+	// calibration set cannot make the model worse on data it did not see.
+	train := len(xs)
+	var held func() (float64, error)
+	if len(xs) >= 2 {
+		train--
+		hx, href := xs[train], refs[train]
+		held = func() (float64, error) {
+			out, err := student.Forward(hx)
+			if err != nil {
+				return 0, err
+			}
+			return distance(loss, out, href, batch), nil
+		}
+	}
+	names := student.WeightNames()
+	adam := newAdam(student, names, lr)
+	best, bestStep := math.Inf(1), 0
+	var snapshot map[string][]float64
+	checkpoint := func(step int) error {
+		if held == nil {
+			return nil
+		}
+		l, err := held()
+		if err != nil {
+			return err
+		}
+		if l < best {
+			best, bestStep = l, step
+			snapshot = map[string][]float64{}
+			for _, n := range names {
+				snapshot[n] = append([]float64(nil), student.Data(n)...)
+			}
+		}
+		return nil
+	}
+	if err := checkpoint(0); err != nil {
+		return nil, err
+	}
+	start := best
+	var first, last float64
+	for step := range cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l, err := obj.Step(xs[step%train], refs[step%train])
+		if err != nil {
+			return nil, fmt.Errorf("recover kd: step %d: %w", step, err)
+		}
+		if step == 0 {
+			first = l
+		}
+		last = l
+		adam.step(obj)
+		if (step+1)%checkEvery == 0 || step+1 == cfg.Steps {
+			if err := checkpoint(step + 1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for n, v := range snapshot {
+		copy(student.Data(n), v)
+	}
+	if err := student.WriteBack(m); err != nil {
+		return nil, err
+	}
+	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d calibration batches of %d: training loss %.4g → %.4g",
+		cfg.Steps, lr, loss, train, batch, first, last)}
+	if held != nil {
+		notes = append(notes, fmt.Sprintf("held-out batch loss %.4g → %.4g; weights of step %d kept", start, best, bestStep))
+	}
+	return notes, nil
+}
+
+// checkEvery is the steps between held-out checkpoints.
+const checkEvery = 25
+
+// distance is the loss between the net's outputs and the reference's
+// on one batch, as the objective computes it.
+func distance(loss grad.Loss, out []float64, ref []float32, rows int) float64 {
+	if loss == grad.MSE {
+		s := 0.0
+		for i, v := range out {
+			d := v - float64(ref[i])
+			s += d * d
+		}
+		return s / float64(len(out))
+	}
+	cols := len(out) / rows
+	kl := 0.0
+	for r := range rows {
+		p := logSoftmax64(ref[r*cols : (r+1)*cols])
+		q := logSoftmax(out[r*cols : (r+1)*cols])
+		for i := range p {
+			kl += math.Exp(p[i]) * (p[i] - q[i])
+		}
+	}
+	return kl / float64(rows)
+}
+
+func logSoftmax64(r []float32) []float64 {
+	v := make([]float64, len(r))
+	for i, x := range r {
+		v[i] = float64(x)
+	}
+	return logSoftmax(v)
+}
+
+func logSoftmax(r []float64) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range r {
+		mx = math.Max(mx, v)
+	}
+	s := 0.0
+	for _, v := range r {
+		s += math.Exp(v - mx)
+	}
+	out := make([]float64, len(r))
+	for i, v := range r {
+		out[i] = v - mx - math.Log(s)
+	}
+	return out
+}
+
+// adam is Adam (β1 0.9, β2 0.999, ε 1e-8) over the net's live weights.
+type adam struct {
+	net    *grad.Net
+	names  []string
+	lr     float64
+	t      int
+	m1, m2 map[string][]float64
+}
+
+func newAdam(n *grad.Net, names []string, lr float64) *adam {
+	a := &adam{net: n, names: names, lr: lr, m1: map[string][]float64{}, m2: map[string][]float64{}}
+	for _, name := range names {
+		k := len(n.Data(name))
+		a.m1[name], a.m2[name] = make([]float64, k), make([]float64, k)
+	}
+	return a
+}
+
+func (a *adam) step(o *grad.Objective) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	a.t++
+	c1, c2 := 1-math.Pow(b1, float64(a.t)), 1-math.Pow(b2, float64(a.t))
+	for _, name := range a.names {
+		g, w := o.Grad(name), a.net.Data(name)
+		m1, m2 := a.m1[name], a.m2[name]
+		for i := range w {
+			m1[i] = b1*m1[i] + (1-b1)*g[i]
+			m2[i] = b2*m2[i] + (1-b2)*g[i]*g[i]
+			w[i] -= a.lr * (m1[i] / c1) / (math.Sqrt(m2[i]/c2) + eps)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package recovery
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// klToDense is the mean KL divergence from the dense model's softmax to
+// m's on the first n Fashion-MNIST test images, run in onnxruntime.
+func klToDense(t *testing.T, dense, m *graph.Model, n int) float64 {
+	t.Helper()
+	f, err := tensor.OpenNpy("../fixtures/data/fmnist_test_x.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	x, err := f.ReadRows(0, int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := func(m *graph.Model) []float32 {
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ort.NewSession(b, ort.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: x}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := out[0].Float32s()
+		return v
+	}
+	p, q := logits(dense), logits(m)
+	logSoftmax := func(r []float32) []float64 {
+		mx := math.Inf(-1)
+		for _, v := range r {
+			mx = math.Max(mx, float64(v))
+		}
+		s := 0.0
+		for _, v := range r {
+			s += math.Exp(float64(v) - mx)
+		}
+		out := make([]float64, len(r))
+		for i, v := range r {
+			out[i] = float64(v) - mx - math.Log(s)
+		}
+		return out
+	}
+	c := len(p) / n
+	kl := 0.0
+	for r := range n {
+		lp, lq := logSoftmax(p[r*c:(r+1)*c]), logSoftmax(q[r*c:(r+1)*c])
+		for i := range lp {
+			kl += math.Exp(lp[i]) * (lp[i] - lq[i])
+		}
+	}
+	return kl / float64(n)
+}
+
+// Distillation on the trained Fashion-MNIST ResNet with half its
+// parameters removed (the last channels of every group): a few Adam
+// steps on the calibration images bring the pruned model's outputs on
+// held-out test images closer to the dense model's, and the trained
+// weights are in the model onnxruntime runs.
+func TestDistillMovesPrunedTowardDense(t *testing.T) {
+	dense, m := prunedResNet(t)
+	before := klToDense(t, dense, m, 200)
+	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	notes, err := Distill(context.Background(), m, dense, src, DistillConfig{Steps: 12, Batch: 16, LR: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := klToDense(t, dense, m, 200)
+	t.Logf("KL to dense on 200 test images: %.4f before, %.4f after; %v", before, after, notes)
+	if !(after < 0.8*before) {
+		t.Errorf("KL to dense %.4f after distillation, %.4f before: not 20%% lower", after, before)
+	}
+}
+
+// A distillation that diverges (a learning rate of 10) does worse on the
+// held-out calibration batch than the pruned model, so the pruned
+// weights are kept unchanged.
+func TestDistillKeepsPrunedWeightsWhenTrainingHurts(t *testing.T) {
+	dense, m := prunedResNet(t)
+	before := klToDense(t, dense, m, 50)
+	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	notes, err := Distill(context.Background(), m, dense, src, DistillConfig{Steps: 2, Batch: 16, LR: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := klToDense(t, dense, m, 50)
+	if math.Abs(after-before) > 1e-5*before {
+		t.Errorf("KL to dense %.6f after a diverging distillation, %.6f before; notes %v", after, before, notes)
+	}
+}
+
+// prunedResNet is the trained ResNet (BatchNorm) and a copy with half
+// its parameters removed, the last channels of every group.
+func prunedResNet(t *testing.T) (dense, m *graph.Model) {
+	t.Helper()
+	if err := ort.Init(""); err != nil {
+		t.Fatal(err)
+	}
+	dense, err := graph.Load("../fixtures/models/fmnist_resnet_bn_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = graph.FromProto(proto.Clone(dense.Proto).(*onnx.ModelProto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := map[int][]float64{}
+	for _, g := range an.Prunable() {
+		s := make([]float64, g.Size)
+		for i := range s {
+			s[i] = float64(g.Size - i)
+		}
+		scores[g.ID] = s
+	}
+	plan, err := an.Select(scores, prune.Settings{Criterion: "magnitude", Target: "params", Ratio: 0.5, MaxLayerRatio: 0.8, Scope: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := an.ApplyPlan(plan); err != nil {
+		t.Fatal(err)
+	}
+	return dense, m
+}
