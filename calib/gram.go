@@ -24,23 +24,87 @@ func (g *Gram) Add(x []float64) {
 	if m == 0 {
 		return
 	}
-	sum := mat.NewSymDense(g.Cols, g.S)
-	sum.SymRankK(sum, 1, mat.NewDense(m, g.Cols, x[:m*g.Cols]).T())
+	rankUpdate(g.S, g.Cols, x[:m*g.Cols])
 	g.N += float64(m)
 }
 
 // Hessian returns H = (2/N)·S with both triangles filled.
-func (g *Gram) Hessian() []float64 {
-	c := g.Cols
-	out := make([]float64, c*c)
-	if g.N == 0 {
+func (g *Gram) Hessian() []float64 { return scaledFull(g.S, g.Cols, g.N) }
+
+// Hessian is a Gram per input group (grouped Convs) whose rows may carry
+// weights (RSQ's token importance): H_g = (2/N) Σ w_t x_t x_tᵀ over the
+// rows x_t of group g, N the total weight. GPTQ quantizes against it.
+type Hessian struct {
+	Cols int
+	// H holds one Cols×Cols row-major sum per group, upper triangle kept
+	// up to date.
+	H [][]float64
+	// N is the total weight of the rows added.
+	N float64
+}
+
+// NewHessian returns an empty accumulator.
+func NewHessian(cols, groups int) *Hessian {
+	h := &Hessian{Cols: cols, H: make([][]float64, groups)}
+	for i := range h.H {
+		h.H[i] = make([]float64, cols*cols)
+	}
+	return h
+}
+
+// AddRows adds the rows of x (m×Cols, row-major) to group g, row i
+// weighted by weights[i] (1 when weights is nil).
+func (h *Hessian) AddRows(g int, x []float64, weights []float64) {
+	m := len(x) / h.Cols
+	if m == 0 {
+		return
+	}
+	if weights != nil {
+		x = append([]float64(nil), x...)
+		for i := range m {
+			s := math.Sqrt(weights[i])
+			for j := range h.Cols {
+				x[i*h.Cols+j] *= s
+			}
+			h.N += weights[i]
+		}
+	} else {
+		h.N += float64(m)
+	}
+	rankUpdate(h.H[g], h.Cols, x)
+}
+
+// Group returns group g's H = (2/N)·Σ, full (both triangles).
+func (h *Hessian) Group(g int) []float64 { return scaledFull(h.H[g], h.Cols, h.N) }
+
+// Normalized returns a copy scaled to (2/N)Σ, ready for GPTQ.
+func (h *Hessian) Normalized() *Hessian {
+	out := &Hessian{Cols: h.Cols, N: h.N, H: make([][]float64, len(h.H))}
+	for g := range h.H {
+		out.H[g] = h.Group(g)
+	}
+	return out
+}
+
+// rankUpdate adds xᵀx (x m×cols, row-major) to the upper triangle of the
+// cols×cols sum s.
+func rankUpdate(s []float64, cols int, x []float64) {
+	sum := mat.NewSymDense(cols, s)
+	sum.SymRankK(sum, 1, mat.NewDense(len(x)/cols, cols, x).T())
+}
+
+// scaledFull returns (2/n)·s with both triangles filled from the upper
+// one (zero when n is).
+func scaledFull(s []float64, cols int, n float64) []float64 {
+	out := make([]float64, cols*cols)
+	if n == 0 {
 		return out
 	}
-	f := 2 / g.N
-	for i := range c {
-		for j := i; j < c; j++ {
-			v := g.S[i*c+j] * f
-			out[i*c+j], out[j*c+i] = v, v
+	f := 2 / n
+	for i := range cols {
+		for j := i; j < cols; j++ {
+			v := s[i*cols+j] * f
+			out[i*cols+j], out[j*cols+i] = v, v
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pare-dev/pare/graph"
@@ -8,77 +9,95 @@ import (
 	"github.com/pare-dev/pare/tensor"
 )
 
-// Layer is a Conv (2-D, group 1, explicit pads), Gemm (transA 0) or
-// MatMul (rank-2 weight) node with a constant float weight, seen as a
-// matrix W[out, in] that multiplies input rows x[in]: for Conv, in is
-// (input channel, kernel row, kernel column) of an unfolded patch.
+// Layer is a weighted layer (graph.Weighted) with a constant float
+// weight, seen as a matrix W[out, in] that multiplies input rows x[in]:
+// a Conv (W [O, I/group, k...]; in is (input channel, kernel position)
+// of an unfolded patch, per group), a Gemm (transA 0) or a MatMul
+// (rank-2 weight). Calibration data becomes rows (Rows, Patches) for
+// 2-D Convs with explicit pads, Gemms and MatMuls.
 type Layer struct {
 	Node   *graph.Node
 	Weight string
 	Dims   []int64
+	// Desc says which input is the weight and bias and which axes run
+	// over output and input channels.
+	Desc graph.Weighted
 	// T: the stored weight is [in, out] (MatMul, Gemm without transB).
 	T bool
 	// Inner is the number of columns per input channel (kernel size for
 	// Conv, 1 otherwise).
 	Inner int
 
-	sh, sw, dh, dw, pt, pl, pb, pr, kh, kw int
+	// conv is the unfolding geometry of a 2-D Conv, nil when the Conv
+	// cannot be unfolded (convErr says why).
+	conv    *convGeom
+	convErr error
 }
 
-// NewLayer returns the layer view of n, or an error saying why n is not
-// supported.
-func NewLayer(g *graph.Graph, n *graph.Node) (*Layer, error) {
+// View returns the [out, in] view of n: a Conv of any rank and group
+// count, a Gemm (transA 0) or a MatMul with a rank-2 weight, whose weight
+// is a constant float tensor; or an error saying why n is not one.
+func View(g *graph.Graph, n *graph.Node) (*Layer, error) {
 	if n.Domain() != "" {
 		return nil, fmt.Errorf("calib: %s: custom op", n)
 	}
-	w := n.Input(1)
+	d, ok := graph.WeightedOf(n)
+	if !ok || d.Spatial && d.Transposed || d.InputTransposed {
+		return nil, fmt.Errorf("calib: %s: not a Conv, Gemm (transA 0) or MatMul", n)
+	}
+	w := d.Weight()
 	t, ok := g.Constant(w)
 	if !ok || graph.DataTypeOf(t) != onnx.TensorProto_FLOAT {
 		return nil, fmt.Errorf("calib: %s: weight is not a constant float tensor", n)
 	}
-	l := &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...), Inner: 1}
-	switch n.Op() {
-	case "MatMul":
+	l := &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...), Desc: d, T: d.Transposed, Inner: 1}
+	if !d.Spatial {
 		if len(t.Dims) != 2 {
 			return nil, fmt.Errorf("calib: %s: weight rank %d", n, len(t.Dims))
 		}
-		l.T = true
-	case "Gemm":
-		if len(t.Dims) != 2 || n.IntAttr("transA", 0) != 0 {
-			return nil, fmt.Errorf("calib: %s: transposed input or weight rank %d", n, len(t.Dims))
-		}
-		l.T = n.IntAttr("transB", 0) == 0
-	case "Conv":
-		if len(t.Dims) != 4 {
-			return nil, fmt.Errorf("calib: %s: only 2-D Conv", n)
-		}
-		if n.IntAttr("group", 1) != 1 {
-			return nil, fmt.Errorf("calib: %s: grouped Conv", n)
-		}
-		if ap := n.StringAttr("auto_pad", "NOTSET"); ap != "NOTSET" {
-			return nil, fmt.Errorf("calib: %s: auto_pad %s", n, ap)
-		}
-		ints := func(name string, def []int64) []int {
-			v := n.IntsAttr(name, def)
-			if len(v) != len(def) {
-				v = def
-			}
-			out := make([]int, len(v))
-			for i, x := range v {
-				out[i] = int(x)
-			}
-			return out
-		}
-		s, d, p := ints("strides", []int64{1, 1}), ints("dilations", []int64{1, 1}), ints("pads", []int64{0, 0, 0, 0})
-		l.sh, l.sw, l.dh, l.dw = s[0], s[1], d[0], d[1]
-		l.pt, l.pl, l.pb, l.pr = p[0], p[1], p[2], p[3]
-		l.kh, l.kw = int(t.Dims[2]), int(t.Dims[3])
-		l.Inner = l.kh * l.kw
-	default:
-		return nil, fmt.Errorf("calib: %s: not a Conv, Gemm or MatMul", n)
+		return l, nil
+	}
+	if len(t.Dims) < 3 {
+		return nil, fmt.Errorf("calib: %s: Conv weight rank %d", n, len(t.Dims))
+	}
+	for _, k := range t.Dims[2:] {
+		l.Inner *= int(k)
+	}
+	l.conv, l.convErr = newConvGeom(n, l.Dims, d.Group)
+	return l, nil
+}
+
+// NewLayer returns the layer view of n when it is one the pruning side
+// re-fits and scores: as View, with Convs 2-D, ungrouped and explicitly
+// padded; or an error saying why n is not supported.
+func NewLayer(g *graph.Graph, n *graph.Node) (*Layer, error) {
+	l, err := View(g, n)
+	if err != nil || !l.Desc.Spatial {
+		return l, err
+	}
+	switch {
+	case len(l.Dims) != 4:
+		return nil, fmt.Errorf("calib: %s: only 2-D Conv", n)
+	case l.Desc.Group != 1:
+		return nil, fmt.Errorf("calib: %s: grouped Conv", n)
+	case l.convErr != nil:
+		return nil, fmt.Errorf("calib: %s: %w", n, l.convErr)
 	}
 	return l, nil
 }
+
+// Unfoldable reports whether calibration data can become rows of the
+// layer (Rows, Patches), and if not why.
+func (l *Layer) Unfoldable() error {
+	if l.Desc.Spatial {
+		return l.convErr
+	}
+	return nil
+}
+
+// Groups is the number of input groups of the layer (1 but for grouped
+// Convs); each has In() columns.
+func (l *Layer) Groups() int { return int(l.Desc.Group) }
 
 // Out and In are the sizes of the [out, in] view.
 func (l *Layer) Out() int {
@@ -149,74 +168,156 @@ func (l *Layer) SetMatrix(g *graph.Graph, w []float64) error {
 
 // Rows turns one batch of the layer's input into rows of In() values:
 // Conv inputs [N, C, H, W] are unfolded into one patch per output
-// position; Gemm/MatMul inputs are flattened to [rows, In()].
+// position (ungrouped Convs only); Gemm/MatMul inputs are flattened to
+// [rows, In()].
 func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
 	x, err := d.Float64s()
 	if err != nil {
 		return nil, err
 	}
-	if l.Node.Op() != "Conv" {
+	if !l.Desc.Spatial {
 		if len(x)%l.In() != 0 {
 			return nil, fmt.Errorf("calib: %s: input %v does not end in %d features", l.Node, d.Shape, l.In())
 		}
 		return x, nil
 	}
-	cin := int(l.Dims[1])
-	if len(d.Shape) != 4 || int(d.Shape[1]) != cin {
-		return nil, fmt.Errorf("calib: %s: input %v for %d channels", l.Node, d.Shape, cin)
+	if l.Groups() != 1 {
+		return nil, fmt.Errorf("calib: %s: grouped Conv", l.Node)
 	}
-	n, hh, ww := int(d.Shape[0]), int(d.Shape[2]), int(d.Shape[3])
-	oh := (hh+l.pt+l.pb-l.dh*(l.kh-1)-1)/l.sh + 1
-	ow := (ww+l.pl+l.pr-l.dw*(l.kw-1)-1)/l.sw + 1
+	var rows []float64
+	err = l.Patches(d.Shape, x, func(_, _ int, r []float64) {
+		rows = append(rows, r...)
+	})
+	return rows, err
+}
+
+// Patches unfolds the input x (shape [N, C, H, W]) of a 2-D Conv into
+// rows of In() values (channel, then kernel row, then kernel column,
+// like the weight), one per output position, and hands visit those of
+// each sample b and group g in turn (the slice is reused).
+func (l *Layer) Patches(shape []int64, x []float64, visit func(b, g int, rows []float64)) error {
+	c := l.conv
+	if c == nil {
+		if l.convErr != nil {
+			return fmt.Errorf("calib: %s: %w", l.Node, l.convErr)
+		}
+		return fmt.Errorf("calib: %s: not a Conv", l.Node)
+	}
+	if len(shape) != 4 || int(shape[1]) != c.cin*c.group {
+		return fmt.Errorf("calib: %s: input %v for %d×%d input channels", l.Node, shape, c.group, c.cin)
+	}
+	n, hh, ww := int(shape[0]), int(shape[2]), int(shape[3])
+	oh := (hh+c.pt+c.pb-c.dh*(c.kh-1)-1)/c.sh + 1
+	ow := (ww+c.pl+c.pr-c.dw*(c.kw-1)-1)/c.sw + 1
 	if oh <= 0 || ow <= 0 {
-		return nil, nil
+		return nil
 	}
-	cols := cin * l.kh * l.kw
-	rows := make([]float64, 0, n*oh*ow*cols)
+	rows := make([]float64, 0, oh*ow*c.cin*c.kh*c.kw)
 	for b := range n {
-		for y := range oh {
-			for xo := range ow {
-				for ci := range cin {
-					plane := x[(b*cin+ci)*hh*ww:]
-					for ky := range l.kh {
-						iy := y*l.sh - l.pt + ky*l.dh
-						for kx := range l.kw {
-							ix := xo*l.sw - l.pl + kx*l.dw
-							v := 0.0
-							if iy >= 0 && iy < hh && ix >= 0 && ix < ww {
-								v = plane[iy*ww+ix]
+		for g := range c.group {
+			rows = rows[:0]
+			for y := range oh {
+				for xo := range ow {
+					for ci := range c.cin {
+						plane := x[((b*c.cin*c.group)+g*c.cin+ci)*hh*ww:]
+						for ky := range c.kh {
+							iy := y*c.sh - c.pt + ky*c.dh
+							for kx := range c.kw {
+								ix := xo*c.sw - c.pl + kx*c.dw
+								v := 0.0
+								if iy >= 0 && iy < hh && ix >= 0 && ix < ww {
+									v = plane[iy*ww+ix]
+								}
+								rows = append(rows, v)
 							}
-							rows = append(rows, v)
 						}
 					}
 				}
 			}
+			visit(b, g, rows)
 		}
 	}
-	return rows, nil
+	return nil
+}
+
+// convGeom is the geometry of a 2-D Conv, for unfolding its input into
+// the patches its weight rows multiply.
+type convGeom struct {
+	cin, kh, kw int // input channels per group, kernel
+	group       int
+	sh, sw      int
+	dh, dw      int
+	pt, pl      int
+	pb, pr      int
+}
+
+// Errors of a Conv whose input cannot be unfolded.
+var (
+	errConvRank    = errors.New("only 2-D Conv unfolds")
+	errConvAutoPad = errors.New("auto_pad")
+	errConvAttr    = errors.New("invalid Conv attribute")
+)
+
+func newConvGeom(n *graph.Node, dims []int64, group int64) (*convGeom, error) {
+	if len(dims) != 4 {
+		return nil, fmt.Errorf("%w: %d-D Conv", errConvRank, len(dims)-2)
+	}
+	if ap := n.StringAttr("auto_pad", "NOTSET"); ap != "NOTSET" {
+		return nil, fmt.Errorf("%w %s", errConvAutoPad, ap)
+	}
+	ints := func(name string, def []int64) []int64 {
+		v := n.IntsAttr(name, def)
+		if len(v) != len(def) {
+			return def
+		}
+		return v
+	}
+	s := ints("strides", []int64{1, 1})
+	d := ints("dilations", []int64{1, 1})
+	p := ints("pads", []int64{0, 0, 0, 0})
+	g := int(group)
+	if g < 1 || int(dims[0])%g != 0 {
+		return nil, fmt.Errorf("%w: group %d", errConvAttr, g)
+	}
+	for _, v := range append(append(s, d...), p...) {
+		if v < 0 || v > 1<<20 {
+			return nil, fmt.Errorf("%w: value %d", errConvAttr, v)
+		}
+	}
+	if s[0] == 0 || s[1] == 0 || d[0] == 0 || d[1] == 0 {
+		return nil, fmt.Errorf("%w: zero stride or dilation", errConvAttr)
+	}
+	return &convGeom{
+		cin: int(dims[1]), kh: int(dims[2]), kw: int(dims[3]), group: g,
+		sh: int(s[0]), sw: int(s[1]), dh: int(d[0]), dw: int(d[1]),
+		pt: int(p[0]), pl: int(p[1]), pb: int(p[2]), pr: int(p[3]),
+	}, nil
 }
 
 // Layers returns the supported layers of m by node name.
 func Layers(g *graph.Graph) map[string]*Layer {
 	out := map[string]*Layer{}
 	for _, n := range g.Nodes {
-		switch n.Op() {
-		case "Conv", "Gemm", "MatMul":
-			if l, err := NewLayer(g, n); err == nil {
-				out[n.Name()] = l
-			}
+		if !graph.IsWeighted(n) {
+			continue
+		}
+		if l, err := NewLayer(g, n); err == nil {
+			out[n.Name()] = l
 		}
 	}
 	return out
 }
 
 // InAxis is the axis of the stored weight that runs over input channels.
-func (l *Layer) InAxis() int {
-	if l.T {
-		return 0
-	}
-	return 1
-}
+func (l *Layer) InAxis() int { return l.Desc.InAxis }
+
+// OutAxis is the axis of the stored weight that runs over output
+// channels.
+func (l *Layer) OutAxis() int { return l.Desc.OutAxis }
+
+// ChannelAxis is the axis of the layer's output over output channels:
+// 1 for Conv, -1 (last) for Gemm/MatMul.
+func (l *Layer) ChannelAxis() int { return l.Desc.ChannelAxis }
 
 // Columns returns the [out, in] columns that input channel positions ps
 // (on InAxis) occupy.

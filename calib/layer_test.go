@@ -112,3 +112,49 @@ func TestGramAndCross(t *testing.T) {
 		t.Errorf("norms %v, want [5 1]", n)
 	}
 }
+
+// A grouped Conv (two groups of one channel, 2×2 kernel, no pads) is a
+// View whose patches come per sample and group, each from its own
+// channel; the pruning side's NewLayer refuses it.
+func TestGroupedConvPatches(t *testing.T) {
+	b := build.New(13)
+	x := b.Input("x", onnx.TensorProto_FLOAT, 1, 2, 2, 2)
+	y := b.Node("Conv", []string{x, b.Init("w", []int64{2, 1, 2, 2}, make([]float32, 8))}, build.Int("group", 2))
+	b.Output(y, onnx.TensorProto_FLOAT, 1, 2, 1, 1)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.Graph.Nodes[0]
+	if _, err := NewLayer(m.Graph, n); err == nil {
+		t.Fatal("NewLayer accepted a grouped Conv")
+	}
+	l, err := View(m.Graph, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Groups() != 2 || l.In() != 4 || l.Unfoldable() != nil {
+		t.Fatalf("groups %d, in %d, unfoldable %v", l.Groups(), l.In(), l.Unfoldable())
+	}
+	var got [][]float64
+	err = l.Patches([]int64{1, 2, 2, 2}, []float64{1, 2, 3, 4, 5, 6, 7, 8}, func(b, g int, rows []float64) {
+		got = append(got, append([]float64{float64(b), float64(g)}, rows...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]float64{{0, 0, 1, 2, 3, 4}, {0, 1, 5, 6, 7, 8}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		}
+	}
+	if err := l.Patches([]int64{1, 1, 2, 2}, make([]float64, 4), func(int, int, []float64) {}); err == nil {
+		t.Fatal("Patches accepted one channel for two groups")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,5 +252,12 @@ func TestTop1(t *testing.T) {
 	}
 	if got := Top1(nil, nil); got != 0 {
 		t.Fatalf("Top1 of no labels = %v, want 0", got)
+	}
+	if got := Predictions(logits, 4); !slices.Equal(got, []int64{1, 0, 2, -1}) {
+		t.Fatalf("Predictions = %v, want [1 0 2 -1]", got)
+	}
+	// A model agrees with itself on every row without a NaN.
+	if got := Top1(logits, Predictions(logits, 4)); got != 0.75 {
+		t.Fatalf("self agreement = %v, want 0.75", got)
 	}
 }

@@ -208,11 +208,26 @@ func Top1(logits []float32, labels []int64) float64 {
 	classes := len(logits) / len(labels)
 	right := 0
 	for i, y := range labels {
-		if argmax(logits[i*classes:(i+1)*classes]) == y {
+		if p := argmax(logits[i*classes : (i+1)*classes]); p >= 0 && p == y {
 			right++
 		}
 	}
 	return float64(right) / float64(len(labels))
+}
+
+// Predictions returns the argmax of each row of logits, a [rows,
+// classes] block in row-major order (-1 for a row holding a NaN): the
+// labels a reference model assigns, for top-1 agreement with Top1.
+func Predictions(logits []float32, rows int) []int64 {
+	if rows == 0 {
+		return nil
+	}
+	classes := len(logits) / rows
+	out := make([]int64, rows)
+	for i := range out {
+		out[i] = argmax(logits[i*classes : (i+1)*classes])
+	}
+	return out
 }
 
 // argmax returns the index of the largest value (the first on ties, as

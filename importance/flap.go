@@ -151,11 +151,7 @@ func (f *FLAP) Shifts(p *prune.Plan) []biasShift {
 		if !any {
 			continue
 		}
-		outAxis := 1 - l.InAxis()
-		if l.Node.Op() == "Conv" {
-			outAxis = 0
-		}
-		keptOut := prune.KeptPositions(p, l.Weight, outAxis, rows)
+		keptOut := prune.KeptPositions(p, l.Weight, l.OutAxis(), rows)
 		var d []float64
 		for r, ok := range keptOut {
 			if ok {
@@ -195,19 +191,20 @@ func Compensate(m *graph.Model, shifts []biasShift) (int, error) {
 
 func addBias(g *graph.Graph, n *graph.Node, delta []float64) error {
 	out := int64(len(delta))
-	switch n.Op() {
-	case "Gemm", "Conv":
-		if n.Input(2) == "" {
+	d, weighted := graph.WeightedOf(n)
+	switch {
+	case weighted && d.HasBiasInput():
+		if d.Bias() == "" {
 			name := uniqueName(g, n.Name()+".flap_bias")
 			g.Proto.Initializer = append(g.Proto.Initializer, graph.FloatTensor(name, []int64{out}, toFloat32(delta)))
-			for len(n.Proto.Input) < 2 {
+			for len(n.Proto.Input) < d.BiasInput {
 				n.Proto.Input = append(n.Proto.Input, "")
 			}
-			n.Proto.Input = append(n.Proto.Input[:2], name)
+			n.Proto.Input = append(n.Proto.Input[:d.BiasInput], name)
 			return nil
 		}
-		return shiftConst(g, n, 2, delta)
-	case "MatMul":
+		return shiftConst(g, n, d.BiasInput, delta)
+	case weighted: // MatMul: no bias operand
 		y := n.Output(0)
 		if cs := g.Consumers(y); len(cs) == 1 && cs[0].Op() == "Add" && !isGraphOutput(g, y) {
 			add := cs[0]

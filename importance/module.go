@@ -281,7 +281,7 @@ func classifyLayers(g *graph.Graph) map[string]string {
 			continue
 		}
 		switch {
-		case n.Op() != "Conv":
+		case !l.Desc.Spatial:
 			out[name] = "classifier"
 		case fedByInput(g, n.Input(0), isGraphInput):
 			out[name] = "stem"
@@ -305,8 +305,7 @@ func fedByInput(g *graph.Graph, v string, inputs map[string]bool) bool {
 		if p == nil {
 			return false
 		}
-		switch p.Op() {
-		case "Conv", "Gemm", "MatMul":
+		if graph.IsWeighted(p) {
 			return false
 		}
 		v = p.Input(0)

@@ -64,24 +64,12 @@ func weights(m *graph.Model) ([]*weight, error) {
 	seen := map[string]bool{}
 	var out []*weight
 	for _, n := range g.Nodes {
-		name, axis := "", 0
-		switch n.Op() {
-		case "Conv", "ConvTranspose":
-			name, axis = n.Input(1), 1
-			if n.Op() == "ConvTranspose" {
-				axis = 0
-			}
-		case "Gemm":
-			name = n.Input(1)
-			if n.IntAttr("transB", 0) == 1 {
-				axis = 1
-			}
-		case "MatMul":
-			name = n.Input(1)
-		default:
+		d, ok := graph.WeightedOf(n)
+		if !ok || n.Domain() != "" {
 			continue
 		}
-		if n.Domain() != "" || seen[name] {
+		name, axis := d.Weight(), d.InAxis
+		if seen[name] {
 			continue
 		}
 		v := g.Value(name)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
@@ -28,7 +29,7 @@ func accuracy(t *testing.T, m *graph.Model, x tensor.Dense, y []int64) float64 {
 	}
 	defer s.Close()
 	name := m.Graph.Inputs[0].Name
-	correct := 0
+	var logits []float32
 	const batch = 500
 	for i := int64(0); i < x.Rows(); i += batch {
 		xb, _ := x.Slice(i, min(i+batch, x.Rows()))
@@ -36,21 +37,9 @@ func accuracy(t *testing.T, m *graph.Model, x tensor.Dense, y []int64) float64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		logits := float32s(t, out[0])
-		classes := int(out[0].Shape[1])
-		for r := range int(xb.Rows()) {
-			best := 0
-			for c := range classes {
-				if logits[r*classes+c] > logits[r*classes+best] {
-					best = c
-				}
-			}
-			if int64(best) == y[int(i)+r] {
-				correct++
-			}
-		}
+		logits = append(logits, float32s(t, out[0])...)
 	}
-	return 100 * float64(correct) / float64(x.Rows())
+	return 100 * check.Top1(logits, y[:x.Rows()])
 }
 
 func TestQDQInt8AccuracyOnTrainedCNN(t *testing.T) {

@@ -32,17 +32,9 @@ func quantizeDynamic(ctx context.Context, m *graph.Model, o *Options, rep *Repor
 	if err := applyRotation(m, o, rep); err != nil {
 		return err
 	}
-	var layers []*Layer
-	for _, l := range FindLayers(m, o.Exclude) {
-		switch {
-		case l.Op() == "MatMul":
-			layers = append(layers, l)
-		case l.Op() == "Conv" && convBiasConstant(m, l):
-			layers = append(layers, l)
-		default:
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (%s with a computed bias stays float in dynamic int8)", l.Node.Name(), l.Op()))
-		}
-	}
+	layers := pickLayers(m, o, rep, " with a computed bias stays float in dynamic int8", func(l *Layer) bool {
+		return l.Op() == "MatMul" || l.Op() == "Conv" && convBiasConstant(m, l)
+	})
 	var data *Dataset
 	qs, err := quantizeWeights(ctx, m, layers, o, rep, func() (Dataset, error) {
 		if data == nil {
@@ -115,7 +107,7 @@ func gridScales(q *Quantized) []float32 {
 // convBiasConstant reports whether a Conv has no bias or a constant one
 // (the bias is added in float after the integer convolution).
 func convBiasConstant(m *graph.Model, l *Layer) bool {
-	b := l.Node.Input(2)
+	b := l.Desc.Bias()
 	if b == "" {
 		return true
 	}
@@ -154,7 +146,7 @@ func (e *editor) emitConvInteger(m *graph.Model, l *Layer, q *Quantized, d [3]st
 	y := l.Node.Output(0)
 	scaled := y
 	var bias string
-	if b := l.Node.Input(2); b != "" {
+	if b := l.Desc.Bias(); b != "" {
 		bt, _ := m.Graph.Constant(b)
 		vals, err := graph.Float32s(bt)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -15,73 +16,15 @@ import (
 // over the calibration data; more layers take more passes.
 const hessianBudget = 512 << 20
 
-// Hessian accumulates H = (2/N) Σ w_t x_t x_tᵀ over the input rows x_t of
-// a layer (Conv: unfolded patches), one matrix per input group.
-type Hessian struct {
-	Cols int
-	// H holds one Cols×Cols row-major sum per group.
-	H [][]float64
-	// N is the total weight of the rows added.
-	N float64
-}
+// Hessian is calib's grouped, token-weighted Hessian accumulator, with
+// the output error of a quantized weight against it.
+type Hessian struct{ *calib.Hessian }
 
 // NewHessian returns an empty accumulator.
-func NewHessian(cols, groups int) *Hessian {
-	h := &Hessian{Cols: cols, H: make([][]float64, groups)}
-	for i := range h.H {
-		h.H[i] = make([]float64, cols*cols)
-	}
-	return h
-}
-
-// AddRows adds the rows of x (m×Cols, row-major) to group g, row i
-// weighted by weights[i] (1 when weights is nil).
-func (h *Hessian) AddRows(g int, x []float64, weights []float64) {
-	m := len(x) / h.Cols
-	if m == 0 {
-		return
-	}
-	if weights != nil {
-		x = append([]float64(nil), x...)
-		for i := range m {
-			s := math.Sqrt(weights[i])
-			for j := range h.Cols {
-				x[i*h.Cols+j] *= s
-			}
-			h.N += weights[i]
-		}
-	} else {
-		h.N += float64(m)
-	}
-	sum := mat.NewSymDense(h.Cols, h.H[g])
-	sum.SymRankK(sum, 1, mat.NewDense(m, h.Cols, x).T())
-}
-
-// normalized returns group g's H = (2/N)·Σ, full (both triangles).
-func (h *Hessian) normalized(g int) []float64 {
-	out := make([]float64, len(h.H[g]))
-	if h.N == 0 {
-		return out
-	}
-	f := 2 / h.N
-	c := h.Cols
-	for i := range c {
-		for j := i; j < c; j++ {
-			v := h.H[g][i*c+j] * f
-			out[i*c+j], out[j*c+i] = v, v
-		}
-	}
-	return out
-}
+func NewHessian(cols, groups int) *Hessian { return &Hessian{calib.NewHessian(cols, groups)} }
 
 // Normalized returns a copy scaled to (2/N)Σ, ready for GPTQ.
-func (h *Hessian) Normalized() *Hessian {
-	out := &Hessian{Cols: h.Cols, N: h.N, H: make([][]float64, len(h.H))}
-	for g := range h.H {
-		out.H[g] = h.normalized(g)
-	}
-	return out
-}
+func (h *Hessian) Normalized() *Hessian { return &Hessian{h.Hessian.Normalized()} }
 
 // OutputError returns ‖X(W−Ŵ)ᵀ‖/‖XWᵀ‖ over the accumulated inputs,
 // computed as sqrt(tr(ΔHΔᵀ)/tr(WHWᵀ)) with matrix products.
@@ -90,7 +33,7 @@ func (h *Hessian) OutputError(w, wq Matrix) float64 {
 	c := h.Cols
 	num, den := 0.0, 0.0
 	for g := range h.H {
-		H := mat.NewDense(c, c, h.normalized(g))
+		H := mat.NewDense(c, c, h.Group(g))
 		A := mat.NewDense(rowsPer, c, nil)
 		D := mat.NewDense(rowsPer, c, nil)
 		for r := range rowsPer {
@@ -132,21 +75,13 @@ type TokenWeights [][]float64
 // hessianShape describes how a layer's input becomes Hessian rows.
 type hessianShape struct {
 	cols, groups int
-	conv         *convGeom
 }
 
-func layerHessianShape(m *graph.Model, l *Layer) (*hessianShape, error) {
-	switch l.Op() {
-	case "MatMul", "Gemm":
-		return &hessianShape{cols: l.In(), groups: 1}, nil
-	case "Conv":
-		cg, err := newConvGeom(l)
-		if err != nil {
-			return nil, err
-		}
-		return &hessianShape{cols: l.In(), groups: cg.group, conv: cg}, nil
+func layerHessianShape(l *Layer) (*hessianShape, error) {
+	if err := l.Unfoldable(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
-	return nil, fmt.Errorf("%w: op %s", ErrUnsupported, l.Op())
+	return &hessianShape{cols: l.In(), groups: l.Groups()}, nil
 }
 
 // CollectHessians runs the float model over data and accumulates the
@@ -158,7 +93,7 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 	shapes := map[*Layer]*hessianShape{}
 	var todo []*Layer
 	for _, l := range layers {
-		hs, err := layerHessianShape(m, l)
+		hs, err := layerHessianShape(l)
 		if err != nil {
 			continue
 		}
@@ -195,7 +130,7 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 				if !ok {
 					continue
 				}
-				if err := addLayerInput(acc[l], shapes[l], d, weights[l], first); err != nil {
+				if err := addLayerInput(acc[l], l, d, weights[l], first); err != nil {
 					return fmt.Errorf("quant: layer %s: %w", l.Node, err)
 				}
 			}
@@ -211,17 +146,24 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 	return out, nil
 }
 
-// addLayerInput adds one batch of a layer's input to its Hessian.
-func addLayerInput(h *Hessian, hs *hessianShape, d tensor.Dense, tw TokenWeights, offset int) error {
+// addLayerInput adds one batch of a layer's input to its Hessian: Conv
+// patches per group, other rows weighted by their tokens' weights.
+func addLayerInput(h *Hessian, l *Layer, d tensor.Dense, tw TokenWeights, offset int) error {
 	x, err := d.Float64s()
 	if err != nil {
 		return err
 	}
-	if hs.conv != nil {
-		return hs.conv.addPatches(h, d.Shape, x)
+	if l.Desc.Spatial {
+		n0 := h.N
+		if err := l.Patches(d.Shape, x, func(_, g int, rows []float64) { h.AddRows(g, rows, nil) }); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		// Every group saw the same positions: N counts them once.
+		h.N = n0 + (h.N-n0)/float64(l.Groups())
+		return nil
 	}
-	if len(x)%hs.cols != 0 {
-		return fmt.Errorf("%w: input %v does not end in %d features", ErrInvalid, d.Shape, hs.cols)
+	if len(x)%l.In() != 0 {
+		return fmt.Errorf("%w: input %v does not end in %d features", ErrInvalid, d.Shape, l.In())
 	}
 	var w []float64
 	if tw != nil && len(d.Shape) == 3 {

@@ -7,58 +7,26 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 )
 
-// Layer is a node with a constant float weight that quant may quantize:
-// MatMul (weight [K,N] as input 1), Gemm (B as input 1, [K,N] or [N,K]
-// with transB) or Conv (weight [O, I/group, k...]).
-type Layer struct {
-	Node   *graph.Node
-	Weight string
-	Dims   []int64
-}
+// Layer is a weighted layer quant may quantize: calib's [out, in] view
+// of a MatMul (weight [K,N] as input 1), Gemm (B as input 1, [K,N] or
+// [N,K] with transB) or Conv (weight [O, I/group, k...]), with its
+// weight read and written as a float32 Matrix.
+type Layer struct{ *calib.Layer }
 
 // Op returns the layer's operator.
 func (l *Layer) Op() string { return l.Node.Op() }
 
-// Input returns the activation the layer multiplies.
-func (l *Layer) Input() string { return l.Node.Input(0) }
-
 // transposed reports whether the stored weight is [in, out] (MatMul, and
 // Gemm without transB), so that the [out, in] view is its transpose.
-func (l *Layer) transposed() bool {
-	switch l.Op() {
-	case "MatMul":
-		return true
-	case "Gemm":
-		return l.Node.IntAttr("transB", 0) == 0
-	}
-	return false
-}
+func (l *Layer) transposed() bool { return l.T }
 
-// Out and In return the sizes of the [out, in] view.
-func (l *Layer) Out() int {
-	if l.transposed() {
-		return int(l.Dims[1])
-	}
-	return int(l.Dims[0])
-}
-
-// In returns the reduction size of the [out, in] view.
-func (l *Layer) In() int {
-	if l.transposed() {
-		return int(l.Dims[0])
-	}
-	n := 1
-	for _, d := range l.Dims[1:] {
-		n *= int(d)
-	}
-	return n
-}
-
-// Matrix returns the weight as [out, in].
+// Matrix returns the weight as [out, in] in float32 (calib.Layer.Matrix
+// reads float64 for the pruning side).
 func (l *Layer) Matrix(m *graph.Model) (Matrix, error) {
 	t := m.Graph.Initializer(l.Weight)
 	// Decoded: mapped weights need not stay resident afterwards.
@@ -112,7 +80,7 @@ func (l *Layer) stored(w Matrix) []float32 {
 }
 
 // SetMatrix replaces the weight with w ([out, in]), in place, keeping the
-// stored layout. Weights shared with other nodes are changed for all.
+// stored layout (float32, as Matrix). Weights shared with other nodes are changed for all.
 func (l *Layer) SetMatrix(m *graph.Model, w Matrix) error {
 	t := m.Graph.Initializer(l.Weight)
 	if err := graph.SetFloat32s(t, l.Dims, l.stored(w)); err != nil {
@@ -128,38 +96,17 @@ func (l *Layer) SetMatrix(m *graph.Model, w Matrix) error {
 func FindLayers(m *graph.Model, exclude *regexp.Regexp) []*Layer {
 	var out []*Layer
 	for _, n := range m.Graph.Nodes {
-		if n.Domain() != "" {
+		l, err := calib.View(m.Graph, n)
+		if err != nil || strings.HasPrefix(l.Weight, rotationPrefix) || m.Graph.Initializer(l.Weight) == nil {
 			continue
 		}
-		var rank func(int) bool
-		switch n.Op() {
-		case "MatMul":
-			rank = func(r int) bool { return r == 2 }
-		case "Gemm":
-			if n.IntAttr("transA", 0) != 0 {
-				continue
-			}
-			rank = func(r int) bool { return r == 2 }
-		case "Conv":
-			rank = func(r int) bool { return r >= 3 }
-		default:
+		if exclude != nil && (exclude.MatchString(n.Name()) || exclude.MatchString(l.Weight)) {
 			continue
 		}
-		w := n.Input(1)
-		if strings.HasPrefix(w, rotationPrefix) {
+		if ne, err := graph.NumElements(l.Dims); err != nil || ne == 0 {
 			continue
 		}
-		t, ok := m.Graph.Constant(w)
-		if !ok || m.Graph.Initializer(w) == nil || graph.DataTypeOf(t) != onnx.TensorProto_FLOAT || !rank(len(t.Dims)) {
-			continue
-		}
-		if exclude != nil && (exclude.MatchString(n.Name()) || exclude.MatchString(w)) {
-			continue
-		}
-		if ne, err := graph.NumElements(t.Dims); err != nil || ne == 0 {
-			continue
-		}
-		out = append(out, &Layer{Node: n, Weight: w, Dims: append([]int64(nil), t.Dims...)})
+		out = append(out, &Layer{l})
 	}
 	return out
 }

@@ -166,7 +166,7 @@ func (p *qdqPlan) dropUnreadMatMulOutputs(m *graph.Model, isLayer map[*graph.Nod
 	}
 	for _, l := range p.layers {
 		t := l.Node.Output(0)
-		if (l.Op() != "MatMul" && l.Op() != "Gemm") || !slices.Contains(p.own, t) || readQuantized(t, 0) {
+		if l.Desc.Spatial || !slices.Contains(p.own, t) || readQuantized(t, 0) {
 			continue
 		}
 		p.own = slices.DeleteFunc(p.own, func(s string) bool { return s == t })
@@ -290,12 +290,7 @@ func (q *qdqEmitter) emitActivations(m *graph.Model) error {
 
 // weightAxis returns the axis of the stored weight that indexes output
 // channels.
-func (l *Layer) weightAxis() int64 {
-	if l.transposed() {
-		return 1
-	}
-	return 0
-}
+func (l *Layer) weightAxis() int64 { return int64(l.Desc.OutAxis) }
 
 // emitWeight replaces the layer's weight (and bias, for Conv and Gemm)
 // by DequantizeLinear of int8 codes: per channel along the output axis,
@@ -332,7 +327,7 @@ func (q *qdqEmitter) emitWeight(m *graph.Model, l *Layer, w *Quantized) error {
 	nodes := []*onnx.NodeProto{e.node("DequantizeLinear", "", l.Weight+"_DequantizeLinear", []string{wqName, sName, zName}, []string{wdq}, attrs...)}
 	l.Node.Proto.Input[1] = wdq
 
-	if b := l.Node.Input(2); b != "" && (l.Op() == "Conv" || l.Op() == "Gemm") {
+	if b := l.Desc.Bias(); b != "" {
 		if bt, ok := m.Graph.Constant(b); ok && len(bt.Dims) == 1 && int(bt.Dims[0]) == w.Rows {
 			bias, err := graph.Float32s(bt)
 			if err != nil {

@@ -21,7 +21,7 @@ const qdq4Opset = 21
 // Symmetric codes are stored as INT4 without zero points. The model must
 // already be at opset 21 (upgradeOpset).
 func (e *editor) emitQDQ4(l *Layer, q *Quantized) error {
-	if l.Op() == "Conv" {
+	if l.Desc.Spatial {
 		return e.emitQDQ4Conv(l, q)
 	}
 	if l.Op() != "MatMul" {

@@ -94,7 +94,7 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *prune.Plan, sr
 			return nil, err
 		}
 		bias := layerBias(m.Graph, n, pl.Out())
-		if bias == "" && n.Op() != "MatMul" {
+		if bias == "" && pl.Desc.HasBiasInput() {
 			if bias, err = addBias(m, n, pl.Out()); err != nil {
 				return nil, err
 			}
@@ -221,12 +221,7 @@ func (s *chanStats) meanStd(c int) (float64, float64) {
 
 // chanAxis is the output channel axis of a layer's output: 1 for Conv,
 // the last for Gemm/MatMul.
-func chanAxis(l *calib.Layer) int {
-	if l.Node.Op() == "Conv" {
-		return 1
-	}
-	return -1
-}
+func chanAxis(l *calib.Layer) int { return l.ChannelAxis() }
 
 func layerOutputs(ls []*calib.Layer) []string {
 	out := make([]string, len(ls))
@@ -262,8 +257,9 @@ func downstream(g *graph.Graph, ls []*calib.Layer) map[string]bool {
 
 // addBias gives a Conv or Gemm node a zero bias of out values.
 func addBias(m *graph.Model, n *graph.Node, out int) (string, error) {
-	if n.Op() == "MatMul" {
-		return "", fmt.Errorf("prune: %s: MatMul has no bias input", n)
+	d, ok := graph.WeightedOf(n)
+	if !ok || !d.HasBiasInput() {
+		return "", fmt.Errorf("prune: %s: no bias input", n)
 	}
 	name := n.Name() + ".recalibrated_bias"
 	for m.Graph.Value(name) != nil {
@@ -272,14 +268,10 @@ func addBias(m *graph.Model, n *graph.Node, out int) (string, error) {
 	t := graph.FloatTensor(name, []int64{int64(out)}, make([]float32, out))
 	m.Proto.Graph.Initializer = append(m.Proto.Graph.Initializer, t)
 	in := n.Proto.Input
-	for len(in) < 2 {
+	for len(in) <= d.BiasInput {
 		in = append(in, "")
 	}
-	if len(in) == 2 {
-		in = append(in, name)
-	} else {
-		in[2] = name
-	}
+	in[d.BiasInput] = name
 	n.Proto.Input = in
 	if err := m.Graph.Reindex(); err != nil {
 		return "", err

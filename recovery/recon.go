@@ -22,9 +22,7 @@ var ReconDamping = 1e-3
 func changedLayers(dense *graph.Model, p *prune.Plan) []*calib.Layer {
 	var out []*calib.Layer
 	for _, n := range dense.Graph.Nodes {
-		switch n.Op() {
-		case "Conv", "Gemm", "MatMul":
-		default:
+		if !graph.IsWeighted(n) {
 			continue
 		}
 		l, err := calib.NewLayer(dense.Graph, n)
@@ -73,10 +71,11 @@ func nodeByName(g *graph.Graph, name string) *graph.Node {
 // layerBias returns the bias constant of a Conv/Gemm node ("" when it has
 // none or it is not a per-output-channel vector).
 func layerBias(g *graph.Graph, n *graph.Node, out int) string {
-	if n.Op() == "MatMul" || len(n.Proto.GetInput()) < 3 || n.Input(2) == "" {
+	d, ok := graph.WeightedOf(n)
+	if !ok || d.Bias() == "" {
 		return ""
 	}
-	t, ok := g.Constant(n.Input(2))
+	t, ok := g.Constant(d.Bias())
 	if !ok {
 		return ""
 	}
@@ -84,7 +83,7 @@ func layerBias(g *graph.Graph, n *graph.Node, out int) string {
 	if err != nil || ne != int64(out) {
 		return ""
 	}
-	return n.Input(2)
+	return d.Bias()
 }
 
 // Reconstruct re-fits, in graph order, the remaining weights (and bias,

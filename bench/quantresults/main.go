@@ -23,9 +23,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/quant"
@@ -411,30 +413,10 @@ func relL2(got, want []float32) float64 {
 	return math.Sqrt(num / den)
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // classifierScores returns accuracy against y and top-1 agreement with
 // the reference logits.
 func classifierScores(got, ref []float32, y []int64) (acc, agree float64) {
-	classes := len(got) / len(y)
-	for i := range y {
-		g := argmax(got[i*classes : (i+1)*classes])
-		if int64(g) == y[i] {
-			acc++
-		}
-		if g == argmax(ref[i*classes:(i+1)*classes]) {
-			agree++
-		}
-	}
-	return acc / float64(len(y)), agree / float64(len(y))
+	return check.Top1(got, y), check.Top1(got, check.Predictions(ref, len(y)))
 }
 
 // decoderScores returns the top-1 agreement of next-token predictions
@@ -442,26 +424,22 @@ func classifierScores(got, ref []float32, y []int64) (acc, agree float64) {
 func decoderScores(got, ref []float32, ids []int64, seq int) (agree, ppl float64) {
 	n := len(ids) / seq
 	vocab := len(got) / (n * seq)
+	agree = check.Top1(got, check.Predictions(ref, n*seq))
 	nll, count := 0.0, 0
 	for s := range n {
-		for t := range seq {
+		for t := range seq - 1 {
 			off := (s*seq + t) * vocab
 			g := got[off : off+vocab]
-			if argmax(g) == argmax(ref[off:off+vocab]) {
-				agree++
+			mx := float64(slices.Max(g))
+			sum := 0.0
+			for _, v := range g {
+				sum += math.Exp(float64(v) - mx)
 			}
-			if t+1 < seq {
-				mx := float64(g[argmax(g)])
-				sum := 0.0
-				for _, v := range g {
-					sum += math.Exp(float64(v) - mx)
-				}
-				nll -= float64(g[ids[s*seq+t+1]]) - mx - math.Log(sum)
-				count++
-			}
+			nll -= float64(g[ids[s*seq+t+1]]) - mx - math.Log(sum)
+			count++
 		}
 	}
-	return agree / float64(n*seq), math.Exp(nll / float64(count))
+	return agree, math.Exp(nll / float64(count))
 }
 
 // writeSection replaces the text between the markers in path (appending
