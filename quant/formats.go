@@ -46,17 +46,7 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 			return err
 		}
 	}
-	var data *Dataset
-	getData := func() (Dataset, error) {
-		if data == nil {
-			d, err := o.dataset(m, rep)
-			if err != nil {
-				return Dataset{}, err
-			}
-			data = &d
-		}
-		return *data, nil
-	}
+	getData := o.lazyDataset(m, rep)
 	if err := applyRotation(m, o, rep); err != nil {
 		return err
 	}
