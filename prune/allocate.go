@@ -131,10 +131,7 @@ func (a *Analysis) PlanWithCounts(s Settings, scores map[int][]float64, keepCoun
 		slices.Reverse(idx)
 		order, maxRm := g.removalOrder(idx)
 		k = max(k, s.minKeep(g), g.Size-maxRm)
-		k = s.roundKeep(k, g)
-		kept := append([]int{}, order[g.Size-k:]...)
-		sort.Ints(kept)
-		keep[g.ID] = kept
+		keep[g.ID] = s.kept(g, order, g.Size-s.roundKeep(k, g))
 	}
 	before := a.Cost()
 	after := a.costOf(a.prunedSet(keep))

@@ -81,6 +81,9 @@ type Group struct {
 	units  []int32 // element class root per index
 	width  int     // channels per index on the group's dims (gcd; 0 when it has none)
 	covers [][]int // index sets of which one must be kept (cover.go)
+	// segment numbers each index (segments.go); segments counts them.
+	segment  []int
+	segments int
 }
 
 // Analysis is the channel dependency structure of a model.
@@ -111,7 +114,8 @@ type Analysis struct {
 	kept      map[int32]string       // element → why it always stays (keepElems)
 	nbits     map[string]nbitsTensor // MatMulNBits B, scales and zero points, counted as graph.Count does
 	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
-	filled    map[string]bool        // constant fills shared by deduplication (unshare.go)
+
+	filled map[string]bool // constant fills shared by deduplication (unshare.go)
 }
 
 type unitRef struct{ group, index int }
@@ -159,6 +163,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 		a.freezeValue(out.Name, "reaches graph output "+out.Name)
 	}
 	a.buildGroups()
+	a.buildSegments()
 	a.buildCovers()
 	a.classify()
 	a.addActMACs()

@@ -26,9 +26,15 @@ type Settings struct {
 	// rounded counts cannot land on a params or MACs target (small
 	// groups, such as 16 channels rounded to 8), Select keeps exact
 	// counts instead of failing.
-	RoundSoft bool   `json:"-"`
-	Ignore    string `json:"ignore,omitempty"`
-	Seed      uint64 `json:"seed,omitempty"`
+	RoundSoft bool `json:"-"`
+	// RoundNarrow, when above 0, is what a group narrower than
+	// 8·RoundTo channels rounds to instead of RoundTo: rounding a
+	// 64-channel group to 16 would leave it only four widths. The
+	// command line's default pairs DefaultRoundTo with
+	// DefaultRoundNarrow.
+	RoundNarrow int    `json:"-"`
+	Ignore      string `json:"ignore,omitempty"`
+	Seed        uint64 `json:"seed,omitempty"`
 	// Options records data-driven criteria and recovery settings.
 	Options *CriterionOptions `json:"options,omitempty"`
 	// KindRatios removes a fraction of the channels of every kind it
@@ -50,11 +56,19 @@ type Settings struct {
 	KVGroups bool `json:"kv_groups,omitempty"`
 }
 
-// DefaultRoundTo is the command line's --round-to: onnxruntime's
-// convolution and GEMM kernels work in blocks of 8 (and more) channels,
-// and free counts made pruned MobileNetV2 and EfficientNet-B0 slower than
-// dense (docs/PRUNING.md, "Rounding").
-const DefaultRoundTo = 8
+// DefaultRoundTo is the command line's --round-to: onnxruntime runs
+// convolutions in its blocked NCHWc layout only when channel counts are
+// multiples of the block, 16 floats with AVX-512 (8 with AVX2, which 16
+// also satisfies); other counts fall back to NCHW kernels with layout
+// reorders around them. Free counts made pruned MobileNetV2 and
+// EfficientNet-B0 slower than dense, and 8 left DenseNet-121 and
+// MobileNetV2 short of their MACs (docs/PRUNING.md, "Rounding").
+const DefaultRoundTo = 16
+
+// DefaultRoundNarrow is the command line's rounding of groups narrower
+// than 8·DefaultRoundTo (128) channels, where multiples of 16 would be
+// too coarse: onnxruntime's AVX2 kernels block by 8.
+const DefaultRoundNarrow = 8
 
 // targetTolerance is how close, as a fraction of the model's total,
 // parameter and MAC targets must land (else ErrTarget); selection stops
@@ -171,11 +185,62 @@ func (s Settings) minKeep(g *Group) int {
 // heads would forbid most head counts.
 func (s Settings) roundKeep(k int, g *Group) int {
 	k = max(k, 1)
-	if s.RoundTo > 1 && g.Kind != KindHeads {
-		step := s.RoundTo / gcd(s.RoundTo, max(g.width, 1))
+	if step := s.roundStep(g); step > 1 && !g.segmented() {
 		k = (k + step - 1) / step * step
 	}
 	return min(k, g.Size)
+}
+
+// roundStep is the multiple of indices that kept counts of g round to:
+// RoundTo channels, fewer indices when each index is several channels
+// wide; 1 for heads and without RoundTo.
+func (s Settings) roundStep(g *Group) int {
+	r, w := s.RoundTo, max(g.width, 1)
+	if r > 1 && s.RoundNarrow > 0 && g.Size*w < 8*r {
+		r = s.RoundNarrow
+	}
+	if r <= 1 || g.Kind == KindHeads {
+		return 1
+	}
+	return r / gcd(r, w)
+}
+
+// kept returns, sorted, the indices of g that stay when the first
+// removed indices of order go. With RoundTo, the kept count of each of
+// g's segments (segments.go) is then rounded up to a multiple of RoundTo
+// (at most the segment's size; a segment left empty stays empty) by
+// keeping back its last removed, most important, indices. For a group
+// of one segment this is roundKeep.
+func (s Settings) kept(g *Group, order []int, removed int) []int {
+	removed = min(max(removed, 0), len(order))
+	in := make([]bool, g.Size)
+	for _, i := range order[removed:] {
+		in[i] = true
+	}
+	if step := s.roundStep(g); step > 1 && g.segmented() {
+		size := make([]int, g.segments)
+		keep := make([]int, g.segments)
+		for i := range g.Size {
+			size[g.segment[i]]++
+			if in[i] {
+				keep[g.segment[i]]++
+			}
+		}
+		for j := removed - 1; j >= 0; j-- {
+			i := order[j]
+			if sg := g.segment[i]; keep[sg] > 0 && keep[sg]%step != 0 && keep[sg] < size[sg] {
+				in[i] = true
+				keep[sg]++
+			}
+		}
+	}
+	out := make([]int, 0, g.Size-removed)
+	for i, k := range in {
+		if k {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Select turns scores (group id → one score per index) into a plan.
@@ -290,14 +355,10 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 	keepOf := func(rm map[int]int) map[int][]int {
 		keep := map[int][]int{}
 		for _, g := range groups {
-			kept := append([]int{}, order[g.ID][rm[g.ID]:]...)
-			sort.Ints(kept)
-			keep[g.ID] = kept
+			keep[g.ID] = s.kept(g, order[g.ID], rm[g.ID])
 		}
 		for _, g := range fixed {
-			kept := append([]int{}, order[g.ID][fixedRm[g.ID]:]...)
-			sort.Ints(kept)
-			keep[g.ID] = kept
+			keep[g.ID] = s.kept(g, order[g.ID], fixedRm[g.ID])
 		}
 		return keep
 	}
@@ -417,4 +478,6 @@ type CriterionOptions struct {
 	// ReconstructBlocks fits a residual block's last layer to the dense
 	// block output (with Reconstruct).
 	ReconstructBlocks bool `json:"reconstruct_blocks,omitempty"`
+	// RecoverKD is the distillation steps (--recover kd), 0 for none.
+	RecoverKD int `json:"recover_kd_steps,omitempty"`
 }

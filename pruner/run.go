@@ -84,12 +84,12 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				cfg.Calib, cfg.CalibSamples = o.Calib, o.CalibSamples
 			}
 			cfg.DataFree, cfg.Damping = o.DataFree, o.Damping
-			cfg.RecalibrateBN, cfg.Reconstruct, cfg.ReconstructBlocks = o.RecalibrateBN, o.Reconstruct, o.ReconstructBlocks
+			cfg.RecalibrateBN, cfg.Reconstruct, cfg.ReconstructBlocks, cfg.RecoverKD = o.RecalibrateBN, o.Reconstruct, o.ReconstructBlocks, o.RecoverKD
 		}
 	}
 	crit := s.Criterion
 	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
-		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks}
+		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks, RecoverKD: cfg.RecoverKD}
 	var src *calib.Source
 	if cfg.Calib != "" {
 		var err error

@@ -633,6 +633,10 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	if !cmd.IsSet("criterion") && opts.Criteria.Calib != "" {
 		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"))
 	}
+	if opts.Settings.RoundSoft {
+		// The default rounds narrow groups to 8 (prune.DefaultRoundNarrow).
+		opts.Settings.RoundNarrow = prune.DefaultRoundNarrow
+	}
 	return opts
 }
 
