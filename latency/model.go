@@ -12,6 +12,7 @@ import (
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -183,6 +184,7 @@ func Build(ctx context.Context, m *graph.Model, an *prune.Analysis, o Options) (
 		}
 		lm.monotone()
 		out.layers = append(out.layers, lm)
+		progress.Report(ctx, "latency table", i+1, len(layers))
 		if (i+1)%20 == 0 {
 			o.Logf("latency: %d of %d layers (%d measured, %d cached)", i+1, len(layers), out.Measured, out.Cached)
 			if err := c.save(); err != nil {
