@@ -473,4 +473,6 @@ type CriterionOptions struct {
 	// Recovery after pruning.
 	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
 	Reconstruct   bool `json:"reconstruct,omitempty"`
+	// RecoverKD is the distillation steps (--recover kd), 0 for none.
+	RecoverKD int `json:"recover_kd_steps,omitempty"`
 }

@@ -81,12 +81,12 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				cfg.Calib, cfg.CalibSamples = o.Calib, o.CalibSamples
 			}
 			cfg.DataFree, cfg.Damping = o.DataFree, o.Damping
-			cfg.RecalibrateBN, cfg.Reconstruct = o.RecalibrateBN, o.Reconstruct
+			cfg.RecalibrateBN, cfg.Reconstruct, cfg.RecoverKD = o.RecalibrateBN, o.Reconstruct, o.RecoverKD
 		}
 	}
 	crit := s.Criterion
 	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
-		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct}
+		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, RecoverKD: cfg.RecoverKD}
 	var src *calib.Source
 	if cfg.Calib != "" {
 		var err error
