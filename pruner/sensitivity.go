@@ -150,6 +150,8 @@ func savedBy(p *prune.Plan, target string, channels int) float64 {
 		return float64(p.Before.Params - p.After.Params)
 	case "macs":
 		return float64(p.Before.MACs - p.After.MACs)
+	case "latency":
+		return p.Before.LatencyUs - p.After.LatencyUs
 	}
 	return float64(channels)
 }
@@ -236,6 +238,8 @@ func reduction(an *prune.Analysis, p *prune.Plan, target string) float64 {
 		return 1 - float64(p.After.Params)/float64(max(p.Before.Params, 1))
 	case "macs":
 		return 1 - float64(p.After.MACs)/float64(max(p.Before.MACs, 1))
+	case "latency":
+		return 1 - p.After.LatencyUs/max(p.Before.LatencyUs, 1e-9)
 	}
 	kept, total := 0, 0
 	keep := p.Keep()

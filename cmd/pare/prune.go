@@ -18,6 +18,8 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/latency"
+	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
@@ -109,7 +111,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
-			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
+			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params, macs or latency (onnxruntime latency on this machine, from a per-layer table measured once and cached)"},
 			&cli.FloatFlag{Name: "max-layer-ratio", Value: 0.8, Usage: "most of any group (or layer, unstructured) removed"},
 			&cli.IntFlag{Name: "round-to", Value: prune.DefaultRoundTo, Usage: "kept channel and MLP-width counts are multiples of N, for the runtime's kernels (1: exact counts; attention heads are never rounded)"},
 			&cli.StringFlag{Name: "ignore", Usage: "REGEX of node or initializer names whose groups stay whole"},
@@ -240,8 +242,8 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := fixInputShapes(m, shapes); err != nil {
 		return nil, err
 	}
-	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
-		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
+	if sym := m.SymbolicSizes(); len(sym) > 0 && (o.Settings.Target == "macs" || o.Settings.Target == "latency") && !o.Unstructured && o.NM == "" {
+		return nil, usageErrorf("prune: --target %s: %s unknown with symbolic input sizes %s: give --input-shape", o.Settings.Target, map[string]string{"macs": "MACs are", "latency": "layer latencies are"}[o.Settings.Target], strings.Join(sym, ", "))
 	}
 	if o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
 		// A MACs target is met on the counted MACs; nodes whose shapes
@@ -347,6 +349,21 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 			return err
 		}
 	}
+	var latencyNote string
+	if o.Settings.Target == "latency" && plan == nil {
+		if o.Steps > 1 {
+			return usageErrorf("prune: --target latency is one-step; --steps counts params or MACs between steps")
+		}
+		if err := ort.Init(o.OrtLib); err != nil {
+			return err
+		}
+		lm, err := latency.Build(ctx, m, an, latency.Options{})
+		if err != nil {
+			return err
+		}
+		an.SetLatency(lm)
+		latencyNote = fmt.Sprintf("latency table: %d layers, %d measurements made, %d from the cache", len(an.Layers()), lm.Measured, lm.Cached)
+	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
 	var out *pruner.Outcome
@@ -367,6 +384,11 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		res.After = modelSize{Params: out.Plan.After.Params, MACs: out.Plan.After.MACs}
 	}
 	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
+	if latencyNote != "" {
+		p := out.Plan
+		res.Notes = append(res.Notes, latencyNote, fmt.Sprintf("latency estimate (onnxruntime, batch 1, one thread): %.0f µs → %.0f µs (%.2f×)",
+			p.Before.LatencyUs, p.After.LatencyUs, p.After.LatencyUs/max(p.Before.LatencyUs, 1e-9)))
+	}
 	if o.DataDefault != "" && o.PlanIn == "" {
 		res.Notes = append([]string{"default with --calib: " + o.DataDefault + " (--criterion magnitude for the data-free path)"}, res.Notes...)
 	}
