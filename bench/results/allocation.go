@@ -135,7 +135,7 @@ func allocationSection(ctx context.Context, e *evaluator) (string, error) {
 		fmt.Fprintf(&b, "| unstructured magnitude (reference) | | %s |\n\n", un)
 	}
 	b.WriteString("### Default against best (computed from the tables above)\n\n")
-	b.WriteString("Accuracy of the default with `--calib` / the best row of the model's table, points below dense in brackets, and the gap between them.\n\n")
+	b.WriteString("Accuracy of the default with `--calib` / the best row of the model's table, points against dense in brackets, and the gap between them.\n\n")
 	b.WriteString("| model (dense) | 50% default / best | 70% default / best |\n|---|---|---|\n")
 	for _, l := range summary {
 		b.WriteString(l + "\n")
@@ -178,7 +178,7 @@ func defaultVersusBest(model string, dense float64, ratios []float64, acc [][]fl
 			continue
 		}
 		d, bst := acc[def][j], acc[best][j]
-		row += fmt.Sprintf(" %.1f (−%.1f) / %.1f (−%.1f, %s): gap %.1f |", 100*d, 100*(dense-d), 100*bst, 100*(dense-bst), allocationConfigs[best].name, 100*(bst-d))
+		row += fmt.Sprintf(" %.1f (%+.1f) / %.1f (%+.1f, %s): gap %.1f |", 100*d, 100*(d-dense), 100*bst, 100*(bst-dense), allocationConfigs[best].name, 100*(bst-d))
 	}
 	return row
 }
