@@ -23,6 +23,7 @@ var layer = map[string]int{
 	"graph/build": 2, "grad": 2, "calib": 2, "prune": 2, "upgrade": 2, "report": 2,
 	"recovery": 3, "quant": 3, "check": 3,
 	"importance": 3,
+	"latency":    4,
 	"pipeline":   5,
 	"pruner":     5,
 }

@@ -51,6 +51,34 @@ const (
 	fieldTensorRawData    = 9
 )
 
+// walkFields calls visit with each field of the wire message data: its
+// number, whether it is length-delimited, its bytes (tag included) and,
+// when length-delimited, its payload. It returns false when data is
+// malformed or visit returns false.
+func walkFields(data []byte, visit func(num protowire.Number, isBytes bool, field, body []byte) bool) bool {
+	for b := data; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return false
+		}
+		field := b[:n+m]
+		b = b[n+m:]
+		var body []byte
+		isBytes := typ == protowire.BytesType
+		if isBytes {
+			body, _ = protowire.ConsumeBytes(field[n:])
+		}
+		if !visit(num, isBytes, field, body) {
+			return false
+		}
+	}
+	return true
+}
+
 // stripRawData returns data without the raw_data fields of at least
 // aliasMin bytes of the main graph's initializers, and those fields.
 // ok is false when there is nothing to strip or the layout is one it
@@ -58,32 +86,25 @@ const (
 func stripRawData(data []byte) (out []byte, refs []rawRef, ok bool) {
 	out = make([]byte, 0, 1<<12)
 	graphs := 0
-	for b := data; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, false
-		}
-		field := b[:n+m]
-		b = b[n+m:]
-		if num != fieldModelGraph || typ != protowire.BytesType {
+	ok = walkFields(data, func(num protowire.Number, isBytes bool, field, body []byte) bool {
+		if num != fieldModelGraph || !isBytes {
 			out = append(out, field...)
-			continue
+			return true
 		}
 		if graphs++; graphs > 1 {
-			return nil, nil, false // repeated message fields merge; leave that to protobuf
+			return false // repeated message fields merge; leave that to protobuf
 		}
-		body, _ := protowire.ConsumeBytes(field[n:])
 		g, gRefs, gok := stripGraph(body)
 		if !gok {
-			return nil, nil, false
+			return false
 		}
 		refs = gRefs
 		out = protowire.AppendTag(out, fieldModelGraph, protowire.BytesType)
 		out = protowire.AppendBytes(out, g)
+		return true
+	})
+	if !ok {
+		return nil, nil, false
 	}
 	return out, refs, len(refs) > 0
 }
@@ -91,25 +112,14 @@ func stripRawData(data []byte) (out []byte, refs []rawRef, ok bool) {
 func stripGraph(data []byte) (out []byte, refs []rawRef, ok bool) {
 	out = make([]byte, 0, len(data)/64+64)
 	init := 0
-	for b := data; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, false
-		}
-		field := b[:n+m]
-		b = b[n+m:]
-		if num != fieldGraphInitializer || typ != protowire.BytesType {
+	ok = walkFields(data, func(num protowire.Number, isBytes bool, field, body []byte) bool {
+		if num != fieldGraphInitializer || !isBytes {
 			out = append(out, field...)
-			continue
+			return true
 		}
-		body, _ := protowire.ConsumeBytes(field[n:])
 		t, raw, tok := stripTensor(body)
 		if !tok {
-			return nil, nil, false
+			return false
 		}
 		if raw != nil {
 			refs = append(refs, rawRef{init, raw})
@@ -117,6 +127,10 @@ func stripGraph(data []byte) (out []byte, refs []rawRef, ok bool) {
 		init++
 		out = protowire.AppendTag(out, fieldGraphInitializer, protowire.BytesType)
 		out = protowire.AppendBytes(out, t)
+		return true
+	})
+	if !ok {
+		return nil, nil, false
 	}
 	return out, refs, true
 }
@@ -125,31 +139,24 @@ func stripGraph(data []byte) (out []byte, refs []rawRef, ok bool) {
 func stripTensor(data []byte) (out, raw []byte, ok bool) {
 	out = make([]byte, 0, 256)
 	seen := false
-	for b := data; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, nil, false
-		}
-		field := b[:n+m]
-		b = b[n+m:]
-		if num != fieldTensorRawData || typ != protowire.BytesType {
+	ok = walkFields(data, func(num protowire.Number, isBytes bool, field, body []byte) bool {
+		if num != fieldTensorRawData || !isBytes {
 			out = append(out, field...)
-			continue
+			return true
 		}
 		if seen {
-			return nil, nil, false // the last occurrence would win; rare, decode normally
+			return false // the last occurrence would win; rare, decode normally
 		}
 		seen = true
-		v, _ := protowire.ConsumeBytes(field[n:])
-		if len(v) < aliasMin {
+		if len(body) < aliasMin {
 			out = append(out, field...)
-			continue
+			return true
 		}
-		raw = v[:len(v):len(v)]
+		raw = body[:len(body):len(body)]
+		return true
+	})
+	if !ok {
+		return nil, nil, false
 	}
 	return out, raw, true
 }

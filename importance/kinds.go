@@ -44,12 +44,7 @@ const targetTolerance = 0.02
 // what its minimums allow (taken as too large). With RoundSoft, a miss
 // with rounded counts is retried with exact counts, as Select does.
 func planForTarget(an *prune.Analysis, s prune.Settings, scores map[int][]float64, fixed map[int]int, hi float64, counts func(r float64) (map[int]int, error)) (*prune.Plan, error) {
-	metric := func(c prune.Cost) float64 {
-		if s.Target == "params" {
-			return float64(c.Params)
-		}
-		return float64(c.MACs)
-	}
+	metric := func(c prune.Cost) float64 { return c.Of(s.Target) }
 	total := metric(an.Cost())
 	want := s.Ratio * total
 	planAt := func(r float64) (*prune.Plan, float64, error) {

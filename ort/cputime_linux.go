@@ -3,17 +3,19 @@ package ort
 import (
 	"syscall"
 	"time"
+	"unsafe"
 )
 
-// rusageThread is Linux's RUSAGE_THREAD (not exported by syscall).
-const rusageThread = 1
+// clockThreadCPUTime is Linux's CLOCK_THREAD_CPUTIME_ID.
+const clockThreadCPUTime = 3
 
-// threadCPU returns the CPU time (user + system) the calling OS thread
-// has used.
+// threadCPU returns the CPU time the calling OS thread has used, from
+// the thread's CPU-time clock (nanosecond resolution; getrusage's
+// RUSAGE_THREAD can be tick-sampled).
 func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+	var ts syscall.Timespec
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
 		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return time.Duration(ts.Nano()), true
 }

@@ -114,6 +114,7 @@ type Analysis struct {
 	kept      map[int32]string       // element → why it always stays (keepElems)
 	nbits     map[string]nbitsTensor // MatMulNBits B, scales and zero points, counted as graph.Count does
 	uses      map[string][]use       // constant → node inputs reading it (Identity followed)
+	latency   LatencyModel           // for Target "latency" (latency.go); nil without
 
 	filled map[string]bool // constant fills shared by deduplication (unshare.go)
 }

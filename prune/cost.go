@@ -17,16 +17,17 @@ import (
 type macTerm struct {
 	weight string
 	factor int64
+	node   *graph.Node // the node whose MACs these are
 }
 
 // addMAC records a weight's applications per sample; factor < 0 means
 // unknown and leaves the term out.
-func (a *Analysis) addMAC(w string, factor int64) {
+func (a *Analysis) addMAC(n *graph.Node, w string, factor int64) {
 	for p := a.g.Producer(w); p != nil && (p.Op() == "DequantizeLinear" || p.Op() == "Identity"); p = a.g.Producer(w) {
 		w = p.Input(0)
 	}
 	if factor > 0 {
-		a.macs = append(a.macs, macTerm{w, factor})
+		a.macs = append(a.macs, macTerm{w, factor, n})
 	}
 }
 
@@ -87,6 +88,21 @@ func (a *Analysis) actMACs(pruned map[int32]bool) int64 {
 type Cost struct {
 	Params int64 `json:"params"`
 	MACs   int64 `json:"macs"`
+	// LatencyUs is the latency model's estimate in microseconds (batch
+	// one), with a latency model set (SetLatency) only.
+	LatencyUs float64 `json:"latency_us,omitempty"`
+}
+
+// Of returns the cost a params, macs or latency target budgets (MACs
+// for any other target).
+func (c Cost) Of(target string) float64 {
+	switch target {
+	case "params":
+		return float64(c.Params)
+	case "latency":
+		return c.LatencyUs
+	}
+	return float64(c.MACs)
 }
 
 // tensorDims returns the dims every parameter tensor would have after
@@ -163,6 +179,9 @@ func (a *Analysis) costOf(pruned map[int32]bool) Cost {
 		c.MACs += prod(d) * m.factor
 	}
 	c.MACs += a.actMACs(pruned)
+	if a.latency != nil {
+		c.LatencyUs = a.latencyOf(dims)
+	}
 	return c
 }
 

@@ -38,7 +38,7 @@ func analyzeContribAttention(a *Analysis, n *graph.Node) error {
 		a.freezeNode(n, fmt.Sprintf("%s: qkv_hidden_sizes %v do not split weight %v into %d heads", n.Name(), sizes, ws, heads))
 		return nil
 	}
-	a.addMAC(w, macRows(a.countShape(y)))
+	a.addMAC(n, w, macRows(a.countShape(y)))
 	a.addParam(w, 0, a.lastAxisLabels(x, 3, n.Name()), KindWeightIn, n)
 	dqk, dv := int(sizes[0]/heads), int(sizes[2]/heads)
 	units := a.newElems(int(heads), n.Name())

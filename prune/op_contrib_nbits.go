@@ -96,7 +96,7 @@ func analyzeMatMulNBits(a *Analysis, n *graph.Node) error {
 	if zp != "" {
 		a.nbits[zp] = nbitsTensor{}
 	}
-	a.addMAC(bq, macRows(a.countShape(y)))
+	a.addMAC(n, bq, macRows(a.countShape(y)))
 	for ax, l := range a.lab(x) {
 		if ax != r-1 {
 			a.setLab(y, ax, l)

@@ -28,7 +28,7 @@ func analyzeConv(a *Analysis, n *graph.Node) error {
 		a.freeze(xl, n.Name()+": weight is not a constant")
 		return nil
 	}
-	a.addMAC(w, spatialPositions(a.countShape(y)))
+	a.addMAC(n, w, spatialPositions(a.countShape(y)))
 	g := n.IntAttr("group", 1)
 	m, cpg := ws[0], ws[1]
 	switch {
@@ -71,7 +71,7 @@ func analyzeConvTranspose(a *Analysis, n *graph.Node) error {
 		a.freeze(xl, n.Name()+": weight is not a constant")
 		return nil
 	}
-	a.addMAC(w, spatialPositions(a.countShape(x)))
+	a.addMAC(n, w, spatialPositions(a.countShape(x)))
 	if n.IntAttr("group", 1) != 1 {
 		a.freeze(xl, n.Name()+": grouped transposed convolution")
 		return nil

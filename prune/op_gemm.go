@@ -37,7 +37,7 @@ func analyzeGemm(a *Analysis, n *graph.Node) error {
 		a.freezeInputs(n, n.Name()+": Gemm without a constant B")
 		return nil
 	}
-	a.addMAC(w, rowsPerSample(dimOf(a.countShape(x), rowAxis)))
+	a.addMAC(n, w, rowsPerSample(dimOf(a.countShape(x), rowAxis)))
 	a.addParam(w, kAxisB, a.lab(x)[kAxisA], KindWeightIn, n)
 	a.setLab(y, 0, a.lab(x)[rowAxis])
 	out := a.newElems(int(ws[nAxisB]), n.Name())
@@ -77,7 +77,7 @@ func analyzeMatMul(a *Analysis, n *graph.Node) error {
 	switch {
 	case len(ws) == 2 && len(xs) >= 2 && a.isParam(w):
 		r := len(xs)
-		a.addMAC(w, macRows(a.countShape(y)))
+		a.addMAC(n, w, macRows(a.countShape(y)))
 		a.addParam(w, 0, a.lab(x)[r-1], KindWeightIn, n)
 		for ax, l := range a.lab(x) {
 			if ax != r-1 {
@@ -89,7 +89,7 @@ func analyzeMatMul(a *Analysis, n *graph.Node) error {
 		a.setLab(y, r-1, out)
 	case len(xs) == 2 && len(ws) >= 2 && a.isParam(x):
 		r := len(ws)
-		a.addMAC(x, macCols(a.countShape(y)))
+		a.addMAC(n, x, macCols(a.countShape(y)))
 		a.addParam(x, 1, a.lab(w)[r-2], KindWeightIn, n)
 		for ax, l := range a.lab(w) {
 			if ax != r-2 {

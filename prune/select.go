@@ -12,7 +12,7 @@ type Settings struct {
 	Criterion   string  `json:"criterion"`
 	Aggregation string  `json:"aggregation,omitempty"`
 	Scope       string  `json:"scope"`  // global or local
-	Target      string  `json:"target"` // channels, params or macs
+	Target      string  `json:"target"` // channels, params, macs or latency (latency.go)
 	Ratio       float64 `json:"ratio"`
 	// MaxLayerRatio caps the fraction of any group removed: a group of n
 	// keeps at least max(1, ⌈(1−MaxLayerRatio)·n⌉).
@@ -140,8 +140,8 @@ func (s *Settings) validate() error {
 		return fmt.Errorf("prune: %w: round-to %d", ErrInvalidOption, s.RoundTo)
 	case s.Scope != "global" && s.Scope != "local":
 		return fmt.Errorf("prune: %w: scope %q (want global or local)", ErrInvalidOption, s.Scope)
-	case s.Target != "channels" && s.Target != "params" && s.Target != "macs":
-		return fmt.Errorf("prune: %w: target %q (want channels, params or macs)", ErrInvalidOption, s.Target)
+	case s.Target != "channels" && s.Target != "params" && s.Target != "macs" && s.Target != "latency":
+		return fmt.Errorf("prune: %w: target %q (want channels, params, macs or latency)", ErrInvalidOption, s.Target)
 	}
 	for k, r := range s.KindRatios {
 		switch k {
@@ -383,12 +383,10 @@ func (a *Analysis) Select(scores map[int][]float64, s Settings) (*Plan, error) {
 			rm = pick(float64(want) / float64(max(ncand, 1)))
 		}
 	default:
-		metric := func(c Cost) float64 {
-			if s.Target == "params" {
-				return float64(c.Params)
-			}
-			return float64(c.MACs)
+		if s.Target == "latency" && a.latency == nil {
+			return nil, fmt.Errorf("prune: %w: target latency needs a latency model (Analysis.SetLatency)", ErrInvalidOption)
 		}
+		metric := func(c Cost) float64 { return c.Of(s.Target) }
 		total := metric(before)
 		want := s.Ratio * total
 		red := func(x float64) float64 {
@@ -475,4 +473,9 @@ type CriterionOptions struct {
 	// Recovery after pruning.
 	RecalibrateBN bool `json:"recalibrate_bn,omitempty"`
 	Reconstruct   bool `json:"reconstruct,omitempty"`
+	// ReconstructBlocks fits a residual block's last layer to the dense
+	// block output (with Reconstruct).
+	ReconstructBlocks bool `json:"reconstruct_blocks,omitempty"`
+	// RecoverKD is the distillation steps (--recover kd), 0 for none.
+	RecoverKD int `json:"recover_kd_steps,omitempty"`
 }

@@ -34,6 +34,9 @@ type Config struct {
 	ZOSMax   float64
 	// Recovery.
 	RecalibrateBN, Reconstruct bool
+	// ReconstructBlocks (with Reconstruct) fits the last layer of each
+	// residual block to the dense block's output (recovery/block.go).
+	ReconstructBlocks bool
 	// RecoverKD is the number of distillation steps toward the dense
 	// model after pruning (--recover kd --recover-steps N; 0: none).
 	RecoverKD int
@@ -81,12 +84,12 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				cfg.Calib, cfg.CalibSamples = o.Calib, o.CalibSamples
 			}
 			cfg.DataFree, cfg.Damping = o.DataFree, o.Damping
-			cfg.RecalibrateBN, cfg.Reconstruct = o.RecalibrateBN, o.Reconstruct
+			cfg.RecalibrateBN, cfg.Reconstruct, cfg.ReconstructBlocks, cfg.RecoverKD = o.RecalibrateBN, o.Reconstruct, o.ReconstructBlocks, o.RecoverKD
 		}
 	}
 	crit := s.Criterion
 	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
-		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct}
+		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks, RecoverKD: cfg.RecoverKD}
 	var src *calib.Source
 	if cfg.Calib != "" {
 		var err error
@@ -170,7 +173,16 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				}
 			case "sensitivity":
 				if len(s.KindRatios) > 0 {
-					return nil, fmt.Errorf("prune: %w: --allocate sensitivity shares --ratio; --heads, --kv-groups, --mlp and --embed set their own", prune.ErrInvalidOption)
+					// Kind ratios set the budget, not the split: what
+					// they remove together (params, or MACs with
+					// --target macs) is shared across every kind by
+					// sensitivity.
+					ks, note, err := kindBudget(an, s, scores)
+					if err != nil {
+						return nil, err
+					}
+					s = ks
+					logf("allocate: %s", note)
 				}
 				var comp func(*graph.Graph, *prune.Plan) error
 				if obs != nil {
@@ -240,7 +252,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.Reconstruct {
-		notes, err := recovery.Reconstruct(ctx, m, dense, plan, src, data.BatchSize())
+		notes, err := recovery.ReconstructBlocks(ctx, m, dense, plan, src, data.BatchSize(), cfg.ReconstructBlocks)
 		if err != nil {
 			return nil, err
 		}

@@ -150,6 +150,8 @@ func savedBy(p *prune.Plan, target string, channels int) float64 {
 		return float64(p.Before.Params - p.After.Params)
 	case "macs":
 		return float64(p.Before.MACs - p.After.MACs)
+	case "latency":
+		return p.Before.LatencyUs - p.After.LatencyUs
 	}
 	return float64(channels)
 }
@@ -236,6 +238,8 @@ func reduction(an *prune.Analysis, p *prune.Plan, target string) float64 {
 		return 1 - float64(p.After.Params)/float64(max(p.Before.Params, 1))
 	case "macs":
 		return 1 - float64(p.After.MACs)/float64(max(p.Before.MACs, 1))
+	case "latency":
+		return 1 - p.After.LatencyUs/max(p.Before.LatencyUs, 1e-9)
 	}
 	kept, total := 0, 0
 	keep := p.Keep()
@@ -248,4 +252,30 @@ func reduction(an *prune.Analysis, p *prune.Plan, target string) float64 {
 		}
 	}
 	return 1 - float64(kept)/float64(max(total, 1))
+}
+
+// kindBudget turns kind ratios (--heads, --mlp, --embed, with or without
+// --ratio) into one budget for sensitivity allocation: the params (MACs
+// with --target macs) that the ratios' own plan removes, shared across
+// all selectable groups of every kind instead of a fixed fraction per
+// kind.
+func kindBudget(an *prune.Analysis, s prune.Settings, scores map[int][]float64) (prune.Settings, string, error) {
+	p, err := an.Select(scores, s)
+	if err != nil {
+		return s, "", err
+	}
+	target := s.Target
+	if target != "macs" {
+		target = "params"
+	}
+	b := reduction(an, p, target)
+	if b <= 0 {
+		return s, "", fmt.Errorf("prune: %w: the kind ratios remove nothing to share", prune.ErrTarget)
+	}
+	out := s
+	out.Ratio, out.Target, out.KindRatios = b, target, nil
+	if _, ok := s.KindRatios[prune.KindEmbed]; ok {
+		out.PruneEmbed = true
+	}
+	return out, fmt.Sprintf("the kind ratios remove %.1f%% of %s; sensitivity shares that budget across all kinds", 100*b, target), nil
 }

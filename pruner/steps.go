@@ -23,6 +23,8 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		return nil, fmt.Errorf("prune: %w: --steps %d (want 1 or more)", prune.ErrInvalidOption, steps)
 	case steps > 1 && len(s.KindRatios) > 0:
 		return nil, fmt.Errorf("prune: %w: --steps shares --ratio; --heads, --kv-groups, --mlp and --embed are one-step", prune.ErrInvalidOption)
+	case steps > 1 && s.Target == "latency":
+		return nil, fmt.Errorf("prune: %w: --steps counts params or MACs on the pruned model between steps; --target latency is one-step", prune.ErrInvalidOption)
 	case steps > 1 && cfg.DryRun:
 		return nil, fmt.Errorf("prune: %w: --dry-run shows one step's allocation; --steps needs the pruned model between steps", prune.ErrInvalidOption)
 	}

@@ -35,17 +35,7 @@ func quantizeDynamic(ctx context.Context, m *graph.Model, o *Options, rep *Repor
 	layers := pickLayers(m, o, rep, " with a computed bias stays float in dynamic int8", func(l *Layer) bool {
 		return l.Op() == "MatMul" || l.Op() == "Conv" && convBiasConstant(m, l)
 	})
-	var data *Dataset
-	qs, err := quantizeWeights(ctx, m, layers, o, rep, func() (Dataset, error) {
-		if data == nil {
-			d, err := o.dataset(m, rep)
-			if err != nil {
-				return Dataset{}, err
-			}
-			data = &d
-		}
-		return *data, nil
-	})
+	qs, err := quantizeWeights(ctx, m, layers, o, rep, o.lazyDataset(m, rep))
 	if err != nil {
 		return err
 	}

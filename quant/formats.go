@@ -46,17 +46,7 @@ func quantizeWeightOnly(ctx context.Context, m *graph.Model, o *Options, rep *Re
 			return err
 		}
 	}
-	var data *Dataset
-	getData := func() (Dataset, error) {
-		if data == nil {
-			d, err := o.dataset(m, rep)
-			if err != nil {
-				return Dataset{}, err
-			}
-			data = &d
-		}
-		return *data, nil
-	}
+	getData := o.lazyDataset(m, rep)
 	if err := applyRotation(m, o, rep); err != nil {
 		return err
 	}
@@ -121,17 +111,34 @@ func quantizeQDQ(ctx context.Context, m *graph.Model, o *Options, rep *Report) e
 		}
 	}
 	rep.Activation = len(plan.marked)
-	qs, err := quantizeWeights(ctx, m, layers, o, rep, func() (Dataset, error) { return data, nil })
-	if err != nil {
-		return err
-	}
-	if err := plan.applyFolds(m); err != nil {
-		return err
-	}
-	em.e = newEditor(m)
-	for i, l := range layers {
-		if err := em.emitWeight(m, l, qs[i]); err != nil {
+	getData := func() (Dataset, error) { return data, nil }
+	if o.Method == MethodRTN {
+		// RTN reads only weights: fold first and emit each layer as it
+		// is rounded, so that one layer's codes are held at a time.
+		if err := plan.applyFolds(m); err != nil {
 			return err
+		}
+		em.e = newEditor(m)
+		err = quantizeEach(ctx, m, layers, o, rep, getData, func(i int, q *Quantized) error {
+			return em.emitWeight(m, layers[i], q)
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		// GPTQ runs the model: the folds come after its calibration.
+		qs, err := quantizeWeights(ctx, m, layers, o, rep, getData)
+		if err != nil {
+			return err
+		}
+		if err := plan.applyFolds(m); err != nil {
+			return err
+		}
+		em.e = newEditor(m)
+		for i, l := range layers {
+			if err := em.emitWeight(m, l, qs[i]); err != nil {
+				return err
+			}
 		}
 	}
 	if err := em.emitActivations(m); err != nil {

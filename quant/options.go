@@ -196,6 +196,22 @@ func (o *Options) layerScheme(l *Layer) (Scheme, Granularity) {
 	return s, g
 }
 
+// lazyDataset returns a getter of the calibration data (o.dataset) that
+// reads it on its first call only: RTN never asks for it.
+func (o *Options) lazyDataset(m *graph.Model, rep *Report) func() (Dataset, error) {
+	var data *Dataset
+	return func() (Dataset, error) {
+		if data == nil {
+			d, err := o.dataset(m, rep)
+			if err != nil {
+				return Dataset{}, err
+			}
+			data = &d
+		}
+		return *data, nil
+	}
+}
+
 // dataset returns the calibration data, synthesising it when none was
 // given.
 func (o *Options) dataset(m *graph.Model, rep *Report) (Dataset, error) {

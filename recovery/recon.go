@@ -98,16 +98,44 @@ func layerBias(g *graph.Graph, n *graph.Node, out int) string {
 // Σ x̃ xᵀ. m is the pruned model (changed in place), dense the model
 // before pruning.
 func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int) ([]string, error) {
+	return ReconstructBlocks(ctx, m, dense, p, src, batch, false)
+}
+
+// ReconstructBlocks is Reconstruct; with blocks, a layer that ends a
+// residual block is fitted to the dense block output instead of its own
+// (block.go).
+func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int, blocks bool) ([]string, error) {
 	if src == nil {
 		return nil, fmt.Errorf("prune: --reconstruct needs calibration data")
 	}
 	var notes []string
-	dr, err := calib.NewRunner(dense, denseInputs(changedLayers(dense, p)))
+	changed := changedLayers(dense, p)
+	targets := map[string]*blockTarget{}
+	capture := denseInputs(changed)
+	if blocks {
+		for _, dl := range changed {
+			n := nodeByName(m.Graph, dl.Node.Name())
+			if n == nil {
+				continue
+			}
+			pl, err := calib.NewLayer(m.Graph, n)
+			if err != nil {
+				continue
+			}
+			if bt := findBlock(m.Graph, n, pl.Out()); bt != nil && dense.Graph.Value(bt.add) != nil {
+				targets[n.Name()] = bt
+				capture = append(capture, bt.add)
+			}
+		}
+		if len(targets) > 0 {
+			notes = append(notes, fmt.Sprintf("%d layers fitted to their residual block's dense output", len(targets)))
+		}
+	}
+	dr, err := calib.NewRunner(dense, capture)
 	if err != nil {
 		return nil, err
 	}
 	defer dr.Close()
-	changed := changedLayers(dense, p)
 	for i, dl := range changed {
 		progress.Report(ctx, "reconstruction", i, len(changed))
 		n := nodeByName(m.Graph, dl.Node.Name())
@@ -130,7 +158,13 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src 
 		}
 		gram := calib.NewGram(cols)
 		cross := calib.NewCross(cols, dl.In())
-		pr, err := calib.NewRunner(m, []string{pl.Input()})
+		bt := targets[n.Name()]
+		names := []string{pl.Input()}
+		if bt != nil {
+			cross = calib.NewCross(cols, len(rows))
+			names = append(names, bt.skip)
+		}
+		pr, err := calib.NewRunner(m, names)
 		if err != nil {
 			return nil, err
 		}
@@ -155,6 +189,22 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src 
 				xt = withOnes(xt, pl.In())
 			}
 			gram.Add(xt)
+			if bt != nil {
+				conv := n.Op() == "Conv"
+				d, err := outputRows(dv[bt.add], conv, dl.Out())
+				if err != nil {
+					return err
+				}
+				sk, err := outputRows(pv[bt.skip], conv, len(rows))
+				if err != nil {
+					return err
+				}
+				t, err := bt.targetRows(d, dl.Out(), rows, sk)
+				if err != nil {
+					return err
+				}
+				return cross.Add(xt, t)
+			}
 			return cross.Add(xt, x)
 		})
 		pr.Close()
@@ -171,7 +221,12 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src 
 				return nil, err
 			}
 		}
-		sol, err := solveRefit(gram, cross, wd, dl.In(), rows, bd, bias != "")
+		var sol *mat.Dense
+		if bt != nil {
+			sol, err = solveTarget(gram, cross, bias != "")
+		} else {
+			sol, err = solveRefit(gram, cross, wd, dl.In(), rows, bd, bias != "")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("prune: reconstruct %s: %w", n.Name(), err)
 		}
@@ -273,6 +328,56 @@ func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows
 		return nil, err
 	}
 	return &sol, nil
+}
+
+// solveTarget solves (G + λI) S = (2/N) Σ x̃ tᵀ: the least-squares fit
+// of the layer (and bias, when fitted) to target rows t.
+func solveTarget(gram *calib.Gram, cross *calib.Cross, fitBias bool) (*mat.Dense, error) {
+	a, err := dampedGram(gram, fitBias)
+	if err != nil {
+		return nil, err
+	}
+	rhs := mat.NewDense(cross.A, cross.B, append([]float64(nil), cross.C...))
+	rhs.Scale(2/gram.N, rhs)
+	var ch mat.Cholesky
+	if !ch.Factorize(a) {
+		return nil, fmt.Errorf("input Gram matrix is not positive definite")
+	}
+	var sol mat.Dense
+	if err := ch.SolveTo(&sol, rhs); err != nil {
+		return nil, err
+	}
+	return &sol, nil
+}
+
+// dampedGram is (2/N)·S with ReconDamping × its mean diagonal added to
+// the weight columns (the bias column, last when fitted, is not shrunk).
+func dampedGram(gram *calib.Gram, fitBias bool) (*mat.SymDense, error) {
+	c := gram.Cols
+	nw := c
+	if fitBias {
+		nw--
+	}
+	h := gram.Hessian()
+	mean := 0.0
+	for i := range nw {
+		mean += h[i*c+i]
+	}
+	mean /= float64(max(nw, 1))
+	if mean <= 0 {
+		mean = 1
+	}
+	a := mat.NewSymDense(c, nil)
+	for i := range c {
+		for j := i; j < c; j++ {
+			v := h[i*c+j]
+			if i == j && i < nw {
+				v += ReconDamping * mean
+			}
+			a.SetSym(i, j, v)
+		}
+	}
+	return a, nil
 }
 
 func constVec(g *graph.Graph, name string) ([]float64, error) {

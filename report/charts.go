@@ -50,6 +50,34 @@ func (r *Run) LayerChart() template.HTML {
 	return BarChart("Kept per layer (channels per coupled group, or non-zero weights)", bars, 1)
 }
 
+// AllocationChart draws the structured allocation: the fraction of each
+// coupled group removed, labelled by kind, with the group's measured
+// sensitivity when the run measured one; frozen groups are marked.
+func (r *Run) AllocationChart() template.HTML {
+	var bars []Bar
+	for _, l := range r.Layers {
+		if l.Kind == "" {
+			continue
+		}
+		v := 0.0
+		if l.Size > 0 {
+			v = 1 - float64(l.Kept)/float64(l.Size)
+		}
+		text := fmt.Sprintf("%.0f%% removed (%d/%d kept)", 100*v, l.Kept, l.Size)
+		if l.Sensitivity != nil {
+			text += fmt.Sprintf(", sens. %.3g", *l.Sensitivity)
+		}
+		if l.Frozen != "" {
+			text = "frozen"
+		}
+		bars = append(bars, Bar{Label: l.Kind + " " + l.Name, Value: v, Text: text, Mark: l.Frozen != ""})
+	}
+	if len(bars) == 0 {
+		return ""
+	}
+	return BarChart("Allocation: fraction of each coupled group removed", bars, 1)
+}
+
 // ScatterChart plots every run's quality against its MACs after, one
 // series per model, with the Pareto front ringed and joined.
 func (s *Summary) ScatterChart() template.HTML {

@@ -82,6 +82,7 @@ code{font-size:12px;background:#f4f6f9;padding:1px 4px;border-radius:3px}
 {{range .Steps}}<tr><td>{{.Name}}</td><td><span class="badge {{.Status}}">{{.Status}}</span></td><td>{{setting .Options}}</td>
 <td>{{range .Files}}<code>{{.}}</code> {{end}}{{if .Error}}<div class="err">{{.Error}}</div>{{end}}</td><td class="n">{{.Duration}} ms</td></tr>
 {{end}}</table>
+{{with .AllocationChart}}<h2 id="allocation">Allocation</h2>{{.}}{{end}}
 {{if .Layers}}<h2>Layers</h2>{{.LayerChart}}{{end}}
 {{if .Notes}}<h2>Notes</h2><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <footer>{{.Schema}} · pare {{.Pare}}</footer></body></html>

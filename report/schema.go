@@ -106,6 +106,11 @@ type Layer struct {
 	Kept     int64   `json:"kept"`
 	Sparsity float64 `json:"sparsity"`
 	Frozen   string  `json:"frozen,omitempty"`
+	// Kind is the coupled group's kind (channels, heads, mlp, embed,
+	// ...) and Sensitivity its measured output error on calibration
+	// data (--allocate sensitivity, zeroth), structured pruning only.
+	Kind        string   `json:"kind,omitempty"`
+	Sensitivity *float64 `json:"sensitivity,omitempty"`
 }
 
 // Gate is one recipe gate applied to a run.

@@ -34,6 +34,7 @@ import (
 var (
 	root    = flag.String("root", ".", "repository root")
 	section = flag.String("section", "all", "cnn, criteria, allocation or all")
+	models  = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
 	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
 )
 

@@ -24,7 +24,9 @@ func main() {
 	prune.ToolName = "pare " + version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile := startProfile()
 	err := newApp().Run(ctx, os.Args)
+	stopProfile()
 	if err != nil {
 		// A save interrupted mid-way leaves no temporary file behind.
 		graph.RemoveTemps()

@@ -18,6 +18,8 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/latency"
+	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
@@ -109,7 +111,7 @@ func pruneCommand() *cli.Command {
 			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
-			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params or macs"},
+			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params, macs or latency (onnxruntime latency on this machine, from a per-layer table measured once and cached)"},
 			&cli.FloatFlag{Name: "max-layer-ratio", Value: 0.8, Usage: "most of any group (or layer, unstructured) removed"},
 			&cli.IntFlag{Name: "round-to", Value: prune.DefaultRoundTo, Usage: "kept channel and MLP-width counts are multiples of N, for the runtime's kernels (1: exact counts; attention heads are never rounded)"},
 			&cli.StringFlag{Name: "ignore", Usage: "REGEX of node or initializer names whose groups stay whole"},
@@ -124,6 +126,7 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
 			&cli.BoolFlag{Name: "reconstruct", Usage: "after pruning, re-fit pruned layers by least squares to the dense outputs"},
+			&cli.BoolFlag{Name: "reconstruct-blocks", Usage: "with --reconstruct: fit the last layer of each residual block (ResNet block, attention output, fc2) to the dense block output instead of its own"},
 			&cli.StringFlag{Name: "recover", Usage: "after pruning, kd: distil the pruned model toward the dense model's outputs on --calib (Adam, gradients through gorgonia) and write the trained weights", Validator: func(v string) error {
 				if v != "" && v != "kd" {
 					return fmt.Errorf("--recover %q: want kd", v)
@@ -239,8 +242,8 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := fixInputShapes(m, shapes); err != nil {
 		return nil, err
 	}
-	if sym := m.SymbolicSizes(); len(sym) > 0 && o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
-		return nil, usageErrorf("prune: --target macs: MACs are unknown with symbolic input sizes %s: give --input-shape", strings.Join(sym, ", "))
+	if sym := m.SymbolicSizes(); len(sym) > 0 && (o.Settings.Target == "macs" || o.Settings.Target == "latency") && !o.Unstructured && o.NM == "" {
+		return nil, usageErrorf("prune: --target %s: %s unknown with symbolic input sizes %s: give --input-shape", o.Settings.Target, map[string]string{"macs": "MACs are", "latency": "layer latencies are"}[o.Settings.Target], strings.Join(sym, ", "))
 	}
 	if o.Settings.Target == "macs" && !o.Unstructured && o.NM == "" {
 		// A MACs target is met on the counted MACs; nodes whose shapes
@@ -346,6 +349,21 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 			return err
 		}
 	}
+	var latencyNote string
+	if o.Settings.Target == "latency" && plan == nil {
+		if o.Steps > 1 {
+			return usageErrorf("prune: --target latency is one-step; --steps counts params or MACs between steps")
+		}
+		if err := ort.Init(o.OrtLib); err != nil {
+			return err
+		}
+		lm, err := latency.Build(ctx, m, an, latency.Options{})
+		if err != nil {
+			return err
+		}
+		an.SetLatency(lm)
+		latencyNote = fmt.Sprintf("latency table: %d layers, %d measurements made, %d from the cache", len(an.Layers()), lm.Measured, lm.Cached)
+	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
 	var out *pruner.Outcome
@@ -366,6 +384,11 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		res.After = modelSize{Params: out.Plan.After.Params, MACs: out.Plan.After.MACs}
 	}
 	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
+	if latencyNote != "" {
+		p := out.Plan
+		res.Notes = append(res.Notes, latencyNote, fmt.Sprintf("latency estimate (onnxruntime, batch 1, one thread): %.0f µs → %.0f µs (%.2f×)",
+			p.Before.LatencyUs, p.After.LatencyUs, p.After.LatencyUs/max(p.Before.LatencyUs, 1e-9)))
+	}
 	if o.DataDefault != "" && o.PlanIn == "" {
 		res.Notes = append([]string{"default with --calib: " + o.DataDefault + " (--criterion magnitude for the data-free path)"}, res.Notes...)
 	}
@@ -609,7 +632,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
-			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), Allocate: cmd.String("allocate"),
+			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
 			RecoverKD: recoverSteps(cmd),
 			ZOBudget:  int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
@@ -630,7 +653,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		}
 	}
 	if !cmd.IsSet("criterion") && opts.Criteria.Calib != "" {
-		opts.defaultWithCalib(cmd.IsSet("allocate"))
+		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"))
 	}
 	if opts.Settings.RoundSoft {
 		// The default rounds narrow groups to 8 (prune.DefaultRoundNarrow).
@@ -647,7 +670,13 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 // a point of the best of the criterion × allocation × recovery grid at
 // 30/50/70% of the parameters. Structured pruning only; replayed plans
 // keep what they recorded.
-func (o *pruneOptions) defaultWithCalib(allocateSet bool) {
+//
+// With sensitivity allocation the embedding (residual) width of
+// transformers is offered too (--prune-embed, unless given): the
+// measured sensitivity decides how much of it goes. On the trained ViT
+// at 70% of the parameters removed that is 81.6% against 67.9% with
+// heads and MLP width only (dense 88.6); CNNs have no such groups.
+func (o *pruneOptions) defaultWithCalib(allocateSet, embedSet bool) {
 	if o.Unstructured || o.NM != "" || o.PlanIn != "" {
 		return
 	}
@@ -657,6 +686,10 @@ func (o *pruneOptions) defaultWithCalib(allocateSet bool) {
 	if !allocateSet && len(o.Settings.KindRatios) == 0 {
 		o.Criteria.Allocate = "sensitivity"
 		path = "obs + sensitivity allocation + reconstruct"
+		if !embedSet {
+			o.Settings.PruneEmbed = true
+			path = "obs + sensitivity allocation (embedding width included) + reconstruct"
+		}
 	}
 	o.DataDefault = path
 }

@@ -196,3 +196,51 @@ steps:
 		t.Errorf("summary does not say the run was interrupted: %+v", res)
 	}
 }
+
+// A recipe's prune step with sensitivity allocation on the trained
+// ResNet: the run report carries each group's kind and measured
+// sensitivity and draws the allocation (fraction removed per group).
+func TestRunReportPlotsAllocation(t *testing.T) {
+	recipe := writeRecipe(t, `models:
+  - `+fmnistModel2+`
+steps:
+  - prune:
+      ratio: 0.5
+      target: params
+      criterion: magnitude
+      allocate: sensitivity
+      calib: `+fmnistCalib+`
+`)
+	out := t.TempDir()
+	if text, code := runCLI(t, "run", recipe, "--out", out, "--json"); code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, text)
+	}
+	dir := filepath.Join(out, "fmnist_resnet_op17")
+	run, err := report.ReadRun(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	measured, cut := 0, 0
+	for _, l := range run.Layers {
+		if l.Kind == "" {
+			t.Errorf("group %s has no kind", l.Name)
+		}
+		if l.Sensitivity != nil {
+			measured++
+		}
+		if l.Kept < l.Size {
+			cut++
+		}
+	}
+	if measured < 3 || cut == 0 {
+		t.Errorf("%d groups with a sensitivity, %d cut: %+v", measured, cut, run.Layers)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := string(page)
+	if !strings.Contains(h, `id="allocation"`) || !strings.Contains(h, "Allocation: fraction of each coupled group removed") || !strings.Contains(h, "sens. ") {
+		t.Errorf("report.html has no allocation chart with sensitivities")
+	}
+}

@@ -26,7 +26,7 @@ func recipeSteps() pipeline.Steps {
 				"plan-out": "pare run writes plan.json", "json": "pare run writes report.json",
 				"dry-run": "a recipe step writes the model the next step reads"},
 			Choices: map[string][]string{"criterion": importance.Criteria, "scope": {"global", "local"}, "allocate": {"global", "sensitivity"},
-				"target": {"channels", "params", "macs"}, "norm": {"l1", "l2"}}},
+				"target": {"channels", "params", "macs", "latency"}, "norm": {"l1", "l2"}}},
 		"quant": {Command: quantCommand, Args: one, Prepare: prepareQuant,
 			Managed: map[string]string{"output": "pare run names outputs", "json": "pare run writes report.json"},
 			Choices: map[string][]string{
@@ -73,7 +73,7 @@ func preparePrune(cmd *cli.Command, env *pipeline.Env) (pipeline.Work, error) {
 		rep.Layers = rep.Layers[:0]
 		for _, g := range res.Groups {
 			rep.Layers = append(rep.Layers, report.Layer{Name: g.Name, Size: int64(g.Size), Kept: int64(g.Kept),
-				Sparsity: 1 - float64(g.Kept)/float64(max(g.Size, 1)), Frozen: g.Frozen})
+				Sparsity: 1 - float64(g.Kept)/float64(max(g.Size, 1)), Frozen: g.Frozen, Kind: kindOr(g.Kind), Sensitivity: g.Sensitivity})
 		}
 		for _, l := range res.Layers {
 			rep.Layers = append(rep.Layers, report.Layer{Name: l.Node, Size: l.Size, Kept: l.Size - l.Zeros, Sparsity: l.Sparsity})
@@ -165,4 +165,13 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("run: %s: %w", filepath.Base(path), err)
 	}
 	return report.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// kindOr names a structured group's kind for the report's allocation
+// chart ("channels" when the plan left it empty).
+func kindOr(k string) string {
+	if k == "" {
+		return "channels"
+	}
+	return k
 }
