@@ -259,16 +259,28 @@ func reduction(an *prune.Analysis, p *prune.Plan, target string) float64 {
 // with --target macs) that the ratios' own plan removes, shared across
 // all selectable groups of every kind instead of a fixed fraction per
 // kind.
+//
+// A --ratio with --target params or macs is already the whole budget
+// (the kind ratios then only name the kinds that share it); with no
+// --ratio the kind ratios alone make the budget, whatever the target.
 func kindBudget(an *prune.Analysis, s prune.Settings, scores map[int][]float64) (prune.Settings, string, error) {
-	p, err := an.Select(scores, s)
-	if err != nil {
-		return s, "", err
-	}
 	target := s.Target
 	if target != "macs" {
 		target = "params"
 	}
-	b := reduction(an, p, target)
+	var b float64
+	from := "the kind ratios remove"
+	if s.Ratio > 0 && s.Target == target {
+		b, from = s.Ratio, "--ratio asks"
+	} else {
+		sel := s
+		sel.Target = "channels"
+		p, err := an.Select(scores, sel)
+		if err != nil {
+			return s, "", err
+		}
+		b = reduction(an, p, target)
+	}
 	if b <= 0 {
 		return s, "", fmt.Errorf("prune: %w: the kind ratios remove nothing to share", prune.ErrTarget)
 	}
@@ -277,5 +289,5 @@ func kindBudget(an *prune.Analysis, s prune.Settings, scores map[int][]float64) 
 	if _, ok := s.KindRatios[prune.KindEmbed]; ok {
 		out.PruneEmbed = true
 	}
-	return out, fmt.Sprintf("the kind ratios remove %.1f%% of %s; sensitivity shares that budget across all kinds", 100*b, target), nil
+	return out, fmt.Sprintf("%s %.1f%% of %s; sensitivity shares that budget across all kinds", from, 100*b, target), nil
 }
