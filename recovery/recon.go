@@ -279,29 +279,8 @@ func withOnes(x []float64, cols int) []float64 {
 // rows), where s is G's last column when a bias is fitted.
 func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows []int, bd []float64, fitBias bool) (*mat.Dense, error) {
 	c := gram.Cols
-	nw := c // weight columns; the bias column is not shrunk
-	if fitBias {
-		nw--
-	}
 	h := gram.Hessian() // (2/N)·S: the same solution, better scaled
-	mean := 0.0
-	for i := range nw {
-		mean += h[i*c+i]
-	}
-	mean /= float64(max(nw, 1))
-	if mean <= 0 {
-		mean = 1
-	}
-	a := mat.NewSymDense(c, nil)
-	for i := range c {
-		for j := i; j < c; j++ {
-			v := h[i*c+j]
-			if i == j && i < nw {
-				v += ReconDamping * mean
-			}
-			a.SetSym(i, j, v)
-		}
-	}
+	a := dampedGram(h, c, fitBias)
 	wk := mat.NewDense(len(rows), in, nil)
 	for a2, r := range rows {
 		for j := range in {
@@ -319,46 +298,26 @@ func solveRefit(gram *calib.Gram, cross *calib.Cross, wd []float64, in int, rows
 			}
 		}
 	}
-	var ch mat.Cholesky
-	if !ch.Factorize(a) {
-		return nil, fmt.Errorf("input Gram matrix is not positive definite")
-	}
-	var sol mat.Dense
-	if err := ch.SolveTo(&sol, &rhs); err != nil {
-		return nil, err
-	}
-	return &sol, nil
+	return solveGram(a, &rhs)
 }
 
 // solveTarget solves (G + λI) S = (2/N) Σ x̃ tᵀ: the least-squares fit
 // of the layer (and bias, when fitted) to target rows t.
 func solveTarget(gram *calib.Gram, cross *calib.Cross, fitBias bool) (*mat.Dense, error) {
-	a, err := dampedGram(gram, fitBias)
-	if err != nil {
-		return nil, err
-	}
+	a := dampedGram(gram.Hessian(), gram.Cols, fitBias)
 	rhs := mat.NewDense(cross.A, cross.B, append([]float64(nil), cross.C...))
 	rhs.Scale(2/gram.N, rhs)
-	var ch mat.Cholesky
-	if !ch.Factorize(a) {
-		return nil, fmt.Errorf("input Gram matrix is not positive definite")
-	}
-	var sol mat.Dense
-	if err := ch.SolveTo(&sol, rhs); err != nil {
-		return nil, err
-	}
-	return &sol, nil
+	return solveGram(a, rhs)
 }
 
-// dampedGram is (2/N)·S with ReconDamping × its mean diagonal added to
-// the weight columns (the bias column, last when fitted, is not shrunk).
-func dampedGram(gram *calib.Gram, fitBias bool) (*mat.SymDense, error) {
-	c := gram.Cols
+// dampedGram is the c×c matrix h ((2/N)·S) with ReconDamping × its mean
+// diagonal added to the weight columns (the bias column, last when
+// fitted, is not shrunk).
+func dampedGram(h []float64, c int, fitBias bool) *mat.SymDense {
 	nw := c
 	if fitBias {
 		nw--
 	}
-	h := gram.Hessian()
 	mean := 0.0
 	for i := range nw {
 		mean += h[i*c+i]
@@ -377,7 +336,20 @@ func dampedGram(gram *calib.Gram, fitBias bool) (*mat.SymDense, error) {
 			a.SetSym(i, j, v)
 		}
 	}
-	return a, nil
+	return a
+}
+
+// solveGram solves a S = rhs for the damped Gram matrix a.
+func solveGram(a *mat.SymDense, rhs *mat.Dense) (*mat.Dense, error) {
+	var ch mat.Cholesky
+	if !ch.Factorize(a) {
+		return nil, fmt.Errorf("input Gram matrix is not positive definite")
+	}
+	var sol mat.Dense
+	if err := ch.SolveTo(&sol, rhs); err != nil {
+		return nil, err
+	}
+	return &sol, nil
 }
 
 func constVec(g *graph.Graph, name string) ([]float64, error) {
