@@ -60,30 +60,10 @@ func testAccuracy(t *testing.T, m *graph.Model) float64 {
 // at the same parameter count (within the 2% landing tolerance).
 func TestSensitivityAllocationBeatsGlobalRanking(t *testing.T) {
 	run := func(allocate string) (acc, removed float64, out *Outcome) {
-		m, err := graph.Load(fixtures + "models/fmnist_resnet_bn_op17.onnx")
-		if err != nil {
-			t.Fatal(err)
-		}
-		an, err := prune.Analyze(m, prune.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		before, err := graph.Count(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err = Run(context.Background(), m, an, nil, Config{
+		return pruneFixture(t, "fmnist_resnet_bn_op17.onnx", Config{
 			Settings: prune.Settings{Criterion: "magnitude", Target: "params", Ratio: 0.5, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1},
-			Calib:    fixtures + "data/fmnist_calib_x.npy", Allocate: allocate,
+			Allocate: allocate,
 		})
-		if err != nil {
-			t.Fatalf("%s: %v", allocate, err)
-		}
-		after, err := graph.Count(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return testAccuracy(t, m), 1 - float64(after.Params)/float64(before.Params), out
 	}
 	gAcc, gRm, _ := run("global")
 	sAcc, sRm, out := run("sensitivity")

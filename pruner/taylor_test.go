@@ -1,10 +1,8 @@
 package pruner
 
 import (
-	"context"
 	"testing"
 
-	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -16,30 +14,11 @@ import (
 // docs/RESULTS.md.)
 func TestTaylorBeatsMagnitude(t *testing.T) {
 	run := func(criterion string) (acc, removed float64) {
-		m, err := graph.Load(fixtures + "models/fmnist_resnet_bn_op17.onnx")
-		if err != nil {
-			t.Fatal(err)
-		}
-		an, err := prune.Analyze(m, prune.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		before, err := graph.Count(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Run(context.Background(), m, an, nil, Config{
+		acc, removed, _ = pruneFixture(t, "fmnist_resnet_bn_op17.onnx", Config{
 			Settings: prune.Settings{Criterion: criterion, Target: "params", Ratio: 0.3, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1},
-			Calib:    fixtures + "data/fmnist_calib_x.npy", Allocate: "global",
+			Allocate: "global",
 		})
-		if err != nil {
-			t.Fatalf("%s: %v", criterion, err)
-		}
-		after, err := graph.Count(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return testAccuracy(t, m), 1 - float64(after.Params)/float64(before.Params)
+		return acc, removed
 	}
 	mAcc, mRm := run("magnitude")
 	rAcc, _ := run("random")
