@@ -118,11 +118,27 @@ func allocationTable(ctx context.Context, e *evaluator, model string, ratios []f
 	acc := make([][]float64, len(allocationConfigs))
 	def := -1
 	var found []searchMeasured
+	prev := previousCells(model)
 	for i, c := range allocationConfigs {
 		fmt.Fprintf(&b, "| %s |", c.name)
 		acc[i] = make([]float64, len(ratios))
+		if c.search {
+			def = i
+		}
 		if (c.embed && !hasEmbed) || (c.headDim && !hasHeads) {
 			b.WriteString(strings.Repeat(" n/a |", len(ratios)) + "\n")
+			continue
+		}
+		if !rowSelected(c.name) {
+			for j := range ratios {
+				cell := "—"
+				if p := prev[c.name]; j < len(p) {
+					cell = p[j]
+				}
+				acc[i][j], _ = cellAccuracy(cell)
+				fmt.Fprintf(&b, " %s |", cell)
+			}
+			b.WriteString("\n")
 			continue
 		}
 		for j, r := range ratios {
@@ -130,7 +146,6 @@ func allocationTable(ctx context.Context, e *evaluator, model string, ratios []f
 			cfg := pruner.Config{Settings: s, Calib: calibFile, Allocate: c.allocate, Reconstruct: c.recon, ReconstructBlocks: c.blocks}
 			var res measured
 			if c.search {
-				def = i
 				var sm searchMeasured
 				res, sm = e.runSearch(ctx, model, cfg)
 				sm.model, sm.ratio = filepath.Base(model), r
@@ -157,7 +172,9 @@ func allocationTable(ctx context.Context, e *evaluator, model string, ratios []f
 		return "", "", nil, err
 	}
 	un := "error"
-	if _, err := prune.Unstructured(m, prune.UnstructuredOptions{Sparsity: 0.7}); err == nil {
+	if p := prev["unstructured magnitude (reference)"]; !rowSelected("unstructured") && len(p) > 1 {
+		un = p[1]
+	} else if _, err := prune.Unstructured(m, prune.UnstructuredOptions{Sparsity: 0.7}); err == nil {
 		if acc, err := e.accuracy(ctx, m); err == nil {
 			un = fmt.Sprintf("%.1f%%", 100*acc)
 		}

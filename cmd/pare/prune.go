@@ -114,7 +114,7 @@ func pruneCommand() *cli.Command {
 			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --reconstruct, the allocation and steps searched on held-out calibration samples)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params, macs or latency (onnxruntime latency on this machine, from a per-layer table measured once and cached)"},
