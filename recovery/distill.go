@@ -152,7 +152,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err := student.WriteBack(m); err != nil {
 		return nil, err
 	}
-	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d calibration batches of %d: training loss %.4g → %.4g",
+	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d batches of %d unlabelled inputs: training loss %.4g → %.4g",
 		cfg.Steps, lr, loss, train, batch, first, last)}
 	if held != nil {
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
