@@ -228,7 +228,7 @@ func (o *Options) dataset(m *graph.Model, rep *Report) (Dataset, error) {
 		d := *o.Calib
 		if o.CalibSamples > 0 && d.Len() > o.CalibSamples {
 			var err error
-			if d.Inputs, err = d.Batch(0, o.CalibSamples); err != nil {
+			if d, err = d.first(o.CalibSamples); err != nil {
 				return Dataset{}, err
 			}
 		}
