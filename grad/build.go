@@ -3,6 +3,7 @@ package grad
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -215,3 +216,21 @@ func (n *Net) Weight(name string) *G.Node { return n.byName[name] }
 
 // Batch is the batch size the net was built for.
 func (n *Net) Batch() int { return n.batch }
+
+// setInferred stores v as the node's output i, reshaped to its
+// statically inferred shape.
+func (t *translator) setInferred(n *graph.Node, i int, v *G.Node) error {
+	s, ok := t.shapes.Of(n.Output(i))
+	dims, known := s.Ints()
+	if !ok || !known {
+		return fmt.Errorf("%w: output %s shape not static", ErrUnsupported, n.Output(i))
+	}
+	if !slices.Equal([]int(v.Shape()), ints(dims)) {
+		var err error
+		if v, err = G.Reshape(v, ints(dims)); err != nil {
+			return err
+		}
+	}
+	t.set(n, i, v)
+	return nil
+}

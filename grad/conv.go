@@ -11,9 +11,8 @@ import (
 
 func init() { rules["Conv"] = conv }
 
-// conv translates a 2-D Conv. gorgonia's Conv2d has no groups, so a
-// grouped conv is one Conv2d per group over slices of the input
-// channels and filters, concatenated along channels.
+// conv translates a 2-D Conv: gorgonia's Conv2d (im2col and a matrix
+// product) without groups, GroupConv (grad's own op) with groups.
 func conv(t *translator, n *graph.Node) error {
 	x, err := t.in(n, 0)
 	if err != nil {
@@ -42,7 +41,7 @@ func conv(t *translator, n *graph.Node) error {
 	if groups == 1 {
 		y, err = G.Conv2d(x, w, kernel, pad, stride, dil)
 	} else {
-		y, err = groupedConv(x, w, groups, kernel, pad, stride, dil)
+		y, err = GroupConv(x, w, groups, pad, stride, dil)
 	}
 	if err != nil {
 		return err
@@ -58,39 +57,6 @@ func conv(t *translator, n *graph.Node) error {
 	}
 	t.set(n, 0, y)
 	return nil
-}
-
-func groupedConv(x, w *G.Node, groups int, kernel tensor.Shape, pad, stride, dil []int) (*G.Node, error) {
-	cin, cout := x.Shape()[1], w.Shape()[0]
-	if cin%groups != 0 || cout%groups != 0 {
-		return nil, fmt.Errorf("%w: %d groups over %d→%d channels", ErrUnsupported, groups, cin, cout)
-	}
-	ci, co := cin/groups, cout/groups
-	parts := make([]*G.Node, groups)
-	for g := range groups {
-		// gorgonia's Slice drops an axis sliced to one element: reshape
-		// back to 4-D.
-		xs, err := G.Slice(x, nil, G.S(g*ci, (g+1)*ci))
-		if err != nil {
-			return nil, err
-		}
-		xsh := x.Shape()
-		if xs, err = G.Reshape(xs, []int{xsh[0], ci, xsh[2], xsh[3]}); err != nil {
-			return nil, err
-		}
-		ws, err := G.Slice(w, G.S(g*co, (g+1)*co))
-		if err != nil {
-			return nil, err
-		}
-		wsh := w.Shape()
-		if ws, err = G.Reshape(ws, []int{co, wsh[1], wsh[2], wsh[3]}); err != nil {
-			return nil, err
-		}
-		if parts[g], err = G.Conv2d(xs, ws, kernel, pad, stride, dil); err != nil {
-			return nil, err
-		}
-	}
-	return G.Concat(1, parts...)
 }
 
 // addChannel adds a per-channel vector to an NCHW (or NC…) tensor.

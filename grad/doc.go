@@ -4,7 +4,8 @@
 //
 // Build translates one ONNX node at a time (a file per op family:
 // conv.go, norm.go, elementwise.go, matmul.go, shape.go, pool.go,
-// erf.go) for a fixed batch size; integer shape computations
+// erf.go, groupconv.go, pad.go, resize.go, reduce.go) for a fixed
+// batch size; integer shape computations
 // (Shape, Gather, Concat of sizes, ...) are folded statically by
 // graph.InferShapes and never enter the gorgonia graph. A node whose op
 // has no rule makes Build fail with ErrUnsupported naming the op and the

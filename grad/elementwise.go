@@ -18,6 +18,8 @@ func init() {
 	rules["Sqrt"] = unary(G.Sqrt)
 	rules["Tanh"] = unary(G.Tanh)
 	rules["Sigmoid"] = unary(G.Sigmoid)
+	rules["Pow"] = pow
+	rules["Reciprocal"] = unary(G.Inverse)
 	rules["Identity"] = unary(func(x *G.Node) (*G.Node, error) { return x, nil })
 	rules["Dropout"] = unary(func(x *G.Node) (*G.Node, error) { return x, nil }) // inference: identity
 }
@@ -119,4 +121,37 @@ func padRank(x *G.Node, rank int) (*G.Node, error) {
 	}
 	copy(to[rank-len(s):], s)
 	return G.Reshape(x, to)
+}
+
+// pow raises x to a constant scalar exponent: Square for 2 (the
+// written-out norms' x²), Sqrt for ½, gorgonia's Pow otherwise.
+func pow(t *translator, n *graph.Node) error {
+	x, err := t.in(n, 0)
+	if err != nil {
+		return err
+	}
+	tp, ok := t.m.Graph.Constant(n.Input(1))
+	if !ok {
+		return fmt.Errorf("%w: Pow exponent %s is not a constant", ErrUnsupported, n.Input(1))
+	}
+	e, err := graph.Float32s(tp)
+	if err != nil || len(e) != 1 {
+		return fmt.Errorf("%w: Pow exponent %s is not one number", ErrUnsupported, n.Input(1))
+	}
+	var y *G.Node
+	switch e[0] {
+	case 1:
+		y = x
+	case 2:
+		y, err = G.Square(x)
+	case 0.5:
+		y, err = G.Sqrt(x)
+	default:
+		y, err = G.Pow(x, G.NewConstant(float64(e[0])))
+	}
+	if err != nil {
+		return err
+	}
+	t.set(n, 0, y)
+	return nil
 }

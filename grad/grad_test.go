@@ -70,7 +70,8 @@ func maxAbsDiff(a []float64, b []float32) float64 {
 func TestForwardMatchesOnnxruntime(t *testing.T) {
 	const batch = 8
 	x := testRows(t, 0, batch)
-	for _, name := range []string{"fmnist_resnet_bn_op17", "fmnist_resnet_op17", "fmnist_vit_op17"} {
+	for _, name := range []string{"fmnist_resnet_bn_op17", "fmnist_resnet_op17", "fmnist_vit_op17",
+		"fmnist_mobilenet_op17", "fmnist_densenet_op17", "fmnist_opnet_op12"} {
 		t.Run(name, func(t *testing.T) {
 			path := models + name + ".onnx"
 			m, err := graph.Load(path)
@@ -98,16 +99,20 @@ func TestForwardMatchesOnnxruntime(t *testing.T) {
 	}
 }
 
-// TestForwardMatchesOnnxruntimeArchitectures: the same on untrained
-// fixtures of other architectures, with random inputs: depthwise convs,
+// TestForwardMatchesOnnxruntimeArchitectures: the same on fixtures of
+// other architectures and opsets, with random inputs: depthwise convs,
 // LayerNorm over channels-last and Erf (ConvNeXt); HardSwish,
-// HardSigmoid and squeeze-excitation (MobileNetV3, not with -short: a
-// depthwise conv is one gorgonia conv per channel, slow).
+// HardSigmoid and squeeze-excitation (MobileNetV3); LayerNorm written
+// out with ReduceMean and Pow (the trained ViT at opset 13, ConvNeXt at
+// 13); Pad and ReduceMean over NHWC (fmnist_nhwc_op10); Upsample and
+// attribute Slice/Pad (the trained opnet at opset 9 and 10); float
+// Slice (the PyTorch encoder layer, ShuffleNet's channel split).
 func TestForwardMatchesOnnxruntimeArchitectures(t *testing.T) {
 	const batch = 2
-	names := []string{"convnext_nano_op17"}
+	names := []string{"convnext_nano_op17", "fmnist_vit_op13", "fmnist_nhwc_op10", "fmnist_opnet_op9",
+		"fmnist_opnet_op10", "transformer_encoder_op17"}
 	if !testing.Short() {
-		names = append(names, "mobilenet_v3_small_w05_op17")
+		names = append(names, "mobilenet_v3_small_w05_op17", "convnext_nano_op13", "shufflenet_v2_x05_op13")
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -173,8 +178,10 @@ func ptr[T any](v T) *T { return &v }
 
 // TestGradientsMatchFiniteDifferences: the gradient of the distillation
 // loss with respect to weights of every kind (conv, BatchNorm scale,
-// Gemm bias; attention, LayerNorm and Erf MLP weights in the ViT) is
-// the central finite difference of the loss.
+// Gemm bias; attention, LayerNorm and Erf MLP weights in the ViT;
+// depthwise convs, Pad, AveragePool, Split, Resize, ReduceMean and Pow
+// in the other trained models) is the central finite difference of the
+// loss. With -short, the DenseNet and the op-13 ViT are skipped.
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	const batch = 4
 	x := testRows(t, 0, batch)
@@ -183,9 +190,18 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		weights []string
 	}{
 		{"fmnist_resnet_bn_op17", []string{"stem.0.weight", "layers.1.conv2.weight", "layers.2.bn1.weight", "layers.2.downsample.1.weight", "fc.bias"}},
-		{"fmnist_vit_op17", nil}, // every third weight, below
+		{"fmnist_vit_op17", nil}, // every seventh weight, below
+		// Depthwise convs (GroupConv) and Clip; Pad, AveragePool and
+		// Concat; Split, Resize and MaxPool; ReduceMean and Pow.
+		{"fmnist_mobilenet_op17", nil},
+		{"fmnist_densenet_op17", nil},
+		{"fmnist_opnet_op12", nil},
+		{"fmnist_vit_op13", nil},
 	} {
 		t.Run(tc.model, func(t *testing.T) {
+			if testing.Short() && (tc.model == "fmnist_densenet_op17" || tc.model == "fmnist_vit_op13") {
+				t.Skip("-short")
+			}
 			path := models + tc.model + ".onnx"
 			m, err := graph.Load(path)
 			if err != nil {

@@ -12,7 +12,7 @@ import (
 func init() {
 	rules["GlobalAveragePool"] = unary(globalAveragePool)
 	rules["MaxPool"] = pool(G.MaxPool2D)
-	rules["AveragePool"] = pool(G.AveragePool2D)
+	rules["AveragePool"] = pool(averagePool)
 	rules["Softmax"] = softmax
 }
 
@@ -86,4 +86,18 @@ func globalAveragePool(x *G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	return G.Reshape(m, keep)
+}
+
+// averagePool is a depthwise GroupConv with a constant filter of
+// 1/(kh·kw): gorgonia's AveragePool2D divides by the wrong count (2/3
+// of the mean for a 2×2 kernel, measured). Padded zeros count, as
+// count_include_pad=1 says.
+func averagePool(x *G.Node, kernel tensor.Shape, pad, stride []int) (*G.Node, error) {
+	c, taps := x.Shape()[1], kernel[0]*kernel[1]
+	w := make([]float64, c*taps)
+	for i := range w {
+		w[i] = 1 / float64(taps)
+	}
+	k := G.NewConstant(tensor.New(tensor.WithShape(c, 1, kernel[0], kernel[1]), tensor.WithBacking(w)))
+	return GroupConv(x, k, c, pad, stride, []int{1, 1})
 }

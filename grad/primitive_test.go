@@ -1,8 +1,10 @@
 package grad
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -22,8 +24,8 @@ func rnd(r *rand.Rand, shape ...int) *tensor.Dense {
 }
 
 // TestPrimitiveGradients: each gorgonia op the rules use, and the ones
-// grad adds (Erf, invSqrt, globalAveragePool), has the derivative of
-// its finite differences on random data. (gorgonia's own InverseSqrt and
+// grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat),
+// has the derivative of its finite differences on random data. (gorgonia's own InverseSqrt and
 // GlobalAveragePool2D fail this, so the rules avoid them.)
 func TestPrimitiveGradients(t *testing.T) {
 	cases := map[string]struct {
@@ -82,6 +84,22 @@ func TestPrimitiveGradients(t *testing.T) {
 			a, _ := G.HadamardProd(x, w)
 			return Erf(a)
 		}},
+		"groupConvDepthwise": {[]int{2, 4, 6, 6}, []int{4, 1, 3, 3}, func(x, w *G.Node) (*G.Node, error) {
+			return GroupConv(x, w, 4, []int{1, 1}, []int{1, 1}, []int{1, 1})
+		}},
+		"groupConvStrideDilation": {[]int{2, 4, 7, 7}, []int{6, 2, 3, 3}, func(x, w *G.Node) (*G.Node, error) {
+			return GroupConv(x, w, 2, []int{1, 2}, []int{2, 1}, []int{1, 2})
+		}},
+		// The input's gradient: here w is the convolution's input.
+		"groupConvInput": {[]int{6, 2, 3, 3}, []int{2, 4, 7, 7}, func(x, w *G.Node) (*G.Node, error) {
+			return GroupConv(w, x, 2, []int{1, 2}, []int{2, 1}, []int{1, 2})
+		}},
+		"pad": {[]int{1}, []int{2, 3, 4}, func(_, w *G.Node) (*G.Node, error) {
+			return Pad(w, []int{0, 1, 2}, []int{1, 0, 3}, 0.5)
+		}},
+		"repeat": {[]int{1}, []int{2, 3, 2, 3}, func(_, w *G.Node) (*G.Node, error) {
+			return Repeat(w, []int{1, 2, 2, 3})
+		}},
 		"globalAveragePool": {[]int{2, 3, 4, 4}, []int{2, 3, 4, 4}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)
 			return globalAveragePool(a)
@@ -133,4 +151,84 @@ func TestPrimitiveGradients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupConvMatchesConv2d: GroupConv computes what gorgonia's Conv2d
+// computes on each group's slice of channels and filters (one group:
+// the whole tensors), with padding, strides and dilations.
+func TestGroupConvMatchesConv2d(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, c := range []struct {
+		groups           int
+		xs, ws           []int
+		pad, stride, dil []int
+	}{
+		{1, []int{2, 3, 7, 6}, []int{5, 3, 3, 2}, []int{1, 0}, []int{2, 1}, []int{1, 2}},
+		{3, []int{2, 6, 6, 6}, []int{9, 2, 3, 3}, []int{1, 1}, []int{1, 2}, []int{1, 1}},
+		{4, []int{1, 4, 5, 5}, []int{4, 1, 3, 3}, []int{2, 2}, []int{1, 1}, []int{2, 2}},
+	} {
+		xv, wv := rnd(r, c.xs...), rnd(r, c.ws...)
+		g := G.NewGraph()
+		// Named nodes: gorgonia merges unnamed inputs of one shape.
+		x := G.NewTensor(g, G.Float64, 4, G.WithShape(c.xs...), G.WithValue(xv), G.WithName("x"))
+		w := G.NewTensor(g, G.Float64, 4, G.WithShape(c.ws...), G.WithValue(wv), G.WithName("w"))
+		got, err := GroupConv(x, w, c.groups, c.pad, c.stride, c.dil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, co := c.xs[1]/c.groups, c.ws[0]/c.groups
+		var parts []*G.Node
+		for gr := range c.groups {
+			xg := G.NewTensor(g, G.Float64, 4, G.WithShape(c.xs[0], ci, c.xs[2], c.xs[3]),
+				G.WithValue(sliceAxis(xv, 1, gr*ci, (gr+1)*ci)), G.WithName(fmt.Sprint("x", gr)))
+			wg := G.NewTensor(g, G.Float64, 4, G.WithShape(co, c.ws[1], c.ws[2], c.ws[3]),
+				G.WithValue(sliceAxis(wv, 0, gr*co, (gr+1)*co)), G.WithName(fmt.Sprint("w", gr)))
+			p, err := G.Conv2d(xg, wg, tensor.Shape{c.ws[2], c.ws[3]}, c.pad, c.stride, c.dil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, p)
+		}
+		want := parts[0]
+		if len(parts) > 1 {
+			if want, err = G.Concat(1, parts...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vm := G.NewTapeMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		a, b := got.Value().Data().([]float64), want.Value().Data().([]float64)
+		if !slices.Equal(got.Shape(), want.Shape()) {
+			t.Fatalf("groups %d: shape %v, Conv2d %v", c.groups, got.Shape(), want.Shape())
+		}
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-9 {
+				t.Fatalf("groups %d: [%d] = %g, Conv2d %g", c.groups, i, a[i], b[i])
+			}
+		}
+	}
+}
+
+// sliceAxis copies entries [lo, hi) of axis a of d.
+func sliceAxis(d *tensor.Dense, a, lo, hi int) *tensor.Dense {
+	v, err := d.Slice(sliceOn(d.Dims(), a, lo, hi)...)
+	if err != nil {
+		panic(err)
+	}
+	out := v.(tensor.View).Materialize().(*tensor.Dense)
+	// A slice of one element drops its axis: put it back.
+	shape := d.Shape().Clone()
+	shape[a] = hi - lo
+	if err := out.Reshape(shape...); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func sliceOn(rank, a, lo, hi int) []tensor.Slice {
+	s := make([]tensor.Slice, rank)
+	s[a] = G.S(lo, hi)
+	return s
 }

@@ -6,7 +6,9 @@ package graph
 //	LayerNorm: x → ReduceMean → Sub(x, ·) → Pow(·, 2) → ReduceMean → Add(ε) → Sqrt
 //	             → Div(Sub, ·) → Mul(γ) → [Add(β)] → y
 //	RMSNorm:   ms = ReduceMean(Pow(x, 2))      (or ReduceMean(Mul(x, x)))
-//	           y  = Div(x, Sqrt(Add(ms, ε)))   (or Mul(x, Reciprocal(Sqrt(...))))
+//	           y  = Div(x, Sqrt(Add(ms, ε)))   (or Mul(x, r) with r the reciprocal
+//	                                             Reciprocal(Sqrt(...)) or Div(1, Sqrt(...)),
+//	                                             as Llama's x·rsqrt(mean(x²)+ε) exports)
 //
 // Pruning asks which role a ReduceMean plays (NormReduce: statistics over
 // fewer channels are inexact, not wrong); the fused rotation asks for the
@@ -73,7 +75,8 @@ func layerNormMeanOfVariance(g *Graph, n *Node) *Node {
 
 // isRMSNormMeanSquare reports whether n is ReduceMean(Pow(x, 2)) or
 // ReduceMean(Mul(x, x)) whose output reaches only a Div or Mul by x
-// itself through Add (of a constant), Sqrt and Reciprocal.
+// itself through Add (of a constant), Sqrt and a reciprocal (Reciprocal,
+// or Div(1, ·)).
 func isRMSNormMeanSquare(g *Graph, n *Node) bool {
 	p := g.Producer(n.Input(0))
 	if p == nil {
@@ -112,6 +115,9 @@ func isRMSNormMeanSquare(g *Graph, n *Node) bool {
 			}
 		case "Sqrt", "Reciprocal":
 		case "Div":
+			if c.Input(1) == cur && isScalar(g, c.Input(0), 1) {
+				break // Div(1, ·): a reciprocal
+			}
 			return c.Input(0) == x && c.Input(1) == cur
 		case "Mul":
 			return (c.Input(0) == x && c.Input(1) == cur) || (c.Input(1) == x && c.Input(0) == cur)

@@ -41,6 +41,27 @@ func TestNormMatchers(t *testing.T) {
 	if whole == 0 || layer != 2*whole || rms != 0 {
 		t.Errorf("gpt_nano_op13: %d LayerNorm reductions, %d RMSNorm, %d whole LayerNorms", layer, rms, whole)
 	}
+	// RMSNorm in real decoder exports: x·(1/√(mean(x²)+ε)) written
+	// Div(1, Sqrt(…)) by torch's exporter (Llama, Qwen2, Phi-3 modelling
+	// code) and Reciprocal(Sqrt(…)) by the Hugging Face export; every
+	// ReduceMean of these models is an RMSNorm's (one per norm).
+	for _, path := range []string{"llama_nano_op14.onnx", "llama_nano_op17.onnx", "llama_char_op17.onnx",
+		"qwen2_nano_op17.onnx", "phi3_nano_op17.onnx", "hf_llama_tiny.onnx"} {
+		layer, rms, whole := count(path)
+		means := 0
+		m, err := graph.Load(filepath.Join("..", "fixtures", "models", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range m.Graph.Nodes {
+			if n.Op() == "ReduceMean" {
+				means++
+			}
+		}
+		if means == 0 || rms != means || layer != 0 || whole != 0 {
+			t.Errorf("%s: %d ReduceMeans: %d RMSNorm, %d LayerNorm reductions, %d whole LayerNorms", path, means, rms, layer, whole)
+		}
+	}
 	// RMSNorm as Llama's modelling code writes it, and a plain mean.
 	b := build.New(13)
 	x := b.Input("x", f32, 2, 8)

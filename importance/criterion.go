@@ -57,7 +57,7 @@ func NewCriterion(ctx context.Context, m *graph.Model, an *prune.Analysis, crit 
 		if err != nil {
 			return nil, nil, err
 		}
-		return w, w.Notes, nil
+		return w, nil, nil // its notes come from scoring: ScoringNotes
 	}
 	sc, err := New(crit, cfg.Norm, cfg.Seed)
 	return sc, nil, err
@@ -75,4 +75,22 @@ func localScorer(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Cr
 		return NewWanda(ctx, m, an, d)
 	}
 	return nil, fmt.Errorf("importance: %w: --zo-local %q (want magnitude, l1 or wanda)", ErrUnknownCriterion, cfg.ZOLocal)
+}
+
+// ScoringNotes returns the notes a criterion made while scoring (the
+// groups wanda scored by magnitude for want of statistics, also as
+// zeroth's local criterion), each prefixed with the criterion's name;
+// the driver reports them once the scores are taken.
+func ScoringNotes(sc Scorer) []string {
+	switch s := sc.(type) {
+	case *Wanda:
+		out := make([]string, len(s.Notes))
+		for i, n := range s.Notes {
+			out[i] = "wanda: " + n
+		}
+		return out
+	case *Zeroth:
+		return ScoringNotes(s.Local)
+	}
+	return nil
 }

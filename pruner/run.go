@@ -204,6 +204,9 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				return nil, fmt.Errorf("prune: %w: --allocate %q (want global or sensitivity)", prune.ErrInvalidOption, cfg.Allocate)
 			}
 		}
+		for _, n := range importance.ScoringNotes(sc) {
+			logf("%s", n)
+		}
 		if obs != nil {
 			for _, n := range obs.Notes {
 				logf("obs: %s", n)
