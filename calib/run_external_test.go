@@ -27,6 +27,31 @@ func TestRunnerExternalDataByReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	compareByReference(t, inline, ext)
+}
+
+// A large model file is mapped (graph.MapMin, lowered here for a small
+// fixture) and reaches onnxruntime by reference into the file itself,
+// with the same captured values as the model read into memory.
+func TestRunnerMappedModelFileByReference(t *testing.T) {
+	const path = "../fixtures/models/fmnist_resnet_op13.onnx"
+	inline, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(old int64) { graph.MapMin = old }(graph.MapMin)
+	graph.MapMin = 1
+	mapped, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareByReference(t, inline, mapped)
+}
+
+// compareByReference checks that ext, whose weights are mapped, is
+// handed to onnxruntime by reference and captures what inline does.
+func compareByReference(t *testing.T, inline, ext *graph.Model) {
+	t.Helper()
 	whole, _ := ext.Marshal()
 	b, dir, err := graph.MarshalMapped(ext.Proto)
 	if err != nil {

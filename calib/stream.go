@@ -3,6 +3,7 @@ package calib
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/progress"
@@ -16,19 +17,27 @@ type Batches interface {
 	Batch(i, j int) (map[string]tensor.Dense, error)
 }
 
-// RunBudget bounds the bytes of captured values one onnxruntime run
-// returns. Captured tensors are graph outputs, which onnxruntime cannot
-// reuse, so a run holds all of them at once (twice: onnxruntime's copy
-// and the Go copy); statistics are reduced from them before the next run.
-// Memory therefore depends on this budget, not on the number of samples.
-var RunBudget int64 = 96 << 20
+// RunBudget bounds the memory one onnxruntime run may take beyond the
+// model: the values it returns (captured tensors are graph outputs, which
+// onnxruntime cannot reuse, so a run holds all of them at once, twice:
+// onnxruntime's copy and the Go copy) and the intermediate values it
+// computes on the way, which grow with the batch as much as the captured
+// ones. Statistics are reduced from a run's values before the next run,
+// so memory depends on this budget, not on the number of samples.
+var RunBudget int64 = 64 << 20
+
+// gcAfter is the size of a run's returned values from which the Go copies
+// are collected before the next run: without it the garbage of one run
+// lingers while the next allocates, doubling their share of the peak.
+const gcAfter = 8 << 20
 
 // Stream runs m over src with names captured and calls visit with each
 // run's captured values, the index of its first sample and its number of
 // samples. The names are split into passes over the data whose captured
 // values fit RunBudget for one sample (estimated from the inferred
 // shapes, symbolic dims as 1), and each pass runs as many samples at once
-// as fit RunBudget (measured on its first, one-sample run), at most
+// as its footprint allows (runFootprint: measured on its first,
+// one-sample run, scaled by the pass's estimated working set), at most
 // maxBatch. A visit sees only some of the names, in sample order per name.
 func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, maxBatch int, visit func(vals map[string]tensor.Dense, first, rows int) error) error {
 	if len(names) == 0 || src.Len() == 0 {
@@ -43,18 +52,19 @@ func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, ma
 		}
 		rows -= rows % fixed
 	}
-	ps := passes(m, names, RunBudget)
+	est := estimate(m)
+	ps := passes(est, names, RunBudget)
 	for k, pass := range ps {
 		// Progress counts samples over all passes.
 		report := func(done int) { progress.Report(ctx, "calibration", k*rows+done, len(ps)*rows) }
-		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, visit, report); err != nil {
+		if err := streamPass(ctx, m, src, rows, fixed, pass, maxBatch, est.workingSet(m, pass), visit, report); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, visit func(map[string]tensor.Dense, int, int) error, report func(done int)) error {
+func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed int, names []string, maxBatch int, ws workingSet, visit func(map[string]tensor.Dense, int, int) error, report func(done int)) error {
 	// One thread, as quant's calibration always ran: runs are many and
 	// small, and spinning worker threads cost more than they give on a
 	// busy machine.
@@ -67,7 +77,7 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed in
 	for _, n := range names {
 		want[n] = true
 	}
-	batch := 1 // the first run measures a sample's captured bytes
+	batch := 1 // the first run measures a sample's returned bytes
 	if fixed > 0 {
 		batch = fixed
 	}
@@ -84,20 +94,26 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed in
 		if err != nil {
 			return err
 		}
+		// Every value the run returned counts, the model's own outputs
+		// too (a decoder's logits can outweigh what is captured).
 		vals := make(map[string]tensor.Dense, len(names))
 		var bytes int64
 		for name, d := range all {
 			if want[name] {
 				vals[name] = d
-				bytes += int64(d.Len() * d.DType.Size())
 			}
+			bytes += int64(d.Len() * d.DType.Size())
 		}
 		all = nil
 		if err := visit(vals, i, j-i); err != nil {
 			return err
 		}
+		vals = nil
+		if bytes >= gcAfter {
+			runtime.GC()
+		}
 		if i == 0 && fixed == 0 {
-			batch = max(1, min(maxBatch, int(RunBudget/max(bytes, 1))))
+			batch = max(1, min(maxBatch, int(RunBudget/max(ws.perSample(bytes), 1))))
 		}
 		i = j
 		report(i)
@@ -108,34 +124,16 @@ func streamPass(ctx context.Context, m *graph.Model, src Batches, rows, fixed in
 // passes splits names into groups whose captured bytes per sample fit
 // budget (a name larger than budget alone). Names whose shape is unknown
 // count as the largest known one.
-func passes(m *graph.Model, names []string, budget int64) [][]string {
-	sizes := make([]int64, len(names))
-	if sh, err := graph.InferShapes(m); err == nil {
-		var largest int64
-		for i, n := range names {
-			if t, ok := sh.Of(n); ok {
-				if e, ok := t.Elements(1); ok {
-					if b, err := graph.ByteSize(t.Elem, e); err == nil {
-						sizes[i] = b
-						largest = max(largest, b)
-					}
-				}
-			}
-		}
-		for i := range sizes {
-			if sizes[i] == 0 {
-				sizes[i] = largest
-			}
-		}
-	}
+func passes(est sizes, names []string, budget int64) [][]string {
 	var out [][]string
 	var cur []string
 	var sum int64
-	for i, n := range names {
-		if len(cur) > 0 && sum+sizes[i] > budget {
+	for _, n := range names {
+		b := est.of(n)
+		if len(cur) > 0 && sum+b > budget {
 			out, cur, sum = append(out, cur), nil, 0
 		}
-		cur, sum = append(cur, n), sum+sizes[i]
+		cur, sum = append(cur, n), sum+b
 	}
 	return append(out, cur)
 }

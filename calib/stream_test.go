@@ -99,3 +99,76 @@ func TestStreamBudgetSplitsPassesAndBatches(t *testing.T) {
 		}
 	}
 }
+
+// The memory of a calibration run does not depend on the number of
+// samples: with the budget fixed, 8 and 64 samples run the same passes in
+// batches of the same size (the state kept between runs is the caller's
+// per-tensor statistics), and the batch is sized by the run's working set,
+// intermediates included: capturing only the classifier's input, whose
+// one sample is tiny next to the convolutions' outputs computed on the
+// way, still runs few samples at once.
+func TestStreamRunsIndependentOfSamples(t *testing.T) {
+	m, err := graph.Load("../fixtures/models/fmnist_resnet_op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var convs []string
+	for _, n := range m.Graph.Nodes {
+		if n.Op() == "Conv" {
+			convs = append(convs, n.Output(0))
+		}
+	}
+	last := m.Graph.Nodes[len(m.Graph.Nodes)-1]
+	head := []string{last.Input(0)}
+	rng := rand.New(rand.NewPCG(3, 4))
+	data := func(samples int) memBatches {
+		x := make([]float32, samples*28*28)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		in, err := tensor.New([]int64{int64(samples), 1, 28, 28}, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return memBatches{"input": in}
+	}
+	old := RunBudget
+	defer func() { RunBudget = old }()
+	RunBudget = 2 << 20
+	shape := func(names []string, samples int) (passes, maxRows int) {
+		t.Helper()
+		seen := map[string]bool{}
+		err := Stream(context.Background(), m, data(samples), names, 1000, func(vals map[string]tensor.Dense, first, n int) error {
+			if first == 0 {
+				passes++
+			}
+			maxRows = max(maxRows, n)
+			for name := range vals {
+				seen[name] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != len(names) {
+			t.Fatalf("%d of %d names seen", len(seen), len(names))
+		}
+		return passes, maxRows
+	}
+	p8, b8 := shape(convs, 8)
+	p64, b64 := shape(convs, 64)
+	if p8 != p64 || b8 != b64 || b64 >= 8 {
+		t.Errorf("convolutions: %d passes of batch %d over 8 samples, %d of %d over 64 (want the same, under 8)", p8, b8, p64, b64)
+	}
+	est := estimate(m)
+	ws := est.workingSet(m, head)
+	if ws.peak < 10*ws.returned {
+		t.Fatalf("working set of the head alone: peak %d bytes per sample, returned %d: intermediates not counted", ws.peak, ws.returned)
+	}
+	_, bh := shape(head, 64)
+	t.Logf("convolutions: %d passes, batch %d; head: peak %d, returned %d bytes per sample, batch %d", p64, b64, ws.peak, ws.returned, bh)
+	if int64(bh)*ws.peak > RunBudget {
+		t.Errorf("head: batches of %d samples of a %d-byte working set each, over the %d-byte budget", bh, ws.peak, RunBudget)
+	}
+}

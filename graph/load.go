@@ -52,6 +52,11 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
+// MapMin is the size from which Load maps a model file instead of
+// reading it (where memory maps exist): below it the copy costs little,
+// and every map lives as long as the process.
+var MapMin int64 = 16 << 20
+
 // readModelFile reads a whole regular file. It opens without blocking so
 // that a FIFO or device named as the model cannot hang the process, and
 // checks the file's type on the open descriptor.
@@ -74,6 +79,14 @@ func readModelFile(path string) ([]byte, error) {
 	size := info.Size()
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("graph: %s: %w: %d bytes is too large", path, ErrInvalidModel, size)
+	}
+	// A large file is mapped, not read: its weights stay on disk until
+	// something reads them (and can be released again), and a runtime
+	// session can be handed them by reference to the file (MarshalMapped).
+	if size >= MapMin {
+		if data, ok := mapModelFile(f, path); ok {
+			return data, nil
+		}
 	}
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {

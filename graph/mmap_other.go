@@ -25,3 +25,5 @@ func mapFile(f *os.File, _, _ string) (*mappedFile, error) {
 func releaseMapped([]byte) {}
 
 func mappedAt([]byte) (string, string, int64, bool) { return "", "", 0, false }
+
+func mapModelFile(*os.File, string) ([]byte, bool) { return nil, false }

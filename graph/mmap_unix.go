@@ -5,6 +5,7 @@ package graph
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -117,4 +118,21 @@ func mappedAt(b []byte) (dir, location string, offset int64, ok bool) {
 		return "", "", 0, false
 	}
 	return r.dir, r.location, int64(start - r.start), true
+}
+
+// mapModelFile maps a model file read-only and records it under its
+// folder and base name, so that the initializers that alias it can be
+// released and passed to a runtime by reference, like external data.
+// ok is false when the file cannot be mapped; Load then reads it.
+func mapModelFile(f *os.File, path string) ([]byte, bool) {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 || fi.Size() != int64(int(fi.Size())) {
+		return nil, false
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, false
+	}
+	maps.add(data, filepath.Dir(path), filepath.Base(path))
+	return data, true
 }
