@@ -16,7 +16,8 @@ type Comparison struct {
 	// DenseUs and PrunedUs are median CPU times of the calling thread
 	// (µs; wall time where the thread's CPU clock is not readable).
 	DenseUs, PrunedUs float64
-	// Ratio is PrunedUs / DenseUs; Runs the timed runs of each model.
+	// Ratio is the median over runs of the pruned run's time over the
+	// dense run's next to it; Runs the timed runs of each model.
 	Ratio float64
 	Runs  int
 }
@@ -74,7 +75,14 @@ func Compare(ctx context.Context, dense, pruned []byte, warmup, runs int, budget
 		slices.Sort(ts)
 		return float64(ts[len(ts)/2].Nanoseconds()) / 1e3
 	}
-	c := Comparison{Runs: len(times[0]), DenseUs: med(times[0]), PrunedUs: med(times[1])}
-	c.Ratio = c.PrunedUs / max(c.DenseUs, 1e-9)
+	// The ratio of each pruned run to the dense run next to it, then
+	// their median: a change of the machine's load between runs falls
+	// on both members of a pair.
+	ratios := make([]float64, len(times[0]))
+	for i := range ratios {
+		ratios[i] = float64(times[1][i]) / max(float64(times[0][i]), 1)
+	}
+	slices.Sort(ratios)
+	c := Comparison{Runs: len(times[0]), DenseUs: med(times[0]), PrunedUs: med(times[1]), Ratio: ratios[len(ratios)/2]}
 	return c, nil
 }

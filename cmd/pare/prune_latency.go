@@ -24,8 +24,9 @@ import (
 // EfficientNet-B0 and DenseNet-121 measured 0.53–0.60 of dense, the ViT
 // 0.41–0.47). So the selected plan is applied to a copy, the copy is
 // timed against the dense model run by run, and the estimate's budget is
-// corrected by what was measured, a few times at most; the plan that
-// measured closest to the asked ratio is kept.
+// corrected by what was measured, a few times at most and by a quarter
+// of the asked ratio at most; the plan that measured closest to the
+// asked ratio is kept.
 const (
 	latencyRounds    = 3    // plans measured at most
 	latencyTolerance = 0.02 // of the dense latency
@@ -76,8 +77,11 @@ func measuredLatencyPlan(ctx context.Context, m *graph.Model, an *prune.Analysis
 			break
 		}
 		pts = append(pts, point{estKept, cmp.Ratio})
-		next := 1 - nextEstimate(pts, want)
-		next = min(max(next, 0.01), 0.95)
+		// The correction stays within a quarter of the asked ratio: a
+		// measurement thrown off by the machine's load must not turn
+		// into a model pruned far past the goal.
+		kept := min(max(nextEstimate(pts, want), 0.75*want), 1.25*want, 0.99)
+		next := min(max(1-kept, 0.01), 0.95)
 		if math.Abs(next-est) < 1e-3 {
 			break
 		}
