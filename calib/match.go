@@ -1,7 +1,9 @@
 package calib
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,6 +55,32 @@ func Kind(path string) (string, error) {
 		return ext, nil
 	}
 	return "", fmt.Errorf("calib: %s: %w: want .npy or .npz", path, ErrData)
+}
+
+// Readable checks that path is a data file the commands can open (a
+// regular .npy or .npz file that starts like one) and returns the error
+// they give for one they cannot, so that a recipe refusing it up front
+// words it the same way. Whether its arrays fit a model is for Open,
+// NpyInput and ReadNpz.
+func Readable(path string) error {
+	kind, err := Kind(path)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return fileErr(path, errors.New("not a regular file"))
+	}
+	if kind == ".npy" {
+		f, err := tensor.OpenNpy(path)
+		if err != nil {
+			return fileErr(path, err)
+		}
+		return f.Close()
+	}
+	if _, err := tensor.NpzKeys(path); err != nil {
+		return fileErr(path, err)
+	}
+	return nil
 }
 
 // fileErr reports a data file that cannot be read as an ErrData.

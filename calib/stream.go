@@ -34,8 +34,8 @@ const gcAfter = 8 << 20
 // Stream runs m over src with names captured and calls visit with each
 // run's captured values, the index of its first sample and its number of
 // samples. The names are split into passes over the data whose captured
-// values fit RunBudget for one sample (estimated from the inferred
-// shapes, symbolic dims as 1), and each pass runs as many samples at once
+// values for one sample fit half of RunBudget (estimated from the
+// inferred shapes, symbolic dims as 1), and each pass runs as many samples at once
 // as its footprint allows (runFootprint: measured on its first,
 // one-sample run, scaled by the pass's estimated working set), at most
 // maxBatch. A visit sees only some of the names, in sample order per name.
@@ -53,7 +53,9 @@ func Stream(ctx context.Context, m *graph.Model, src Batches, names []string, ma
 		rows -= rows % fixed
 	}
 	est := estimate(m)
-	ps := passes(est, names, RunBudget)
+	// A run holds its returned values twice (onnxruntime's and the Go
+	// copies): a pass's one sample gets half the budget.
+	ps := passes(est, names, RunBudget/2)
 	for k, pass := range ps {
 		// Progress counts samples over all passes.
 		report := func(done int) { progress.Report(ctx, "calibration", k*rows+done, len(ps)*rows) }

@@ -66,7 +66,10 @@ func Build(m *graph.Model, batch int) (*Net, error) {
 	in := g.Inputs[0]
 	ts, ok := graph.ShapeFromInfo(in.Info)
 	if !ok || !ts.Ranked || ts.Elem != graph.DataType(1) {
-		return nil, fmt.Errorf("%w: input %s is not a ranked float tensor", ErrUnsupported, in.Name)
+		// Token-id inputs (decoders) would need a Gather by data and
+		// float tables computed from shapes (rotary Cos/Sin, causal
+		// masks), which the translation does not fold.
+		return nil, fmt.Errorf("%w: input %s is not a ranked float tensor (token-id inputs are not covered)", ErrUnsupported, in.Name)
 	}
 	dims := make([]int64, len(ts.Dims))
 	for i, d := range ts.Dims {

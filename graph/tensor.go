@@ -267,6 +267,12 @@ func (g *Graph) ConstantFloat64s(name string) ([]float64, error) {
 	return out, nil
 }
 
+// ReleaseBytes is Release for part of a tensor's bytes: the whole pages
+// of b leave the process's memory when b lies in a memory-mapped file,
+// so that a long tensor read front to back need not stay resident
+// behind the reader.
+func ReleaseBytes(b []byte) { releaseMapped(b) }
+
 // Release tells pare that t's bytes will not be read again soon: when
 // they alias a memory-mapped external data file, their pages leave the
 // process's memory (a later read pages them in again from the file), so

@@ -103,13 +103,14 @@ func (m Magnitude) memberScores(g *graph.Graph, mem prune.Member, size int) ([]f
 func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error) {
 	// Summed once: mapped weights need not stay resident afterwards.
 	defer graph.Release(t)
-	var raw []byte
+	var raw, mapped []byte
 	var w []float32
 	var err error
 	if graph.DataTypeOf(t) == onnx.TensorProto_FLOAT && t.RawData != nil {
 		if raw, err = graph.RawBytes(t); err != nil {
 			return nil, err
 		}
+		mapped = raw
 		// On a little-endian machine, aligned raw data is already the
 		// float32 array: read it as such.
 		if len(raw) > 0 && nativeLittle && uintptr(unsafe.Pointer(&raw[0]))%4 == 0 {
@@ -140,6 +141,7 @@ func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error)
 		sums[i] = make([]float64, d[a])
 	}
 	coord := make([]int64, last+1) // block coordinates, last axis fastest
+	var released int64
 	for b := int64(0); b < blocks; b++ {
 		base := b * inner
 		bs := 0.0
@@ -164,6 +166,12 @@ func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error)
 		for i, a := range axes {
 			sums[i][coord[a]] += bs
 		}
+		// The bytes read so far need not stay resident while the rest is
+		// read: a 250 MB embedding table stays a few MB.
+		if done := 4 * (base + inner); done-released >= releaseEvery && len(mapped) > 0 {
+			graph.ReleaseBytes(mapped[released:done])
+			released = done
+		}
 		for j := last; j >= 0; j-- {
 			coord[j]++
 			if coord[j] < d[j] {
@@ -178,6 +186,10 @@ func axisSums(t *onnx.TensorProto, p int, axes []int) (map[int][]float64, error)
 	}
 	return out, nil
 }
+
+// releaseEvery is how many bytes of a mapped tensor axisSums reads
+// between releases of what it has read.
+const releaseEvery = 8 << 20
 
 var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 

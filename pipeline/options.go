@@ -71,6 +71,10 @@ type Steps map[string]Step
 // recipe's directory.
 var fileOptions = map[string]bool{"calib": true, "inputs": true, "labels": true, "plan-in": true}
 
+// dataOptions are the file options that feed a model's inputs by calib's
+// rule (.npy or .npz).
+var dataOptions = map[string]bool{"calib": true, "inputs": true}
+
 // thresholdOptions are check options that are also recipe gates.
 var thresholdOptions = []string{"atol", "rtol", "min-cos", "min-top1", "max-acc-drop", "max-ppl-increase"}
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pare-dev/pare/calib"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -238,6 +239,13 @@ func (r *Recipe) checkFiles() error {
 
 func (r *Recipe) checkFileOption(step, name string, v value) error {
 	if !fileOptions[name] {
+		return nil
+	}
+	if dataOptions[name] {
+		// Refused in the words every command uses for that file.
+		if err := calib.Readable(r.resolve(v.Text)); err != nil {
+			return recipeErr(v.Where, "%s: %v", step, err)
+		}
 		return nil
 	}
 	if err := Readable(r.resolve(v.Text)); err != nil {

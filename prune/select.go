@@ -478,4 +478,7 @@ type CriterionOptions struct {
 	ReconstructBlocks bool `json:"reconstruct_blocks,omitempty"`
 	// RecoverKD is the distillation steps (--recover kd), 0 for none.
 	RecoverKD int `json:"recover_kd_steps,omitempty"`
+	// RecoverData is the file of unlabelled inputs distilled on
+	// (--recover-data), empty for the calibration data.
+	RecoverData string `json:"recover_data,omitempty"`
 }

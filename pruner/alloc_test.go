@@ -44,6 +44,9 @@ func pruneFixture(t *testing.T, model string, cfg Config) (acc, removed float64,
 // leave the fixed ones and the accuracy is at least as good (measured:
 // 79.3% against 77.8%, dense 88.6%).
 func TestSensitivityAllocationSharesKindBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an accuracy study on a trained model (several prunes with calibration): run without -short")
+	}
 	s := prune.Settings{Criterion: "obs", Scope: "global", Target: "channels", MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1,
 		KindRatios: map[string]float64{prune.KindHeads: 0.5, prune.KindMLP: 0.75}}
 	kAcc, kRm, _ := pruneFixture(t, "fmnist_vit_op17.onnx", Config{Settings: s, Reconstruct: true})
@@ -74,6 +77,9 @@ func TestSensitivityAllocationSharesKindBudget(t *testing.T) {
 // output (ReconstructBlocks) beats layer-wise reconstruction at the same
 // plan (measured: 71.8% against 67.9%, dense 88.6%).
 func TestBlockReconstructionViT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an accuracy study on a trained model (several prunes with calibration): run without -short")
+	}
 	s := prune.Settings{Criterion: "obs", Scope: "global", Target: "params", Ratio: 0.7, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1}
 	lAcc, lRm, _ := pruneFixture(t, "fmnist_vit_op17.onnx", Config{Settings: s, Reconstruct: true, Allocate: "sensitivity"})
 	bAcc, bRm, out := pruneFixture(t, "fmnist_vit_op17.onnx", Config{Settings: s, Reconstruct: true, ReconstructBlocks: true, Allocate: "sensitivity"})
@@ -97,6 +103,9 @@ func TestBlockReconstructionViT(t *testing.T) {
 // kept, with exact counts as in docs/RESULTS.md's LLM table, the
 // perplexity stays within 8% of dense, as with heads and MLP.
 func TestSensitivityBudgetWithKVGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an accuracy study on a trained model (several prunes with calibration): run without -short")
+	}
 	dense, err := os.ReadFile(fixtures + "models/llama_char_op17.onnx")
 	if err != nil {
 		t.Fatal(err)

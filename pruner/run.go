@@ -40,6 +40,11 @@ type Config struct {
 	// RecoverKD is the number of distillation steps toward the dense
 	// model after pruning (--recover kd --recover-steps N; 0: none).
 	RecoverKD int
+	// RecoverData is a .npy/.npz file of unlabelled inputs to distil on
+	// (--recover-data; empty: the calibration data). More data than the
+	// calibration set keeps distillation from fitting the few images
+	// the reconstruction already fitted.
+	RecoverData string
 	// DryRun stops after selection: the plan (the chosen allocation) and
 	// the criterion's per-group sensitivity are returned and m is left
 	// untouched.
@@ -85,11 +90,20 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			}
 			cfg.DataFree, cfg.Damping = o.DataFree, o.Damping
 			cfg.RecalibrateBN, cfg.Reconstruct, cfg.ReconstructBlocks, cfg.RecoverKD = o.RecalibrateBN, o.Reconstruct, o.ReconstructBlocks, o.RecoverKD
+			if cfg.RecoverData == "" {
+				cfg.RecoverData = o.RecoverData
+			}
 		}
 	}
 	crit := s.Criterion
+	if cfg.RecoverData != "" && cfg.RecoverKD == 0 {
+		return nil, fmt.Errorf("prune: %w: --recover-data without --recover kd", prune.ErrInvalidOption)
+	}
 	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
 		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks, RecoverKD: cfg.RecoverKD}
+	if cfg.RecoverKD > 0 {
+		opts.RecoverData = cfg.RecoverData
+	}
 	var src *calib.Source
 	if cfg.Calib != "" {
 		var err error
@@ -264,7 +278,15 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.RecoverKD > 0 {
-		notes, err := recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+		kdSrc := src
+		if cfg.RecoverData != "" {
+			var err error
+			if kdSrc, err = calib.Open(cfg.RecoverData, m, 0); err != nil {
+				return nil, err // a calib.ErrData naming the file
+			}
+			defer kdSrc.Close()
+		}
+		notes, err := recovery.Distill(ctx, m, dense, kdSrc, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,9 @@ import (
 // than weight magnitude and than random scores. (At 50% it does not:
 // docs/RESULTS.md.)
 func TestTaylorBeatsMagnitude(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an accuracy study on a trained model (several prunes with calibration): run without -short")
+	}
 	run := func(criterion string) (acc, removed float64) {
 		acc, removed, _ = pruneFixture(t, "fmnist_resnet_bn_op17.onnx", Config{
 			Settings: prune.Settings{Criterion: criterion, Target: "params", Ratio: 0.3, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1},

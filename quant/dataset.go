@@ -2,8 +2,6 @@ package quant
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"strings"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
@@ -12,21 +10,40 @@ import (
 )
 
 // Dataset holds calibration samples: one array per graph input, all with
-// the same number of rows (samples) along axis 0.
+// the same number of rows (samples) along axis 0, or samples made batch by
+// batch (SyntheticDataset), so that their memory does not grow with their
+// number.
 type Dataset struct {
 	Inputs map[string]tensor.Dense
+	// gen, when set, makes the samples instead of Inputs.
+	gen *synthetic
 }
 
 // Len returns the number of samples.
 func (d Dataset) Len() int {
+	if d.gen != nil {
+		return d.gen.n
+	}
 	for _, v := range d.Inputs {
 		return int(v.Rows())
 	}
 	return 0
 }
 
+// first returns the dataset's first n samples.
+func (d Dataset) first(n int) (Dataset, error) {
+	if d.gen != nil {
+		return Dataset{gen: d.gen.first(n)}, nil
+	}
+	in, err := d.Batch(0, n)
+	return Dataset{Inputs: in}, err
+}
+
 // Batch returns samples [i, j) of every input.
 func (d Dataset) Batch(i, j int) (map[string]tensor.Dense, error) {
+	if d.gen != nil {
+		return d.gen.batch(i, j)
+	}
 	out := make(map[string]tensor.Dense, len(d.Inputs))
 	for name, v := range d.Inputs {
 		s, err := v.Slice(int64(i), int64(j))
@@ -53,6 +70,9 @@ func LoadDataset(path string, m *graph.Model, limit int) (Dataset, error) {
 // check verifies that every input has data of the declared element type
 // and the same number of samples.
 func (d Dataset) check(m *graph.Model) error {
+	if d.gen != nil {
+		return nil // made from the declared inputs
+	}
 	rows := int64(-1)
 	for _, in := range m.Graph.Inputs {
 		v, ok := d.Inputs[in.Name]
@@ -94,75 +114,4 @@ func declaredDims(vi *onnx.ValueInfoProto) []int64 {
 		}
 	}
 	return dims
-}
-
-// SyntheticLen replaces symbolic dims other than the sample axis in
-// synthetic calibration data (sequence lengths of token inputs).
-const SyntheticLen = 16
-
-// SyntheticDataset draws n samples per input from the declared shapes with
-// a seeded generator: standard normal floats; integers uniform in
-// [0, rows) when the input indexes a constant table through Gather (token
-// ids), else in [0, 2); inputs named like an attention mask are all
-// ones. Axis 0 is the sample axis; other symbolic dims (sequence
-// lengths) get SyntheticLen.
-func SyntheticDataset(m *graph.Model, n int, seed uint64) (Dataset, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	d := Dataset{Inputs: map[string]tensor.Dense{}}
-	for _, in := range m.Graph.Inputs {
-		dims := declaredDims(in.Info)
-		if len(dims) == 0 {
-			return d, fmt.Errorf("quant: synthetic data: %w: input %q has no declared shape", ErrUnsupported, in.Name)
-		}
-		shape := append([]int64{int64(n)}, dims[1:]...)
-		count := int64(n)
-		for i, v := range shape[1:] {
-			if v < 0 {
-				shape[i+1], v = SyntheticLen, SyntheticLen
-			}
-			count *= v
-		}
-		mask := strings.Contains(strings.ToLower(in.Name), "mask")
-		var data any
-		switch elemType(in.Info) {
-		case onnx.TensorProto_FLOAT:
-			v := make([]float32, count)
-			for i := range v {
-				v[i] = float32(rng.NormFloat64())
-			}
-			data = v
-		case onnx.TensorProto_INT64, onnx.TensorProto_INT32:
-			hi := int64(2)
-			for _, c := range m.Graph.Consumers(in.Name) {
-				if c.Op() == "Gather" && c.Input(1) == in.Name {
-					if t, ok := m.Graph.Constant(c.Input(0)); ok && len(t.Dims) > 0 {
-						hi = t.Dims[0]
-					}
-				}
-			}
-			v := make([]int64, count)
-			for i := range v {
-				if v[i] = rng.Int64N(hi); mask {
-					v[i] = 1
-				}
-			}
-			if elemType(in.Info) == onnx.TensorProto_INT32 {
-				w := make([]int32, count)
-				for i := range v {
-					w[i] = int32(v[i])
-				}
-				data = w
-			} else {
-				data = v
-			}
-		default:
-			return d, fmt.Errorf("quant: synthetic data: %w: input %q of type %v", ErrUnsupported, in.Name, elemType(in.Info))
-		}
-		t, err := tensor.New(shape, data)
-		if err != nil {
-			return d, fmt.Errorf("quant: synthetic data: %w", err)
-		}
-		d.Inputs[in.Name] = t
-	}
-	return d, nil
 }

@@ -18,10 +18,18 @@ import (
 //   - readers (MatMuls whose input is in the set) get Qᵀ on their input
 //     side, so their outputs are unchanged and their weights, now QᵀW,
 //     have their outliers spread;
-//   - ops that keep the feature axis whole pass the rotation through:
-//     Add of two rotated values, Transpose and Reshape that keep the last
-//     axis last and whole, Gather/Slice/Concat/Expand along other axes,
-//     Identity, Dropout; Shape reads are harmless.
+//   - ops that only move whole rows pass the rotation through: Add of
+//     two rotated values, and Identity, Reshape, Expand, (Un)Squeeze,
+//     Transpose, Gather, Slice, Concat and Dropout whose input and output
+//     both carry the set's channels on their last axis; Shape reads are
+//     harmless.
+//
+// Which values carry the same feature axis is not traced here: the set
+// is a channel set of the model (Options.ChannelSets, the pruning
+// analysis' groups, whose op rules know which axes each op passes
+// channels through). The rotation takes the part of the set around a
+// MatMul's input that the ops above connect, and classifies the weights
+// around it.
 //
 // A LayerNorm (a LayerNormalization node, or the same written out node by
 // node as opset-13 exports do) is not rotation-invariant: it subtracts
@@ -72,6 +80,8 @@ type fuser struct {
 	// writing their output; memberOf maps each of their nodes to them.
 	norms    map[*graph.Node]*normInfo
 	memberOf map[*graph.Node]*normInfo
+	// setOf maps a value to the channel set holding its last axis.
+	setOf map[string]*channels
 }
 
 // rotateFused finds the sets of values that can carry a fused rotation
@@ -84,6 +94,11 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 	sets, lns, entries := 0, 0, 0
 	refused := map[string][]string{} // reason → layers
 	var reasons []string
+	channelSets, err := o.ChannelSets(m)
+	if err != nil {
+		rep.note(o, "fused rotation: no channel sets (%v): online rotation only", err)
+		return fused, nil
+	}
 	for {
 		shapes, err := graph.InferShapes(m)
 		if err != nil {
@@ -94,12 +109,21 @@ func rotateFused(m *graph.Model, o *Options, rep *Report) (map[string]bool, erro
 			f.outs[out.Name] = true
 		}
 		f.findNorms()
+		f.index(channelSets)
 		var s *fusedSet
 		for _, l := range FindLayers(m, o.Exclude) {
 			if l.Op() != "MatMul" || claimed[l.Input()] || fused[l.Weight] {
 				continue
 			}
-			c := f.grow(l.Input(), l.In())
+			var c *fusedSet
+			if cs := f.setOf[l.Input()]; cs != nil {
+				c = f.grow(l.Input(), cs)
+			} else if _, _, ok := f.lastDim(l.Input()); !ok {
+				c = &fusedSet{failed: l.Input() + ": last axis not of static size"}
+			} else {
+				c = &fusedSet{failed: "no channel set (pruning group) holds the last axis of " + l.Input()}
+			}
+			claimed[l.Input()] = true
 			for _, v := range c.order {
 				claimed[v] = true
 			}

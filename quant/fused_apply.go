@@ -51,6 +51,7 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 	// Weights of MatMuls, transformed in place of a copy; a MatMul may be
 	// both a reader and a writer.
 	weights := map[*graph.Node][]float32{}
+	var order []*graph.Node // the MatMuls of weights, first seen first: new initializers in a fixed order
 	weight := func(n *graph.Node) ([]float32, []int64, error) {
 		t, v, err := floats(n.Input(1))
 		if err != nil {
@@ -59,6 +60,7 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 		if w, ok := weights[n]; ok {
 			return w, t.Dims, nil
 		}
+		order = append(order, n)
 		return slices.Clone(v), t.Dims, nil
 	}
 	for _, r := range s.readers {
@@ -112,9 +114,9 @@ func applyFused(m *graph.Model, e *editor, s *fusedSet, mb Matrix) error {
 		}
 		weights[wr] = rowsTimesQ(w)
 	}
-	for n, w := range weights {
+	for _, n := range order {
 		t := m.Graph.Initializer(n.Input(1))
-		n.Proto.Input[1] = e.init(graph.FloatTensor(n.Input(1)+"_rotated", t.Dims, w))
+		n.Proto.Input[1] = e.init(graph.FloatTensor(n.Input(1)+"_rotated", t.Dims, weights[n]))
 	}
 	for _, g := range s.tables {
 		t, v, err := floats(g.Input(0))

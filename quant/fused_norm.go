@@ -93,15 +93,15 @@ func (f *fuser) matchWrittenOutNorm(mean *graph.Node) *normInfo {
 
 // normalizedBy returns the LayerNorm whose output v is, possibly through
 // ops that pass the rotation through, or nil.
-func (f *fuser) normalizedBy(v string, d int) *graph.Node {
+func (f *fuser) normalizedBy(v string, cs *channels) *graph.Node {
 	for range 64 {
 		p := f.m.Graph.Producer(v)
 		switch {
 		case p == nil:
 			return nil
-		case f.norms[p] != nil && f.norms[p].y == v && f.norms[p].d == d:
+		case f.norms[p] != nil && f.norms[p].y == v && f.norms[p].d == cs.d:
 			return p
-		case p.Op() != "Concat" && f.passThrough(p, 0, d):
+		case p.Op() != "Concat" && f.moves(p, 0, cs):
 			v = p.Input(0)
 		default:
 			return nil

@@ -37,66 +37,60 @@ func (f *fuser) linear(n *graph.Node) bool {
 	return t != nil && len(t.Dims) == 2 && graph.DataTypeOf(t) == onnx.TensorProto_FLOAT
 }
 
-// passThrough reports whether n moves data without mixing the last axis
-// of its input `in` (index i) into its output 0, given the rotated size d.
-func (f *fuser) passThrough(n *graph.Node, i, d int) bool {
-	if n.Domain() != "" || len(n.Proto.Output) == 0 {
-		return false
+// channels is one channel set of the model (graph.ChannelSet, from the
+// pruning analysis) as the fused rotation reads it: the values and
+// constants whose last axis carries the set's d channels in order.
+type channels struct {
+	d   int
+	has map[string]bool
+}
+
+// index keeps, of each channel set, the members whose channel axis is
+// their last, and maps each such value to its set.
+func (f *fuser) index(sets []graph.ChannelSet) {
+	f.setOf = map[string]*channels{}
+	for _, cs := range sets {
+		c := &channels{d: cs.Channels, has: map[string]bool{}}
+		for _, va := range cs.Axes {
+			if d, rank, ok := f.lastDim(va.Value); ok && va.Axis == rank-1 && d == cs.Channels {
+				c.has[va.Value] = true
+				f.setOf[va.Value] = c
+			}
+		}
 	}
-	in, out := n.Input(i), n.Output(0)
-	di, rank, ok1 := f.lastDim(in)
-	do, _, ok2 := f.lastDim(out)
-	if !ok1 || !ok2 || di != d || do != d || d < 2 {
+}
+
+// moves reports whether n only moves, copies or selects elements of its
+// data input i into its output 0 while both carry the set's channels on
+// their last axis. Which axes keep the channels whole and in order is
+// the analysis' answer (a Transpose keeping the last axis last, a Gather,
+// Slice or Concat along another axis, any Reshape that leaves the last
+// axis alone); what is left here is that these ops only rearrange whole
+// rows, so a rotation of the rows passes through them.
+func (f *fuser) moves(n *graph.Node, i int, cs *channels) bool {
+	if n.Domain() != "" || len(n.Proto.Output) == 0 || i >= len(n.Proto.Input) || !cs.has[n.Input(i)] || !cs.has[n.Output(0)] {
 		return false
 	}
 	switch n.Op() {
-	case "Identity", "Reshape", "Expand", "Squeeze", "Unsqueeze":
+	case "Identity", "Reshape", "Expand", "Squeeze", "Unsqueeze", "Transpose", "Gather", "Slice":
 		return i == 0
 	case "Dropout":
 		return i == 0 && (len(n.Proto.Output) == 1 || n.Output(1) == "")
-	case "Transpose":
-		perm := n.IntsAttr("perm", nil)
-		return i == 0 && len(perm) > 0 && perm[len(perm)-1] == int64(len(perm)-1)
-	case "Gather":
-		axis := n.IntAttr("axis", 0)
-		if axis < 0 {
-			axis += int64(rank)
-		}
-		return i == 0 && axis != int64(rank-1)
 	case "Concat":
-		axis := n.IntAttr("axis", 0)
-		if axis < 0 {
-			axis += int64(rank)
-		}
-		return axis != int64(rank-1)
-	case "Slice":
-		if i != 0 {
-			return false
-		}
-		if len(n.Proto.Input) > 3 && n.Input(3) != "" {
-			t, ok := f.m.Graph.Constant(n.Input(3))
-			if !ok {
-				return false
-			}
-			axes, err := graph.Int64s(t)
-			if err != nil {
-				return false
-			}
-			for _, a := range axes {
-				if a == -1 || a == int64(rank-1) {
-					return false
-				}
-			}
-			return true
-		}
-		t, ok := f.m.Graph.Constant(n.Input(1))
-		return ok && len(t.Dims) == 1 && t.Dims[0] < int64(rank)
+		return true
 	}
 	return false
 }
 
-// grow collects the set that contains value seed, of feature size d.
-func (f *fuser) grow(seed string, d int) *fusedSet {
+// grow collects the part of channel set cs around value seed that one
+// rotation can cover: it follows the set's members through the ops a
+// rotation passes (Add, the row-moving ops of moves, LayerNorms) and
+// classifies the weights around them; any other reader of a member
+// refuses the set (s.failed says why). Which values carry the channels
+// is cs's answer, not the walk's: a value the walk reaches that is not
+// in cs refuses the set.
+func (f *fuser) grow(seed string, cs *channels) *fusedSet {
+	d := cs.d
 	s := &fusedSet{d: d, status: map[string]*graph.Node{}, norms: map[*graph.Node]*normInfo{}}
 	fail := func(format string, args ...any) *fusedSet {
 		if s.failed == "" {
@@ -109,21 +103,28 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 		ln *graph.Node
 	}
 	var work []item
-	add := func(v string, ln *graph.Node) bool {
+	// add puts v in the set, normalised by ln (nil: the stream itself),
+	// and returns why it cannot be ("" when it can).
+	add := func(v string, ln *graph.Node) string {
+		if !cs.has[v] {
+			return fmt.Sprintf("%s does not carry the %d channels on its last axis", v, d)
+		}
 		if old, ok := s.status[v]; ok {
-			return old == ln
+			if old != ln {
+				return fmt.Sprintf("%s is both normalised and not", v)
+			}
+			return ""
 		}
 		s.status[v] = ln
 		s.order = append(s.order, v)
 		work = append(work, item{v, ln})
-		return true
+		return ""
 	}
 	seenConst := map[operand]bool{}
+	// constant reports whether input i of n is a constant of the set
+	// (rotated along with it).
 	constant := func(n *graph.Node, i int) bool {
-		if _, ok := f.m.Graph.Constant(n.Input(i)); !ok {
-			return false
-		}
-		if dd, _, ok := f.lastDim(n.Input(i)); !ok || dd != d {
+		if _, ok := f.m.Graph.Constant(n.Input(i)); !ok || !cs.has[n.Input(i)] {
 			return false
 		}
 		if o := (operand{n, i}); !seenConst[o] {
@@ -132,16 +133,15 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 		}
 		return true
 	}
-	add(seed, f.normalizedBy(seed, d))
+	if why := add(seed, f.normalizedBy(seed, cs)); why != "" {
+		return fail("%s", why)
+	}
 	for len(work) > 0 {
 		it := work[0]
 		work = work[1:]
 		v, ln := it.v, it.ln
 		if f.outs[v] {
 			return fail("%s is a graph output", v)
-		}
-		if dd, _, ok := f.lastDim(v); !ok || dd != d {
-			return fail("%s: last axis not of static size %d", v, d)
 		}
 		// Where the value comes from.
 		if p := f.m.Graph.Producer(v); p == nil {
@@ -153,16 +153,16 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 			switch {
 			case ln != nil && p == ln:
 				// The LayerNorm itself: its input is the stream.
-				if !add(f.norms[ln].x, nil) {
-					return fail("%s is both normalised and not", f.norms[ln].x)
+				if why := add(f.norms[ln].x, nil); why != "" {
+					return fail("%s", why)
 				}
-			case ln != nil && f.passThrough(p, 0, d):
+			case ln != nil && f.moves(p, 0, cs):
 				for i := range p.Proto.Input {
 					if p.Op() != "Concat" && i > 0 {
 						break
 					}
-					if !add(p.Input(i), ln) {
-						return fail("%s is both normalised and not", p.Input(i))
+					if why := add(p.Input(i), ln); why != "" {
+						return fail("%s", why)
 					}
 				}
 			case ln != nil:
@@ -171,20 +171,20 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 				if !slices.Contains(s.writers, p) {
 					s.writers = append(s.writers, p)
 				}
-			case p.Op() == "Gather" && p.IntAttr("axis", 0) == 0 && f.isTable(p.Input(0), d):
+			case p.Op() == "Gather" && p.IntAttr("axis", 0) == 0 && cs.has[p.Input(0)] && f.isTable(p.Input(0), d):
 				s.tables = append(s.tables, p)
 			case p.Op() == "Add":
 				for i := range 2 {
 					if constant(p, i) {
 						continue
 					}
-					if _, isConst := f.m.Graph.Constant(p.Input(i)); isConst || !add(p.Input(i), nil) {
+					if _, isConst := f.m.Graph.Constant(p.Input(i)); isConst || add(p.Input(i), nil) != "" {
 						return fail("Add %s: operand %s cannot be rotated", p.Name(), p.Input(i))
 					}
 				}
 			case f.norms[p] != nil || p.Op() == "LayerNormalization":
 				return fail("%s is a LayerNorm output reached as the stream", v)
-			case f.passThrough(p, 0, d):
+			case f.moves(p, 0, cs):
 				for i := range p.Proto.Input {
 					if p.Op() != "Concat" && i > 0 {
 						break
@@ -192,8 +192,8 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 					if constant(p, i) {
 						continue
 					}
-					if !add(p.Input(i), nil) {
-						return fail("%s is both normalised and not", p.Input(i))
+					if why := add(p.Input(i), nil); why != "" {
+						return fail("%s", why)
 					}
 				}
 			default:
@@ -213,12 +213,12 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 					if c.Input(i) == v || constant(c, i) {
 						continue
 					}
-					if !add(c.Input(i), nil) {
+					if add(c.Input(i), nil) != "" {
 						return fail("Add %s mixes normalised and stream values", c.Name())
 					}
 				}
-				if !add(c.Output(0), nil) {
-					return fail("%s is both normalised and not", c.Output(0))
+				if why := add(c.Output(0), nil); why != "" {
+					return fail("%s", why)
 				}
 			case ln == nil && f.memberOf[c] != nil && f.memberOf[c].x == v && f.memberOf[c].d == d:
 				info := f.memberOf[c]
@@ -227,12 +227,12 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 					s.lns = append(s.lns, key)
 					s.norms[key] = info
 				}
-				if !add(info.y, key) {
-					return fail("%s is both normalised and not", info.y)
+				if why := add(info.y, key); why != "" {
+					return fail("%s", why)
 				}
 			default:
 				idx := slices.Index(c.Proto.Input, v)
-				if idx < 0 || !f.passThrough(c, idx, d) {
+				if idx < 0 || !f.moves(c, idx, cs) {
 					return fail("%s reads %s", c, v)
 				}
 				if c.Op() == "Concat" {
@@ -240,13 +240,13 @@ func (f *fuser) grow(seed string, d int) *fusedSet {
 						if i == idx || constant(c, i) {
 							continue
 						}
-						if !add(c.Input(i), ln) {
+						if add(c.Input(i), ln) != "" {
 							return fail("Concat %s mixes normalised and stream values", c.Name())
 						}
 					}
 				}
-				if !add(c.Output(0), ln) {
-					return fail("%s is both normalised and not", c.Output(0))
+				if why := add(c.Output(0), ln); why != "" {
+					return fail("%s", why)
 				}
 			}
 		}

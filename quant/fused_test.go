@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/internal/sweeptest"
+	"github.com/pare-dev/pare/prune"
 
 	"github.com/pare-dev/pare/tensor"
 )
@@ -27,7 +28,9 @@ func TestFusedRotationKeepsOutputs(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			m, in := loadFixture(t, f)
 			want := runORT(t, m, in)
-			o := &Options{Rotate: RotateFused, Seed: 3}
+			// The channel sets are the pruning analysis' groups, as the
+			// commands pass them.
+			o := &Options{Rotate: RotateFused, Seed: 3, ChannelSets: prune.ChannelSets}
 			if err := o.defaults(); err != nil {
 				t.Fatal(err)
 			}

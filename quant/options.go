@@ -84,6 +84,12 @@ type Options struct {
 	// with the earlier layers already quantized (one calibration pass per
 	// group of independent layers) instead of from the float model.
 	Sequential bool
+	// ChannelSets gives the model's channel sets for the fused rotation
+	// (RotateFused, where it is required): which values carry the same
+	// feature axis is the pruning analysis' knowledge, and callers pass
+	// its groups (prune.ChannelSets). The rotation covers the part of a
+	// set around a MatMul's input that its ops let a rotation through.
+	ChannelSets func(*graph.Model) ([]graph.ChannelSet, error)
 	// Logf receives progress and notes; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -168,6 +174,9 @@ func (o *Options) defaults() error {
 	default:
 		return fmt.Errorf("quant: %w: rotation %q (want none, hadamard or fused)", ErrOption, o.Rotate)
 	}
+	if o.Rotate == RotateFused && o.ChannelSets == nil {
+		return fmt.Errorf("quant: %w: the fused rotation needs the model's channel sets (Options.ChannelSets)", ErrOption)
+	}
 	return nil
 }
 
@@ -219,7 +228,7 @@ func (o *Options) dataset(m *graph.Model, rep *Report) (Dataset, error) {
 		d := *o.Calib
 		if o.CalibSamples > 0 && d.Len() > o.CalibSamples {
 			var err error
-			if d.Inputs, err = d.Batch(0, o.CalibSamples); err != nil {
+			if d, err = d.first(o.CalibSamples); err != nil {
 				return Dataset{}, err
 			}
 		}

@@ -22,8 +22,8 @@ type DistillConfig struct {
 // the unlabelled calibration data: KL divergence between their softmax
 // outputs (MSE for outputs that are not 2-D logits), Adam, gradients
 // from package grad's gorgonia translation, cycling through the
-// calibration batches but the last, which is held out to choose the
-// checkpoint kept. The trained weights are written back into m's
+// calibration batches but the last eighth (at least one), held out to
+// choose the checkpoint kept. The trained weights are written back into m's
 // initializers; BatchNormalization running statistics are kept. A model
 // with an op grad has no rule for is refused naming the op.
 func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg DistillConfig) ([]string, error) {
@@ -80,21 +80,25 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if len(xs) == 0 {
 		return nil, fmt.Errorf("recover kd: no full batch of %d samples", batch)
 	}
-	// With two batches or more, the last is held out: the weights kept
-	// are those with the lowest held-out loss among the checkpoints
-	// (the pruned model itself included), so that fitting a small
-	// calibration set cannot make the model worse on data it did not see.
+	// With two batches or more, the last eighth of them (at least one)
+	// is held out: the weights kept are those with the lowest held-out
+	// loss among the checkpoints (the pruned model itself included), so
+	// that fitting a small calibration set cannot make the model worse
+	// on data it did not see.
 	train := len(xs)
 	var held func() (float64, error)
 	if len(xs) >= 2 {
-		train--
-		hx, href := xs[train], refs[train]
+		train -= max(1, len(xs)/8)
 		held = func() (float64, error) {
-			out, err := student.Forward(hx)
-			if err != nil {
-				return 0, err
+			sum := 0.0
+			for i := train; i < len(xs); i++ {
+				out, err := student.Forward(xs[i])
+				if err != nil {
+					return 0, err
+				}
+				sum += distance(loss, out, refs[i], batch)
 			}
-			return distance(loss, out, href, batch), nil
+			return sum / float64(len(xs)-train), nil
 		}
 	}
 	names := student.WeightNames()
@@ -148,10 +152,10 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err := student.WriteBack(m); err != nil {
 		return nil, err
 	}
-	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d calibration batches of %d: training loss %.4g → %.4g",
+	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d batches of %d unlabelled inputs: training loss %.4g → %.4g",
 		cfg.Steps, lr, loss, train, batch, first, last)}
 	if held != nil {
-		notes = append(notes, fmt.Sprintf("held-out batch loss %.4g → %.4g; weights of step %d kept", start, best, bestStep))
+		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
 	}
 	return notes, nil
 }

@@ -6,7 +6,8 @@
 // accuracy on the 1000 test images before and after, with seconds per
 // step:
 //
-//	go run ./bench/kd -model fmnist_resnet_bn_op17 -ratio 0.7 -steps 200 -lrs 1e-3,1e-4
+//	go run ./bench/kd -model fmnist_resnet_bn_op17 -ratio 0.7 -steps 200 -lrs 1e-3,1e-4 \
+//	    [-data fixtures/data/fmnist_unlabelled_x.npy]
 //
 // Peak memory: run the built binary under /usr/bin/time -v.
 package main
@@ -40,6 +41,7 @@ var (
 	steps = flag.Int("steps", 200, "distillation steps")
 	batch = flag.Int("batch", 32, "samples per step")
 	lrs   = flag.String("lrs", "1e-3,1e-4", "learning rates, comma-separated")
+	data  = flag.String("data", "fixtures/data/fmnist_calib_x.npy", "unlabelled images to distil on (pruning calibrates on fmnist_calib_x.npy)")
 )
 
 func main() {
@@ -99,7 +101,7 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		src, err := calib.Open(calibFile, student, 0)
+		src, err := calib.Open(*data, student, 0)
 		if err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -80,7 +81,7 @@ func configs(calib *quant.Dataset, samples int, cnn bool) []config {
 	for _, block := range []int{32, 128} {
 		for _, c := range methods {
 			o := quant.Options{Format: quant.FormatNBits, Bits: 4, Block: block, Method: c.method,
-				Rotate: c.rotate, Sequential: c.sequential, Seed: 1}
+				Rotate: c.rotate, Sequential: c.sequential, Seed: 1, ChannelSets: prune.ChannelSets}
 			label := fmt.Sprintf("%s, block %d", c.label, block)
 			if cnn {
 				// Convs are not MatMuls: 4-bit QDQ per output channel for

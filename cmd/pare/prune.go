@@ -134,6 +134,7 @@ func pruneCommand() *cli.Command {
 				return nil
 			}},
 			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
+			&cli.StringFlag{Name: "recover-data", Usage: "unlabelled inputs (.npy or .npz) to distil on with --recover kd instead of --calib (more images than --calib keep it from overfitting)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
@@ -645,8 +646,8 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
-			RecoverKD: recoverSteps(cmd),
-			ZOBudget:  int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
+			RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
+			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")

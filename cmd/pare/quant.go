@@ -16,6 +16,7 @@ import (
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/quant"
 )
 
@@ -148,6 +149,9 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 		PerTensor: !opts.PerChannel, Method: opts.Method, Rotate: opts.Rotate,
 		CalibSamples: opts.CalibSamples, Calibrate: opts.Calibrate, Exclude: exclude,
 		AccuracyLevel: opts.AccuracyLevel, ActOrder: opts.ActOrder, Sequential: opts.Sequential, QuantizeConv: opts.Conv, Seed: opts.Seed, Logf: opts.Logf,
+		// The fused rotation follows the residual stream through the
+		// pruning analysis' groups.
+		ChannelSets: prune.ChannelSets,
 	}
 	if opts.Calib != "" {
 		// Calibration data that cannot be used is a usage error, named

@@ -73,6 +73,9 @@ func TestQuantCommandFormats(t *testing.T) {
 		{"--format", "qdq", "--calib", "../../fixtures/ref/gpt_nano_op17.inputs.npz", "--calibrate", "percentile"},
 		{"--format", "nbits", "--bits", "4", "--method", "gptq", "--calib-samples", "8"},
 		{"--format", "nbits", "--bits", "4", "--method", "gptq", "--sequential", "--calib-samples", "8"},
+		// The residual stream's channel set comes from the pruning
+		// analysis (prune.ChannelSets).
+		{"--format", "nbits", "--bits", "4", "--rotate", "fused"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			out := filepath.Join(dir, "q.onnx")
@@ -90,6 +93,9 @@ func TestQuantCommandFormats(t *testing.T) {
 			}
 			if slices.Contains(args, "--sequential") && !strings.Contains(strings.Join(res.Notes, "\n"), "sequential") {
 				t.Errorf("--sequential: the notes do not say the Hessians were sequential: %q", res.Notes)
+			}
+			if slices.Contains(args, "fused") && !strings.Contains(strings.Join(res.Notes, "\n"), "9 MatMul layers read a fused rotation (1 rotated sets, 5 LayerNorms") {
+				t.Errorf("--rotate fused: the notes do not count the fused rotation of the residual stream: %q", res.Notes)
 			}
 			if _, err := graph.Load(out); err != nil {
 				t.Fatal(err)

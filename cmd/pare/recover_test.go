@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+)
+
+const (
+	kdModel     = "../../fixtures/models/fmnist_resnet_op17.onnx"
+	kdCalib     = "../../fixtures/data/fmnist_calib_x.npy"
+	kdUnlabeled = "../../fixtures/data/fmnist_unlabelled_x.npy"
+	kdTest      = "../../fixtures/data/fmnist_test_x.npy"
+)
+
+// agreement is the top-1 agreement of cand with the dense model on the
+// 1000 Fashion-MNIST test images (never seen by pruning or
+// distillation), run in onnxruntime through pare check.
+func agreement(t *testing.T, cand string) float64 {
+	t.Helper()
+	stdout, code := runPare(t, "check", kdModel, cand, "--inputs", kdTest, "--json")
+	var chk struct {
+		Outputs []struct {
+			Top1 float64 `json:"top1"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &chk); err != nil || len(chk.Outputs) == 0 {
+		t.Fatalf("check exit %d, output %q: %v", code, stdout, err)
+	}
+	return chk.Outputs[0].Top1
+}
+
+// TestPruneRecoverKD: pare prune --recover kd on the trained
+// Fashion-MNIST ResNet (obs criterion, half the parameters
+// removed) writes a model that onnxruntime runs and whose top-1
+// agreement with the dense model on the held-out test images is not
+// worse than the same pruning without distillation, and differs from it
+// (the distillation trained); the distillation is recorded in the plan. With -short, 10 steps on the calibration images;
+// without, 40 steps on the 1024 unlabelled images (--recover-data).
+func TestPruneRecoverKD(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"prune", kdModel, "--ratio", "0.5", "--criterion", "obs", "--calib", kdCalib}
+	plain := filepath.Join(dir, "plain.onnx")
+	if _, code := runPare(t, append(base, "-o", plain)...); code != 0 {
+		t.Fatalf("prune exit %d", code)
+	}
+	kd := filepath.Join(dir, "kd.onnx")
+	planOut := filepath.Join(dir, "plan.json")
+	args := append(base, "-o", kd, "--recover", "kd", "--plan-out", planOut)
+	if testing.Short() {
+		args = append(args, "--recover-steps", "10")
+	} else {
+		args = append(args, "--recover-steps", "40", "--recover-data", kdUnlabeled)
+	}
+	if _, code := runPare(t, args...); code != 0 {
+		t.Fatalf("prune --recover kd exit %d", code)
+	}
+	before, after := agreement(t, plain), agreement(t, kd)
+	t.Logf("top-1 agreement with the dense model on 1000 test images: %.3f pruned, %.3f after kd", before, after)
+	if after < before {
+		t.Errorf("agreement %.3f after kd, %.3f without", after, before)
+	}
+	// The distillation trained: the held-out checkpoint kept weights
+	// other than the pruned ones.
+	if string(mustRead(t, plain)) == string(mustRead(t, kd)) {
+		t.Errorf("--recover kd wrote the pruned model unchanged")
+	}
+	plan, err := os.ReadFile(planOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(plan), `"recover_kd_steps"`) {
+		t.Errorf("plan does not record the distillation: %s", plan)
+	}
+	if !testing.Short() && !strings.Contains(string(plan), `"recover_data"`) {
+		t.Errorf("plan does not record --recover-data: %s", plan)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPruneRecoverKDRefusals: a model with an op the gradient
+// translation does not cover is refused for --recover kd naming the op
+// (exit 3), --recover-data without --recover kd is a usage error
+// (exit 2), and neither writes anything.
+func TestPruneRecoverKDRefusals(t *testing.T) {
+	dir := t.TempDir()
+	m, err := graph.Load(kdModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.Op() == "Relu" {
+			op := "Softplus" // prune passes it through; grad has no rule
+			n.Proto.OpType = &op
+			break
+		}
+	}
+	soft := filepath.Join(dir, "softplus.onnx")
+	if err := m.Save(soft, graph.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.onnx")
+	stdout, code := runCLI(t, "prune", soft, "-o", out, "--ratio", "0.3", "--criterion", "magnitude",
+		"--calib", kdCalib, "--recover", "kd", "--recover-steps", "2")
+	if code != exitUnsupported || !strings.Contains(stdout, "Softplus") {
+		t.Errorf("exit %d, output %q: want exit %d naming Softplus", code, stdout, exitUnsupported)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s written after a refusal", out)
+	}
+	stdout, code = runCLI(t, "prune", kdModel, "-o", out, "--ratio", "0.3", "--criterion", "magnitude",
+		"--calib", kdCalib, "--recover-data", kdUnlabeled)
+	if code != exitUsage || !strings.Contains(stdout, "--recover-data") {
+		t.Errorf("exit %d, output %q: want exit %d naming --recover-data", code, stdout, exitUsage)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s written after a refusal", out)
+	}
+}
