@@ -36,6 +36,7 @@ var (
 	section = flag.String("section", "all", "cnn, criteria, allocation or all")
 	models  = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
 	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
+	rows    = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md")
 )
 
 const (

@@ -70,20 +70,26 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 }
 
 // --calib without --criterion takes the data-aware default path and says
-// so; without --calib the default stays magnitude.
+// so: with nothing else chosen it searches the candidate paths and keeps
+// the one with the lowest held-out KL; an explicit --allocate takes the
+// fixed sensitivity-free path; without --calib the default stays
+// magnitude. 64 calibration samples (48 pruned on, 16 held out) keep
+// the search short.
 func TestPruneDefaultWithCalib(t *testing.T) {
 	model := "../../fixtures/models/fmnist_resnet_bn_op17.onnx"
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
 	for _, c := range []struct {
-		args     []string
-		crit     string
-		defaults bool
+		args       []string
+		crit, note string
+		search     bool
 	}{
-		{[]string{"--calib", calib}, "obs", true},
-		{nil, "magnitude", false},
-		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", false},
+		{[]string{"--calib", calib}, "obs", "default with --calib: obs + reconstruct, the allocation, steps and group kinds searched", true},
+		{[]string{"--calib", calib, "--allocate", "global"}, "obs", "default with --calib: obs + reconstruct (", false},
+		{[]string{"--calib", calib, "--steps", "1"}, "obs", "default with --calib: obs + sensitivity allocation", false},
+		{nil, "magnitude", "", false},
+		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", "", false},
 	} {
-		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json"}, c.args...)
+		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json", "--calib-samples", "64"}, c.args...)
 		text, code := runPare(t, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", c.args, code, text)
@@ -92,20 +98,39 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &res); err != nil {
 			t.Fatal(err)
 		}
-		said := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default with --calib: obs + sensitivity allocation")
-		if !strings.HasPrefix(res.Settings.Criterion, c.crit) || said != c.defaults {
+		said := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default with --calib")
+		if !strings.HasPrefix(res.Settings.Criterion, c.crit) || said != (c.note != "") || (said && !strings.HasPrefix(res.Notes[0], c.note)) {
 			t.Errorf("%v: criterion %s, notes %q", c.args, res.Settings.Criterion, res.Notes)
 		}
-		if c.defaults && (res.Settings.Options == nil || !res.Settings.Options.Reconstruct) {
+		if c.note != "" && (res.Settings.Options == nil || !res.Settings.Options.Reconstruct) {
 			t.Errorf("%v: the default path does not reconstruct: %+v", c.args, res.Settings.Options)
+		}
+		if (res.Search != nil) != c.search {
+			t.Fatalf("%v: search %+v, want one: %v", c.args, res.Search, c.search)
+		}
+		if !c.search {
+			continue
+		}
+		s := res.Search
+		if s.FitSamples != 48 || s.HeldOut != 16 || len(s.Candidates) != 4 {
+			t.Errorf("search on %d+%d samples with %d candidates, want 48+16 and 4", s.FitSamples, s.HeldOut, len(s.Candidates))
+		}
+		for i, cand := range s.Candidates {
+			if cand.Err == "" && cand.Score.KL < s.Candidates[s.Picked].Score.KL {
+				t.Errorf("picked %s (KL %g), but %d %s scored %g", s.Candidates[s.Picked].Name, s.Candidates[s.Picked].Score.KL, i, cand.Name, cand.Score.KL)
+			}
+		}
+		if res.Settings.Options.CalibSamples != 48 {
+			t.Errorf("the picked plan records %d calibration samples, want the 48 it was pruned on", res.Settings.Options.CalibSamples)
 		}
 	}
 }
 
-// On the trained ViT the default with --calib shares the embedding
-// (residual) width too: the allocation removes some of it (measured at
-// 70% of the parameters: 81.6% accuracy against 67.9% with heads and MLP
-// width only, dense 88.6%). --prune-embed=false keeps it whole.
+// On the trained ViT the fixed default path (here --steps 1 names the
+// step count, so no search) shares the embedding (residual) width too:
+// the allocation removes some of it (measured at 70% of the parameters:
+// 81.6% accuracy against 67.9% with heads and MLP width only, dense
+// 88.6%). --prune-embed=false keeps it whole.
 func TestPruneDefaultWithCalibPrunesEmbedding(t *testing.T) {
 	model := "../../fixtures/models/fmnist_vit_op17.onnx"
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
@@ -116,7 +141,7 @@ func TestPruneDefaultWithCalibPrunesEmbedding(t *testing.T) {
 		{nil, true},
 		{[]string{"--prune-embed=false"}, false},
 	} {
-		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.7", "--target", "params", "--json", "--calib", calib}, c.args...)
+		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.7", "--target", "params", "--json", "--calib", calib, "--steps", "1"}, c.args...)
 		text, code := runPare(t, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", c.args, code, text)

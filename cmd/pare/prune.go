@@ -53,6 +53,9 @@ type pruneOptions struct {
 	// DataDefault is set when --calib without --criterion chose the
 	// data-aware default path (defaultWithCalib).
 	DataDefault string
+	// Search is set when that default searches the candidate paths
+	// (pruner.RunSearch): no criterion, allocation, steps or kinds given.
+	Search bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -72,6 +75,9 @@ type pruneResult struct {
 	// ForwardPasses counts zeroth-order model runs.
 	Notes         []string `json:"notes,omitempty"`
 	ForwardPasses int      `json:"forward_passes,omitempty"`
+	// Search is the default search's candidates, their held-out scores
+	// and the one picked (--calib without a criterion).
+	Search *pruner.Search `json:"search,omitempty"`
 	// Verify says whether onnxruntime ran the result before it was
 	// written ("ok") or why not.
 	Verify string `json:"verify"`
@@ -108,7 +114,7 @@ func pruneCommand() *cli.Command {
 			inputShapeFlag("for MACs (--target macs) and the reported counts"),
 			&cli.BoolFlag{Name: "in-place", Usage: "allow -o to be MODEL"},
 			&cli.FloatFlag{Name: "ratio", Usage: "fraction removed, of --target"},
-			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --allocate sensitivity + --reconstruct)"},
+			&cli.StringFlag{Name: "criterion", Value: "magnitude", Usage: "magnitude, l1, l2, random, obs, wanda, flap, module, zeroth or taylor (with --calib and no criterion: obs + --reconstruct, the allocation and steps searched on held-out calibration samples)"},
 			&cli.StringFlag{Name: "norm", Value: "l2", Usage: "magnitude norm: l1 or l2"},
 			&cli.StringFlag{Name: "scope", Value: "global", Usage: "global (one ranking) or local (same ratio per group)"},
 			&cli.StringFlag{Name: "target", Value: "channels", Usage: "channels, params, macs or latency (onnxruntime latency on this machine, from a per-layer table measured once and cached)"},
@@ -368,12 +374,18 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
 	var out *pruner.Outcome
-	if o.Steps > 1 {
+	switch {
+	case o.Search && plan == nil:
+		// A written plan replays one step: the search keeps to one-step
+		// candidates then.
+		sc := pruner.SearchConfig{OneStep: o.PlanOut != ""}
+		out, res.Search, err = pruner.RunSearch(ctx, m, an.Options(), cfg, sc)
+	case o.Steps > 1:
 		if plan != nil || o.PlanOut != "" {
 			return usageErrorf("prune: --steps makes one plan per step; --plan-in and --plan-out take one")
 		}
 		out, err = pruner.RunSteps(ctx, m, an.Options(), cfg, o.Steps)
-	} else {
+	default:
 		out, err = pruner.Run(ctx, m, an, plan, cfg)
 	}
 	if err != nil {
@@ -493,6 +505,9 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 	}
 	if r.Verify != "ok" && !r.DryRun {
 		fmt.Fprintf(w, "note: onnxruntime verification %s\n", r.Verify)
+	}
+	if err := printSearch(w, r.Search); err != nil {
+		return err
 	}
 	if len(r.Groups) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -654,7 +669,8 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		}
 	}
 	if !cmd.IsSet("criterion") && opts.Criteria.Calib != "" {
-		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"))
+		chosen := cmd.IsSet("allocate") || cmd.IsSet("steps") || cmd.IsSet("prune-embed") || cmd.IsSet("head-dim") || len(opts.Settings.KindRatios) > 0
+		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"), chosen)
 	}
 	if opts.Settings.RoundSoft {
 		// The default rounds narrow groups to 8 (prune.DefaultRoundNarrow).
@@ -664,25 +680,29 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 }
 
 // defaultWithCalib picks the data-aware path when calibration data is
-// given without a criterion: OBS scores and compensation, sensitivity
-// allocation (when --ratio alone shares the removal) and least-squares
-// reconstruction. Measured on the trained Fashion-MNIST ResNets and ViT
-// (docs/PRUNING.md, "Sensitivity allocation"), it is the best or within
-// a point of the best of the criterion × allocation × recovery grid at
-// 30/50/70% of the parameters. Structured pruning only; replayed plans
+// given without a criterion: OBS scores and compensation with
+// least-squares reconstruction. Structured pruning only; replayed plans
 // keep what they recorded.
 //
-// With sensitivity allocation the embedding (residual) width of
-// transformers is offered too (--prune-embed, unless given): the
-// measured sensitivity decides how much of it goes. On the trained ViT
-// at 70% of the parameters removed that is 81.6% against 67.9% with
-// heads and MLP width only (dense 88.6); CNNs have no such groups.
-func (o *pruneOptions) defaultWithCalib(allocateSet, embedSet bool) {
+// When nothing else names the path (no --allocate, --steps, kind
+// ratios, --prune-embed or --head-dim; a params, MACs or channels
+// target) the allocation, steps and group kinds are searched
+// (pruner.RunSearch): no fixed combination is within half a point of
+// the best on every trained model (docs/RESULTS.md, "Default against
+// best"). Otherwise sensitivity allocation is taken where --ratio alone
+// shares the removal, with the embedding (residual) width of
+// transformers offered unless --prune-embed is given.
+func (o *pruneOptions) defaultWithCalib(allocateSet, embedSet, chosen bool) {
 	if o.Unstructured || o.NM != "" || o.PlanIn != "" {
 		return
 	}
 	o.Settings.Criterion = "obs"
 	o.Criteria.Reconstruct = true
+	if !chosen && o.Settings.Target != "latency" {
+		o.Search = true
+		o.DataDefault = "obs + reconstruct, the allocation, steps and group kinds searched on held-out calibration samples (--allocate or --steps to choose)"
+		return
+	}
 	path := "obs + reconstruct"
 	if !allocateSet && len(o.Settings.KindRatios) == 0 {
 		o.Criteria.Allocate = "sensitivity"
@@ -725,4 +745,26 @@ func requireKinds(groups []*prune.Group, ratios map[string]float64) error {
 		}
 	}
 	return nil
+}
+
+// printSearch lists the default search's candidates with their held-out
+// scores, the picked one marked.
+func printSearch(w io.Writer, s *pruner.Search) error {
+	if s == nil || s.HeldOut == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nsearch candidate\tremoved\theld-out KL\trel. MSE\ttop-1 agreement\t\n")
+	for i, c := range s.Candidates {
+		mark := ""
+		if i == s.Picked {
+			mark = "picked"
+		}
+		if c.Err != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tfailed: %s\n", c.Name, c.Err)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%.4g\t%.4g\t%.1f%%\t%s\n", c.Name, 100*c.Removed, c.Score.KL, c.Score.RelMSE, 100*c.Score.Agreement, mark)
+	}
+	return tw.Flush()
 }

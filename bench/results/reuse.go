@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// A partial regeneration (-rows) measures the rows it names and copies
+// the others' cells from the model's table in the current
+// docs/RESULTS.md, so that the default-against-best lines still compare
+// with every row.
+
+// rowSelected reports whether -rows asks for the row named name (all
+// rows without -rows).
+func rowSelected(name string) bool {
+	if *rows == "" {
+		return true
+	}
+	for _, s := range strings.Split(*rows, ",") {
+		if s != "" && strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// previousCells returns the cells of model's table in docs/RESULTS.md,
+// by row name (a former "(the default with --calib)" mark dropped).
+func previousCells(model string) map[string][]string {
+	b, err := os.ReadFile(filepath.Join(*root, "docs/RESULTS.md"))
+	if err != nil {
+		return nil
+	}
+	doc := string(b)
+	i := strings.Index(doc, "### "+filepath.Base(model)+" ")
+	if i < 0 {
+		return nil
+	}
+	doc = doc[i:]
+	if j := strings.Index(doc[4:], "\n### "); j >= 0 {
+		doc = doc[:j+4]
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(doc, "\n") {
+		f := strings.Split(strings.Trim(line, "| "), " | ")
+		if !strings.HasPrefix(line, "| ") || len(f) < 2 {
+			continue
+		}
+		name := strings.TrimSuffix(f[0], " (the default with --calib)")
+		out[name] = f[1:]
+	}
+	return out
+}
+
+var percent = regexp.MustCompile(`^([0-9.]+)%$`)
+
+// cellAccuracy parses a "91.2%" cell.
+func cellAccuracy(c string) (float64, bool) {
+	m := percent.FindStringSubmatch(strings.TrimSpace(c))
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v / 100, err == nil
+}

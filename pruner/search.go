@@ -1,0 +1,318 @@
+package pruner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
+)
+
+// The default with --calib searches: no single path is best on every
+// model (docs/RESULTS.md, "Allocation, compensation and steps"), so the
+// strong data-aware paths are each run on a copy of the model with the
+// calibration samples minus a held-out slice, scored by how closely the
+// pruned copy follows the dense model on that slice (heldout.go), and
+// the best copy is kept.
+
+// Candidate is one path the search tries: OBS scores and compensation
+// with least-squares reconstruction, and the allocation, steps and
+// group kinds named here.
+type Candidate struct {
+	Name     string `json:"name"`
+	Allocate string `json:"allocate"` // global or sensitivity
+	Steps    int    `json:"steps"`
+	// PruneEmbed offers the embedding (residual) width to sensitivity
+	// allocation; HeadDim prunes head dims instead of whole heads.
+	PruneEmbed bool `json:"prune_embed,omitempty"`
+	HeadDim    bool `json:"head_dim,omitempty"`
+}
+
+// SearchConfig tunes the search.
+type SearchConfig struct {
+	// OneStep keeps the one-step candidates only (a plan is written, or
+	// the target is latency, which --steps does not take).
+	OneStep bool
+	// KeepModels keeps every candidate's pruned model in the outcome
+	// (to measure them); otherwise only the best is kept.
+	KeepModels bool
+}
+
+// Tried is one candidate's result.
+type Tried struct {
+	Candidate
+	Score HeldOutScore `json:"score"`
+	// Removed is the fraction of the target the candidate removed.
+	Removed float64 `json:"removed"`
+	Err     string  `json:"error,omitempty"`
+	// Model is the pruned copy (SearchConfig.KeepModels).
+	Model *graph.Model `json:"-"`
+}
+
+// Search is the outcome of a search: the kept candidate's outcome and
+// every candidate's score.
+type Search struct {
+	Picked     int     `json:"picked"` // index in Candidates
+	Candidates []Tried `json:"candidates"`
+	// FitSamples pruned and reconstructed, HeldOut scored.
+	FitSamples int `json:"fit_samples"`
+	HeldOut    int `json:"held_out"`
+}
+
+// searchSteps is the step count of the multi-step candidates: 3 steps
+// were the best rows of the measured tables where steps helped.
+const searchSteps = 3
+
+// minHeldOut is the fewest held-out samples worth scoring on; with
+// fewer calibration samples than 4× this the search is skipped.
+const minHeldOut = 16
+
+// SearchCandidates lists the candidates for m: global and sensitivity
+// allocation, in one and in searchSteps steps; sensitivity allocation
+// offers the embedding width where m has one, and is tried with head
+// dims where m has attention heads.
+func SearchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Candidate, error) {
+	kinds, err := prunableKinds(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	headOpts := opts
+	headOpts.HeadDim = true
+	headKinds, err := prunableKinds(m, headOpts)
+	if err != nil {
+		return nil, err
+	}
+	steps := []int{1, searchSteps}
+	if sc.OneStep {
+		steps = steps[:1]
+	}
+	var out []Candidate
+	for _, n := range steps {
+		out = append(out, Candidate{Allocate: "global", Steps: n})
+		sens := Candidate{Allocate: "sensitivity", Steps: n, PruneEmbed: kinds[prune.KindEmbed]}
+		out = append(out, sens)
+		if kinds[prune.KindHeads] && headKinds[prune.KindHeadDim] {
+			sens.HeadDim = true
+			out = append(out, sens)
+		}
+	}
+	for i := range out {
+		out[i].Name = out[i].describe()
+	}
+	return out, nil
+}
+
+func (c Candidate) describe() string {
+	parts := []string{"obs + reconstruct", c.Allocate}
+	if c.PruneEmbed {
+		parts = append(parts, "embedding width")
+	}
+	if c.HeadDim {
+		parts = append(parts, "head dims")
+	}
+	if c.Steps > 1 {
+		parts = append(parts, fmt.Sprintf("%d steps", c.Steps))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// prunableKinds are the kinds of m's prunable groups.
+func prunableKinds(m *graph.Model, opts prune.Options) (map[string]bool, error) {
+	an, err := prune.Analyze(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]bool{}
+	for _, g := range an.Prunable() {
+		kinds[g.Kind] = true
+	}
+	return kinds, nil
+}
+
+// heldOutSplit returns the samples candidates prune with and the
+// samples held out (a quarter, whole fixed batches), or 0 held out
+// when there are too few to split.
+func heldOutSplit(n, fixed int) (fit, held int) {
+	held = n / 4
+	if fixed > 1 {
+		held -= held % fixed
+	}
+	if held < minHeldOut {
+		return n, 0
+	}
+	return n - held, held
+}
+
+// RunSearch prunes m by the best candidate (cfg's criterion, allocation,
+// steps and embedding/head-dim settings are the candidate's; the rest of
+// cfg applies to every candidate). With cfg.DryRun m is left untouched
+// and the outcome's plan is the best candidate's (its last step's). A
+// --recover kd in cfg runs once, on the kept candidate.
+func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, sc SearchConfig) (*Outcome, *Search, error) {
+	if cfg.Calib == "" {
+		return nil, nil, fmt.Errorf("prune: %w: the default search needs --calib data", prune.ErrInvalidOption)
+	}
+	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer src.Close()
+	cands, err := SearchCandidates(m, opts, sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	fit, held := heldOutSplit(src.Len(), src.Fit(1))
+	if held == 0 {
+		// Too few samples to hold any out: the sensitivity path alone.
+		for _, c := range cands {
+			if c.Allocate == "sensitivity" && c.Steps == 1 && !c.HeadDim {
+				cands = []Candidate{c}
+				break
+			}
+		}
+	}
+	s := &Search{FitSamples: fit, HeldOut: held}
+	var h *heldOut
+	if held > 0 {
+		if h, err = newHeldOut(ctx, m, src, fit, fit+held, importanceBatch(cfg)); err != nil {
+			return nil, nil, err
+		}
+	}
+	var best *Outcome
+	var bestModel *graph.Model
+	s.Picked = -1
+	for i, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		logf(cfg, "search: candidate %d of %d: %s", i+1, len(cands), c.Name)
+		t, out, cp := tryCandidate(ctx, m, opts, cfg, c, fit, h)
+		if !sc.KeepModels {
+			t.Model = nil
+		}
+		s.Candidates = append(s.Candidates, t)
+		if t.Err != "" {
+			continue
+		}
+		if s.Picked < 0 || t.Score.KL < s.Candidates[s.Picked].Score.KL {
+			s.Picked, best, bestModel = i, out, cp
+		}
+	}
+	if s.Picked < 0 {
+		return nil, nil, fmt.Errorf("prune: search: every candidate failed; first: %s: %s", s.Candidates[0].Name, s.Candidates[0].Err)
+	}
+	out := &Outcome{Plan: best.Plan, Sensitivity: best.Sensitivity, ForwardPasses: best.ForwardPasses}
+	out.Notes = append(out.Notes, s.summary())
+	out.Notes = append(out.Notes, best.Notes...)
+	if cfg.DryRun {
+		if s.Candidates[s.Picked].Steps > 1 {
+			out.Notes = append(out.Notes, fmt.Sprintf("search: the allocation shown is the last of %d steps", s.Candidates[s.Picked].Steps))
+		}
+		return out, s, nil
+	}
+	dense, err := cloneModel(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	install(m, bestModel)
+	if cfg.RecoverKD > 0 {
+		notes, err := recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, n := range notes {
+			out.Notes = append(out.Notes, "recover kd: "+n)
+		}
+	}
+	return out, s, nil
+}
+
+// tryCandidate prunes a copy of m by c with the first fit samples and
+// scores it on the held-out slice (no score when h is nil).
+func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, c Candidate, fit int, h *heldOut) (Tried, *Outcome, *graph.Model) {
+	t := Tried{Candidate: c}
+	cp, err := cloneModel(m)
+	if err != nil {
+		t.Err = err.Error()
+		return t, nil, nil
+	}
+	cc := cfg
+	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
+	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
+	cc.CalibSamples, cc.RecoverKD, cc.DryRun = fit, 0, false
+	o := opts
+	o.HeadDim = c.HeadDim
+	before, err := graph.Count(cp)
+	if err != nil {
+		t.Err = err.Error()
+		return t, nil, nil
+	}
+	out, err := RunSteps(ctx, cp, o, cc, c.Steps)
+	if err != nil {
+		t.Err = err.Error()
+		return t, nil, nil
+	}
+	if after, err := graph.Count(cp); err == nil {
+		t.Removed = removedFraction(before, after, cfg.Settings.Target)
+	}
+	if h != nil {
+		if t.Score, err = h.score(ctx, cp); err != nil {
+			t.Err = err.Error()
+			return t, nil, nil
+		}
+	}
+	t.Model = cp
+	return t, out, cp
+}
+
+func removedFraction(before, after graph.Counts, target string) float64 {
+	if target == "macs" {
+		return 1 - float64(after.MACs)/float64(max(before.MACs, 1))
+	}
+	return 1 - float64(after.Params)/float64(max(before.Params, 1))
+}
+
+// summary is the search's report line.
+func (s *Search) summary() string {
+	p := s.Candidates[s.Picked]
+	if s.HeldOut == 0 {
+		return fmt.Sprintf("search: %s (too few calibration samples to hold %d out and compare paths)", p.Name, minHeldOut)
+	}
+	return fmt.Sprintf("search: picked %s of %d candidates (held-out KL to the dense output %.4g, top-1 agreement %.1f%%; pruned on %d samples, scored on %d held out)",
+		p.Name, len(s.Candidates), p.Score.KL, 100*p.Score.Agreement, s.FitSamples, s.HeldOut)
+}
+
+// cloneModel is a deep copy of m with its input shapes.
+func cloneModel(m *graph.Model) (*graph.Model, error) {
+	cp, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	if err != nil {
+		return nil, err
+	}
+	cp.InputShapes = m.InputShapes
+	return cp, nil
+}
+
+// install makes m the pruned copy w, keeping m's file identity.
+func install(m, w *graph.Model) {
+	w.Path, w.Dir, w.External, w.InputShapes = m.Path, m.Dir, m.External, m.InputShapes
+	*m = *w
+}
+
+func importanceBatch(cfg Config) int {
+	if cfg.Batch > 0 {
+		return cfg.Batch
+	}
+	return 64
+}
+
+func logf(cfg Config, format string, args ...any) {
+	if cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, format+"\n", args...)
+	}
+}
