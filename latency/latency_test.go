@@ -132,3 +132,28 @@ func TestSelectLatencyNeedsModel(t *testing.T) {
 		t.Fatal("target latency without a latency model: no error")
 	}
 }
+
+// TestCompare: a model timed against itself run by run gives two
+// positive medians and their ratio; bad run counts are refused. (No
+// bound on the ratio: the machine may be shared.)
+func TestCompare(t *testing.T) {
+	path := filepath.Join("..", "fixtures", "models", "resnet18_w16_op13.onnx")
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := latency.Compare(context.Background(), b, b, 1, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(c.DenseUs > 0 && c.PrunedUs > 0 && c.Ratio > 0) || c.Runs != 3 || math.IsInf(c.Ratio, 0) {
+		t.Errorf("compare: %+v", c)
+	}
+	if _, err := latency.Compare(context.Background(), b, b, 1, 0, 0); err == nil {
+		t.Error("0 runs accepted")
+	}
+}

@@ -386,7 +386,19 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		}
 		out, err = pruner.RunSteps(ctx, m, an.Options(), cfg, o.Steps)
 	default:
+		var measured []string
+		if latencyNote != "" && o.Settings.Ratio > 0 {
+			// The table's plan is measured whole and its budget
+			// corrected (prune_latency.go); the chosen plan is applied
+			// as a replay.
+			if plan, measured, err = measuredLatencyPlan(ctx, m, an, cfg); err != nil {
+				return err
+			}
+		}
 		out, err = pruner.Run(ctx, m, an, plan, cfg)
+		if out != nil {
+			out.Notes = append(out.Notes, measured...)
+		}
 	}
 	if err != nil {
 		return err

@@ -4,14 +4,18 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
+var measuredPlan = regexp.MustCompile(`latency measured, plan \d: estimate \d+\.\d\d×, measured \d+\.\d\d× `)
+
 // TestPruneTargetLatency: pare prune --target latency on resnet18_w16
 // measures the per-layer table into the user cache dir, writes a model
 // whose latency estimate is 30% below dense, and a second run takes
-// every figure from the cache; more than one step is refused.
+// every figure from the cache; each run times the plan's pruned model
+// whole against dense and says so; more than one step is refused.
 func TestPruneTargetLatency(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	const model = "../../fixtures/models/resnet18_w16_op13.onnx"
@@ -42,6 +46,11 @@ func TestPruneTargetLatency(t *testing.T) {
 	t.Log(first)
 	if !strings.Contains(first, "latency table:") || strings.Contains(first, " 0 measurements made") || !strings.Contains(first, "latency estimate") {
 		t.Errorf("first run notes: %s", first)
+	}
+	// One to three plans measured whole, each with a ratio (not a
+	// timing assertion: the machine may be shared).
+	if n := len(measuredPlan.FindAllString(first, -1)); n < 1 || n > 3 || n != strings.Count(first, "latency measured, plan ") {
+		t.Errorf("first run: %d plans measured whole: %s", n, first)
 	}
 	files, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_CACHE_HOME"), "pare", "latency", "*.json"))
 	if len(files) != 1 {
