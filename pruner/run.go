@@ -278,15 +278,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.RecoverKD > 0 {
-		kdSrc := src
-		if cfg.RecoverData != "" {
-			var err error
-			if kdSrc, err = calib.Open(cfg.RecoverData, m, 0); err != nil {
-				return nil, err // a calib.ErrData naming the file
-			}
-			defer kdSrc.Close()
-		}
-		notes, err := recovery.Distill(ctx, m, dense, kdSrc, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+		notes, err := distill(ctx, m, dense, src, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -296,6 +288,20 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	}
 	out.Plan = plan
 	return out, nil
+}
+
+// distill runs --recover kd on m toward dense, on cfg.RecoverData when
+// given, else on the calibration source src.
+func distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg Config) ([]string, error) {
+	if cfg.RecoverData != "" {
+		kdSrc, err := calib.Open(cfg.RecoverData, m, 0)
+		if err != nil {
+			return nil, err // a calib.ErrData naming the file
+		}
+		defer kdSrc.Close()
+		src = kdSrc
+	}
+	return recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
 }
 
 func recoveryNote(cfg Config) string {

@@ -11,7 +11,6 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
-	"github.com/pare-dev/pare/recovery"
 )
 
 // The default with --calib searches: no single path is best on every
@@ -158,6 +157,9 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if cfg.Calib == "" {
 		return nil, nil, fmt.Errorf("prune: %w: the default search needs --calib data", prune.ErrInvalidOption)
 	}
+	if cfg.RecoverData != "" && cfg.RecoverKD == 0 {
+		return nil, nil, fmt.Errorf("prune: %w: --recover-data without --recover kd", prune.ErrInvalidOption)
+	}
 	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
 	if err != nil {
 		return nil, nil, err
@@ -222,7 +224,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	}
 	install(m, bestModel)
 	if cfg.RecoverKD > 0 {
-		notes, err := recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+		notes, err := distill(ctx, m, dense, src, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -245,7 +247,7 @@ func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	cc := cfg
 	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
 	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
-	cc.CalibSamples, cc.RecoverKD, cc.DryRun = fit, 0, false
+	cc.CalibSamples, cc.RecoverKD, cc.RecoverData, cc.DryRun = fit, 0, "", false
 	o := opts
 	o.HeadDim = c.HeadDim
 	before, err := graph.Count(cp)

@@ -95,7 +95,7 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *prune.Plan, sr
 		}
 		bias := layerBias(m.Graph, n, pl.Out())
 		if bias == "" && pl.Desc.HasBiasInput() {
-			if bias, err = addBias(m, n, pl.Out()); err != nil {
+			if bias, err = addBias(m, n, pl.Out(), ".recalibrated_bias"); err != nil {
 				return nil, err
 			}
 		}
@@ -255,13 +255,14 @@ func downstream(g *graph.Graph, ls []*calib.Layer) map[string]bool {
 	return seen
 }
 
-// addBias gives a Conv or Gemm node a zero bias of out values.
-func addBias(m *graph.Model, n *graph.Node, out int) (string, error) {
+// addBias gives a Conv or Gemm node a zero bias of out values, named
+// after the node and suffix.
+func addBias(m *graph.Model, n *graph.Node, out int, suffix string) (string, error) {
 	d, ok := graph.WeightedOf(n)
 	if !ok || !d.HasBiasInput() {
 		return "", fmt.Errorf("prune: %s: no bias input", n)
 	}
-	name := n.Name() + ".recalibrated_bias"
+	name := n.Name() + suffix
 	for m.Graph.Value(name) != nil {
 		name += "_"
 	}
