@@ -18,7 +18,7 @@ import (
 // strong data-aware paths are each run on a copy of the model with the
 // calibration samples minus a held-out slice, scored by how closely the
 // pruned copy follows the dense model on that slice (heldout.go), and
-// the best copy is kept.
+// the best path is run again on every sample.
 
 // Candidate is one path the search tries: OBS scores and compensation
 // with least-squares reconstruction, and the allocation, steps and
@@ -151,7 +151,8 @@ func heldOutSplit(n, fixed int) (fit, held int) {
 // RunSearch prunes m by the best candidate (cfg's criterion, allocation,
 // steps and embedding/head-dim settings are the candidate's; the rest of
 // cfg applies to every candidate). With cfg.DryRun m is left untouched
-// and the outcome's plan is the best candidate's (its last step's). A
+// and the outcome's plan is the best candidate's (its last step's);
+// otherwise the best candidate is redone on m with every sample. A
 // --recover kd in cfg runs once, on the kept candidate.
 func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, sc SearchConfig) (*Outcome, *Search, error) {
 	if cfg.Calib == "" {
@@ -202,7 +203,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		if t.Err != "" {
 			continue
 		}
-		if s.Picked < 0 || t.Score.KL < s.Candidates[s.Picked].Score.KL {
+		if s.Picked < 0 || t.Score.RelMSE < s.Candidates[s.Picked].Score.RelMSE {
 			s.Picked, best, bestModel = i, out, cp
 		}
 	}
@@ -222,7 +223,18 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	install(m, bestModel)
+	if held > 0 {
+		// The picked path again on every sample: the held-out slice only
+		// chose the path; the fit is better with all the data.
+		logf(cfg, "search: %s again on all %d samples", s.Candidates[s.Picked].Name, fit+held)
+		if best, err = runCandidate(ctx, m, opts, cfg, s.Candidates[s.Picked].Candidate, fit+held); err != nil {
+			return nil, nil, err
+		}
+		out.Plan, out.Sensitivity, out.ForwardPasses = best.Plan, best.Sensitivity, out.ForwardPasses+best.ForwardPasses
+		out.Notes = append(out.Notes, fmt.Sprintf("search: %s redone on all %d calibration samples", s.Candidates[s.Picked].Name, fit+held))
+	} else {
+		install(m, bestModel)
+	}
 	if cfg.RecoverKD > 0 {
 		notes, err := distill(ctx, m, dense, src, cfg)
 		if err != nil {
@@ -230,6 +242,10 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 		for _, n := range notes {
 			out.Notes = append(out.Notes, "recover kd: "+n)
+		}
+		if o := out.Plan.Settings.Options; o != nil {
+			// The plan replays what was done, distillation included.
+			o.RecoverKD, o.RecoverData = cfg.RecoverKD, cfg.RecoverData
 		}
 	}
 	return out, s, nil
@@ -244,18 +260,12 @@ func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 		t.Err = err.Error()
 		return t, nil, nil
 	}
-	cc := cfg
-	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
-	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
-	cc.CalibSamples, cc.RecoverKD, cc.RecoverData, cc.DryRun = fit, 0, "", false
-	o := opts
-	o.HeadDim = c.HeadDim
 	before, err := graph.Count(cp)
 	if err != nil {
 		t.Err = err.Error()
 		return t, nil, nil
 	}
-	out, err := RunSteps(ctx, cp, o, cc, c.Steps)
+	out, err := runCandidate(ctx, cp, opts, cfg, c, fit)
 	if err != nil {
 		t.Err = err.Error()
 		return t, nil, nil
@@ -273,6 +283,18 @@ func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	return t, out, cp
 }
 
+// runCandidate prunes m in place by c with the first samples
+// calibration samples (0: all), without distillation.
+func runCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, c Candidate, samples int) (*Outcome, error) {
+	cc := cfg
+	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
+	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
+	cc.CalibSamples, cc.RecoverKD, cc.RecoverData, cc.DryRun = samples, 0, "", false
+	o := opts
+	o.HeadDim = c.HeadDim
+	return RunSteps(ctx, m, o, cc, c.Steps)
+}
+
 func removedFraction(before, after graph.Counts, target string) float64 {
 	if target == "macs" {
 		return 1 - float64(after.MACs)/float64(max(before.MACs, 1))
@@ -286,8 +308,8 @@ func (s *Search) summary() string {
 	if s.HeldOut == 0 {
 		return fmt.Sprintf("search: %s (too few calibration samples to hold %d out and compare paths)", p.Name, minHeldOut)
 	}
-	return fmt.Sprintf("search: picked %s of %d candidates (held-out KL to the dense output %.4g, top-1 agreement %.1f%%; pruned on %d samples, scored on %d held out)",
-		p.Name, len(s.Candidates), p.Score.KL, 100*p.Score.Agreement, s.FitSamples, s.HeldOut)
+	return fmt.Sprintf("search: picked %s of %d candidates (held-out relative output error %.4g, KL %.4g, top-1 agreement %.1f%%; pruned on %d samples, scored on %d held out)",
+		p.Name, len(s.Candidates), p.Score.RelMSE, p.Score.KL, 100*p.Score.Agreement, s.FitSamples, s.HeldOut)
 }
 
 // cloneModel is a deep copy of m with its input shapes.

@@ -71,7 +71,8 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 
 // --calib without --criterion takes the data-aware default path and says
 // so: with nothing else chosen it searches the candidate paths and keeps
-// the one with the lowest held-out KL; an explicit --allocate takes the
+// the one with the lowest held-out output error (a dry run shows the
+// plan of the candidate's own run on the 48 samples); an explicit --allocate takes the
 // fixed sensitivity-free path; without --calib the default stays
 // magnitude. 64 calibration samples (48 pruned on, 16 held out) keep
 // the search short.
@@ -116,12 +117,12 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 			t.Errorf("search on %d+%d samples with %d candidates, want 48+16 and 4", s.FitSamples, s.HeldOut, len(s.Candidates))
 		}
 		for i, cand := range s.Candidates {
-			if cand.Err == "" && cand.Score.KL < s.Candidates[s.Picked].Score.KL {
-				t.Errorf("picked %s (KL %g), but %d %s scored %g", s.Candidates[s.Picked].Name, s.Candidates[s.Picked].Score.KL, i, cand.Name, cand.Score.KL)
+			if cand.Err == "" && cand.Score.RelMSE < s.Candidates[s.Picked].Score.RelMSE {
+				t.Errorf("picked %s (rel. error %g), but %d %s scored %g", s.Candidates[s.Picked].Name, s.Candidates[s.Picked].Score.RelMSE, i, cand.Name, cand.Score.RelMSE)
 			}
 		}
 		if res.Settings.Options.CalibSamples != 48 {
-			t.Errorf("the picked plan records %d calibration samples, want the 48 it was pruned on", res.Settings.Options.CalibSamples)
+			t.Errorf("the dry run's plan records %d calibration samples, want the 48 its candidate was pruned on", res.Settings.Options.CalibSamples)
 		}
 	}
 }
