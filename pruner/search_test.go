@@ -17,14 +17,18 @@ func searchSettings(ratio float64) prune.Settings {
 // The search picks the candidate with the lowest held-out relative
 // output error, and the model it leaves is that candidate's path redone
 // on every calibration sample: the same model as a fixed run of the
-// path. Under -short only the one-step candidates run.
+// path. Not under -short (four prunes and their accuracies); cmd/pare's
+// TestPruneDefaultWithCalib checks the pick there.
 func TestSearchPicksLowestHeldOutError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("four prunes of a trained ResNet: the full suite runs it")
+	}
 	m, err := graph.Load(fixtures + "models/" + searchModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Settings: searchSettings(searchRatio), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true}
-	_, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{KeepModels: true, OneStep: testing.Short()})
+	_, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{KeepModels: true})
 	if err != nil {
 		t.Fatal(err)
 	}

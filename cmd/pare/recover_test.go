@@ -39,9 +39,14 @@ func agreement(t *testing.T, cand string) float64 {
 // removed) writes a model that onnxruntime runs and whose top-1
 // agreement with the dense model on the held-out test images is not
 // worse than the same pruning without distillation, and differs from it
-// (the distillation trained); the distillation is recorded in the plan. With -short, 10 steps on the calibration images;
-// without, 40 steps on the 1024 unlabelled images (--recover-data).
+// (the distillation trained); the distillation is recorded in the plan:
+// 40 steps on the 1024 unlabelled images (--recover-data). Not under
+// -short (two prunes and a distillation, half a minute); grad's tests
+// check the gradients there.
 func TestPruneRecoverKD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end distillation: the full suite runs it")
+	}
 	dir := t.TempDir()
 	base := []string{"prune", kdModel, "--ratio", "0.5", "--criterion", "obs", "--calib", kdCalib}
 	plain := filepath.Join(dir, "plain.onnx")
@@ -51,11 +56,7 @@ func TestPruneRecoverKD(t *testing.T) {
 	kd := filepath.Join(dir, "kd.onnx")
 	planOut := filepath.Join(dir, "plan.json")
 	args := append(base, "-o", kd, "--recover", "kd", "--plan-out", planOut)
-	if testing.Short() {
-		args = append(args, "--recover-steps", "10")
-	} else {
-		args = append(args, "--recover-steps", "40", "--recover-data", kdUnlabeled)
-	}
+	args = append(args, "--recover-steps", "40", "--recover-data", kdUnlabeled)
 	if _, code := runPare(t, args...); code != 0 {
 		t.Fatalf("prune --recover kd exit %d", code)
 	}
@@ -76,7 +77,7 @@ func TestPruneRecoverKD(t *testing.T) {
 	if !strings.Contains(string(plan), `"recover_kd_steps"`) {
 		t.Errorf("plan does not record the distillation: %s", plan)
 	}
-	if !testing.Short() && !strings.Contains(string(plan), `"recover_data"`) {
+	if !strings.Contains(string(plan), `"recover_data"`) {
 		t.Errorf("plan does not record --recover-data: %s", plan)
 	}
 }
