@@ -86,8 +86,8 @@ type proxy struct {
 }
 
 var proxies = []proxy{
-	{"KL divergence of the softmax (the search's)", func(s pruner.HeldOutScore) float64 { return s.KL }},
-	{"relative output MSE", func(s pruner.HeldOutScore) float64 { return s.RelMSE }},
+	{"KL divergence of the softmax", func(s pruner.HeldOutScore) float64 { return s.KL }},
+	{"relative output MSE (the search's)", func(s pruner.HeldOutScore) float64 { return s.RelMSE }},
 	{"top-1 disagreement", func(s pruner.HeldOutScore) float64 { return 1 - s.Agreement }},
 }
 
