@@ -32,6 +32,8 @@ type Net struct {
 	// objective is set once NewObjective has added a loss: gorgonia
 	// differentiates a graph once.
 	objective bool
+	// tokens: the input is token ids (held as float64 values).
+	tokens bool
 }
 
 // translator carries the state of one Build.
@@ -44,6 +46,13 @@ type translator struct {
 	// frozen are initializers read as statistics, not weights
 	// (BatchNormalization running mean and variance).
 	frozen map[string]bool
+	// consts are float values known at build time (Constant outputs
+	// and what folds from them: a decoder's rotary tables and causal
+	// mask), by ONNX name.
+	consts map[string]G.Value
+	// folding: the translator evaluates one node on build-time
+	// constants (fold.go).
+	folding bool
 }
 
 // rule translates one node: it reads its inputs from t.vals and stores
@@ -57,37 +66,41 @@ var rules = map[string]rule{}
 func Supported(op string) bool { _, ok := rules[op]; return ok }
 
 // Build translates m for inputs of batch rows. The model must have one
-// float data input and one output. The model is not modified.
+// data input, float or token ids, with every axis but the batch fixed,
+// and one output. The model is not modified.
 func Build(m *graph.Model, batch int) (*Net, error) {
+	return BuildShape(m, []int64{int64(batch)})
+}
+
+// BuildShape translates m for inputs of the given shape: the batch
+// first, then the input's free axes (a decoder's sequence length), or
+// the batch alone when the other axes are fixed in the model.
+func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	g := m.Graph
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
 		return nil, fmt.Errorf("%w: %d inputs and %d outputs (one of each needed)", ErrUnsupported, len(g.Inputs), len(g.Outputs))
 	}
 	in := g.Inputs[0]
 	ts, ok := graph.ShapeFromInfo(in.Info)
-	if !ok || !ts.Ranked || ts.Elem != graph.DataType(1) {
-		// Token-id inputs (decoders) would need a Gather by data and
-		// float tables computed from shapes (rotary Cos/Sin, causal
-		// masks), which the translation does not fold.
-		return nil, fmt.Errorf("%w: input %s is not a ranked float tensor (token-id inputs are not covered)", ErrUnsupported, in.Name)
+	if !ok || !ts.Ranked {
+		return nil, fmt.Errorf("%w: input %s has no ranked shape", ErrUnsupported, in.Name)
 	}
-	dims := make([]int64, len(ts.Dims))
-	for i, d := range ts.Dims {
-		v, known := d.Value()
-		switch {
-		case i == 0:
-			v = int64(batch)
-		case !known:
-			return nil, fmt.Errorf("%w: input %s dim %d is not fixed", ErrUnsupported, in.Name, i)
-		}
-		dims[i] = v
+	// Token ids (int64 or int32) feed a Gather of an embedding table;
+	// the net holds them as float64 values.
+	tokens := ts.Elem == graph.DataType(7) || ts.Elem == graph.DataType(6)
+	if ts.Elem != graph.DataType(1) && !tokens {
+		return nil, fmt.Errorf("%w: input %s is neither a float tensor nor token ids (data type %d)", ErrUnsupported, in.Name, ts.Elem)
+	}
+	dims, err := inputDims(in.Name, ts, shape)
+	if err != nil {
+		return nil, err
 	}
 	shapes, err := inferAt(m, in.Name, dims)
 	if err != nil {
 		return nil, err
 	}
-	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{}}
-	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: batch}
+	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{}, consts: map[string]G.Value{}}
+	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[0]), tokens: tokens}
 	t.net.Input = G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithName(in.Name))
 	t.vals[in.Name] = t.net.Input
 	for _, n := range g.Nodes {
@@ -103,7 +116,12 @@ func Build(m *graph.Model, batch int) (*Net, error) {
 		if !ok || n.Domain() != "" {
 			return nil, fmt.Errorf("%w: op %s (node %s) has no gradient rule", ErrUnsupported, n.Op(), n.Name())
 		}
-		if err := r(t, n); err != nil {
+		if t.constantInputs(n) {
+			err = t.fold(r, n)
+		} else {
+			err = r(t, n)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("node %s (%s): %w", n.Name(), n.Op(), err)
 		}
 	}
@@ -112,6 +130,37 @@ func Build(m *graph.Model, batch int) (*Net, error) {
 		return nil, err
 	}
 	return t.net, nil
+}
+
+// inputDims fixes the input's shape: the batch from shape[0], the free
+// axes from the rest of shape in order, the model's fixed axes kept (a
+// full shape must agree with them).
+func inputDims(name string, ts graph.TensorShape, shape []int64) ([]int64, error) {
+	if len(shape) == 0 || shape[0] <= 0 {
+		return nil, fmt.Errorf("grad: input %s: no batch size given", name)
+	}
+	full := len(shape) == len(ts.Dims)
+	dims := make([]int64, len(ts.Dims))
+	next := 1
+	for i, d := range ts.Dims {
+		v, known := d.Value()
+		switch {
+		case i == 0:
+			v = shape[0]
+		case full:
+			if known && v != shape[i] {
+				return nil, fmt.Errorf("%w: input %s dim %d is %d, data has %d", ErrUnsupported, name, i, v, shape[i])
+			}
+			v = shape[i]
+		case !known && next < len(shape):
+			v = shape[next]
+			next++
+		case !known:
+			return nil, fmt.Errorf("%w: input %s dim %d is not fixed (give the input's full shape)", ErrUnsupported, name, i)
+		}
+		dims[i] = v
+	}
+	return dims, nil
 }
 
 // inferAt runs shape inference with the input fixed to dims, restoring
@@ -148,6 +197,11 @@ func (t *translator) folded(n *graph.Node) bool {
 func (t *translator) value(name string) (*G.Node, error) {
 	if v, ok := t.vals[name]; ok {
 		return v, nil
+	}
+	if c, ok := t.constValue(name); ok {
+		n := constNode(t.g, name, c)
+		t.vals[name] = n
+		return n, nil
 	}
 	tp, ok := t.m.Graph.Constant(name)
 	if !ok {

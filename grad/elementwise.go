@@ -18,6 +18,10 @@ func init() {
 	rules["Sqrt"] = unary(G.Sqrt)
 	rules["Tanh"] = unary(G.Tanh)
 	rules["Sigmoid"] = unary(G.Sigmoid)
+	rules["Neg"] = unary(G.Neg)
+	// Sin and Cos: a decoder's rotary tables, folded at build time.
+	rules["Sin"] = unary(G.Sin)
+	rules["Cos"] = unary(G.Cos)
 	rules["Pow"] = pow
 	rules["Reciprocal"] = unary(G.Inverse)
 	rules["Identity"] = unary(func(x *G.Node) (*G.Node, error) { return x, nil })

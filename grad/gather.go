@@ -12,12 +12,16 @@ import (
 func init() { rules["Gather"] = gather }
 
 // gather picks one static index along an axis of a float tensor (the
-// class token of a ViT); the axis is dropped, as ONNX does for a scalar
-// index.
+// class token of a ViT; the axis is dropped, as ONNX does for a scalar
+// index), or looks up the rows of an embedding table for the token ids
+// of the input.
 func gather(t *translator, n *graph.Node) error {
 	x, err := t.in(n, 0)
 	if err != nil {
 		return err
+	}
+	if ids, ok := t.vals[n.Input(1)]; ok && ids == t.net.Input {
+		return embedding(t, n, x, ids)
 	}
 	idx, err := t.ints(n.Input(1))
 	if err != nil {
@@ -43,4 +47,23 @@ func gather(t *translator, n *graph.Node) error {
 	}
 	t.set(n, 0, y)
 	return nil
+}
+
+// embedding is Gather(table, ids) along axis 0 of a 2-D table: the ids
+// are flattened to a column, looked up by Embed, and the rows reshaped
+// to the output's inferred shape.
+func embedding(t *translator, n *graph.Node, table, ids *G.Node) error {
+	if n.IntAttr("axis", 0) != 0 || table.Dims() != 2 {
+		return fmt.Errorf("%w: Gather by token ids of a table of shape %v along axis %d (rows of a 2-D table only)",
+			ErrUnsupported, table.Shape(), n.IntAttr("axis", 0))
+	}
+	col, err := G.Reshape(ids, []int{ids.Shape().TotalSize(), 1})
+	if err != nil {
+		return err
+	}
+	y, err := Embed(table, col)
+	if err != nil {
+		return err
+	}
+	return t.setInferred(n, 0, y)
 }

@@ -264,3 +264,160 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		})
 	}
 }
+
+// testIDs reads rows [start, start+n) of the decoder's held-out token
+// windows (n·seq int64 ids) and the sequence length.
+func testIDs(t *testing.T, start, n int) ([]int64, int) {
+	t.Helper()
+	f, err := tensor.OpenNpy("../fixtures/data/llama_test_ids.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := f.ReadRows(int64(start), int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Data.([]int64), int(d.Shape[1])
+}
+
+// ortTokens runs the model file in onnxruntime on token ids [batch, seq].
+func ortTokens(t *testing.T, path string, ids []int64, batch, seq int) []float32 {
+	t.Helper()
+	if err := ort.Init(""); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSessionFromFile(path, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := tensor.New([]int64{int64(batch), int64(seq)}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: in}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0].Data.([]float32)
+}
+
+// TestDecoderForwardMatchesOnnxruntime: the trained Llama-style decoder
+// (token-id input, embedding Gather, rotary tables and causal mask
+// folded at build time, grouped-query attention, RMSNorm, SwiGLU)
+// computes onnxruntime's logits on held-out text, at two sequence
+// lengths.
+func TestDecoderForwardMatchesOnnxruntime(t *testing.T) {
+	const batch = 3
+	path := models + "llama_char_op17.onnx"
+	ids, seq := testIDs(t, 0, batch)
+	for _, s := range []int{seq, 17} {
+		m, err := graph.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]int64, 0, batch*s)
+		for b := range batch {
+			x = append(x, ids[b*seq:b*seq+s]...)
+		}
+		net, err := BuildShape(m, []int64{batch, int64(s)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := net.ForwardTokens(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ortTokens(t, path, x, batch, s)
+		if len(got) != len(want) {
+			t.Fatalf("seq %d: %d logits, onnxruntime %d", s, len(got), len(want))
+		}
+		scale := 0.0
+		for _, v := range want {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		if d := maxAbsDiff(got, want); d > 1e-5*scale {
+			t.Errorf("seq %d: max |gorgonia − onnxruntime| = %g (logits up to %g)", s, d, scale)
+		} else {
+			t.Logf("seq %d: max |gorgonia − onnxruntime| = %.2g over %d logits up to %.3g, %d weights", s, d, len(got), scale, len(net.Weights))
+		}
+	}
+}
+
+// TestDecoderGradientsMatchFiniteDifferences: on the trained decoder,
+// the gradient of the per-position KL (and of the MSE) toward another
+// text's logits is the loss's central finite difference for every
+// weight: the embedding table (whose rows of the ids seen collect the
+// gradient), the attention projections through the rotary embedding,
+// the causal softmax and the repeated key/value heads, the RMSNorm
+// scales and the SwiGLU projections.
+func TestDecoderGradientsMatchFiniteDifferences(t *testing.T) {
+	const batch, seq = 2, 12
+	path := models + "llama_char_op17.onnx"
+	all, full := testIDs(t, 0, 2*batch)
+	cut := func(rows []int64) []int64 {
+		var x []int64
+		for b := range len(rows) / full {
+			x = append(x, rows[b*full:b*full+seq]...)
+		}
+		return x
+	}
+	x, other := cut(all[:batch*full]), cut(all[batch*full:])
+	ref := ortTokens(t, path, other, batch, seq)
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	losses := []Loss{KL, MSE}
+	if testing.Short() {
+		losses = losses[:1]
+	}
+	for _, loss := range losses {
+		net, err := BuildShape(m, []int64{batch, seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := NewObjective(net, loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.StepTokens(x, ref); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range net.WeightNames() {
+			data := net.Data(name)
+			if _, err := o.StepTokens(x, ref); err != nil {
+				t.Fatal(err)
+			}
+			g := append([]float64(nil), o.Grad(name)...)
+			at := []int{0, len(data) - 1}
+			if name == "embed_tokens.weight" {
+				// Entries of the rows of two tokens the text uses.
+				h := net.Weight(name).Shape()[1]
+				at = []int{int(x[0])*h + 3, int(x[len(x)-1])*h + h - 1}
+			}
+			for _, i := range at {
+				const h = 1e-5
+				keep := data[i]
+				data[i] = keep + h
+				up, err := o.StepTokens(x, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data[i] = keep - h
+				down, err := o.StepTokens(x, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data[i] = keep
+				fd := (up - down) / (2 * h)
+				if math.Abs(fd-g[i]) > 1e-6+1e-3*math.Abs(fd) {
+					t.Errorf("%v %s[%d]: gradient %.8g, finite difference %.8g", loss, name, i, g[i], fd)
+				} else if g[i] == 0 {
+					t.Errorf("%v %s[%d]: zero gradient", loss, name, i)
+				}
+			}
+		}
+	}
+}

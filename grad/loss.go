@@ -13,7 +13,8 @@ type Loss int
 
 const (
 	// KL is the Kullback–Leibler divergence from the reference's
-	// softmax to the net's, averaged over rows (for logits).
+	// softmax to the net's, averaged over rows (for logits; the rows of
+	// a decoder's [batch, seq, vocab] logits are its positions).
 	KL Loss = iota
 	// MSE is the mean squared difference to the reference outputs.
 	MSE
@@ -54,11 +55,21 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 	n.objective = true
 	o := &Objective{Net: n, loss: loss, grads: map[*G.Node]*G.Node{}}
 	out := n.Output
-	if out.Dims() != 2 && loss != MSE {
-		return nil, fmt.Errorf("%w: KL needs 2-D logits, output is %v", ErrUnsupported, out.Shape())
+	var err error
+	if loss != MSE {
+		// Softmax over the last axis, every other axis a row: a
+		// decoder's positions each predict the next token.
+		s := out.Shape()
+		if len(s) < 2 {
+			return nil, fmt.Errorf("%w: %v needs logits of rank 2 or more, output is %v", ErrUnsupported, loss, s)
+		}
+		if len(s) > 2 {
+			if out, err = G.Reshape(out, []int{s.TotalSize() / s[len(s)-1], s[len(s)-1]}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	o.target = G.NewTensor(n.Graph, G.Float64, out.Dims(), G.WithShape(out.Shape().Clone()...), G.WithName("target"))
-	var err error
 	switch loss {
 	case MSE:
 		d, err := G.Sub(out, o.target)
@@ -108,7 +119,13 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 // Step runs the net on a batch of inputs x with reference outputs ref
 // (the dense model's outputs for the same rows), returns the loss and
 // leaves the gradients readable with Grad until the next Step.
-func (o *Objective) Step(x []float32, ref []float32) (float64, error) {
+func (o *Objective) Step(x []float32, ref []float32) (float64, error) { return o.step(x, ref) }
+
+// StepTokens is Step for a model with a token-id input: ids [batch,
+// seq] flattened, ref the dense model's logits for them.
+func (o *Objective) StepTokens(ids []int64, ref []float32) (float64, error) { return o.step(ids, ref) }
+
+func (o *Objective) step(x any, ref []float32) (float64, error) {
 	if err := o.Net.feed(x); err != nil {
 		return 0, err
 	}

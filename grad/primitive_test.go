@@ -24,7 +24,8 @@ func rnd(r *rand.Rand, shape ...int) *tensor.Dense {
 }
 
 // TestPrimitiveGradients: each gorgonia op the rules use, and the ones
-// grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat),
+// grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat,
+// Embed),
 // has the derivative of its finite differences on random data. (gorgonia's own InverseSqrt and
 // GlobalAveragePool2D fail this, so the rules avoid them.)
 func TestPrimitiveGradients(t *testing.T) {
@@ -99,6 +100,31 @@ func TestPrimitiveGradients(t *testing.T) {
 		}},
 		"repeat": {[]int{1}, []int{2, 3, 2, 3}, func(_, w *G.Node) (*G.Node, error) {
 			return Repeat(w, []int{1, 2, 2, 3})
+		}},
+		"softmax4d": {[]int{2, 2, 3, 4}, []int{2, 2, 3, 4}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return G.SoftMax(a, 3)
+		}},
+		"sin": {[]int{2, 3}, []int{2, 3}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return G.Sin(a)
+		}},
+		"cos": {[]int{2, 3}, []int{2, 3}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return G.Cos(a)
+		}},
+		"neg": {[]int{2, 3}, []int{2, 3}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return G.Neg(a)
+		}},
+		// Token 1 twice: its row collects both gradients.
+		"embed": {[]int{1}, []int{6, 3}, func(_, w *G.Node) (*G.Node, error) {
+			ids := G.NewTensor(w.Graph(), G.Float64, 2, G.WithShape(5, 1), G.WithName("ids"),
+				G.WithValue(tensor.New(tensor.WithShape(5, 1), tensor.WithBacking([]float64{1, 4, 1, 0, 5}))))
+			return Embed(w, ids)
+		}},
+		"repeat5": {[]int{1}, []int{2, 2, 1, 3, 2}, func(_, w *G.Node) (*G.Node, error) {
+			return Repeat(w, []int{1, 1, 2, 1, 1})
 		}},
 		"globalAveragePool": {[]int{2, 3, 4, 4}, []int{2, 3, 4, 4}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)

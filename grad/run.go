@@ -9,22 +9,49 @@ import (
 	"github.com/pare-dev/pare/graph"
 )
 
-// feed binds one batch of input rows (float32, batch-first, flattened).
-func (n *Net) feed(x []float32) error {
+// feed binds one batch of input rows (batch-first, flattened): float32
+// values for a float input, int64 token ids for a token input.
+func (n *Net) feed(x any) error {
 	s := n.Input.Shape()
-	if len(x) != s.TotalSize() {
-		return fmt.Errorf("grad: %d input values for shape %v", len(x), s)
+	var data []float64
+	switch x := x.(type) {
+	case []float32:
+		if n.tokens {
+			return fmt.Errorf("grad: float input for a model that takes token ids")
+		}
+		data = make([]float64, len(x))
+		for i, v := range x {
+			data[i] = float64(v)
+		}
+	case []int64:
+		if !n.tokens {
+			return fmt.Errorf("grad: token ids for a model that takes a float input")
+		}
+		data = make([]float64, len(x))
+		for i, v := range x {
+			data[i] = float64(v)
+		}
+	default:
+		return fmt.Errorf("grad: input of type %T", x)
 	}
-	data := make([]float64, len(x))
-	for i, v := range x {
-		data[i] = float64(v)
+	if len(data) != s.TotalSize() {
+		return fmt.Errorf("grad: %d input values for shape %v", len(data), s)
 	}
 	return G.Let(n.Input, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data)))
 }
 
 // Forward runs the model on one batch of input rows and returns its
 // output, flattened.
-func (n *Net) Forward(x []float32) ([]float64, error) {
+func (n *Net) Forward(x []float32) ([]float64, error) { return n.run(x) }
+
+// ForwardTokens runs a model with a token-id input on one batch of ids
+// ([batch, seq], flattened) and returns its output, flattened.
+func (n *Net) ForwardTokens(ids []int64) ([]float64, error) { return n.run(ids) }
+
+// Tokens reports whether the model's input is token ids.
+func (n *Net) Tokens() bool { return n.tokens }
+
+func (n *Net) run(x any) ([]float64, error) {
 	if n.forward == nil {
 		n.forward = G.NewTapeMachine(n.Graph.SubgraphRoots(n.Output))
 	}

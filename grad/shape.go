@@ -140,8 +140,10 @@ func concat(t *translator, n *graph.Node) error {
 	return nil
 }
 
-// expand broadcasts x to the static target shape by adding zeros of
-// that shape (the gradient sums back over the repeated axes).
+// expand broadcasts x to the static target shape: by adding zeros of
+// that shape (the gradient sums back over the repeated axes), or above
+// rank 4, where gorgonia's broadcasts stop, by repeating the size-1
+// axes (a decoder's grouped-query key/value heads).
 func expand(t *translator, n *graph.Node) error {
 	x, err := t.in(n, 0)
 	if err != nil {
@@ -151,6 +153,28 @@ func expand(t *translator, n *graph.Node) error {
 	dims, known := s.Ints()
 	if !ok || !known {
 		return fmt.Errorf("%w: output shape not static", ErrUnsupported)
+	}
+	if len(dims) > 4 && !x.IsScalar() {
+		if x, err = padRank(x, len(dims)); err != nil {
+			return err
+		}
+		f := make([]int, len(dims))
+		for a, d := range ints(dims) {
+			switch xa := x.Shape()[a]; {
+			case xa == d:
+				f[a] = 1
+			case xa == 1:
+				f[a] = d
+			default:
+				return fmt.Errorf("%w: Expand of %v to %v", ErrUnsupported, x.Shape(), dims)
+			}
+		}
+		y, err := Repeat(x, f)
+		if err != nil {
+			return err
+		}
+		t.set(n, 0, y)
+		return nil
 	}
 	zeros := G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithInit(G.Zeroes()), G.WithName(n.Output(0)+"/zeros"))
 	y, err := broadcast(x, zeros, G.Add, G.BroadcastAdd)
