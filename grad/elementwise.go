@@ -69,7 +69,11 @@ func binary(same binFn, bc bcastFn) rule {
 // go straight to gorgonia's scalar-tensor ops, other operands are padded
 // to a common rank and repeated along their size-1 axes.
 func broadcast(a, b *G.Node, same binFn, bc bcastFn) (*G.Node, error) {
-	a, b = asScalar(a), asScalar(b)
+	if !a.IsScalar() && !b.IsScalar() {
+		// Not beside a true scalar: gorgonia refuses to mix its
+		// scalars with rank-0 tensors (DeiT's 1/√d times 1.0).
+		a, b = asScalar(a), asScalar(b)
+	}
 	if a.IsScalar() || b.IsScalar() || a.Shape().Eq(b.Shape()) {
 		return same(a, b)
 	}

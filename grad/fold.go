@@ -108,6 +108,13 @@ func (t *translator) fold(r rule, n *graph.Node) error {
 			if err != nil {
 				return fmt.Errorf("folding constants: %s: %w", o, err)
 			}
+			if len(s) == 0 {
+				// A rank-0 tensor (a one-element value reshaped to a
+				// scalar) is a scalar: gorgonia's scalar ops refuse
+				// to mix the two kinds.
+				c = G.NewF64(d[0])
+				break
+			}
 			c = newDense(s, append([]float64(nil), d...))
 		default:
 			return fmt.Errorf("folding constants: %s: value of type %T", o, x)

@@ -106,10 +106,11 @@ func TestForwardMatchesOnnxruntime(t *testing.T) {
 // out with ReduceMean and Pow (the trained ViT at opset 13, ConvNeXt at
 // 13); Pad and ReduceMean over NHWC (fmnist_nhwc_op10); Upsample and
 // attribute Slice/Pad (the trained opnet at opset 9 and 10); float
-// Slice (the PyTorch encoder layer, ShuffleNet's channel split).
+// Slice (the PyTorch encoder layer, ShuffleNet's channel split); an
+// attention scale computed from shapes times a scalar constant (DeiT).
 func TestForwardMatchesOnnxruntimeArchitectures(t *testing.T) {
 	const batch = 2
-	names := []string{"convnext_nano_op17", "fmnist_vit_op13", "fmnist_nhwc_op10", "fmnist_opnet_op9",
+	names := []string{"deit_nano_op17", "convnext_nano_op17", "fmnist_vit_op13", "fmnist_nhwc_op10", "fmnist_opnet_op9",
 		"fmnist_opnet_op10", "transformer_encoder_op17"}
 	if !testing.Short() {
 		names = append(names, "mobilenet_v3_small_w05_op17", "convnext_nano_op13", "shufflenet_v2_x05_op13")
