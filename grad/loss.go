@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	ptensor "github.com/pare-dev/pare/tensor"
 )
 
 // Loss names a distillation loss toward reference outputs.
@@ -124,6 +126,16 @@ func (o *Objective) Step(x []float32, ref []float32) (float64, error) { return o
 // StepTokens is Step for a model with a token-id input: ids [batch,
 // seq] flattened, ref the dense model's logits for them.
 func (o *Objective) StepTokens(ids []int64, ref []float32) (float64, error) { return o.step(ids, ref) }
+
+// StepBatch is Step on one batch as calibration sources hold it (see
+// Net.ForwardBatch).
+func (o *Objective) StepBatch(d ptensor.Dense, ref []float32) (float64, error) {
+	x, err := batchData(d)
+	if err != nil {
+		return 0, err
+	}
+	return o.step(x, ref)
+}
 
 func (o *Objective) step(x any, ref []float32) (float64, error) {
 	if err := o.Net.feed(x); err != nil {

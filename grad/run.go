@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/pare-dev/pare/graph"
+	ptensor "github.com/pare-dev/pare/tensor"
 )
 
 // feed binds one batch of input rows (batch-first, flattened): float32
@@ -47,6 +48,31 @@ func (n *Net) Forward(x []float32) ([]float64, error) { return n.run(x) }
 // ForwardTokens runs a model with a token-id input on one batch of ids
 // ([batch, seq], flattened) and returns its output, flattened.
 func (n *Net) ForwardTokens(ids []int64) ([]float64, error) { return n.run(ids) }
+
+// ForwardBatch runs one batch as calibration sources hold it: float32
+// values for a float input, int64 or int32 token ids for a token input.
+func (n *Net) ForwardBatch(d ptensor.Dense) ([]float64, error) {
+	x, err := batchData(d)
+	if err != nil {
+		return nil, err
+	}
+	return n.run(x)
+}
+
+// batchData returns a batch's values as feed takes them.
+func batchData(d ptensor.Dense) (any, error) {
+	switch v := d.Data.(type) {
+	case []float32, []int64:
+		return v, nil
+	case []int32:
+		ids := make([]int64, len(v))
+		for i, x := range v {
+			ids[i] = int64(x)
+		}
+		return ids, nil
+	}
+	return nil, fmt.Errorf("grad: input of type %v (float32 values or integer token ids)", d.DType)
+}
 
 // Tokens reports whether the model's input is token ids.
 func (n *Net) Tokens() bool { return n.tokens }

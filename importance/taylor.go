@@ -34,7 +34,18 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 		return nil, fmt.Errorf("importance: taylor needs calibration data")
 	}
 	batch := min(d.Src.Fit(taylorBatch), d.Src.Len())
-	net, err := grad.Build(m, batch)
+	first, err := d.Src.Batch(0, batch)
+	if err != nil {
+		return nil, fmt.Errorf("importance: taylor: %w", err)
+	}
+	if len(first) != 1 {
+		return nil, errors.New("importance: taylor: the model must have one input")
+	}
+	var shape []int64 // a decoder's sequence length comes from the data
+	for _, x := range first {
+		shape = x.Shape
+	}
+	net, err := grad.BuildShape(m, shape)
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
@@ -54,7 +65,7 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	}
 	used, skipped := 0, 0
 	err = d.Src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		x, rows, err := onlyFloatInput(in)
+		x, rows, err := onlyInput(in)
 		if err != nil {
 			return err
 		}
@@ -62,11 +73,11 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 			skipped += rows
 			return nil
 		}
-		ref, err := net.Forward(x)
+		ref, err := net.ForwardBatch(x)
 		if err != nil {
 			return err
 		}
-		if _, err := obj.Step(x, toFloat32(ref)); err != nil {
+		if _, err := obj.StepBatch(x, toFloat32(ref)); err != nil {
 			return err
 		}
 		for _, n := range names {
@@ -157,19 +168,18 @@ func axisTotals(v []float64, dims []int64, axis int) []float64 {
 	return out
 }
 
-// onlyFloatInput returns the one float32 input of a batch and its rows.
-func onlyFloatInput(in map[string]tensor.Dense) ([]float32, int, error) {
+// onlyInput returns the one input of a batch and its rows.
+func onlyInput(in map[string]tensor.Dense) (tensor.Dense, int, error) {
 	if len(in) != 1 {
-		return nil, 0, errors.New("the model must have one input")
+		return tensor.Dense{}, 0, errors.New("the model must have one input")
 	}
 	for _, d := range in {
-		x, ok := d.Data.([]float32)
-		if !ok || len(d.Shape) == 0 {
-			return nil, 0, fmt.Errorf("input of type %v (float32 needed)", d.DType)
+		if len(d.Shape) == 0 {
+			return tensor.Dense{}, 0, errors.New("input without a batch axis")
 		}
-		return x, int(d.Shape[0]), nil
+		return d, int(d.Shape[0]), nil
 	}
-	return nil, 0, nil
+	return tensor.Dense{}, 0, nil
 }
 
 // taylorBatch is the batch of one gradient: small batches give more

@@ -35,34 +35,47 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		lr = 1e-3
 	}
 	batch := min(src.Fit(max(cfg.Batch, 1)), src.Len())
-	teacher, err := grad.Build(dense, batch)
+	// The first batch gives the input's shape: a decoder's sequence
+	// length is fixed by the data, not the model.
+	sample, err := src.Batch(0, batch)
+	if err != nil {
+		return nil, err
+	}
+	var shape []int64
+	for _, d := range sample {
+		shape = d.Shape
+	}
+	teacher, err := grad.BuildShape(dense, shape)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
-	student, err := grad.Build(m, batch)
+	student, err := grad.BuildShape(m, shape)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
+	// KL toward the dense softmax for logits: a classifier's rows, or
+	// every position of a decoder (its next-token distributions).
 	loss := grad.KL
-	if student.Output.Dims() != 2 {
+	if student.Output.Dims() != 2 && !student.Tokens() {
 		loss = grad.MSE
 	}
 	obj, err := grad.NewObjective(student, loss)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
+	cols := student.Output.Shape()[student.Output.Dims()-1]
 	// The teacher's outputs are fixed: compute them once per batch.
-	var xs, refs [][]float32
+	var xs []tensor.Dense
+	var refs [][]float32
 	err = src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		for _, d := range in {
-			x, ok := d.Data.([]float32)
-			if !ok || len(in) != 1 {
-				return fmt.Errorf("recover kd: one float32 input needed")
+		for _, x := range in {
+			if len(in) != 1 {
+				return fmt.Errorf("recover kd: one float32 or token-id input needed")
 			}
-			if int(d.Shape[0]) != batch {
+			if int(x.Shape[0]) != batch {
 				return nil // a last partial batch
 			}
-			out, err := teacher.Forward(x)
+			out, err := teacher.ForwardBatch(x)
 			if err != nil {
 				return err
 			}
@@ -92,11 +105,11 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		held = func() (float64, error) {
 			sum := 0.0
 			for i := train; i < len(xs); i++ {
-				out, err := student.Forward(xs[i])
+				out, err := student.ForwardBatch(xs[i])
 				if err != nil {
 					return 0, err
 				}
-				sum += distance(loss, out, refs[i], batch)
+				sum += distance(loss, out, refs[i], cols)
 			}
 			return sum / float64(len(xs)-train), nil
 		}
@@ -131,7 +144,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := obj.Step(xs[step%train], refs[step%train])
+		l, err := obj.StepBatch(xs[step%train], refs[step%train])
 		if err != nil {
 			return nil, fmt.Errorf("recover kd: step %d: %w", step, err)
 		}
@@ -164,8 +177,9 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 const checkEvery = 25
 
 // distance is the loss between the net's outputs and the reference's
-// on one batch, as the objective computes it.
-func distance(loss grad.Loss, out []float64, ref []float32, rows int) float64 {
+// on one batch, as the objective computes it: for KL, rows of cols
+// logits (a classifier's samples, a decoder's positions).
+func distance(loss grad.Loss, out []float64, ref []float32, cols int) float64 {
 	if loss == grad.MSE {
 		s := 0.0
 		for i, v := range out {
@@ -174,7 +188,7 @@ func distance(loss grad.Loss, out []float64, ref []float32, rows int) float64 {
 		}
 		return s / float64(len(out))
 	}
-	cols := len(out) / rows
+	rows := len(out) / cols
 	kl := 0.0
 	for r := range rows {
 		p := logSoftmax64(ref[r*cols : (r+1)*cols])
