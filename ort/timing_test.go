@@ -2,6 +2,8 @@ package ort
 
 import (
 	"errors"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,5 +74,38 @@ func TestTimerInterleaved(t *testing.T) {
 	}
 	if l := Summarise(nil, 1, 0); l.Runs != 0 {
 		t.Errorf("empty summary %+v", l)
+	}
+}
+
+// TestRunCPU: on a real model (the resnet18_w16 fixture, one intra-op
+// thread), each run's thread CPU time is readable on Linux, positive,
+// and no more than the run's wall time (one thread cannot use more CPU
+// than time passes; 1 ms allows for the clock reads around the run).
+func TestRunCPU(t *testing.T) {
+	s, err := NewSessionFromFile(filepath.Join("..", "fixtures", "models", "resnet18_w16_op13.onnx"), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x, err := tensor.Zeros(tensor.Float32, []int64{2, 3, 64, 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := s.NewTimer(map[string]tensor.Dense{"input": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Close()
+	for range 5 {
+		wall, cpu, ok, err := tm.RunCPU(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runtime.GOOS == "linux" && !ok {
+			t.Fatal("thread CPU time not readable on Linux")
+		}
+		if ok && !(cpu > 0 && cpu <= wall+time.Millisecond) {
+			t.Errorf("run: wall %v, thread CPU %v", wall, cpu)
+		}
 	}
 }
