@@ -18,6 +18,8 @@
 #    ratio, latency ratios to dense (median wall time and median CPU time
 #    of the thread running the kernels) and the goal latency ratio ≤ MACs
 #    ratio / 0.8 (judged on CPU time).
+# CPU=min takes each model's least CPU time of the runs rather than the
+# median (steadier on a loaded machine; what `--target latency` measures).
 # MODELS picks the models; PY the Python with torch 1.13 / torchvision 0.14.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,7 @@ RATIO=${RATIO:-0.5}
 PY=${PY:-/usr/bin/python3}
 MODELS=${MODELS:-resnet50 mobilenet_v2 efficientnet_b0 densenet121 vit_s}
 VARIANTS=${VARIANTS:-}
+CPU=${CPU:-median}
 export ONNXRUNTIME_LIB="${ONNXRUNTIME_LIB:-$(bash scripts/fetch-onnxruntime.sh)}"
 mkdir -p "$WORK"
 # shellcheck disable=SC2086
@@ -53,6 +56,6 @@ for M in $MODELS; do
 		ARGS+=("$NAME=$WORK/$M.$NAME.onnx")
 	done < <(printf '%s\n' "$VARIANTS" | tr ';' '\n')
 	for _ in $(seq "$REPEATS"); do
-		"$WORK/prunelat" -md -label "$M" -batch 1,8 -warmup "$WARMUP" -runs "$RUNS" "${ARGS[@]}"
+		"$WORK/prunelat" -md -cpu "$CPU" -label "$M" -batch 1,8 -warmup "$WARMUP" -runs "$RUNS" "${ARGS[@]}"
 	done
 done

@@ -15,8 +15,9 @@ import (
 )
 
 // cache holds measured latencies (µs) by key, in one JSON file per
-// machine: the CPU model, the architecture, the onnxruntime version and
-// the thread count name it, since a measurement holds for those only.
+// machine: the CPU model, the architecture, the onnxruntime version, the
+// thread count and the measure name it, since a measurement holds for
+// those only.
 type cache struct {
 	path string
 	us   map[string]float64
@@ -32,9 +33,14 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(d, "pare", "latency"), nil
 }
 
+// measure names how a latency is measured; a change of measure gives a
+// new cache file. (The first cache, unnamed here, held medians of 10
+// runs' thread CPU time.)
+const measure = "least thread CPU time of the runs"
+
 // machineID names the measuring setup.
 func machineID() string {
-	return fmt.Sprintf("%s|%s|onnxruntime %s|threads 1", cpuModel(), runtime.GOARCH, ort.Version())
+	return fmt.Sprintf("%s|%s|onnxruntime %s|threads 1|%s", cpuModel(), runtime.GOARCH, ort.Version(), measure)
 }
 
 func cpuModel() string {

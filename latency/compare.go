@@ -2,6 +2,7 @@ package latency
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,26 +14,34 @@ import (
 // Comparison is the measured latency of a pruned model against its
 // dense model.
 type Comparison struct {
-	// DenseUs and PrunedUs are median CPU times of the calling thread
-	// (µs; wall time where the thread's CPU clock is not readable).
+	// DenseUs and PrunedUs are the least CPU times of the calling
+	// thread over the runs (µs; wall time where the thread's CPU clock
+	// is not readable).
 	DenseUs, PrunedUs float64
-	// Ratio is the median over runs of the pruned run's time over the
-	// dense run's next to it; Runs the timed runs of each model.
+	// Ratio is PrunedUs / DenseUs; Runs the timed runs of each model.
 	Ratio float64
 	Runs  int
+	Batch int64
 }
 
+// ErrStaticBatch is returned by Compare at a batch past one when a
+// model input's batch axis is fixed.
+var ErrStaticBatch = errors.New("the model's batch axis is fixed")
+
 // Compare times the dense and the pruned model whole, in onnxruntime with
-// one intra-op thread at batch one on synthesized inputs, run by run in
-// turn, so that a shared machine's noise falls on both alike. The table
-// of Build estimates layers measured alone; this measures what the
+// one intra-op thread at the given batch on synthesized inputs, run by
+// run in turn, so that a shared machine's noise falls on both alike. The
+// table of Build estimates layers measured alone; this measures what the
 // estimate stands for. It runs each model at least runs times after
-// warmup, and more while the timed runs take less than budget (up to 20
-// × runs): a small model's median of a few runs is noise on a shared
-// machine.
-func Compare(ctx context.Context, dense, pruned []byte, warmup, runs int, budget time.Duration) (Comparison, error) {
-	if runs <= 0 || warmup < 0 {
-		return Comparison{}, fmt.Errorf("latency: compare: need runs > 0 and warmup >= 0, have %d and %d", runs, warmup)
+// warmup, and more while the timed runs' CPU time (both models) is under
+// budget, up to 20 × runs: a few runs of a small model are noise
+// on a shared machine. The budget is CPU time, not wall time, so that a
+// loaded machine takes longer but measures as many runs as a quiet one.
+// A batch past one needs every input's batch axis symbolic
+// (ErrStaticBatch otherwise).
+func Compare(ctx context.Context, dense, pruned []byte, batch int64, warmup, runs int, budget time.Duration) (Comparison, error) {
+	if runs <= 0 || warmup < 0 || batch < 1 {
+		return Comparison{}, fmt.Errorf("latency: compare: need runs > 0, warmup >= 0 and batch >= 1, have %d, %d and %d", runs, warmup, batch)
 	}
 	var timers []*ort.Timer
 	for i, b := range [][]byte{dense, pruned} {
@@ -41,7 +50,14 @@ func Compare(ctx context.Context, dense, pruned []byte, warmup, runs int, budget
 			return Comparison{}, fmt.Errorf("latency: compare: %s model: %w", []string{"dense", "pruned"}[i], err)
 		}
 		defer s.Close()
-		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: 1})
+		if batch > 1 {
+			for _, in := range s.Inputs() {
+				if len(in.Dims) == 0 || in.Dims[0] >= 0 {
+					return Comparison{}, fmt.Errorf("latency: compare at batch %d: %s model, input %q: %w", batch, []string{"dense", "pruned"}[i], in.Name, ErrStaticBatch)
+				}
+			}
+		}
+		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: batch})
 		if err != nil {
 			return Comparison{}, err
 		}
@@ -53,11 +69,8 @@ func Compare(ctx context.Context, dense, pruned []byte, warmup, runs int, budget
 		timers = append(timers, t)
 	}
 	times := make([][]time.Duration, len(timers))
-	start := time.Now()
-	for r := 0; r < warmup+runs || (time.Since(start) < budget && r < warmup+20*runs); r++ {
-		if r == warmup {
-			start = time.Now()
-		}
+	var spent time.Duration
+	for r := 0; r < warmup+runs || (spent < budget && r < warmup+20*runs); r++ {
 		for i, t := range timers {
 			wall, cpu, ok, err := t.RunCPU(ctx)
 			if err != nil {
@@ -68,21 +81,22 @@ func Compare(ctx context.Context, dense, pruned []byte, warmup, runs int, budget
 			}
 			if r >= warmup {
 				times[i] = append(times[i], cpu)
+				spent += cpu
 			}
 		}
 	}
-	med := func(ts []time.Duration) float64 {
-		slices.Sort(ts)
-		return float64(ts[len(ts)/2].Nanoseconds()) / 1e3
+	// The ratio of the two models' least CPU times: on a loaded machine
+	// noise only adds time (caches refilled after the thread was
+	// preempted, a busy neighbour core), and the least of many runs
+	// is the run it touched least. Over repeats at load 15–18 the
+	// ratio of minima varied with a standard deviation of 0.002–0.007,
+	// the median of per-run ratios 0.005–0.013, the ratio of medians
+	// 0.003–0.021 and wall time 0.015–0.10 (docs/BENCHMARKS.md,
+	// "Measuring latency on a shared machine").
+	least := func(ts []time.Duration) float64 {
+		return float64(slices.Min(ts).Nanoseconds()) / 1e3
 	}
-	// The ratio of each pruned run to the dense run next to it, then
-	// their median: a change of the machine's load between runs falls
-	// on both members of a pair.
-	ratios := make([]float64, len(times[0]))
-	for i := range ratios {
-		ratios[i] = float64(times[1][i]) / max(float64(times[0][i]), 1)
-	}
-	slices.Sort(ratios)
-	c := Comparison{Runs: len(times[0]), DenseUs: med(times[0]), PrunedUs: med(times[1]), Ratio: ratios[len(ratios)/2]}
+	c := Comparison{Batch: batch, Runs: len(times[0]), DenseUs: least(times[0]), PrunedUs: least(times[1])}
+	c.Ratio = c.PrunedUs / max(c.DenseUs, 1e-3)
 	return c, nil
 }

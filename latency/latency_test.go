@@ -2,6 +2,7 @@ package latency_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"path/filepath"
 	"testing"
@@ -133,9 +134,10 @@ func TestSelectLatencyNeedsModel(t *testing.T) {
 	}
 }
 
-// TestCompare: a model timed against itself run by run gives two
-// positive medians and their ratio; bad run counts are refused. (No
-// bound on the ratio: the machine may be shared.)
+// TestCompare: a model timed against itself run by run, at batch 1 and
+// 8, gives two positive least CPU times and their ratio; bad run counts
+// are refused, and batch 8 of a model whose batch axis is fixed is
+// ErrStaticBatch. (No bound on the ratio: the machine may be shared.)
 func TestCompare(t *testing.T) {
 	path := filepath.Join("..", "fixtures", "models", "resnet18_w16_op13.onnx")
 	m, err := graph.Load(path)
@@ -146,14 +148,27 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := latency.Compare(context.Background(), b, b, 1, 3, 0)
+	for _, batch := range []int64{1, 8} {
+		c, err := latency.Compare(context.Background(), b, b, batch, 1, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !(c.DenseUs > 0 && c.PrunedUs > 0 && c.Ratio > 0) || c.Runs != 3 || c.Batch != batch || math.IsInf(c.Ratio, 0) {
+			t.Errorf("compare at batch %d: %+v", batch, c)
+		}
+	}
+	if _, err := latency.Compare(context.Background(), b, b, 1, 1, 0, 0); err == nil {
+		t.Error("0 runs accepted")
+	}
+	static, err := graph.Load(filepath.Join("..", "fixtures", "models", "hf_llama_tiny.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(c.DenseUs > 0 && c.PrunedUs > 0 && c.Ratio > 0) || c.Runs != 3 || math.IsInf(c.Ratio, 0) {
-		t.Errorf("compare: %+v", c)
+	sb, err := static.Marshal()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := latency.Compare(context.Background(), b, b, 1, 0, 0); err == nil {
-		t.Error("0 runs accepted")
+	if _, err := latency.Compare(context.Background(), sb, sb, 8, 1, 3, 0); !errors.Is(err, latency.ErrStaticBatch) {
+		t.Errorf("batch 8 of a model with a fixed batch axis: %v", err)
 	}
 }

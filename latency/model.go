@@ -26,10 +26,11 @@ type Options struct {
 	// least min(Step, size)). Latencies in between are interpolated.
 	Fractions []float64
 	Step      int
-	// Warmup and Runs per measurement (default 2 and 10): the median of
-	// the runs' CPU time on the calling thread (onnxruntime with one
+	// Warmup and Runs per measurement (default 2 and 10): the least of
+	// the runs' CPU times on the calling thread (onnxruntime with one
 	// intra-op thread runs its kernels there), which on a shared
-	// machine leaves out the waits for a core.
+	// machine leaves out the waits for a core and, of the runs, keeps
+	// the one other jobs disturbed least (see Compare).
 	Warmup, Runs int
 	// Logf, when set, reports progress.
 	Logf func(format string, args ...any)
@@ -303,7 +304,7 @@ func interp(xs []int64, ys []float64, x int64) float64 {
 	return ys[len(ys)-1]
 }
 
-// timeModel returns the median CPU time of runs runs (µs) after warmup.
+// timeModel returns the least CPU time of runs runs (µs) after warmup.
 func timeModel(ctx context.Context, b []byte, inputs func(*ort.Session) (map[string]tensor.Dense, error), warmup, runs int) (float64, error) {
 	s, err := ort.NewSession(b, ort.Options{Threads: 1})
 	if err != nil {
@@ -332,8 +333,7 @@ func timeModel(ctx context.Context, b []byte, inputs func(*ort.Session) (map[str
 			times = append(times, cpu)
 		}
 	}
-	slices.Sort(times)
-	return float64(times[len(times)/2].Nanoseconds()) / 1e3, nil
+	return float64(slices.Min(times).Nanoseconds()) / 1e3, nil
 }
 
 // reluModel is the tiny model that measures onnxruntime's per-run cost.

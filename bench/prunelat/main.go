@@ -4,7 +4,8 @@
 // the dense model per batch size: the ratio of median wall times and the
 // ratio of median CPU times of the thread that runs the kernels. On a
 // shared machine the CPU-time ratio leaves out waits for a core; both are
-// printed. Used by bench/prune-latency.sh (docs/BENCHMARKS.md, "Pruned
+// printed. -cpu min takes the least CPU time of the runs instead of the
+// median (docs/BENCHMARKS.md, "Measuring latency on a shared machine"). Used by bench/prune-latency.sh (docs/BENCHMARKS.md, "Pruned
 // latency").
 //
 //	go run ./bench/prunelat -batch 1,8 -runs 10 dense.onnx NAME=pruned.onnx ...
@@ -39,12 +40,16 @@ func main() {
 	batches := flag.String("batch", "1,8", "comma-separated batch sizes")
 	warmup := flag.Int("warmup", 2, "untimed runs of each model per batch")
 	runs := flag.Int("runs", 10, "timed runs of each model per batch")
+	cpuStat := flag.String("cpu", "median", "CPU time statistic per model: median or min (the least of the runs, steadier on a loaded machine; package latency's measure)")
 	md := flag.Bool("md", false, "markdown rows (model, variant, MACs ratio, per batch wall and CPU ratios, goal)")
 	label := flag.String("label", "", "model name for -md rows (default: the dense file's base name)")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		fmt.Fprintln(os.Stderr, "usage: prunelat [-batch 1,8] [-runs N] DENSE.onnx [NAME=]PRUNED.onnx...")
 		os.Exit(2)
+	}
+	if *cpuStat != "median" && *cpuStat != "min" {
+		fail(fmt.Errorf("-cpu %q: want median or min", *cpuStat))
 	}
 	var bs []int64
 	for _, f := range strings.Split(*batches, ",") {
@@ -86,7 +91,7 @@ func main() {
 	cpu := make([][]time.Duration, len(bs))
 	for bi, b := range bs {
 		var err error
-		wall[bi], cpu[bi], err = timeBatch(ms, b, *warmup, *runs)
+		wall[bi], cpu[bi], err = timeBatch(ms, b, *warmup, *runs, *cpuStat == "min")
 		if err != nil {
 			fail(err)
 		}
@@ -125,14 +130,15 @@ func main() {
 	}
 	if !*md {
 		for bi, b := range bs {
-			fmt.Printf("dense b%d: wall %v, cpu %v (medians of %d runs)\n", b, wall[bi][0].Round(time.Microsecond), cpu[bi][0].Round(time.Microsecond), *runs)
+			fmt.Printf("dense b%d: wall %v (median), cpu %v (%s) of %d runs\n", b, wall[bi][0].Round(time.Microsecond), cpu[bi][0].Round(time.Microsecond), *cpuStat, *runs)
 		}
 	}
 }
 
 // timeBatch runs every model warmup+runs times at batch b, one run of
-// each in turn, and returns the median wall and CPU times per model.
-func timeBatch(ms []*model, b int64, warmup, runs int) ([]time.Duration, []time.Duration, error) {
+// each in turn, and returns the median wall and the median (least with
+// least) CPU times per model.
+func timeBatch(ms []*model, b int64, warmup, runs int, least bool) ([]time.Duration, []time.Duration, error) {
 	timers := make([]*ort.Timer, len(ms))
 	for i, m := range ms {
 		in, err := check.Synthesize(m.sess.Inputs(), check.SynthOptions{Samples: b})
@@ -165,6 +171,9 @@ func timeBatch(ms []*model, b int64, warmup, runs int) ([]time.Duration, []time.
 	cpu := make([]time.Duration, len(ms))
 	for i := range ms {
 		wall[i], cpu[i] = median(walls[i]), median(cpus[i])
+		if least {
+			cpu[i] = slices.Min(cpus[i])
+		}
 	}
 	return wall, cpu, nil
 }

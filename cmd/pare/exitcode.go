@@ -9,6 +9,7 @@ import (
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/latency"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/pipeline"
 	"github.com/pare-dev/pare/prune"
@@ -105,6 +106,9 @@ var exitMappings = []struct {
 	// Model problems: the default, listed so that every sentinel has
 	// its line.
 	{graph.ErrShapeMismatch, exitUnsupported},
+	// --target latency measures batch 1 only then; listed for
+	// completeness.
+	{latency.ErrStaticBatch, exitUnsupported},
 	{upgrade.ErrUnsupported, exitUnsupported},
 	{prune.ErrUnsupported, exitUnsupported},
 	{grad.ErrUnsupported, exitUnsupported},

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,66 +24,120 @@ import (
 // differently, and what no layer covers is held fixed. The estimate
 // ranks widths well but its ratio drifts from the whole model's (on
 // untrained torchvision models at a 50% target: MobileNetV2,
-// EfficientNet-B0 and DenseNet-121 measured 0.53–0.60 of dense, the ViT
+// EfficientNet-B0 and DenseNet-121 measured 0.53–0.61 of dense, the ViT
 // 0.41–0.47). So the selected plan is applied to a copy, the copy is
-// timed against the dense model run by run, and the estimate's budget is
-// corrected by what was measured, a few times at most and by a quarter
-// of the asked ratio at most; the plan that measured closest to the
-// asked ratio is kept.
+// timed against the dense model run by run at batch 1 and 8, and the
+// estimate's budget is corrected by what was measured, a few times at
+// most; the plan that measured closest to the asked ratio is kept.
+//
+// Both batches are measured because their ratios differ by up to 0.07
+// on those models (EfficientNet-B0 0.53 at batch 1, 0.46 at batch 8;
+// the ViT 0.49 and 0.45): a plan fitted at batch 1 alone missed batch 8
+// by more than 0.03. Their mean is what the correction aims at.
 const (
-	latencyRounds    = 3    // plans measured at most
+	latencyRounds    = 4    // plans measured at most
 	latencyTolerance = 0.02 // of the dense latency
-	latencyWarmup    = 3
-	latencyRuns      = 15
-	latencyBudget    = 2 * time.Second // timed runs of both models, per plan
+	latencyWarmup    = 2
 )
+
+// latencyBatches are the batches a plan is measured at, each with its
+// least number of timed runs and the CPU time (both models) past which
+// no more runs are made: batch 8 runs are 8 times longer and vary less.
+var latencyBatches = []latencyBatch{{1, 15, 2 * time.Second}, {8, 6, 4 * time.Second}}
+
+type latencyBatch struct {
+	batch  int64
+	runs   int
+	budget time.Duration
+}
 
 // measuredLatencyPlan selects the plan for a latency target of
 // cfg.Settings.Ratio (latency removed) on m, measuring each candidate
 // whole. It returns the plan and notes on each measurement; m is left
-// untouched. ok is false (and the plan nil) where the models cannot be
-// measured whole (past protobuf's 2 GiB); the caller then keeps the
-// table's estimate.
-func measuredLatencyPlan(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg pruner.Config) (plan *prune.Plan, notes []string, err error) {
+// untouched. The plan is nil where the models cannot be measured whole
+// (past protobuf's 2 GiB); the caller then keeps the table's estimate.
+func measuredLatencyPlan(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg pruner.Config) (*prune.Plan, []string, error) {
 	dense, err := m.Marshal()
 	if err != nil {
 		return nil, []string{fmt.Sprintf("latency: the model cannot be measured whole (%v): the table's estimate is kept", err)}, nil
 	}
-	want := 1 - cfg.Settings.Ratio // latency kept, as a fraction of dense
-	est := cfg.Settings.Ratio      // the ratio asked of the estimate
-	bestGap := math.Inf(1)
-	var pts []point
-	for round := range latencyRounds {
+	var notes []string
+	batches := latencyBatches
+	selectPlan := func(ratio float64) (*prune.Plan, error) {
 		c := cfg
 		c.DryRun = true
-		c.Settings.Ratio = est
+		c.Settings.Ratio = ratio
 		out, err := pruner.Run(ctx, m, an, nil, c)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		p := out.Plan
+		return out.Plan, nil
+	}
+	measure := func(p *prune.Plan) (float64, string, error) {
 		b, err := applyToCopy(m, an, p)
+		if err != nil {
+			return 0, "", err
+		}
+		var sum float64
+		var parts []string
+		for i := 0; i < len(batches); i++ {
+			lb := batches[i]
+			cmp, err := latency.Compare(ctx, dense, b, lb.batch, latencyWarmup, lb.runs, lb.budget)
+			if errors.Is(err, latency.ErrStaticBatch) && lb.batch > 1 {
+				notes = append(notes, fmt.Sprintf("latency: measured at batch 1 only (%v)", err))
+				batches = slices.Delete(slices.Clone(batches), i, i+1)
+				i--
+				continue
+			}
+			if err != nil {
+				return 0, "", err
+			}
+			sum += cmp.Ratio
+			parts = append(parts, fmt.Sprintf("batch %d %.2f×, %.0f µs → %.0f µs, %d runs", cmp.Batch, cmp.Ratio, cmp.DenseUs, cmp.PrunedUs, cmp.Runs))
+		}
+		return sum / float64(len(parts)), strings.Join(parts, "; "), nil
+	}
+	plan, measured, err := correctLatency(cfg.Settings.Ratio, selectPlan, measure)
+	return plan, append(notes, measured...), err
+}
+
+// correctLatency asks selectPlan for plans at estimate ratios (latency
+// removed by the table's estimate) until measure, the plan's measured
+// latency kept as a fraction of dense, lands within latencyTolerance of
+// 1 − ratio, latencyRounds plans at most. It returns the plan measured
+// closest and a note per plan.
+func correctLatency(ratio float64, selectPlan func(float64) (*prune.Plan, error), measure func(*prune.Plan) (float64, string, error)) (*prune.Plan, []string, error) {
+	want := 1 - ratio // latency kept, as a fraction of dense
+	est := ratio      // the ratio asked of the estimate
+	bestGap := math.Inf(1)
+	var plan *prune.Plan
+	var notes []string
+	var pts []point
+	for round := range latencyRounds {
+		p, err := selectPlan(est)
 		if err != nil {
 			return nil, nil, err
 		}
-		cmp, err := latency.Compare(ctx, dense, b, latencyWarmup, latencyRuns, latencyBudget)
+		got, detail, err := measure(p)
 		if err != nil {
 			return nil, nil, err
 		}
 		estKept := p.After.LatencyUs / max(p.Before.LatencyUs, 1e-9)
-		notes = append(notes, fmt.Sprintf("latency measured, plan %d: estimate %.2f×, measured %.2f× (%.0f µs → %.0f µs, CPU time, medians of %d interleaved runs)",
-			round+1, estKept, cmp.Ratio, cmp.DenseUs, cmp.PrunedUs, cmp.Runs))
-		if gap := math.Abs(cmp.Ratio - want); gap < bestGap {
+		notes = append(notes, fmt.Sprintf("latency measured, plan %d: estimate %.2f×, measured %.2f× (%s; least thread CPU time of interleaved runs)",
+			round+1, estKept, got, detail))
+		if gap := math.Abs(got - want); gap < bestGap {
 			plan, bestGap = p, gap
 		}
 		if bestGap <= latencyTolerance || round == latencyRounds-1 {
 			break
 		}
-		pts = append(pts, point{estKept, cmp.Ratio})
-		// The correction stays within a quarter of the asked ratio: a
+		pts = append(pts, point{estKept, got})
+		// The correction stays within half the asked ratio: a
 		// measurement thrown off by the machine's load must not turn
-		// into a model pruned far past the goal.
-		kept := min(max(nextEstimate(pts, want), 0.75*want), 1.25*want, 0.99)
+		// into a model pruned far past the goal. (A quarter was too
+		// tight: EfficientNet-B0's table needed 0.74 of the asked
+		// kept fraction.)
+		kept := min(max(nextEstimate(pts, want), 0.5*want), 1.5*want, 0.99)
 		next := min(max(1-kept, 0.01), 0.95)
 		if math.Abs(next-est) < 1e-3 {
 			break
