@@ -10,6 +10,14 @@
 //	    [-data fixtures/data/fmnist_unlabelled_x.npy]
 //
 // Peak memory: run the built binary under /usr/bin/time -v.
+//
+// With -pruned, an already pruned model (the output of pare prune) is
+// distilled toward -model instead, on -data, and each learning rate's
+// result is written to -out for pare check (the decoder, whose quality
+// is a perplexity):
+//
+//	go run ./bench/kd -model llama_char_op17 -pruned /tmp/plain.onnx -steps 200 -lrs 1e-3,3e-3 \
+//	    -data fixtures/data/llama_unlabelled_ids.npy -out /tmp/kd
 package main
 
 import (
@@ -36,12 +44,14 @@ import (
 )
 
 var (
-	model = flag.String("model", "fmnist_resnet_bn_op17", "fixture under fixtures/models")
-	ratio = flag.Float64("ratio", 0.7, "share of parameters removed")
-	steps = flag.Int("steps", 200, "distillation steps")
-	batch = flag.Int("batch", 32, "samples per step")
-	lrs   = flag.String("lrs", "1e-3,1e-4", "learning rates, comma-separated")
-	data  = flag.String("data", "fixtures/data/fmnist_calib_x.npy", "unlabelled images to distil on (pruning calibrates on fmnist_calib_x.npy)")
+	model  = flag.String("model", "fmnist_resnet_bn_op17", "fixture under fixtures/models")
+	ratio  = flag.Float64("ratio", 0.7, "share of parameters removed")
+	steps  = flag.Int("steps", 200, "distillation steps")
+	batch  = flag.Int("batch", 32, "samples per step")
+	lrs    = flag.String("lrs", "1e-3,1e-4", "learning rates, comma-separated")
+	data   = flag.String("data", "fixtures/data/fmnist_calib_x.npy", "unlabelled images to distil on (pruning calibrates on fmnist_calib_x.npy)")
+	pruned = flag.String("pruned", "", "distil this pruned model toward -model instead of pruning it here")
+	out    = flag.String("out", "", "with -pruned: directory to write each learning rate's model to (kd-LR.onnx)")
 )
 
 func main() {
@@ -57,6 +67,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	path := "fixtures/models/" + *model + ".onnx"
+	if *pruned != "" {
+		return distilPruned(ctx, path)
+	}
 	dense, err := graph.Load(path)
 	if err != nil {
 		return err
@@ -162,4 +175,49 @@ func accuracy(ctx context.Context, m *graph.Model, x tensor.Dense, y []int64) (f
 		return 0, err
 	}
 	return check.Top1(logits, y), nil
+}
+
+// distilPruned distils the model of -pruned toward the dense model at
+// path for each learning rate and writes the results to -out.
+func distilPruned(ctx context.Context, path string) error {
+	if *out == "" {
+		return fmt.Errorf("-pruned needs -out")
+	}
+	dense, err := graph.Load(path)
+	if err != nil {
+		return err
+	}
+	m, err := graph.Load(*pruned)
+	if err != nil {
+		return err
+	}
+	fmt.Println("| lr | steps | s/step (wall) | model | notes |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, s := range strings.Split(*lrs, ",") {
+		lr, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		student, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+		if err != nil {
+			return err
+		}
+		src, err := calib.Open(*data, student, 0)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		notes, err := recovery.Distill(ctx, student, dense, src, recovery.DistillConfig{Steps: *steps, Batch: *batch, LR: lr})
+		src.Close()
+		if err != nil {
+			return err
+		}
+		per := time.Since(start).Seconds() / float64(*steps)
+		file := fmt.Sprintf("%s/kd-%s.onnx", *out, s)
+		if err := student.Save(file, graph.SaveOptions{}); err != nil {
+			return err
+		}
+		fmt.Printf("| %g | %d | %.2f | %s | %s |\n", lr, *steps, per, file, strings.Join(notes, "; "))
+	}
+	return nil
 }
