@@ -21,6 +21,13 @@ const DampTries = 7
 // is multiplied by 10, at most DampTries times in all. The one damped
 // inverse of OBS compensation (package prune) and GPTQ (package quant).
 func DampedInverse(h mat.Symmetric, damp float64) (*mat.SymDense, error) {
+	inv, _, err := DampedInverseLambda(h, damp)
+	return inv, err
+}
+
+// DampedInverseLambda is DampedInverse that also returns the λ it added
+// to the diagonal (GPTQ derives its output error from it).
+func DampedInverseLambda(h mat.Symmetric, damp float64) (*mat.SymDense, float64, error) {
 	n := h.SymmetricDim()
 	mean := 0.0
 	for i := range n {
@@ -41,12 +48,12 @@ func DampedInverse(h mat.Symmetric, damp float64) (*mat.SymDense, error) {
 		if ch.Factorize(a) {
 			var inv mat.SymDense
 			if err := ch.InverseTo(&inv); err == nil {
-				return &inv, nil
+				return &inv, lambda, nil
 			}
 		}
 		lambda *= 10
 	}
-	return nil, ErrNotPositiveDefinite
+	return nil, 0, ErrNotPositiveDefinite
 }
 
 // DampedInverseRows is DampedInverse for a row-major n×n H, returning a

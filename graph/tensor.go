@@ -283,3 +283,18 @@ func Release(t *onnx.TensorProto) {
 		releaseMapped(t.RawData)
 	}
 }
+
+// Keep returns a function that puts t's data back as it is now, sharing
+// its bytes, not copying them: a weight replaced for a while (sequential
+// GPTQ runs the model with its quantized layers dequantized) gets its
+// original back, still aliasing its mapped data file when it did.
+func Keep(t *onnx.TensorProto) func() {
+	dims := append([]int64(nil), t.Dims...)
+	raw, f32, i32, i64, f64, u64, str := t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data, t.StringData
+	ext, loc := t.ExternalData, t.DataLocation
+	return func() {
+		t.Dims = dims
+		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data, t.StringData = raw, f32, i32, i64, f64, u64, str
+		t.ExternalData, t.DataLocation = ext, loc
+	}
+}

@@ -1,9 +1,12 @@
 package quant
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -13,6 +16,9 @@ import (
 // gptqBlock is the number of columns GPTQ updates lazily before
 // propagating their errors to the rest of the matrix (the paper's B).
 const gptqBlock = 128
+
+// updRows is the number of rows whose block update is computed at once.
+const updRows = 512
 
 // maxDampTries bounds the retries with ten times more damping when the
 // damped Hessian is not positive definite in floating point.
@@ -36,57 +42,76 @@ type GPTQOptions struct {
 // Hessian per input group (Conv groups); rows are split evenly between
 // them.
 func GPTQ(w Matrix, h *Hessian, s Scheme, g Granularity, opts GPTQOptions) (*Quantized, error) {
+	q, _, err := gptq(w, h, s, g, opts)
+	return q, err
+}
+
+// gptq is GPTQ that also returns tr((W−Ŵ)H(W−Ŵ)ᵀ) summed over the
+// groups (with h as accumulated, not normalised), or NaN when it could
+// not be derived from the run (see gptqGroup).
+func gptq(w Matrix, h *Hessian, s Scheme, g Granularity, opts GPTQOptions) (*Quantized, float64, error) {
 	if err := w.validate(); err != nil {
-		return nil, fmt.Errorf("quant: gptq: %w", err)
+		return nil, 0, fmt.Errorf("quant: gptq: %w", err)
 	}
 	if h.Cols != w.Cols || len(h.H) == 0 || w.Rows%len(h.H) != 0 {
-		return nil, fmt.Errorf("quant: gptq: %w: %d×%d weight, Hessian of %d columns in %d groups", ErrInvalid, w.Rows, w.Cols, h.Cols, len(h.H))
+		return nil, 0, fmt.Errorf("quant: gptq: %w: %d×%d weight, Hessian of %d columns in %d groups", ErrInvalid, w.Rows, w.Cols, h.Cols, len(h.H))
 	}
 	if opts.Damp <= 0 {
 		opts.Damp = 0.01
 	}
 	q, err := newQuantized(s, g, w.Rows, w.Cols)
 	if err != nil {
-		return nil, fmt.Errorf("quant: gptq: %w", err)
+		return nil, 0, fmt.Errorf("quant: gptq: %w", err)
 	}
 	if g.IsPerTensor() {
 		if q.Grids[0], err = s.FitValues(w.Data); err != nil {
-			return nil, fmt.Errorf("quant: gptq: %w", err)
+			return nil, 0, fmt.Errorf("quant: gptq: %w", err)
 		}
 	}
 	rowsPer := w.Rows / len(h.H)
+	loss := 0.0
 	for gi, hg := range h.H {
 		sub := Matrix{Rows: rowsPer, Cols: w.Cols, Data: w.Data[gi*rowsPer*w.Cols : (gi+1)*rowsPer*w.Cols]}
-		if err := gptqGroup(sub, hg, q, gi*rowsPer, opts); err != nil {
-			return nil, err
+		l, err := gptqGroup(sub, hg, q, gi*rowsPer, opts)
+		if err != nil {
+			return nil, 0, err
 		}
+		loss += l
 	}
-	return q, nil
+	return q, loss, nil
 }
 
 // gptqGroup runs GPTQ on the rows of w (rows row0… of q) with Hessian hg
-// (cols×cols, row-major, not yet normalised).
-func gptqGroup(w Matrix, hg []float64, q *Quantized, row0 int, opts GPTQOptions) error {
+// (cols×cols, row-major, upper triangle read, not yet normalised) and
+// returns tr((W−Ŵ)H(W−Ŵ)ᵀ) over these rows, or NaN when it cannot be
+// told accurately from the run.
+//
+// The trace comes for free: with H⁻¹ = UᵀU (H damped) the run leaves
+// W − Ŵ = E·U, E the scaled errors e = (w − q)/U_ii, so that
+// tr((W−Ŵ)(H+λI)(W−Ŵ)ᵀ) = ΣE²; the damping's λ‖W−Ŵ‖² (and the unit
+// diagonal given to dead inputs) is then taken off. Computing the trace
+// from H directly cost four times the rest of GPTQ on wide layers.
+func gptqGroup(w Matrix, hg []float64, q *Quantized, row0 int, opts GPTQOptions) (float64, error) {
 	s, g := q.Scheme, q.Gran
 	rows, cols := w.Rows, w.Cols
 	H := mat.NewSymDense(cols, nil)
+	hr := H.RawSymmetric()
 	for i := range cols {
-		for j := i; j < cols; j++ {
-			H.SetSym(i, j, hg[i*cols+j])
-		}
+		copy(hr.Data[i*hr.Stride+i:i*hr.Stride+cols], hg[i*cols+i:(i+1)*cols])
 	}
-	W := mat.NewDense(rows, cols, nil)
-	for r := range rows {
-		for c := range cols {
-			W.Set(r, c, float64(w.At(r, c)))
-		}
+	// W is row-major rows×cols in float64, in the quantization order.
+	W := make([]float64, rows*cols)
+	for i, v := range w.Data {
+		W[i] = float64(v)
 	}
 	// Dead inputs: never active, so their weights do not matter.
+	var dead []int
 	for i := range cols {
-		if H.At(i, i) == 0 {
-			H.SetSym(i, i, 1)
+		if hr.Data[i*hr.Stride+i] == 0 {
+			hr.Data[i*hr.Stride+i] = 1
+			dead = append(dead, i)
 			for r := range rows {
-				W.Set(r, i, 0)
+				W[r*cols+i] = 0
 			}
 		}
 	}
@@ -107,13 +132,16 @@ func gptqGroup(w Matrix, hg []float64, q *Quantized, row0 int, opts GPTQOptions)
 			return 0
 		})
 		Hp := mat.NewSymDense(cols, nil)
-		Wp := mat.NewDense(rows, cols, nil)
 		for i := range cols {
 			for j := i; j < cols; j++ {
 				Hp.SetSym(i, j, H.At(perm[i], perm[j]))
 			}
-			for r := range rows {
-				Wp.Set(r, i, W.At(r, perm[i]))
+		}
+		Wp := make([]float64, rows*cols)
+		for r := range rows {
+			src, dst := W[r*cols:(r+1)*cols], Wp[r*cols:(r+1)*cols]
+			for i, p := range perm {
+				dst[i] = src[p]
 			}
 		}
 		H, W = Hp, Wp
@@ -123,71 +151,144 @@ func gptqGroup(w Matrix, hg []float64, q *Quantized, row0 int, opts GPTQOptions)
 	if static && !g.IsPerTensor() {
 		span := g.groupCols(cols)
 		for r := range rows {
+			row := w.Row(r)
 			for c0 := 0; c0 < cols; c0 += span {
-				vals := make([]float32, 0, span)
-				for c := c0; c < min(c0+span, cols); c++ {
-					vals = append(vals, w.At(r, c))
-				}
-				grid, err := s.FitValues(vals)
+				grid, err := s.FitValues(row[c0:min(c0+span, cols)])
 				if err != nil {
-					return fmt.Errorf("quant: gptq: %w", err)
+					return 0, fmt.Errorf("quant: gptq: %w", err)
 				}
 				q.Grids[q.GridIndex(row0+r, c0)] = grid
 			}
 		}
 	}
-	U, err := invCholeskyUpper(H, opts.Damp)
+	U, lambda, err := invCholeskyUpper(H, opts.Damp)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	ur := U.RawMatrix()
 	span := g.groupCols(cols)
-	errs := mat.NewDense(rows, gptqBlock, nil)
+	errs := make([]float64, rows*gptqBlock)
+	updBuf := make([]float64, min(rows, updRows)*max(cols-gptqBlock, 0))
+	sumE2 := make([]float64, rows)
 	for b0 := 0; b0 < cols; b0 += gptqBlock {
 		b1 := min(b0+gptqBlock, cols)
-		for i := b0; i < b1; i++ {
-			orig := perm[i]
-			if !static && !g.IsPerTensor() && orig%span == 0 {
-				// Refit this group's grids on the updated weights.
-				for r := range rows {
-					vals := make([]float32, 0, span)
-					for c := i; c < min(i+span, cols); c++ {
-						vals = append(vals, float32(W.At(r, c)))
+		nb := b1 - b0
+		// Rows are independent within a block: each goes through the
+		// block's columns on its own.
+		err := parallelRows(rows, func(r0, r1 int) error {
+			vals := make([]float32, 0, span)
+			for r := r0; r < r1; r++ {
+				wr := W[r*cols : (r+1)*cols]
+				er := errs[r*gptqBlock : r*gptqBlock+nb]
+				for i := b0; i < b1; i++ {
+					orig := perm[i]
+					if !static && !g.IsPerTensor() && orig%span == 0 {
+						// Refit this group's grid on the updated weights.
+						vals = vals[:0]
+						for _, v := range wr[i:min(i+span, cols)] {
+							vals = append(vals, float32(v))
+						}
+						grid, err := s.FitValues(vals)
+						if err != nil {
+							return fmt.Errorf("quant: gptq: %w", err)
+						}
+						q.Grids[q.GridIndex(row0+r, orig)] = grid
 					}
-					grid, err := s.FitValues(vals)
-					if err != nil {
-						return fmt.Errorf("quant: gptq: %w", err)
+					grid := q.Grids[q.GridIndex(row0+r, orig)]
+					x := wr[i]
+					code := s.Quantize(float32(x), grid)
+					q.Q[(row0+r)*cols+orig] = code
+					e := (x - float64(Dequantize(code, grid))) / ur.Data[i*ur.Stride+i]
+					er[i-b0] = e
+					sumE2[r] += e * e
+					urow := ur.Data[i*ur.Stride+i+1 : i*ur.Stride+b1]
+					rest := wr[i+1 : b1]
+					for j, u := range urow {
+						rest[j] -= e * u
 					}
-					q.Grids[q.GridIndex(row0+r, orig)] = grid
 				}
 			}
-			d := U.At(i, i)
-			for r := range rows {
-				grid := q.Grids[q.GridIndex(row0+r, orig)]
-				x := W.At(r, i)
-				code := s.Quantize(float32(x), grid)
-				q.Q[(row0+r)*cols+orig] = code
-				e := (x - float64(Dequantize(code, grid))) / d
-				errs.Set(r, i-b0, e)
-				for j := i + 1; j < b1; j++ {
-					W.Set(r, j, W.At(r, j)-e*U.At(i, j))
-				}
-			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
 		}
 		if b1 < cols {
-			var upd mat.Dense
-			upd.Mul(errs.Slice(0, rows, 0, b1-b0), U.Slice(b0, b1, b1, cols))
-			rest := W.Slice(0, rows, b1, cols).(*mat.Dense)
-			rest.Sub(rest, &upd)
+			// The block's errors times U go to the later columns, in
+			// chunks of rows through one buffer (a 32000-row head would
+			// otherwise take a second copy of W per block).
+			Ub := U.Slice(b0, b1, b1, cols)
+			for r0 := 0; r0 < rows; r0 += updRows {
+				r1 := min(r0+updRows, rows)
+				E := mat.NewDense(r1-r0, nb, nil)
+				er := E.RawMatrix()
+				for r := r0; r < r1; r++ {
+					copy(er.Data[(r-r0)*er.Stride:(r-r0)*er.Stride+nb], errs[r*gptqBlock:r*gptqBlock+nb])
+				}
+				upd := mat.NewDense(r1-r0, cols-b1, updBuf[:(r1-r0)*(cols-b1)])
+				upd.Mul(E, Ub)
+				ud := upd.RawMatrix()
+				for r := r0; r < r1; r++ {
+					rest := W[r*cols+b1 : (r+1)*cols]
+					for j, v := range ud.Data[(r-r0)*ud.Stride : (r-r0)*ud.Stride+cols-b1] {
+						rest[j] -= v
+					}
+				}
+			}
 		}
 	}
-	return nil
+	// tr(Δ(H+λI)Δᵀ) = ΣE², Δ = W0 − Ŵ in the quantization order.
+	total, dampTerm, deadTerm := 0.0, 0.0, 0.0
+	isDead := make([]bool, cols)
+	for _, c := range dead {
+		isDead[c] = true
+	}
+	for r := range rows {
+		total += sumE2[r]
+		for _, p := range perm {
+			code := q.Q[(row0+r)*cols+p]
+			w0 := 0.0 // the weight GPTQ started from: dead inputs zeroed
+			if !isDead[p] {
+				w0 = float64(w.At(r, p))
+			}
+			d := w0 - float64(Dequantize(code, q.Grids[q.GridIndex(row0+r, p)]))
+			dampTerm += d * d
+			if isDead[p] {
+				deadTerm += d * d
+			}
+		}
+	}
+	loss := total - lambda*dampTerm - deadTerm
+	// Far below the damping it is taken from, the difference is
+	// rounding noise: the caller computes the trace directly.
+	if !(loss > 1e-6*total) {
+		return math.NaN(), nil
+	}
+	return loss, nil
 }
 
-// invCholeskyUpper damps H, inverts it (calib.DampedInverse, shared with
-// OBS pruning) and returns the upper Cholesky factor U of H⁻¹ (H⁻¹ =
-// UᵀU), starting again with ten times more damping when the inverse does
-// not factorise.
-func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, error) {
+// parallelRows runs f over [0, rows) split into one contiguous range per
+// available CPU, and returns the first error.
+func parallelRows(rows int, f func(r0, r1 int) error) error {
+	n := min(runtime.GOMAXPROCS(0), max(rows/16, 1))
+	if n <= 1 {
+		return f(0, rows)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		r0, r1 := k*rows/n, (k+1)*rows/n
+		wg.Go(func() { errs[k] = f(r0, r1) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// invCholeskyUpper damps H, inverts it (calib.DampedInverseLambda, shared
+// with OBS pruning) and returns the upper Cholesky factor U of H⁻¹ (H⁻¹ =
+// UᵀU) with the λ added to the diagonal, starting again with ten times
+// more damping when the inverse does not factorise.
+func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, float64, error) {
 	n := H.SymmetricDim()
 	mean := 0.0
 	for i := range n {
@@ -195,10 +296,10 @@ func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, error) {
 	}
 	mean /= float64(n)
 	if !(mean > 0) || math.IsInf(mean, 0) {
-		return nil, fmt.Errorf("quant: gptq: %w: Hessian diagonal mean %v", ErrInvalid, mean)
+		return nil, 0, fmt.Errorf("quant: gptq: %w: Hessian diagonal mean %v", ErrInvalid, mean)
 	}
 	for try := range maxDampTries {
-		inv, err := calib.DampedInverse(H, damp*math.Pow(10, float64(try)))
+		inv, lambda, err := calib.DampedInverseLambda(H, damp*math.Pow(10, float64(try)))
 		if err != nil {
 			break
 		}
@@ -216,8 +317,8 @@ func invCholeskyUpper(H *mat.SymDense, damp float64) (*mat.Dense, error) {
 			}
 		}
 		if ok {
-			return U, nil
+			return U, lambda, nil
 		}
 	}
-	return nil, fmt.Errorf("quant: gptq: %w: Hessian not positive definite after %d dampings", ErrInvalid, maxDampTries)
+	return nil, 0, fmt.Errorf("quant: gptq: %w: Hessian not positive definite after %d dampings", ErrInvalid, maxDampTries)
 }

@@ -90,6 +90,17 @@ func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
 			if math.Abs(he-direct) > 1e-6*max(1, direct) {
 				t.Errorf("OutputError %.6g, direct %.6g", he, direct)
 			}
+			// So does the one derived from GPTQ's own errors.
+			_, loss, err := gptq(w, h, c.s, c.g, GPTQOptions{ActOrder: c.ao})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.IsNaN(loss) {
+				t.Errorf("no trace from the run")
+			}
+			if fe := h.outputErrorOf(w, gq, loss); math.Abs(fe-he) > 1e-6*he {
+				t.Errorf("output error from the run %.8g, from H %.8g", fe, he)
+			}
 			// Codes stay in range and their grids are the stored ones.
 			qmin, qmax := c.s.Range()
 			for _, v := range gq.Q {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/pare-dev/pare/calib"
@@ -55,6 +57,45 @@ func (h *Hessian) OutputError(w, wq Matrix) float64 {
 	return math.Sqrt(max(num, 0) / den)
 }
 
+// outputErrorOf is OutputError for GPTQ's result q of w, given the
+// trace tr((W−Ŵ)H(W−Ŵ)ᵀ) the run left (NaN when it could not tell):
+// only ‖XWᵀ‖² = tr(WHWᵀ) is left to compute, as a symmetric rank update
+// WᵀW (half the work of a product with H) in blocks of rows.
+func (h *Hessian) outputErrorOf(w Matrix, q *Quantized, loss float64) float64 {
+	if math.IsNaN(loss) {
+		return h.OutputError(w, q.Dequantize())
+	}
+	const block = 256
+	rowsPer := w.Rows / len(h.H)
+	c := h.Cols
+	den := 0.0
+	for g := range h.H {
+		gram := blas64.Symmetric{N: c, Stride: c, Uplo: blas.Upper, Data: make([]float64, c*c)}
+		for r0 := 0; r0 < rowsPer; r0 += block {
+			r1 := min(r0+block, rowsPer)
+			a := make([]float64, (r1-r0)*c)
+			for i, v := range w.Data[(g*rowsPer+r0)*c : (g*rowsPer+r1)*c] {
+				a[i] = float64(v)
+			}
+			blas64.Syrk(blas.Trans, 1, blas64.General{Rows: r1 - r0, Cols: c, Stride: c, Data: a}, 1, gram)
+		}
+		// tr(H·WᵀW) from the upper triangles of both.
+		hg := h.H[g]
+		for i := range c {
+			den += hg[i*c+i] * gram.Data[i*c+i]
+			s := 0.0
+			for j := i + 1; j < c; j++ {
+				s += hg[i*c+j] * gram.Data[i*c+j]
+			}
+			den += 2 * s
+		}
+	}
+	if den <= 0 {
+		return 0
+	}
+	return math.Sqrt(max(loss, 0) / den)
+}
+
 // frobeniusDot returns Σ a_ij·b_ij.
 func frobeniusDot(a, b *mat.Dense) float64 {
 	r, c := a.Dims()
@@ -89,8 +130,24 @@ func layerHessianShape(l *Layer) (*hessianShape, error) {
 // explicit padding); others are absent from the result. weights, when
 // given for a layer, weight its input tokens (RSQ).
 func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data Dataset, weights map[*Layer]TokenWeights, batch int) (map[*Layer]*Hessian, error) {
+	return collectHessians(layers, weights, func(names []string, visit visitFunc) error {
+		return capture(ctx, m, data, names, batch, visit)
+	})
+}
+
+// visitFunc receives one run's captured values, its first sample and its
+// number of samples.
+type visitFunc = func(vals map[string]tensor.Dense, first, rows int) error
+
+// collectHessians is CollectHessians over the values run captures.
+// Layers that read the same input with the same weighting (Q, K and V
+// projections) share one Hessian, accumulated once.
+func collectHessians(layers []*Layer, weights map[*Layer]TokenWeights, run func(names []string, visit visitFunc) error) (map[*Layer]*Hessian, error) {
 	out := map[*Layer]*Hessian{}
 	shapes := map[*Layer]*hessianShape{}
+	// owner maps a layer to the one whose Hessian it shares.
+	owner := map[*Layer]*Layer{}
+	first := map[string]*Layer{}
 	var todo []*Layer
 	for _, l := range layers {
 		hs, err := layerHessianShape(l)
@@ -98,6 +155,15 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 			continue
 		}
 		shapes[l] = hs
+		owner[l] = l
+		if !l.Desc.Spatial && weights[l] == nil {
+			key := fmt.Sprintf("%s/%d/%d", l.Input(), hs.cols, hs.groups)
+			if o, ok := first[key]; ok {
+				owner[l] = o
+				continue
+			}
+			first[key] = l
+		}
 		todo = append(todo, l)
 	}
 	for len(todo) > 0 {
@@ -124,7 +190,7 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 				names = append(names, l.Input())
 			}
 		}
-		err := capture(ctx, m, data, names, batch, func(vals map[string]tensor.Dense, first, _ int) error {
+		err := run(names, func(vals map[string]tensor.Dense, first, _ int) error {
 			for _, l := range pass {
 				d, ok := vals[l.Input()]
 				if !ok {
@@ -142,6 +208,9 @@ func CollectHessians(ctx context.Context, m *graph.Model, layers []*Layer, data 
 		for l, h := range acc {
 			out[l] = h
 		}
+	}
+	for l, o := range owner {
+		out[l] = out[o]
 	}
 	return out, nil
 }

@@ -90,16 +90,7 @@ func quantizeEach(ctx context.Context, m *graph.Model, layers []*Layer, o *Optio
 			}
 		}
 		if o.Sequential {
-			qs, err := quantizeSequential(ctx, m, layers, o, rep, d, weights)
-			if err != nil {
-				return err
-			}
-			for i, q := range qs {
-				if err := emit(i, q); err != nil {
-					return err
-				}
-			}
-			return nil
+			return quantizeSequential(ctx, m, layers, o, rep, d, weights, emit)
 		}
 		if hess, err = CollectHessians(ctx, m, layers, d, weights, o.BatchSize); err != nil {
 			return err
@@ -216,9 +207,10 @@ func (o Options) quantizeLayer(l *Layer, w Matrix, h *Hessian) (*Quantized, Laye
 	var outErr *float64
 	var err error
 	if h != nil {
-		q, err = GPTQ(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
+		var loss float64
+		q, loss, err = gptq(w, h, s, g, GPTQOptions{Damp: o.Damp, ActOrder: o.ActOrder})
 		if err == nil {
-			e := h.OutputError(w, q.Dequantize())
+			e := h.outputErrorOf(w, q, loss)
 			outErr = &e
 		}
 	} else {

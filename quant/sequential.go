@@ -2,8 +2,10 @@ package quant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/progress"
 )
@@ -18,70 +20,131 @@ import (
 // until one reads a value computed from a layer already in the pass
 // (Q/K/V projections reading one normalised input share a pass; the
 // output projection starts the next). After each pass the pass's weights
-// are replaced in m by their dequantized values; the float weights are
-// put back before returning, so the emitters see the model as before.
-func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, d Dataset, weights map[*Layer]TokenWeights) ([]*Quantized, error) {
-	saved := map[string][]float32{}
-	dims := map[string][]int64{}
+// are replaced in m by their dequantized values. Each result goes to
+// emit as soon as it is made, in layer order, and is not kept.
+//
+// The calibration runs go through calib.Segments: each pass runs only
+// the nodes between the previous pass's inputs and its own, from the
+// values kept at that frontier, so that the whole run costs one forward
+// pass over the data and onnxruntime holds one segment's weights at a
+// time. A dequantized weight is put back to its original (still mapped
+// from its file, never copied) as soon as every node reading it has run;
+// the rest are put back before returning, so the emitters see the model
+// as before. Models the segments cannot take (or whose kept values
+// outgrow calib.SegmentBudget in the first pass) run whole each pass.
+func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, d Dataset, weights map[*Layer]TokenWeights, emit func(i int, q *Quantized) error) error {
+	restore := map[string]func(){}
 	defer func() {
-		for name, v := range saved {
-			_ = graph.SetFloat32s(m.Graph.Initializer(name), dims[name], v)
+		for _, put := range restore {
+			put()
 		}
 	}()
-	original := func(l *Layer) (Matrix, error) {
-		if _, ok := saved[l.Weight]; !ok {
-			v, err := graph.Float32s(m.Graph.Initializer(l.Weight))
-			if err != nil {
-				return Matrix{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
-			}
-			saved[l.Weight] = append([]float32(nil), v...)
-			dims[l.Weight] = l.Dims
-		}
-		v := append([]float32(nil), saved[l.Weight]...)
-		if l.transposed() {
-			return Matrix{Rows: l.In(), Cols: l.Out(), Data: v}.T(), nil
-		}
-		return Matrix{Rows: l.Out(), Cols: l.In(), Data: v}, nil
+	seg, err := calib.NewSegments(m, d, o.BatchSize)
+	if err != nil || !segmentCapture {
+		seg = nil
 	}
-	out := make([]*Quantized, len(layers))
+	// putBack restores the dequantized weights no node will read again.
+	putBack := func() {
+		for name, put := range restore {
+			done := true
+			for _, c := range m.Graph.Consumers(name) {
+				if seg == nil || !seg.Ran(c) {
+					done = false
+				}
+			}
+			if done {
+				put()
+				delete(restore, name)
+			}
+		}
+	}
+	// original reads l's float weight, also when a layer quantized
+	// before shares it.
+	original := func(l *Layer) (Matrix, error) {
+		put, ok := restore[l.Weight]
+		if !ok {
+			return l.Matrix(m)
+		}
+		now := graph.Keep(m.Graph.Initializer(l.Weight))
+		put()
+		defer now()
+		return l.Matrix(m)
+	}
 	passes := 0
 	for done := 0; done < len(layers); {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		end := done + 1
 		for end < len(layers) && !dependsOn(m, layers[end].Input(), layers[done:end]) {
 			end++
 		}
 		pass := layers[done:end]
-		hess, err := CollectHessians(ctx, m, pass, d, weights, o.BatchSize)
+		collect := func() (map[*Layer]*Hessian, error) {
+			return collectHessians(pass, weights, func(names []string, visit visitFunc) error {
+				if seg != nil {
+					return seg.Capture(ctx, names, visit)
+				}
+				return capture(ctx, m, d, names, o.BatchSize, visit)
+			})
+		}
+		hess, err := collect()
+		if err != nil && seg != nil && passes == 0 && errors.Is(err, calib.ErrSegments) {
+			// No weight has changed yet: start again with whole runs.
+			rep.note(o, "gptq: %v; each pass runs the whole model", err)
+			seg = nil
+			hess, err = collect()
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		passes++
+		putBack()
+		deq := make([]Matrix, len(pass))
 		for i, l := range pass {
 			progress.Report(ctx, o.Method+" layers", done+i, len(layers))
 			w, err := original(l)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			q, lr, err := o.quantizeLayer(l, w, hess[l])
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out[done+i] = q
+			delete(hess, l)
 			rep.Layers = append(rep.Layers, lr)
+			if end < len(layers) {
+				// The last pass's weights are not run again.
+				deq[i] = q.Dequantize()
+			}
+			if err := emit(done+i, q); err != nil {
+				return err
+			}
 		}
 		for i, l := range pass {
-			if err := l.SetMatrix(m, out[done+i].Dequantize()); err != nil {
-				return nil, err
+			if end == len(layers) {
+				break
 			}
+			if _, ok := restore[l.Weight]; !ok {
+				restore[l.Weight] = graph.Keep(m.Graph.Initializer(l.Weight))
+			}
+			if err := l.SetMatrix(m, deq[i]); err != nil {
+				return err
+			}
+			deq[i] = Matrix{}
 		}
 		done = end
 	}
-	rep.note(o, "gptq: sequential, Hessians collected in %d calibration passes over the partly quantized model", passes)
-	return out, nil
+	how := "the whole model each pass"
+	if seg != nil {
+		how = fmt.Sprintf("%d segments of %d nodes from kept values, one forward pass in all", seg.Runs, seg.Nodes)
+	}
+	rep.note(o, "gptq: sequential, Hessians collected in %d calibration passes over the partly quantized model (%s)", passes, how)
+	return nil
 }
+
+// segmentCapture turns calib.Segments on (tests compare with whole runs).
+var segmentCapture = true
 
 // dependsOn reports whether value name is computed from the output of
 // any of the layers' nodes.

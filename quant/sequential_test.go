@@ -3,6 +3,7 @@ package quant
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -78,4 +79,78 @@ func TestSequentialGPTQ(t *testing.T) {
 		seqErr += *l.OutputError
 	}
 	t.Logf("%d layers, %d in the first pass, %d later layers changed; mean layer output error %.4f", len(layers), first, differ, seqErr/float64(len(rep.Layers)))
+}
+
+// TestSequentialSegmentsMatchWholeRuns checks the segment runs of
+// sequential GPTQ against running the whole partly quantized model for
+// every pass, on decoder fixtures: every layer's codes are the same, the
+// segments ran each node once, and the float weights are back after.
+func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
+	for _, name := range []string{"gpt_nano_op17", "llama_nano_op17"} {
+		t.Run(name, func(t *testing.T) {
+			var f fixture
+			for _, c := range loadManifest(t) {
+				if c.Name == name {
+					f = c
+				}
+			}
+			if f.Name == "" {
+				t.Fatalf("no fixture %s", name)
+			}
+			m, in := loadFixture(t, f)
+			data := Dataset{Inputs: in}
+			run := func(segments bool) ([]*Quantized, *Report) {
+				old := segmentCapture
+				segmentCapture = segments
+				defer func() { segmentCapture = old }()
+				o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: true}
+				if err := o.defaults(); err != nil {
+					t.Fatal(err)
+				}
+				layers := FindLayers(m, nil)
+				before := make([][]float32, len(layers))
+				for i, l := range layers {
+					v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
+					before[i] = slices.Clone(v)
+				}
+				rep := &Report{}
+				qs, err := quantizeWeights(context.Background(), m, layers, &o, rep, func() (Dataset, error) { return data, nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, l := range layers {
+					v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
+					if !slices.Equal(v, before[i]) {
+						t.Fatalf("segments=%v: layer %s weight not restored", segments, l.Node.Name())
+					}
+				}
+				return qs, rep
+			}
+			whole, wrep := run(false)
+			seg, srep := run(true)
+			t.Logf("whole: %q", wrep.Notes)
+			t.Logf("segments: %q", srep.Notes)
+			if !slices.ContainsFunc(srep.Notes, func(n string) bool { return strings.Contains(n, "segments of") }) {
+				t.Fatalf("segments not used: %q", srep.Notes)
+			}
+			same, maxDiff := 0, 0
+			for i := range whole {
+				if slices.Equal(whole[i].Q, seg[i].Q) {
+					same++
+					continue
+				}
+				diff := 0
+				for j := range whole[i].Q {
+					if whole[i].Q[j] != seg[i].Q[j] {
+						diff++
+					}
+				}
+				maxDiff = max(maxDiff, diff)
+			}
+			t.Logf("%d of %d layers identical; at most %d codes differ in the others", same, len(whole), maxDiff)
+			if same != len(whole) {
+				t.Errorf("segment runs changed %d of %d layers", len(whole)-same, len(whole))
+			}
+		})
+	}
 }
