@@ -2,6 +2,7 @@ package quant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -89,8 +90,11 @@ func quantizeEach(ctx context.Context, m *graph.Model, layers []*Layer, o *Optio
 				return err
 			}
 		}
-		if o.Sequential {
-			return quantizeSequential(ctx, m, layers, o, rep, d, weights, emit)
+		// Pass by pass through the model's segments: one forward pass,
+		// one pass's Hessians held at a time.
+		err = quantizeSequential(ctx, m, layers, o, rep, d, weights, emit)
+		if !errors.Is(err, errWholeModel) {
+			return err
 		}
 		if hess, err = CollectHessians(ctx, m, layers, d, weights, o.BatchSize); err != nil {
 			return err

@@ -32,7 +32,14 @@ import (
 // the rest are put back before returning, so the emitters see the model
 // as before. Models the segments cannot take (or whose kept values
 // outgrow calib.SegmentBudget in the first pass) run whole each pass.
+//
+// Without o.Sequential the same passes run over the float model (no
+// weight is replaced): the Hessians are those of one whole-model
+// capture, collected pass by pass so that one pass's Hessians are held
+// at a time; errWholeModel asks the caller to capture the whole model
+// when the segments cannot run it.
 func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, d Dataset, weights map[*Layer]TokenWeights, emit func(i int, q *Quantized) error) error {
+	replace := o.Sequential
 	restore := map[string]func(){}
 	defer func() {
 		for _, put := range restore {
@@ -41,6 +48,9 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 	}()
 	seg, err := calib.NewSegments(m, d, o.BatchSize)
 	if err != nil || !segmentCapture {
+		if !replace {
+			return errWholeModel
+		}
 		seg = nil
 	}
 	// putBack restores the dequantized weights no node will read again.
@@ -90,6 +100,9 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 		}
 		hess, err := collect()
 		if err != nil && seg != nil && passes == 0 && errors.Is(err, calib.ErrSegments) {
+			if !replace {
+				return errWholeModel
+			}
 			// No weight has changed yet: start again with whole runs.
 			rep.note(o, "gptq: %v; each pass runs the whole model", err)
 			seg = nil
@@ -113,7 +126,7 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 			}
 			delete(hess, l)
 			rep.Layers = append(rep.Layers, lr)
-			if end < len(layers) {
+			if replace && end < len(layers) {
 				// The last pass's weights are not run again.
 				deq[i] = q.Dequantize()
 			}
@@ -122,7 +135,7 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 			}
 		}
 		for i, l := range pass {
-			if end == len(layers) {
+			if !replace || end == len(layers) {
 				break
 			}
 			if _, ok := restore[l.Weight]; !ok {
@@ -139,9 +152,17 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 	if seg != nil {
 		how = fmt.Sprintf("%d segments of %d nodes from kept values, one forward pass in all", seg.Runs, seg.Nodes)
 	}
-	rep.note(o, "gptq: sequential, Hessians collected in %d calibration passes over the partly quantized model (%s)", passes, how)
+	if replace {
+		rep.note(o, "gptq: sequential, Hessians collected in %d calibration passes over the partly quantized model (%s)", passes, how)
+	} else {
+		rep.note(o, "gptq: Hessians collected in %d calibration passes over the float model (%s)", passes, how)
+	}
 	return nil
 }
+
+// errWholeModel: the float model's Hessians are to be collected by whole
+// runs (the segments cannot take the model).
+var errWholeModel = errors.New("quant: whole-model capture")
 
 // segmentCapture turns calib.Segments on (tests compare with whole runs).
 var segmentCapture = true

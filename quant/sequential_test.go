@@ -2,6 +2,7 @@ package quant
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -81,13 +82,17 @@ func TestSequentialGPTQ(t *testing.T) {
 	t.Logf("%d layers, %d in the first pass, %d later layers changed; mean layer output error %.4f", len(layers), first, differ, seqErr/float64(len(rep.Layers)))
 }
 
-// TestSequentialSegmentsMatchWholeRuns checks the segment runs of
-// sequential GPTQ against running the whole partly quantized model for
-// every pass, on decoder fixtures: every layer's codes are the same, the
-// segments ran each node once, and the float weights are back after.
+// TestSequentialSegmentsMatchWholeRuns checks the segment runs of GPTQ
+// against running the whole model (partly quantized, for sequential
+// GPTQ) for every pass, on decoder fixtures: every layer's codes are the
+// same, and the float weights are back after.
 func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
-	for _, name := range []string{"gpt_nano_op17", "llama_nano_op17"} {
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		seq  bool
+	}{{"gpt_nano_op17", true}, {"llama_nano_op17", true}, {"llama_nano_op17", false}} {
+		name := c.name
+		t.Run(fmt.Sprintf("%s/sequential=%v", name, c.seq), func(t *testing.T) {
 			var f fixture
 			for _, c := range loadManifest(t) {
 				if c.Name == name {
@@ -103,7 +108,7 @@ func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
 				old := segmentCapture
 				segmentCapture = segments
 				defer func() { segmentCapture = old }()
-				o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: true}
+				o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: c.seq}
 				if err := o.defaults(); err != nil {
 					t.Fatal(err)
 				}
