@@ -140,7 +140,7 @@ func pruneCommand() *cli.Command {
 				return nil
 			}},
 			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
-			&cli.StringFlag{Name: "recover-data", Usage: "unlabelled inputs (.npy or .npz) to distil on with --recover kd instead of --calib (more images than --calib keep it from overfitting)"},
+			&cli.StringFlag{Name: "recover-data", Usage: "unlabelled inputs (.npy or .npz) to distil on with --recover kd instead of --calib (more samples than --calib keep it from overfitting; token-id windows for a decoder)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
