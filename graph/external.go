@@ -6,7 +6,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/pare-dev/pare/onnx"
 )
@@ -150,11 +149,9 @@ func openData(root *os.Root, loc string) (*os.File, error) {
 			return nil, fmt.Errorf("%w: %q is not a regular file", ErrUnsafePath, p)
 		}
 	}
-	// O_NONBLOCK: should a FIFO replace the file after the checks above,
-	// opening it must not hang. It does not affect regular files.
-	f, err := root.OpenFile(loc, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := openNoFollow(root, loc)
 	if err != nil {
-		return nil, fmt.Errorf("external data %q: %w", loc, err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	switch {
@@ -163,8 +160,8 @@ func openData(root *os.Root, loc string) (*os.File, error) {
 	case !fi.Mode().IsRegular():
 		err = fmt.Errorf("%w: %q is not a regular file", ErrUnsafePath, loc)
 	default:
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-			err = fmt.Errorf("%w: %q has %d hard links", ErrUnsafePath, loc, st.Nlink)
+		if n, ok := linkCount(f, fi); ok && n > 1 {
+			err = fmt.Errorf("%w: %q has %d hard links", ErrUnsafePath, loc, n)
 		}
 	}
 	if err != nil {

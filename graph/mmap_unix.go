@@ -99,8 +99,7 @@ func releaseMapped(b []byte) {
 	if hi <= lo {
 		return
 	}
-	// Best effort: a failure only leaves the pages resident.
-	_ = syscall.Madvise(b[lo:hi], syscall.MADV_DONTNEED)
+	dropPages(b[lo:hi])
 }
 
 var pageSize = uintptr(os.Getpagesize())

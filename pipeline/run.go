@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/pare-dev/pare/progress"
@@ -170,7 +169,7 @@ func lockOut(out string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("run: %w: %w", report.ErrWrite, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		f.Close()
 		return nil, usageErrorf("run: another pare run is writing to %s; give each its own --out", out)
 	}

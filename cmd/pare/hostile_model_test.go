@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -130,28 +129,6 @@ func withTimeout(t *testing.T, d time.Duration, args ...string) int {
 	}
 }
 
-func TestFIFOModelRefusedByRuntimeCommands(t *testing.T) {
-	dir := t.TempDir()
-	good := writeModel(t, dir, "good.onnx", convProto())
-	fifo := filepath.Join(dir, "fifo.onnx")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"check", fifo, good},
-		{"check", good, fifo},
-		{"bench", fifo, "--warmup", "0", "--runs", "1"},
-	} {
-		if code := withTimeout(t, 10*time.Second, args...); code != exitUnsupported {
-			t.Errorf("pare %v: exit %d, want %d", args, code, exitUnsupported)
-		}
-	}
-}
-
-// TestRuntimeCommandsApplyExternalDataRules gives check and bench a model
-// whose external data file is a hard link to a file outside the model's
-// folder: the loader refuses it, and so must every command that runs
-// the model.
 func TestRuntimeCommandsApplyExternalDataRules(t *testing.T) {
 	root := t.TempDir()
 	dir, outside := filepath.Join(root, "model"), filepath.Join(root, "outside")
