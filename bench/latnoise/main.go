@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command latnoise measures how steady latency ratios are on a loaded
 // machine: it times a dense and a pruned model run by run in turn
 // (onnxruntime, one intra-op thread) and, for each repeat, prints the
@@ -6,7 +8,8 @@
 // quantiles and minima of CPU time, and medians over the runs the
 // scheduler did not preempt — next to the load average; then each
 // estimator's mean and spread over the repeats. Used for
-// docs/BENCHMARKS.md ("Measuring latency on a shared machine").
+// docs/BENCHMARKS.md ("Measuring latency on a shared machine"). Linux
+// only: preemption is read from per-thread getrusage (RUSAGE_THREAD).
 //
 //	go run ./bench/latnoise -batch 1,8 -runs 30 -repeats 5 dense.onnx pruned.onnx
 package main
