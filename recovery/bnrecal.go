@@ -54,12 +54,8 @@ func RecalibrateBN(ctx context.Context, m, dense *graph.Model, p *prune.Plan, sr
 	fixed := 0
 	var notes []string
 	for _, dl := range changed {
-		n := nodeByName(m.Graph, dl.Node.Name())
-		if n == nil {
-			continue
-		}
-		pl, err := calib.NewLayer(m.Graph, n)
-		if err != nil {
+		n, pl, err := prunedLayer(m.Graph, dl)
+		if n == nil || err != nil {
 			continue
 		}
 		rows := keptRows(dl, p)

@@ -66,6 +66,17 @@ func keptRows(l *calib.Layer, p *prune.Plan) []int {
 	return rows
 }
 
+// prunedLayer finds dense layer dl's node in the pruned graph g and
+// builds its layer there. n is nil when pruning removed the node; err
+// says why a node that is still there is no layer.
+func prunedLayer(g *graph.Graph, dl *calib.Layer) (n *graph.Node, pl *calib.Layer, err error) {
+	if n = nodeByName(g, dl.Node.Name()); n == nil {
+		return nil, nil, nil
+	}
+	pl, err = calib.NewLayer(g, n)
+	return n, pl, err
+}
+
 // nodeByName finds a node of g.
 func nodeByName(g *graph.Graph, name string) *graph.Node {
 	for _, n := range g.Nodes {
@@ -123,12 +134,8 @@ func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan
 	capture := denseInputs(changed)
 	if blocks {
 		for _, dl := range changed {
-			n := nodeByName(m.Graph, dl.Node.Name())
-			if n == nil {
-				continue
-			}
-			pl, err := calib.NewLayer(m.Graph, n)
-			if err != nil {
+			n, pl, err := prunedLayer(m.Graph, dl)
+			if n == nil || err != nil {
 				continue
 			}
 			if bt := findBlock(m.Graph, n, pl.Out()); bt != nil && dense.Graph.Value(bt.add) != nil {
@@ -148,11 +155,10 @@ func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan
 	added := 0
 	for i, dl := range changed {
 		progress.Report(ctx, "reconstruction", i, len(changed))
-		n := nodeByName(m.Graph, dl.Node.Name())
+		n, pl, err := prunedLayer(m.Graph, dl)
 		if n == nil {
 			continue
 		}
-		pl, err := calib.NewLayer(m.Graph, n)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", dl.Node.Name(), err))
 			continue
@@ -162,8 +168,7 @@ func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan
 				if _, err := addBias(m, n, pl.Out(), ".reconstructed_bias"); err != nil {
 					return nil, err
 				}
-				n = nodeByName(m.Graph, dl.Node.Name())
-				if pl, err = calib.NewLayer(m.Graph, n); err != nil {
+				if n, pl, err = prunedLayer(m.Graph, dl); err != nil {
 					return nil, err
 				}
 				added++

@@ -78,6 +78,34 @@ func runModel(t *testing.T, m *graph.Model, x []float32) []float32 {
 	return v
 }
 
+// prunedTwoGemms returns twoGemms with h₂ pruned (scores 3, 2, 1, two
+// channels kept), the model before pruning, six calibration samples x
+// as a source, and the outputs of the model before pruning on them.
+func prunedTwoGemms(t *testing.T) (m, dense *graph.Model, plan *prune.Plan, src *calib.Source, x, want []float32) {
+	t.Helper()
+	m, a := twoGemms(t)
+	dense, err := graph.FromProto(cloneProto(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x = []float32{1, 0, 0, 2, 1, 1, -1, 3, 2, -2, 0.5, 0.25}
+	src = calibFile(t, m, x)
+	want = runModel(t, dense, x)
+	g := a.Prunable()
+	if len(g) != 1 || g[0].Size != 3 {
+		t.Fatalf("groups %v", g)
+	}
+	scores := map[int][]float64{g[0].ID: {3, 2, 1}}
+	plan, err = a.PlanWithCounts(prune.Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, scores, map[int]int{g[0].ID: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyPlan(plan); err != nil {
+		t.Fatal(err)
+	}
+	return m, dense, plan, src, x, want
+}
+
 // Removing h₂ and re-fitting W2 must fold its column into the others:
 // W2' = [[1+1, 1+1], [2+1, 0+1]] and the bias unchanged, so the pruned
 // model reproduces the dense outputs. The ridge is made negligible: on six
@@ -85,26 +113,7 @@ func runModel(t *testing.T, m *graph.Model, x []float32) []float32 {
 func TestReconstructFoldsDependentChannel(t *testing.T) {
 	defer func(d float64) { ReconDamping = d }(ReconDamping)
 	ReconDamping = 1e-9
-	m, a := twoGemms(t)
-	dense, err := graph.FromProto(cloneProto(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := []float32{1, 0, 0, 2, 1, 1, -1, 3, 2, -2, 0.5, 0.25}
-	src := calibFile(t, m, x)
-	want := runModel(t, dense, x)
-	g := a.Prunable()
-	if len(g) != 1 || g[0].Size != 3 {
-		t.Fatalf("groups %v", g)
-	}
-	scores := map[int][]float64{g[0].ID: {3, 2, 1}}
-	plan, err := a.PlanWithCounts(prune.Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, scores, map[int]int{g[0].ID: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.ApplyPlan(plan); err != nil {
-		t.Fatal(err)
-	}
+	m, dense, plan, src, x, want := prunedTwoGemms(t)
 	if _, err := Reconstruct(context.Background(), m, dense, plan, src, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -132,22 +141,7 @@ func TestReconstructFoldsDependentChannel(t *testing.T) {
 // With batch norms folded, the output channels of the pruned consumer get
 // their dense mean and standard deviation back.
 func TestRecalibrateFoldedMatchesMoments(t *testing.T) {
-	m, a := twoGemms(t)
-	dense, err := graph.FromProto(cloneProto(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := []float32{1, 0, 0, 2, 1, 1, -1, 3, 2, -2, 0.5, 0.25}
-	src := calibFile(t, m, x)
-	want := runModel(t, dense, x)
-	g := a.Prunable()[0]
-	plan, err := a.PlanWithCounts(prune.Settings{Criterion: "test", Ratio: 0.3, MaxLayerRatio: 0.8}, map[int][]float64{g.ID: {3, 2, 1}}, map[int]int{g.ID: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.ApplyPlan(plan); err != nil {
-		t.Fatal(err)
-	}
+	m, dense, plan, src, x, want := prunedTwoGemms(t)
 	if _, err := RecalibrateBN(context.Background(), m, dense, plan, src, 4); err != nil {
 		t.Fatal(err)
 	}
