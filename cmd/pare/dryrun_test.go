@@ -9,6 +9,21 @@ import (
 	"testing"
 )
 
+// pruneJSON runs pare prune with args, --json among them, and returns
+// its result; a failed run or unreadable output fails the test.
+func pruneJSON(t *testing.T, args ...string) pruneResult {
+	t.Helper()
+	text, code := runPare(t, args...)
+	if code != exitOK {
+		t.Fatalf("%v: exit %d: %s", args, code, text)
+	}
+	var res pruneResult
+	if err := json.Unmarshal([]byte(text), &res); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return res
+}
+
 // pare prune --dry-run reports the allocation a real run applies, with
 // the measured sensitivity of zeroth's groups, and writes nothing.
 func TestPruneDryRunReportsAllocation(t *testing.T) {
@@ -23,14 +38,7 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 	}
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
 	args := []string{"prune", model, "--ratio", "0.5", "--criterion", "zeroth", "--calib", calib, "--zo-budget", "40", "--seed", "3", "--json"}
-	text, code := runPare(t, append(args, "--dry-run")...)
-	if code != exitOK {
-		t.Fatalf("dry run: exit %d: %s", code, text)
-	}
-	var dry pruneResult
-	if err := json.Unmarshal([]byte(text), &dry); err != nil {
-		t.Fatal(err)
-	}
+	dry := pruneJSON(t, append(args, "--dry-run")...)
 	entries, _ := os.ReadDir(dir)
 	if after, _ := os.ReadFile(model); len(entries) != 1 || !bytes.Equal(after, src) {
 		t.Fatalf("dry run changed the folder: %d entries, model unchanged %v", len(entries), bytes.Equal(after, src))
@@ -48,14 +56,7 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 		t.Error("zeroth's dry run reports no sensitivity")
 	}
 	out := filepath.Join(dir, "out.onnx")
-	text, code = runPare(t, append(args, "-o", out)...)
-	if code != exitOK {
-		t.Fatalf("real run: exit %d: %s", code, text)
-	}
-	var real pruneResult
-	if err := json.Unmarshal([]byte(text), &real); err != nil {
-		t.Fatal(err)
-	}
+	real := pruneJSON(t, append(args, "-o", out)...)
 	if real.After.Params != dry.After.Params || real.After.MACs != dry.After.MACs || len(real.Groups) != len(dry.Groups) {
 		t.Fatalf("dry run predicts %+v, the run gives %+v", dry.After, real.After)
 	}
@@ -91,14 +92,7 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", "", false},
 	} {
 		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json", "--calib-samples", "64"}, c.args...)
-		text, code := runPare(t, args...)
-		if code != exitOK {
-			t.Fatalf("%v: exit %d: %s", c.args, code, text)
-		}
-		var res pruneResult
-		if err := json.Unmarshal([]byte(text), &res); err != nil {
-			t.Fatal(err)
-		}
+		res := pruneJSON(t, args...)
 		said := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default with --calib")
 		if !strings.HasPrefix(res.Settings.Criterion, c.crit) || said != (c.note != "") || (said && !strings.HasPrefix(res.Notes[0], c.note)) {
 			t.Errorf("%v: criterion %s, notes %q", c.args, res.Settings.Criterion, res.Notes)
@@ -143,14 +137,7 @@ func TestPruneDefaultWithCalibPrunesEmbedding(t *testing.T) {
 		{[]string{"--prune-embed=false"}, false},
 	} {
 		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.7", "--target", "params", "--json", "--calib", calib, "--steps", "1"}, c.args...)
-		text, code := runPare(t, args...)
-		if code != exitOK {
-			t.Fatalf("%v: exit %d: %s", c.args, code, text)
-		}
-		var res pruneResult
-		if err := json.Unmarshal([]byte(text), &res); err != nil {
-			t.Fatal(err)
-		}
+		res := pruneJSON(t, args...)
 		cut := false
 		for _, g := range res.Groups {
 			if g.Kind == "embed" && g.Kept < g.Size {

@@ -47,14 +47,7 @@ func TestPruneRefusesOverwrite(t *testing.T) {
 func TestPrunePlanReplayAndJSON(t *testing.T) {
 	dir := t.TempDir()
 	a, b, plan := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx"), filepath.Join(dir, "plan.json")
-	out, code := runPare(t, "prune", pruneFixture, "-o", a, "--ratio", "0.4", "--target", "macs", "--plan-out", plan, "--json")
-	if code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-	var res pruneResult
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := pruneJSON(t, "prune", pruneFixture, "-o", a, "--ratio", "0.4", "--target", "macs", "--plan-out", plan, "--json")
 	got := 1 - float64(res.After.MACs)/float64(res.Before.MACs)
 	if got < 0.38 || got > 0.42 {
 		t.Errorf("MACs reduced by %.3f, asked 0.4", got)
@@ -80,14 +73,7 @@ func TestPrunePlanReplayAndJSON(t *testing.T) {
 func TestPruneUnstructured(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a.onnx")
-	out, code := runPare(t, "prune", pruneFixture, "-o", a, "--unstructured", "--sparsity", "0.6", "--json")
-	if code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-	var res pruneResult
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := pruneJSON(t, "prune", pruneFixture, "-o", a, "--unstructured", "--sparsity", "0.6", "--json")
 	if res.Sparsity < 0.595 || res.Sparsity > 0.605 {
 		t.Errorf("sparsity %.4f, want 0.6", res.Sparsity)
 	}
@@ -120,14 +106,7 @@ func TestPruneTransformerFlags(t *testing.T) {
 	} {
 		out := filepath.Join(dir, "o.onnx")
 		args := append([]string{"prune", vit, "-o", out, "--json"}, tc.args...)
-		stdout, code := runPare(t, args...)
-		if code != exitOK {
-			t.Fatalf("%v: exit %d: %s", tc.args, code, stdout)
-		}
-		var res pruneResult
-		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-			t.Fatal(err)
-		}
+		res := pruneJSON(t, args...)
 		got := map[string][2]int{}
 		for _, g := range res.Groups {
 			if g.Frozen == "" {
@@ -298,14 +277,7 @@ func TestPruneMACsCountAttention(t *testing.T) {
 func TestPruneDefaultRounding(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "o.onnx")
-	stdout, code := runPare(t, "prune", "../../fixtures/models/vit_nano_op17.onnx", "-o", out, "--json", "--heads", "0.25", "--mlp", "0.3")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stdout)
-	}
-	var res pruneResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := pruneJSON(t, "prune", "../../fixtures/models/vit_nano_op17.onnx", "-o", out, "--json", "--heads", "0.25", "--mlp", "0.3")
 	for _, g := range res.Groups {
 		if g.Frozen != "" {
 			continue
