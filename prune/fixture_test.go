@@ -170,8 +170,15 @@ func removedOf(n int) (removed map[int]bool, kept []int) {
 // anywhere, whatever their values.
 func killInputs(t *testing.T, m *graph.Model, grp *prune.Group, removed map[int]bool) {
 	t.Helper()
+	zeroMembers(t, m, grp, removed, func(kind string) bool { return kind == prune.KindWeightIn })
+}
+
+// zeroMembers zeroes, in m, the slices of the removed indices of group
+// grp in every member whose kind is picked.
+func zeroMembers(t *testing.T, m *graph.Model, grp *prune.Group, removed map[int]bool, pick func(kind string) bool) {
+	t.Helper()
 	for _, mem := range grp.Members {
-		if mem.Kind != prune.KindWeightIn {
+		if !pick(mem.Kind) {
 			continue
 		}
 		tp, ok := m.Graph.Constant(mem.Tensor)

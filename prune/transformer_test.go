@@ -52,39 +52,9 @@ func hasAttention(name string) bool {
 // head_dim) this makes them contribute nothing.
 func killOutputs(t *testing.T, m *graph.Model, grp *prune.Group, removed map[int]bool) {
 	t.Helper()
-	for _, mem := range grp.Members {
-		if mem.Kind != prune.KindWeightOut && mem.Kind != prune.KindBias && mem.Kind != prune.KindConst {
-			continue
-		}
-		tp, ok := m.Graph.Constant(mem.Tensor)
-		if !ok {
-			t.Fatalf("member %s is not a constant", mem.Tensor)
-		}
-		w, err := graph.Float32s(tp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outer, inner := int64(1), int64(1)
-		for _, d := range tp.Dims[:mem.Axis] {
-			outer *= d
-		}
-		for _, d := range tp.Dims[mem.Axis+1:] {
-			inner *= d
-		}
-		n := int64(len(mem.Map))
-		for o := int64(0); o < outer; o++ {
-			for p := int64(0); p < n; p++ {
-				if i := mem.Map[p]; i >= 0 && removed[i] {
-					for k := int64(0); k < inner; k++ {
-						w[(o*n+p)*inner+k] = 0
-					}
-				}
-			}
-		}
-		if err := graph.SetFloat32s(tp, tp.Dims, w); err != nil {
-			t.Fatal(err)
-		}
-	}
+	zeroMembers(t, m, grp, removed, func(kind string) bool {
+		return kind == prune.KindWeightOut || kind == prune.KindBias || kind == prune.KindConst
+	})
 }
 
 func hasKind(grp *prune.Group, kind string) bool {
