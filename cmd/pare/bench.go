@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -98,9 +97,7 @@ func benchCommand() *cli.Command {
 				return err
 			}
 			if opts.JSON {
-				enc := json.NewEncoder(cmd.Root().Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return printJSON(cmd.Root().Writer, rep)
 			}
 			return printBenchText(cmd.Root().Writer, rep)
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -80,7 +79,7 @@ func checkCommand() *cli.Command {
 			if rep != nil {
 				var perr error
 				if opts.JSON {
-					perr = printCheckJSON(cmd.Root().Writer, rep)
+					perr = printJSON(cmd.Root().Writer, rep)
 				} else {
 					perr = printCheckText(cmd.Root().Writer, rep)
 				}
@@ -231,12 +230,6 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	return &checkReport{Result: res, Onnxruntime: ort.Version(), Threads: o.Threads}, err
-}
-
-func printCheckJSON(w io.Writer, rep *checkReport) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
 }
 
 func printCheckText(w io.Writer, rep *checkReport) error {

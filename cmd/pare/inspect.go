@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -74,7 +73,7 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			if opts.JSON {
-				return printInspectJSON(cmd.Root().Writer, res)
+				return printJSON(cmd.Root().Writer, res)
 			}
 			return printInspectText(cmd.Root().Writer, res)
 		},
@@ -110,12 +109,6 @@ func runInspect(ctx context.Context, opts inspectOptions) (*inspectResult, error
 		}
 	}
 	return res, nil
-}
-
-func printInspectJSON(w io.Writer, res *inspectResult) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(res)
 }
 
 func printInspectText(w io.Writer, res *inspectResult) error {

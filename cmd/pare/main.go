@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -80,4 +82,11 @@ func commands() []*cli.Command {
 
 func onUsageError(_ context.Context, _ *cli.Command, err error, _ bool) error {
 	return usageErrorf("%v", err)
+}
+
+// printJSON writes v as the indented JSON of every command's --json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -168,9 +167,7 @@ func pruneCommand() *cli.Command {
 				return err
 			}
 			if opts.JSON {
-				enc := json.NewEncoder(cmd.Root().Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return printJSON(cmd.Root().Writer, res)
 			}
 			return printPruneText(cmd.Root().Writer, res)
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +100,7 @@ func quantCommand() *cli.Command {
 				return err
 			}
 			if opts.JSON {
-				return printQuantJSON(cmd.Root().Writer, res)
+				return printJSON(cmd.Root().Writer, res)
 			}
 			return printQuantText(cmd.Root().Writer, res)
 		},
@@ -214,12 +213,6 @@ func fileSize(path string) (int64, error) {
 		n += ds.Size()
 	}
 	return n, nil
-}
-
-func printQuantJSON(w io.Writer, res *quantResult) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(res)
 }
 
 func printQuantText(w io.Writer, res *quantResult) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -70,9 +69,7 @@ func runCommand() *cli.Command {
 			if res != nil {
 				var perr error
 				if opts.JSON {
-					enc := json.NewEncoder(cmd.Root().Writer)
-					enc.SetIndent("", "  ")
-					perr = enc.Encode(res)
+					perr = printJSON(cmd.Root().Writer, res)
 				} else {
 					perr = printRunText(cmd.Root().Writer, res)
 				}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -42,9 +41,7 @@ func upgradeCommand() *cli.Command {
 				return err
 			}
 			if cmd.Bool("json") {
-				enc := json.NewEncoder(cmd.Root().Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return printJSON(cmd.Root().Writer, res)
 			}
 			return printUpgradeText(cmd.Root().Writer, res)
 		},
