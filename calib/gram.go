@@ -41,6 +41,9 @@ type Hessian struct {
 	H [][]float64
 	// N is the total weight of the rows added.
 	N float64
+	// Rows counts the rows added (tokens or pixels), whatever their
+	// weights: a Hessian of fewer rows than Cols is rank-deficient.
+	Rows int
 }
 
 // NewHessian returns an empty accumulator.
@@ -59,6 +62,7 @@ func (h *Hessian) AddRows(g int, x []float64, weights []float64) {
 	if m == 0 {
 		return
 	}
+	h.Rows += m
 	if weights != nil {
 		x = append([]float64(nil), x...)
 		for i := range m {
@@ -79,7 +83,7 @@ func (h *Hessian) Group(g int) []float64 { return scaledFull(h.H[g], h.Cols, h.N
 
 // Normalized returns a copy scaled to (2/N)Σ, ready for GPTQ.
 func (h *Hessian) Normalized() *Hessian {
-	out := &Hessian{Cols: h.Cols, N: h.N, H: make([][]float64, len(h.H))}
+	out := &Hessian{Cols: h.Cols, N: h.N, Rows: h.Rows, H: make([][]float64, len(h.H))}
 	for g := range h.H {
 		out.H[g] = h.Group(g)
 	}

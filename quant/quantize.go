@@ -78,6 +78,14 @@ func quantizeWeights(ctx context.Context, m *graph.Model, layers []*Layer, o *Op
 // the codes of one layer at a time (a few with RTN's parallel workers)
 // are held, not the whole model's.
 func quantizeEach(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error), emit func(i int, q *Quantized) error) error {
+	if err := quantizeEachLayer(ctx, m, layers, o, rep, data, emit); err != nil {
+		return err
+	}
+	noteRankDeficient(rep, o)
+	return nil
+}
+
+func quantizeEachLayer(ctx context.Context, m *graph.Model, layers []*Layer, o *Options, rep *Report, data func() (Dataset, error), emit func(i int, q *Quantized) error) error {
 	var hess map[*Layer]*Hessian
 	if o.Method != MethodRTN {
 		d, err := data()
@@ -223,5 +231,9 @@ func (o Options) quantizeLayer(l *Layer, w Matrix, h *Hessian) (*Quantized, Laye
 	if err != nil {
 		return nil, LayerReport{}, fmt.Errorf("quant: layer %s: %w", l.Node, err)
 	}
-	return q, layerReport(l, w, q, o.Method, outErr), nil
+	lr := layerReport(l, w, q, o.Method, outErr)
+	if h != nil {
+		lr.HessianRows, lr.HessianCols = h.Rows, h.Cols
+	}
+	return q, lr, nil
 }

@@ -24,6 +24,11 @@ type LayerReport struct {
 	// OutputError is ‖XW − XŴ‖/‖XW‖ over the calibration inputs of the
 	// layer, when they were captured (GPTQ and RSQ), else absent.
 	OutputError *float64 `json:"output_rel_error,omitempty"`
+	// HessianRows and HessianCols give the calibration rows (tokens or
+	// pixels) behind a GPTQ/RSQ layer's Hessian and its width; fewer
+	// rows than columns leave it rank-deficient.
+	HessianRows int `json:"hessian_rows,omitempty"`
+	HessianCols int `json:"hessian_cols,omitempty"`
 }
 
 // Report describes a quantization run.
