@@ -116,6 +116,9 @@ var exitMappings = []struct {
 	{quant.ErrInvalid, exitUnsupported},
 	{tensor.ErrShape, exitUnsupported},
 	{calib.ErrNotPositiveDefinite, exitUnsupported},
+	// GPTQ falls back to whole-model captures when the segments refuse
+	// the model at the first pass; later it is a model problem.
+	{calib.ErrSegments, exitUnsupported},
 	{check.ErrIncompatible, exitUnsupported},
 	{check.ErrInconclusive, exitUnsupported},
 }
