@@ -29,12 +29,12 @@ var layer = map[string]int{
 }
 
 // program is the layer of commands, tools and test helpers (cmd/...,
-// bench/..., fixtures/gen/..., and packages named …test such as
+// bench/..., fixtures/gen/..., internal/crosscheck, and packages named …test such as
 // ort/orttest): above every library package, which must not import them.
 const program = 9
 
 func layerOf(p string) (int, bool) {
-	for _, prefix := range []string{"cmd/", "bench/", "fixtures/gen/"} {
+	for _, prefix := range []string{"cmd/", "bench/", "fixtures/gen/", "internal/crosscheck"} {
 		if strings.HasPrefix(p, prefix) {
 			return program, true
 		}
