@@ -110,21 +110,10 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		student, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+		student, notes, per, err := distil(ctx, m, dense, lr)
 		if err != nil {
 			return err
 		}
-		src, err := calib.Open(*data, student, 0)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		notes, err := recovery.Distill(ctx, student, dense, src, recovery.DistillConfig{Steps: *steps, Batch: *batch, LR: lr})
-		src.Close()
-		if err != nil {
-			return err
-		}
-		per := time.Since(start).Seconds() / float64(*steps)
 		after, err := accuracy(ctx, student, x, y)
 		if err != nil {
 			return err
@@ -198,21 +187,10 @@ func distilPruned(ctx context.Context, path string) error {
 		if err != nil {
 			return err
 		}
-		student, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+		student, notes, per, err := distil(ctx, m, dense, lr)
 		if err != nil {
 			return err
 		}
-		src, err := calib.Open(*data, student, 0)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		notes, err := recovery.Distill(ctx, student, dense, src, recovery.DistillConfig{Steps: *steps, Batch: *batch, LR: lr})
-		src.Close()
-		if err != nil {
-			return err
-		}
-		per := time.Since(start).Seconds() / float64(*steps)
 		file := fmt.Sprintf("%s/kd-%s.onnx", *out, s)
 		if err := student.Save(file, graph.SaveOptions{}); err != nil {
 			return err
@@ -220,4 +198,25 @@ func distilPruned(ctx context.Context, path string) error {
 		fmt.Printf("| %g | %d | %.2f | %s | %s |\n", lr, *steps, per, file, strings.Join(notes, "; "))
 	}
 	return nil
+}
+
+// distil copies the pruned model m and distils the copy toward dense at
+// learning rate lr on -data, returning it, the run's notes and the wall
+// seconds per step.
+func distil(ctx context.Context, m, dense *graph.Model, lr float64) (*graph.Model, []string, float64, error) {
+	student, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	src, err := calib.Open(*data, student, 0)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer src.Close()
+	start := time.Now()
+	notes, err := recovery.Distill(ctx, student, dense, src, recovery.DistillConfig{Steps: *steps, Batch: *batch, LR: lr})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return student, notes, time.Since(start).Seconds() / float64(*steps), nil
 }
