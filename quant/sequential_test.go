@@ -24,28 +24,7 @@ func TestSequentialGPTQ(t *testing.T) {
 	m, in := loadFixture(t, f)
 	data := Dataset{Inputs: in}
 	run := func(seq bool) ([]*Layer, []*Quantized, *Report) {
-		o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: seq}
-		if err := o.defaults(); err != nil {
-			t.Fatal(err)
-		}
-		layers := FindLayers(m, nil)
-		before := make([][]float32, len(layers))
-		for i, l := range layers {
-			v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
-			before[i] = slices.Clone(v)
-		}
-		rep := &Report{}
-		qs, err := quantizeWeights(context.Background(), m, layers, &o, rep, func() (Dataset, error) { return data, nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, l := range layers {
-			v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
-			if !slices.Equal(v, before[i]) {
-				t.Fatalf("sequential=%v: layer %s weight not restored", seq, l.Node.Name())
-			}
-		}
-		return layers, qs, rep
+		return gptqRestoring(t, m, data, seq, fmt.Sprintf("sequential=%v", seq))
 	}
 	layers, plain, _ := run(false)
 	_, seq, rep := run(true)
@@ -108,27 +87,7 @@ func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
 				old := segmentCapture
 				segmentCapture = segments
 				defer func() { segmentCapture = old }()
-				o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: c.seq}
-				if err := o.defaults(); err != nil {
-					t.Fatal(err)
-				}
-				layers := FindLayers(m, nil)
-				before := make([][]float32, len(layers))
-				for i, l := range layers {
-					v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
-					before[i] = slices.Clone(v)
-				}
-				rep := &Report{}
-				qs, err := quantizeWeights(context.Background(), m, layers, &o, rep, func() (Dataset, error) { return data, nil })
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, l := range layers {
-					v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
-					if !slices.Equal(v, before[i]) {
-						t.Fatalf("segments=%v: layer %s weight not restored", segments, l.Node.Name())
-					}
-				}
+				_, qs, rep := gptqRestoring(t, m, data, c.seq, fmt.Sprintf("segments=%v", segments))
 				return qs, rep
 			}
 			whole, wrep := run(false)
@@ -158,4 +117,33 @@ func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gptqRestoring quantizes every layer of m with GPTQ (sequential or not)
+// on data and fails the test unless the float weights are back in m
+// afterwards; label names the run in the failure.
+func gptqRestoring(t *testing.T, m *graph.Model, data Dataset, seq bool, label string) ([]*Layer, []*Quantized, *Report) {
+	t.Helper()
+	o := Options{Format: FormatNBits, Bits: 4, Block: 32, Method: MethodGPTQ, Calib: &data, Sequential: seq}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	layers := FindLayers(m, nil)
+	before := make([][]float32, len(layers))
+	for i, l := range layers {
+		v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
+		before[i] = slices.Clone(v)
+	}
+	rep := &Report{}
+	qs, err := quantizeWeights(context.Background(), m, layers, &o, rep, func() (Dataset, error) { return data, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range layers {
+		v, _ := graph.Float32s(m.Graph.Initializer(l.Weight))
+		if !slices.Equal(v, before[i]) {
+			t.Fatalf("%s: layer %s weight not restored", label, l.Node.Name())
+		}
+	}
+	return layers, qs, rep
 }
