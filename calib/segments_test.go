@@ -26,16 +26,7 @@ func TestSegmentsMatchStream(t *testing.T) {
 		}
 	}
 	const samples = 12
-	rng := rand.New(rand.NewPCG(5, 6))
-	x := make([]float32, samples*28*28)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	in, err := tensor.New([]int64{samples, 1, 28, 28}, x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := memBatches{"input": in}
+	src := noiseImages(t, rand.New(rand.NewPCG(5, 6)), samples)
 	collect := func(into map[string][]float32) func(map[string]tensor.Dense, int, int) error {
 		return func(vals map[string]tensor.Dense, first, rows int) error {
 			for name, d := range vals {

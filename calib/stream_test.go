@@ -41,16 +41,7 @@ func TestStreamBudgetSplitsPassesAndBatches(t *testing.T) {
 		}
 	}
 	const samples = 12
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, samples*28*28)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	in, err := tensor.New([]int64{samples, 1, 28, 28}, x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := memBatches{"input": in}
+	src := noiseImages(t, rand.New(rand.NewPCG(1, 2)), samples)
 
 	run := func(budget int64) (sums map[string]float64, rows map[string]int, maxNames, maxRows int) {
 		t.Helper()
@@ -121,17 +112,7 @@ func TestStreamRunsIndependentOfSamples(t *testing.T) {
 	last := m.Graph.Nodes[len(m.Graph.Nodes)-1]
 	head := []string{last.Input(0)}
 	rng := rand.New(rand.NewPCG(3, 4))
-	data := func(samples int) memBatches {
-		x := make([]float32, samples*28*28)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		in, err := tensor.New([]int64{int64(samples), 1, 28, 28}, x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return memBatches{"input": in}
-	}
+	data := func(samples int) memBatches { return noiseImages(t, rng, samples) }
 	old := RunBudget
 	defer func() { RunBudget = old }()
 	RunBudget = 2 << 20
@@ -171,4 +152,19 @@ func TestStreamRunsIndependentOfSamples(t *testing.T) {
 	if int64(bh)*ws.peak > RunBudget {
 		t.Errorf("head: batches of %d samples of a %d-byte working set each, over the %d-byte budget", bh, ws.peak, RunBudget)
 	}
+}
+
+// noiseImages draws samples standard-normal 1×28×28 images from rng as
+// the "input" of the Fashion-MNIST fixtures.
+func noiseImages(t *testing.T, rng *rand.Rand, samples int) memBatches {
+	t.Helper()
+	x := make([]float32, samples*28*28)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	in, err := tensor.New([]int64{int64(samples), 1, 28, 28}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return memBatches{"input": in}
 }
