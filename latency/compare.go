@@ -22,6 +22,20 @@ type Comparison struct {
 	Ratio float64
 	Runs  int
 	Batch int64
+	// Inputs are the sizes of the inputs both models ran at.
+	Inputs map[string][]int64
+}
+
+// CompareOptions are the settings of Compare.
+type CompareOptions struct {
+	Batch  int64         // rows on the batch axis
+	Warmup int           // untimed runs of each model
+	Runs   int           // least timed runs of each model
+	Budget time.Duration // CPU time (both models) past which no more runs are made
+	// Shapes fixes the sizes of named inputs past the batch axis
+	// (--input-shape), as the latency table was built for; other
+	// symbolic sizes get check.DefaultDim.
+	Shapes map[string][]int64
 }
 
 // ErrStaticBatch is returned by Compare at a batch past one when a
@@ -39,10 +53,12 @@ var ErrStaticBatch = errors.New("the model's batch axis is fixed")
 // loaded machine takes longer but measures as many runs as a quiet one.
 // A batch past one needs every input's batch axis symbolic
 // (ErrStaticBatch otherwise).
-func Compare(ctx context.Context, dense, pruned []byte, batch int64, warmup, runs int, budget time.Duration) (Comparison, error) {
+func Compare(ctx context.Context, dense, pruned []byte, o CompareOptions) (Comparison, error) {
+	batch, warmup, runs, budget := o.Batch, o.Warmup, o.Runs, o.Budget
 	if runs <= 0 || warmup < 0 || batch < 1 {
 		return Comparison{}, fmt.Errorf("latency: compare: need runs > 0, warmup >= 0 and batch >= 1, have %d, %d and %d", runs, warmup, batch)
 	}
+	var inputs map[string][]int64
 	var timers []*ort.Timer
 	for i, b := range [][]byte{dense, pruned} {
 		s, err := ort.NewSession(b, ort.Options{Threads: 1})
@@ -57,9 +73,15 @@ func Compare(ctx context.Context, dense, pruned []byte, batch int64, warmup, run
 				}
 			}
 		}
-		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: batch})
+		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: batch, Shapes: o.Shapes})
 		if err != nil {
-			return Comparison{}, err
+			return Comparison{}, fmt.Errorf("latency: compare: %s model: %w", []string{"dense", "pruned"}[i], err)
+		}
+		if inputs == nil {
+			inputs = make(map[string][]int64, len(in))
+			for name, t := range in {
+				inputs[name] = slices.Clone(t.Shape)
+			}
 		}
 		t, err := s.NewTimer(in)
 		if err != nil {
@@ -96,7 +118,7 @@ func Compare(ctx context.Context, dense, pruned []byte, batch int64, warmup, run
 	least := func(ts []time.Duration) float64 {
 		return float64(slices.Min(ts).Nanoseconds()) / 1e3
 	}
-	c := Comparison{Batch: batch, Runs: len(times[0]), DenseUs: least(times[0]), PrunedUs: least(times[1])}
+	c := Comparison{Batch: batch, Runs: len(times[0]), DenseUs: least(times[0]), PrunedUs: least(times[1]), Inputs: inputs}
 	c.Ratio = c.PrunedUs / max(c.DenseUs, 1e-3)
 	return c, nil
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/latency"
@@ -149,7 +152,7 @@ func TestCompare(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, batch := range []int64{1, 8} {
-		c, err := latency.Compare(context.Background(), b, b, batch, 1, 3, 0)
+		c, err := latency.Compare(context.Background(), b, b, latency.CompareOptions{Batch: batch, Warmup: 1, Runs: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +160,7 @@ func TestCompare(t *testing.T) {
 			t.Errorf("compare at batch %d: %+v", batch, c)
 		}
 	}
-	if _, err := latency.Compare(context.Background(), b, b, 1, 1, 0, 0); err == nil {
+	if _, err := latency.Compare(context.Background(), b, b, latency.CompareOptions{Batch: 1, Warmup: 1}); err == nil {
 		t.Error("0 runs accepted")
 	}
 	static, err := graph.Load(filepath.Join("..", "fixtures", "models", "hf_llama_tiny.onnx"))
@@ -168,7 +171,48 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := latency.Compare(context.Background(), sb, sb, 8, 1, 3, 0); !errors.Is(err, latency.ErrStaticBatch) {
+	if _, err := latency.Compare(context.Background(), sb, sb, latency.CompareOptions{Batch: 8, Warmup: 1, Runs: 3}); !errors.Is(err, latency.ErrStaticBatch) {
 		t.Errorf("batch 8 of a model with a fixed batch axis: %v", err)
+	}
+}
+
+// TestCompareInputShapes: the whole models run at the sizes --input-shape
+// gave the latency table, not at check.DefaultDim: a model with symbolic
+// height and width is timed at 28×28 when asked (16×16 by default), at
+// every batch, and sizes that do not fit the input are refused.
+func TestCompareInputShapes(t *testing.T) {
+	m, err := graph.Load(filepath.Join("..", "fixtures", "models", "fmnist_opnet_const_op11.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(o latency.CompareOptions) []int64 {
+		t.Helper()
+		o.Warmup, o.Runs = 0, 1
+		c, err := latency.Compare(context.Background(), b, b, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Inputs["input"]
+	}
+	fixed := map[string][]int64{"input": {1, 1, 28, 28}}
+	for _, tc := range []struct {
+		o    latency.CompareOptions
+		want []int64
+	}{
+		{latency.CompareOptions{Batch: 1}, []int64{1, 1, check.DefaultDim, check.DefaultDim}},
+		{latency.CompareOptions{Batch: 1, Shapes: fixed}, []int64{1, 1, 28, 28}},
+		{latency.CompareOptions{Batch: 8, Shapes: fixed}, []int64{8, 1, 28, 28}},
+	} {
+		if got := run(tc.o); !slices.Equal(got, tc.want) {
+			t.Errorf("batch %d, shapes %v: ran at %v, want %v", tc.o.Batch, tc.o.Shapes, got, tc.want)
+		}
+	}
+	bad := map[string][]int64{"input": {1, 28, 28}}
+	if _, err := latency.Compare(context.Background(), b, b, latency.CompareOptions{Batch: 1, Runs: 1, Shapes: bad}); err == nil || !strings.Contains(err.Error(), "input") {
+		t.Errorf("rank-3 sizes for a rank-4 input: %v", err)
 	}
 }

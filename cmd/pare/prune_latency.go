@@ -82,7 +82,7 @@ func measuredLatencyPlan(ctx context.Context, m *graph.Model, an *prune.Analysis
 		var parts []string
 		for i := 0; i < len(batches); i++ {
 			lb := batches[i]
-			cmp, err := latency.Compare(ctx, dense, b, lb.batch, latencyWarmup, lb.runs, lb.budget)
+			cmp, err := latency.Compare(ctx, dense, b, latency.CompareOptions{Batch: lb.batch, Warmup: latencyWarmup, Runs: lb.runs, Budget: lb.budget, Shapes: m.InputShapes})
 			if errors.Is(err, latency.ErrStaticBatch) && lb.batch > 1 {
 				notes = append(notes, fmt.Sprintf("latency: measured at batch 1 only (%v)", err))
 				batches = slices.Delete(slices.Clone(batches), i, i+1)
