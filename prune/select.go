@@ -548,4 +548,9 @@ type CriterionOptions struct {
 	// RecoverData is the file of unlabelled inputs distilled on
 	// (--recover-data), empty for the calibration data.
 	RecoverData string `json:"recover_data,omitempty"`
+	// RecoverSchedule is the distillation's learning-rate schedule
+	// (constant or cosine; empty in plans that predate it: constant),
+	// RecoverMixup whether it trained on mixes of two inputs.
+	RecoverSchedule string `json:"recover_schedule,omitempty"`
+	RecoverMixup    bool   `json:"recover_mixup,omitempty"`
 }

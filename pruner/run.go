@@ -45,6 +45,12 @@ type Config struct {
 	// calibration set keeps distillation from fitting the few images
 	// the reconstruction already fitted.
 	RecoverData string
+	// RecoverSchedule is the distillation's learning-rate schedule
+	// (--recover-schedule; empty: recovery.DefaultSchedule) and
+	// RecoverMixup trains on mixes of two inputs (--recover-mixup; float
+	// inputs only).
+	RecoverSchedule string
+	RecoverMixup    bool
 	// DryRun stops after selection: the plan (the chosen allocation) and
 	// the criterion's per-group sensitivity are returned and m is left
 	// untouched.
@@ -93,6 +99,14 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			if cfg.RecoverData == "" {
 				cfg.RecoverData = o.RecoverData
 			}
+			if o.RecoverKD > 0 {
+				// A plan from before the schedule was recorded
+				// distilled at a constant rate.
+				cfg.RecoverSchedule, cfg.RecoverMixup = o.RecoverSchedule, o.RecoverMixup
+				if cfg.RecoverSchedule == "" {
+					cfg.RecoverSchedule = recovery.ScheduleConstant
+				}
+			}
 		}
 	}
 	crit := s.Criterion
@@ -103,6 +117,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks, RecoverKD: cfg.RecoverKD}
 	if cfg.RecoverKD > 0 {
 		opts.RecoverData = cfg.RecoverData
+		opts.RecoverSchedule, opts.RecoverMixup = kdSchedule(cfg), cfg.RecoverMixup
 	}
 	var src *calib.Source
 	if cfg.Calib != "" {
@@ -301,8 +316,21 @@ func distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		defer kdSrc.Close()
 		src = kdSrc
 	}
-	return recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch})
+	return recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch,
+		Schedule: kdSchedule(cfg), Mixup: cfg.RecoverMixup, Seed: kdSeed})
 }
+
+// kdSchedule is the distillation's learning-rate schedule.
+func kdSchedule(cfg Config) string {
+	if cfg.RecoverSchedule == "" {
+		return recovery.DefaultSchedule
+	}
+	return cfg.RecoverSchedule
+}
+
+// kdSeed draws the distillation's mixes: a fixed seed, so that a run is
+// repeatable.
+const kdSeed = 1
 
 func recoveryNote(cfg Config) string {
 	switch {

@@ -252,6 +252,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		if o := out.Plan.Settings.Options; o != nil {
 			// The plan replays what was done, distillation included.
 			o.RecoverKD, o.RecoverData = cfg.RecoverKD, cfg.RecoverData
+			o.RecoverSchedule, o.RecoverMixup = kdSchedule(cfg), cfg.RecoverMixup
 		}
 	}
 	return out, s, nil

@@ -13,17 +13,36 @@ import (
 
 // DistillConfig sets the knowledge-distillation recovery.
 type DistillConfig struct {
-	Steps int     // optimizer steps (one calibration batch each)
+	Steps int     // optimizer steps (one batch each)
 	Batch int     // samples per step
-	LR    float64 // Adam learning rate (default 1e-3)
+	LR    float64 // Adam's initial learning rate (default 1e-3)
+	// Schedule is the learning rate over the steps, ScheduleConstant or
+	// ScheduleCosine ("": DefaultSchedule).
+	Schedule string
+	// Mixup trains each step on a fresh batch of mixes of two random
+	// training inputs, with the dense model's outputs on those same
+	// mixes (mixer). Float inputs only: a token-id input keeps plain
+	// batches, and the notes say so.
+	Mixup bool
+	// Seed draws the mixes (the same seed, the same run).
+	Seed uint64
 }
+
+// DefaultSchedule is the learning-rate schedule of a DistillConfig
+// that names none.
+const DefaultSchedule = ScheduleConstant
+
+// DefaultMixup is whether pare prune --recover kd mixes float inputs
+// unless told otherwise.
+const DefaultMixup = false
 
 // Distill trains the pruned model m toward the dense model's outputs on
 // the unlabelled calibration data: KL divergence between their softmax
 // outputs (MSE for outputs that are not 2-D logits), Adam, gradients
-// from package grad's gorgonia translation, cycling through the
-// calibration batches but the last eighth (at least one), held out to
-// choose the checkpoint kept. The trained weights are written back into m's
+// from package grad's gorgonia translation, on the calibration batches
+// but the last eighth (at least one), held out to choose the checkpoint
+// kept: in turn, or mixed (cfg.Mixup). The dense model runs in
+// onnxruntime. The trained weights are written back into m's
 // initializers; BatchNormalization running statistics are kept. A model
 // with an op grad has no rule for is refused naming the op.
 func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg DistillConfig) ([]string, error) {
@@ -34,6 +53,13 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if lr <= 0 {
 		lr = 1e-3
 	}
+	schedule := cfg.Schedule
+	if schedule == "" {
+		schedule = DefaultSchedule
+	}
+	if err := checkSchedule(schedule); err != nil {
+		return nil, err
+	}
 	batch := min(src.Fit(max(cfg.Batch, 1)), src.Len())
 	// The first batch gives the input's shape: a decoder's sequence
 	// length is fixed by the data, not the model.
@@ -41,13 +67,13 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err != nil {
 		return nil, err
 	}
-	var shape []int64
-	for _, d := range sample {
-		shape = d.Shape
+	if len(sample) != 1 {
+		return nil, fmt.Errorf("recover kd: one float32 or token-id input needed, the data has %d", len(sample))
 	}
-	teacher, err := grad.BuildShape(dense, shape)
-	if err != nil {
-		return nil, fmt.Errorf("recover kd: %w", err)
+	var shape []int64
+	var input string
+	for name, d := range sample {
+		input, shape = name, d.Shape
 	}
 	student, err := grad.BuildShape(m, shape)
 	if err != nil {
@@ -64,27 +90,25 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
 	cols := student.Output.Shape()[student.Output.Dims()-1]
-	// The teacher's outputs are fixed: compute them once per batch.
+	tch, err := newTeacher(dense, input)
+	if err != nil {
+		return nil, err
+	}
+	defer tch.close()
+	// The teacher's outputs on the data's own batches are fixed:
+	// computed once per batch.
 	var xs []tensor.Dense
 	var refs [][]float32
 	err = src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		for _, x := range in {
-			if len(in) != 1 {
-				return fmt.Errorf("recover kd: one float32 or token-id input needed")
-			}
-			if int(x.Shape[0]) != batch {
-				return nil // a last partial batch
-			}
-			out, err := teacher.ForwardBatch(x)
-			if err != nil {
-				return err
-			}
-			ref := make([]float32, len(out))
-			for i, v := range out {
-				ref[i] = float32(v)
-			}
-			xs, refs = append(xs, x), append(refs, ref)
+		x := in[input]
+		if int(x.Shape[0]) != batch {
+			return nil // a last partial batch
 		}
+		ref, err := tch.outputs(ctx, x)
+		if err != nil {
+			return err
+		}
+		xs, refs = append(xs, x), append(refs, ref)
 		return nil
 	})
 	if err != nil {
@@ -97,7 +121,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	// is held out: the weights kept are those with the lowest held-out
 	// loss among the checkpoints (the pruned model itself included), so
 	// that fitting a small calibration set cannot make the model worse
-	// on data it did not see.
+	// on data it did not see. The held-out batches are never mixed.
 	train := len(xs)
 	var held func() (float64, error)
 	if len(xs) >= 2 {
@@ -114,6 +138,16 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 			return sum / float64(len(xs)-train), nil
 		}
 	}
+	var mix *mixer
+	var notes []string
+	if cfg.Mixup {
+		if student.Tokens() {
+			notes = append(notes, "mixup: the input is token ids, which do not mix; plain batches")
+		} else if mix, err = newMixer(xs[:train], cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	batches := &trainBatches{xs: xs[:train], refs: refs[:train], mix: mix, teacher: tch}
 	names := student.WeightNames()
 	adam := newAdam(student, names, lr)
 	best, bestStep := math.Inf(1), 0
@@ -144,7 +178,11 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := obj.StepBatch(xs[step%train], refs[step%train])
+		x, ref, err := batches.next(ctx, step)
+		if err != nil {
+			return nil, err
+		}
+		l, err := obj.StepBatch(x, ref)
 		if err != nil {
 			return nil, fmt.Errorf("recover kd: step %d: %w", step, err)
 		}
@@ -152,6 +190,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 			first = l
 		}
 		last = l
+		adam.lr = lrAt(schedule, lr, step, cfg.Steps)
 		adam.step(obj)
 		if (step+1)%checkEvery == 0 || step+1 == cfg.Steps {
 			if err := checkpoint(step + 1); err != nil {
@@ -165,8 +204,12 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err := student.WriteBack(m); err != nil {
 		return nil, err
 	}
-	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d batches of %d unlabelled inputs: training loss %.4g → %.4g",
-		cfg.Steps, lr, loss, train, batch, first, last)}
+	data := fmt.Sprintf("%d batches of %d unlabelled inputs", train, batch)
+	if mix != nil {
+		data = fmt.Sprintf("mixes of two of %d unlabelled inputs (batches of %d, the dense outputs on each mix)", train*batch, batch)
+	}
+	notes = append(notes, fmt.Sprintf("%d Adam steps (lr %g, %s) of %s toward the dense outputs on %s: training loss %.4g → %.4g",
+		cfg.Steps, lr, schedule, loss, data, first, last))
 	if held != nil {
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // pruneOptions are pare prune's settings.
@@ -139,6 +140,13 @@ func pruneCommand() *cli.Command {
 				return nil
 			}},
 			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
+			&cli.StringFlag{Name: "recover-schedule", Value: recovery.DefaultSchedule, Usage: "learning rate over the --recover kd steps: cosine (decays from 1e-3 to 0) or constant (1e-3)", Validator: func(v string) error {
+				if v != recovery.ScheduleConstant && v != recovery.ScheduleCosine {
+					return fmt.Errorf("--recover-schedule %q: want %s or %s", v, recovery.ScheduleCosine, recovery.ScheduleConstant)
+				}
+				return nil
+			}},
+			&cli.BoolFlag{Name: "recover-mixup", Value: recovery.DefaultMixup, Usage: "--recover kd trains on mixes of two unlabelled inputs (weights uniform in [0, 1]) toward the dense model's outputs on the same mixes; float inputs only, token ids keep plain batches (--recover-mixup=false: plain batches)"},
 			&cli.StringFlag{Name: "recover-data", Usage: "unlabelled inputs (.npy or .npz) to distil on with --recover kd instead of --calib (more samples than --calib keep it from overfitting; token-id windows for a decoder)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},
@@ -659,6 +667,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
 			RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
+			RecoverSchedule: cmd.String("recover-schedule"), RecoverMixup: cmd.Bool("recover-mixup"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
 	}
