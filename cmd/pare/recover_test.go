@@ -80,6 +80,9 @@ func TestPruneRecoverKD(t *testing.T) {
 	if !strings.Contains(string(plan), `"recover_data"`) {
 		t.Errorf("plan does not record --recover-data: %s", plan)
 	}
+	if !strings.Contains(string(plan), `"recover_schedule"`) {
+		t.Errorf("plan does not record the learning-rate schedule: %s", plan)
+	}
 }
 
 func mustRead(t *testing.T, path string) []byte {
@@ -93,8 +96,9 @@ func mustRead(t *testing.T, path string) []byte {
 
 // TestPruneRecoverKDRefusals: a model with an op the gradient
 // translation does not cover is refused for --recover kd naming the op
-// (exit 3), --recover-data without --recover kd is a usage error
-// (exit 2), and neither writes anything.
+// (exit 3), --recover-data without --recover kd and an unknown
+// --recover-schedule are usage errors (exit 2), and none writes
+// anything.
 func TestPruneRecoverKDRefusals(t *testing.T) {
 	dir := t.TempDir()
 	m, err := graph.Load(kdModel)
@@ -125,6 +129,14 @@ func TestPruneRecoverKDRefusals(t *testing.T) {
 		"--calib", kdCalib, "--recover-data", kdUnlabeled)
 	if code != exitUsage || !strings.Contains(stdout, "--recover-data") {
 		t.Errorf("exit %d, output %q: want exit %d naming --recover-data", code, stdout, exitUsage)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s written after a refusal", out)
+	}
+	stdout, code = runCLI(t, "prune", kdModel, "-o", out, "--ratio", "0.3", "--criterion", "magnitude",
+		"--calib", kdCalib, "--recover", "kd", "--recover-schedule", "linear")
+	if code != exitUsage || !strings.Contains(stdout, "--recover-schedule") {
+		t.Errorf("exit %d, output %q: want exit %d naming --recover-schedule", code, stdout, exitUsage)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s written after a refusal", out)
@@ -161,7 +173,8 @@ func perplexity(t *testing.T, cand string) (ppl, top1 float64) {
 // obs) distils every position's next-token distribution toward the
 // dense model on unlabelled token windows (--recover-data) and writes a
 // model that onnxruntime runs with a lower perplexity on the held-out
-// text than the same pruning without distillation. Not under -short
+// text than the same pruning without distillation; --recover-mixup
+// leaves its token ids unmixed and says so. Not under -short
 // (two prunes and a distillation).
 func TestPruneRecoverKDDecoder(t *testing.T) {
 	if testing.Short() {
@@ -174,9 +187,14 @@ func TestPruneRecoverKDDecoder(t *testing.T) {
 		t.Fatalf("prune exit %d", code)
 	}
 	kd := filepath.Join(dir, "kd.onnx")
-	stdout, code := runPare(t, append(base, "-o", kd, "--recover", "kd", "--recover-steps", "50", "--recover-data", llmUnlabelled)...)
+	stdout, code := runPare(t, append(base, "-o", kd, "--recover", "kd", "--recover-steps", "50", "--recover-data", llmUnlabelled, "--recover-mixup")...)
 	if code != 0 {
 		t.Fatalf("prune --recover kd exit %d: %s", code, stdout)
+	}
+	// Token ids do not mix: the distillation says it trained on plain
+	// batches.
+	if !strings.Contains(stdout, "token ids, which do not mix") {
+		t.Errorf("--recover-mixup on a token-id input: no note of plain batches in %q", stdout)
 	}
 	p0, a0 := perplexity(t, plain)
 	p1, a1 := perplexity(t, kd)
