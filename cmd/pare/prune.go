@@ -146,7 +146,7 @@ func pruneCommand() *cli.Command {
 				}
 				return nil
 			}},
-			&cli.BoolFlag{Name: "recover-mixup", Value: recovery.DefaultMixup, Usage: "--recover kd trains on mixes of two unlabelled inputs (weights uniform in [0, 1]) toward the dense model's outputs on the same mixes; float inputs only, token ids keep plain batches (--recover-mixup=false: plain batches)"},
+			&cli.BoolFlag{Name: "recover-mixup", Value: recovery.DefaultMixup, Usage: "--recover kd trains on mixes of two unlabelled inputs (weights uniform in [0, 1]) toward the dense model's outputs on the same mixes; float inputs only, token ids keep plain batches (off: plain batches of the data)"},
 			&cli.StringFlag{Name: "recover-data", Usage: "unlabelled inputs (.npy or .npz) to distil on with --recover kd instead of --calib (more samples than --calib keep it from overfitting; token-id windows for a decoder)"},
 			&cli.IntFlag{Name: "zo-budget", Value: importance.DefaultZOBudget, Usage: "zeroth: most forward passes"},
 			&cli.StringFlag{Name: "zo-local", Value: "magnitude", Usage: "zeroth: criterion inside each group, magnitude or wanda"},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/pare-dev/pare/recovery"
+
 	"github.com/urfave/cli/v3"
 
 	"github.com/pare-dev/pare/check"
@@ -26,7 +28,8 @@ func recipeSteps() pipeline.Steps {
 				"plan-out": "pare run writes plan.json", "json": "pare run writes report.json",
 				"dry-run": "a recipe step writes the model the next step reads"},
 			Choices: map[string][]string{"criterion": importance.Criteria, "scope": {"global", "local"}, "allocate": {"global", "sensitivity"},
-				"target": {"channels", "params", "macs", "latency"}, "norm": {"l1", "l2"}}},
+				"target": {"channels", "params", "macs", "latency"}, "norm": {"l1", "l2"},
+				"recover-schedule": {recovery.ScheduleCosine, recovery.ScheduleConstant}}},
 		"quant": {Command: quantCommand, Args: one, Prepare: prepareQuant,
 			Managed: map[string]string{"output": "pare run names outputs", "json": "pare run writes report.json"},
 			Choices: map[string][]string{
