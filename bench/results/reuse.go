@@ -28,13 +28,19 @@ func rowSelected(name string) bool {
 }
 
 // previousCells returns the cells of model's table in docs/RESULTS.md,
-// by row name (a former "(the default with --calib)" mark dropped).
-func previousCells(model string) map[string][]string {
+// by row name (a former "(the default with --calib)" mark dropped), or
+// nothing when the allocation section there was measured on other test
+// images than testSet (its text names them), so that one table never
+// mixes test sets.
+func previousCells(model, testSet string) map[string][]string {
 	b, err := os.ReadFile(filepath.Join(*root, "docs/RESULTS.md"))
 	if err != nil {
 		return nil
 	}
 	doc := string(b)
+	if s := strings.Index(doc, "## Allocation, compensation and steps\n"); s < 0 || !strings.Contains(beforeTables(doc[s:]), "Top-1 accuracy on "+testSet+",") {
+		return nil
+	}
 	i := strings.Index(doc, "### "+filepath.Base(model)+" ")
 	if i < 0 {
 		return nil
@@ -53,6 +59,14 @@ func previousCells(model string) map[string][]string {
 		out[name] = f[1:]
 	}
 	return out
+}
+
+// beforeTables returns a section's text up to its first "### " heading.
+func beforeTables(section string) string {
+	if i := strings.Index(section, "\n### "); i >= 0 {
+		return section[:i]
+	}
+	return section
 }
 
 var percent = regexp.MustCompile(`^([0-9.]+)%$`)

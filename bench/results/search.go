@@ -50,12 +50,12 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 }
 
 // candidateTable lists a model's search candidates per ratio.
-func candidateTable(found []searchMeasured) string {
+func candidateTable(found []searchMeasured, tests int) string {
 	if len(found) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("Search candidates (held out: the last 64 calibration samples; test: the 1000 test images):\n\n")
+	fmt.Fprintf(&b, "Search candidates (held out: the last 64 calibration samples; test: the %d test images):\n\n", tests)
 	b.WriteString("| ratio | candidate | removed | held-out KL | held-out rel. MSE | held-out top-1 agreement | test accuracy |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range found {
 		if f.search == nil {
