@@ -101,25 +101,30 @@ func newEvaluator() (*evaluator, error) {
 
 // accuracy returns the top-1 accuracy of m on the test set.
 func (e *evaluator) accuracy(ctx context.Context, m *graph.Model) (float64, error) {
-	b, err := m.Marshal()
+	logits, err := e.logits(ctx, m)
 	if err != nil {
 		return 0, err
 	}
+	return check.Top1(logits, e.y), nil
+}
+
+// logits returns m's first output on the test images.
+func (e *evaluator) logits(ctx context.Context, m *graph.Model) ([]float32, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
 	s, err := ort.NewSession(b, ort.Options{Threads: runtime.NumCPU()})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer s.Close()
 	in := s.Inputs()[0].Name
 	outs, err := s.RunBatched(ctx, map[string]tensor.Dense{in: e.x}, nil, 250)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	logits, err := outs[0].Float32s()
-	if err != nil {
-		return 0, err
-	}
-	return check.Top1(logits, e.y), nil
+	return outs[0].Float32s()
 }
 
 // run prunes a fresh copy of the model file with cfg and measures it.
