@@ -42,9 +42,13 @@ var (
 	rows    = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md when its tables were measured on the same test images")
 	testX   = flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images (relative to -root unless absolute)")
 	testY   = flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
+	rotate  = flag.Int("rotate-calib", 0, "allocation: calibrate on fmnist_calib_x.npy rotated by this many samples (sample N first), so that the search holds out another slice")
+	merge   = flag.String("merge", "", "allocation: join the comma-separated sections printed by -section allocation -models M -stdout, one per model, with the summaries over all of them, instead of measuring")
 )
 
-const calibFile = "fixtures/data/fmnist_calib_x.npy"
+// calibFile is the calibration data: fixtures/data/fmnist_calib_x.npy,
+// or a rotated copy of it (-rotate-calib).
+var calibFile = "fixtures/data/fmnist_calib_x.npy"
 
 // inRoot resolves a path given relative to the repository root.
 func inRoot(p string) string {
@@ -146,7 +150,7 @@ func (e *evaluator) run(ctx context.Context, model string, cfg pruner.Config) me
 		return measured{err: err}
 	}
 	if cfg.Calib != "" {
-		cfg.Calib = filepath.Join(*root, cfg.Calib)
+		cfg.Calib = inRoot(cfg.Calib)
 	}
 	out, err := pruner.Run(ctx, m, an, nil, cfg)
 	if err != nil {
@@ -239,6 +243,24 @@ func replaceSection(doc, title, body string) string {
 func main() {
 	flag.Parse()
 	ctx := context.Background()
+	if *merge != "" {
+		s, err := mergeAllocation(strings.Split(*merge, ","))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("## Allocation, compensation and steps\n\n%s", s)
+		return
+	}
+	if *rotate != 0 {
+		p, err := rotatedCalib(*rotate)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer os.Remove(p)
+		calibFile = p
+	}
 	e, err := newEvaluator()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -296,4 +318,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// rotatedCalib writes the calibration samples rotated by n (sample n
+// first) to a temporary file.
+func rotatedCalib(n int) (string, error) {
+	d, err := tensor.ReadNpyFile(inRoot(calibFile))
+	if err != nil {
+		return "", err
+	}
+	v, ok := d.Data.([]float32)
+	rows := int(d.Rows())
+	if !ok || rows == 0 || n <= 0 || n >= rows {
+		return "", fmt.Errorf("-rotate-calib %d: %s has %d float32 samples", n, calibFile, rows)
+	}
+	per := len(v) / rows
+	r := append(append([]float32{}, v[n*per:]...), v[:n*per]...)
+	out, err := tensor.New(d.Shape, r)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", fmt.Sprintf("fmnist_calib_rot%d_*.npy", n))
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	return f.Name(), tensor.WriteNpyFile(f.Name(), out)
+}
+
+// calibName names the calibration data in the generated text.
+func calibName() string {
+	if *rotate != 0 {
+		return fmt.Sprintf("`fixtures/data/fmnist_calib_x.npy` rotated by %d samples (`-rotate-calib %d`)", *rotate, *rotate)
+	}
+	return "`" + calibFile + "`"
 }

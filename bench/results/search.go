@@ -33,7 +33,7 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	if err != nil {
 		return measured{err: err}, searchMeasured{}
 	}
-	cfg.Calib = filepath.Join(*root, cfg.Calib)
+	cfg.Calib = inRoot(cfg.Calib)
 	cfg.Settings.Criterion, cfg.Reconstruct = "obs", true
 	out, s, err := pruner.RunSearch(ctx, m, prune.Options{}, cfg, pruner.SearchConfig{KeepModels: true})
 	if err != nil {
