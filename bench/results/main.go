@@ -35,15 +35,16 @@ import (
 )
 
 var (
-	root    = flag.String("root", ".", "repository root")
-	section = flag.String("section", "all", "cnn, criteria, allocation or all")
-	models  = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
-	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
-	rows    = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md when its tables were measured on the same test images")
-	testX   = flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images (relative to -root unless absolute)")
-	testY   = flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
-	rotate  = flag.Int("rotate-calib", 0, "allocation: calibrate on fmnist_calib_x.npy rotated by this many samples (sample N first), so that the search holds out another slice")
-	merge   = flag.String("merge", "", "allocation: join the comma-separated sections printed by -section allocation -models M -stdout, one per model, with the summaries over all of them, instead of measuring")
+	root      = flag.String("root", ".", "repository root")
+	section   = flag.String("section", "all", "cnn, criteria, allocation or all")
+	models    = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
+	stdout    = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
+	rows      = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md when its tables were measured on the same test images")
+	testX     = flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images (relative to -root unless absolute)")
+	testY     = flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
+	foldFiles = flag.String("folds", "", "with -merge: sections measured with -rotate-calib, whose candidates' held-out scores give the cross-fitted ranking in the proxy summary")
+	rotate    = flag.Int("rotate-calib", 0, "allocation: calibrate on fmnist_calib_x.npy rotated by this many samples (sample N first), so that the search holds out another slice")
+	merge     = flag.String("merge", "", "allocation: join the comma-separated sections printed by -section allocation -models M -stdout, one per model, with the summaries over all of them, instead of measuring")
 )
 
 // calibFile is the calibration data: fixtures/data/fmnist_calib_x.npy,
@@ -244,7 +245,11 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 	if *merge != "" {
-		s, err := mergeAllocation(strings.Split(*merge, ","))
+		var folds []string
+		if *foldFiles != "" {
+			folds = strings.Split(*foldFiles, ",")
+		}
+		s, err := mergeAllocation(strings.Split(*merge, ","), folds)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -17,8 +17,25 @@ import (
 
 const defaultHeading = "### Default against best"
 
-// mergeAllocation joins allocation sections printed by -stdout.
-func mergeAllocation(files []string) (string, error) {
+// mergeAllocation joins allocation sections printed by -stdout; folds
+// are sections of the same models measured with -rotate-calib, whose
+// candidates' held-out scores give the cross-fitted ranking.
+func mergeAllocation(files, folds []string) (string, error) {
+	var other []searchMeasured
+	for _, f := range folds {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		doc := string(b)
+		for _, blk := range strings.Split(doc, "\n### ")[1:] {
+			fs, err := parseCandidates("### " + blk)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", f, err)
+			}
+			other = append(other, fs...)
+		}
+	}
 	var intro, tables, lines strings.Builder
 	var found []searchMeasured
 	for i, f := range files {
@@ -45,6 +62,9 @@ func mergeAllocation(files []string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f, err)
 		}
+		for k := range fs {
+			fs[k].other = otherFold(fs[k], other)
+		}
 		found = append(found, fs...)
 		for _, l := range strings.Split(doc[end:], "\n") {
 			if strings.HasPrefix(l, "| ") && !strings.HasPrefix(l, "| model (dense)") && !strings.HasPrefix(l, "|---") && strings.Contains(l, ": gap ") {
@@ -62,6 +82,26 @@ func mergeAllocation(files []string) (string, error) {
 	b.WriteString("\n")
 	b.WriteString(proxySummary(found))
 	return b.String(), nil
+}
+
+// otherFold returns the held-out scores of f's candidates in the
+// matching search of other (same model, ratio and candidate names), or
+// nil.
+func otherFold(f searchMeasured, other []searchMeasured) []pruner.HeldOutScore {
+	for _, o := range other {
+		if o.model != f.model || o.ratio != f.ratio || len(o.search.Candidates) != len(f.search.Candidates) {
+			continue
+		}
+		out := make([]pruner.HeldOutScore, len(o.search.Candidates))
+		for i, c := range f.search.Candidates {
+			if o.search.Candidates[i].Name != c.Name {
+				return nil
+			}
+			out[i] = o.search.Candidates[i].Score
+		}
+		return out
+	}
+	return nil
 }
 
 // parseCandidates reads a model block's candidate table back (the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -23,6 +24,9 @@ type searchMeasured struct {
 	// test images, labels unread: what the held-out slice estimates,
 	// measured on 10000 images instead of 64.
 	test []pruner.HeldOutScore
+	// other is each candidate's held-out score in a second search that
+	// held out another slice (-merge -folds); nil when not measured.
+	other []pruner.HeldOutScore
 }
 
 // runSearch prunes a fresh copy of model the way `pare prune --calib`
@@ -133,6 +137,18 @@ var proxies = []proxy{
 	{"held out: KL divergence of the softmax", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.KL }},
 	{"held out: relative output MSE (the search's)", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.RelMSE }},
 	{"held out: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.search.Candidates[i].Score.Agreement }},
+	{"held out, two folds (cross-fitted): mean relative output MSE", func(f searchMeasured, i int) float64 {
+		if f.other == nil {
+			return math.NaN()
+		}
+		return (f.search.Candidates[i].Score.RelMSE + f.other[i].RelMSE) / 2
+	}},
+	{"held out, the other fold alone: relative output MSE", func(f searchMeasured, i int) float64 {
+		if f.other == nil {
+			return math.NaN()
+		}
+		return f.other[i].RelMSE
+	}},
 	{"test images, no labels: relative output MSE", func(f searchMeasured, i int) float64 { return f.test[i].RelMSE }},
 	{"test images, no labels: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.test[i].Agreement }},
 }
@@ -152,7 +168,7 @@ func proxySummary(found []searchMeasured) string {
 			}
 			pick, best := -1, -1
 			for i, c := range f.search.Candidates {
-				if c.Err != "" || f.acc[i] < 0 {
+				if c.Err != "" || f.acc[i] < 0 || math.IsNaN(p.value(f, i)) {
 					continue
 				}
 				if pick < 0 || p.value(f, i) < p.value(f, pick) {
