@@ -80,7 +80,7 @@ func (t *translator) constantInputs(n *graph.Node) bool {
 // keeps its outputs' values as constants of the net.
 func (t *translator) fold(r rule, n *graph.Node) error {
 	st := &translator{m: t.m, shapes: t.shapes, g: G.NewGraph(), vals: map[string]*G.Node{},
-		frozen: t.frozen, consts: map[string]G.Value{}, net: &Net{byName: map[string]*G.Node{}}, folding: true}
+		frozen: t.frozen, consts: map[string]G.Value{}, statics: t.statics, net: &Net{byName: map[string]*G.Node{}}, folding: true}
 	for _, in := range n.Proto.Input {
 		if v, ok := t.constValue(in); ok && in != "" {
 			st.vals[in] = constNode(st.g, in, v)

@@ -121,6 +121,12 @@ func split(t *translator, n *graph.Node) error {
 // a float constant; a Cast to any other type that shape inference could
 // not fold is refused.
 func cast(t *translator, n *graph.Node) error {
+	if ids, ok := t.vals[n.Input(0)]; ok && !t.isFloatValue(n.Input(0)) && !isFloat(graph.DataType(n.IntAttr("to", 0))) {
+		// Token ids to another integer type: the net holds them as
+		// float64 either way.
+		t.set(n, 0, ids)
+		return nil
+	}
 	if to := n.IntAttr("to", 0); to != 1 && to != 11 {
 		return fmt.Errorf("%w: Cast to data type %d on a value that is not a static shape computation", ErrUnsupported, to)
 	}
