@@ -3,6 +3,8 @@ package grad
 import (
 	"fmt"
 
+	"gorgonia.org/tensor"
+
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -117,6 +119,13 @@ func (t *translator) evalStatic(n *graph.Node) (bool, error) {
 	if !known {
 		return false, nil
 	}
+	out := ints(dims)
+	if cmp, ok := floatComparisons[n.Op()]; ok && len(n.Proto.Input) == 2 {
+		if v, ok := t.compareConstants(n, cmp, out); ok {
+			t.statics[n.Output(0)] = static{shape: out, v: v}
+			return true, nil
+		}
+	}
 	var in []static
 	for _, name := range n.Proto.Input {
 		if name == "" {
@@ -129,7 +138,6 @@ func (t *translator) evalStatic(n *graph.Node) (bool, error) {
 		}
 		in = append(in, v)
 	}
-	out := ints(dims)
 	v, err := f(t, n, in, out)
 	if err != nil {
 		return true, err
@@ -484,4 +492,54 @@ func gatherNDStatic(_ *translator, n *graph.Node, in []static, out []int) ([]int
 		}
 	}
 	return v, nil
+}
+
+// floatComparisons are the comparisons evaluated on float build-time
+// constants (a Swin's shifted-window mask compares region labels held
+// as floats).
+var floatComparisons = map[string]func(a, b float64) bool{
+	"Equal":          func(a, b float64) bool { return a == b },
+	"Less":           func(a, b float64) bool { return a < b },
+	"Greater":        func(a, b float64) bool { return a > b },
+	"LessOrEqual":    func(a, b float64) bool { return a <= b },
+	"GreaterOrEqual": func(a, b float64) bool { return a >= b },
+}
+
+// compareConstants evaluates a comparison of which at least one operand
+// is a float build-time constant and the other one is too, or a static
+// integer; false when an operand is computed by the net.
+func (t *translator) compareConstants(n *graph.Node, cmp func(a, b float64) bool, out []int) ([]int64, bool) {
+	var vals [2][]float64
+	var shapes [2][]int
+	float := false
+	for i := range 2 {
+		name := n.Input(i)
+		if c, ok := t.constValue(name); ok {
+			d, err := values64(c)
+			if err != nil {
+				return nil, false
+			}
+			vals[i], float = d, true
+			if dn, ok := c.(tensor.Tensor); ok {
+				shapes[i] = dn.Shape().Clone()
+			}
+			continue
+		}
+		s, ok := t.staticValue(name)
+		if !ok {
+			return nil, false
+		}
+		vals[i], shapes[i] = make([]float64, len(s.v)), s.shape
+		for j, x := range s.v {
+			vals[i][j] = float64(x)
+		}
+	}
+	if !float {
+		return nil, false
+	}
+	v := make([]int64, total(out))
+	eachIndex(out, func(idx []int, off int) {
+		v[off] = b2i(cmp(vals[0][broadcastOffset(idx, shapes[0])], vals[1][broadcastOffset(idx, shapes[1])]))
+	})
+	return v, true
 }
