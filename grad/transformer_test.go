@@ -225,3 +225,59 @@ func TestChannelsLastGradientsMatchFiniteDifferences(t *testing.T) {
 		})
 	}
 }
+
+// TestChunkedStepMatchesWholeBatch: a batch of four windows run in two
+// chunks of a net built for two gives the whole batch's outputs, loss
+// and gradients (the net built for four), to rounding.
+func TestChunkedStepMatchesWholeBatch(t *testing.T) {
+	const rows, seq = 4, 12
+	path := models + "llama_char_op17.onnx"
+	x, other := randomIDs(rows*seq, 1), randomIDs(rows*seq, 2)
+	ref := ortTokens(t, path, other, rows, seq)
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var losses [2]float64
+	var grads [2]map[string][]float64
+	var outs [2][]float64
+	for i, batch := range []int64{rows, rows / 2} {
+		net, err := BuildShape(m, []int64{batch, seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outs[i], err = net.ForwardTokens(x); err != nil {
+			t.Fatal(err)
+		}
+		o, err := NewObjective(net, KL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if losses[i], err = o.StepTokens(x, ref); err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = map[string][]float64{}
+		for _, name := range net.WeightNames() {
+			grads[i][name] = append([]float64(nil), o.Grad(name)...)
+		}
+	}
+	if d := math.Abs(losses[0] - losses[1]); d > 1e-12 {
+		t.Errorf("loss %.15g whole, %.15g in chunks", losses[0], losses[1])
+	}
+	worst := 0.0
+	for i, v := range outs[0] {
+		worst = math.Max(worst, math.Abs(v-outs[1][i]))
+	}
+	for name, g := range grads[0] {
+		c := grads[1][name]
+		if len(c) != len(g) {
+			t.Fatalf("%s: %d gradient values in chunks, %d whole", name, len(c), len(g))
+		}
+		for i := range g {
+			worst = math.Max(worst, math.Abs(g[i]-c[i]))
+		}
+	}
+	if worst > 1e-12 {
+		t.Errorf("outputs and gradients differ by up to %g between whole and chunked", worst)
+	}
+}

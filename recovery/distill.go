@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/grad"
@@ -16,6 +17,11 @@ type DistillConfig struct {
 	Steps int     // optimizer steps (one calibration batch each)
 	Batch int     // samples per step
 	LR    float64 // Adam learning rate (default 1e-3)
+	// Chunk is the samples per gradient pass (a divisor of Batch):
+	// the gorgonia tape holds one chunk's intermediates and a step
+	// averages its chunks' gradients, which is the batch's gradient.
+	// 0 chooses it from the input (chunkRows).
+	Chunk int
 }
 
 // Distill trains the pruned model m toward the dense model's outputs on
@@ -42,9 +48,19 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, err
 	}
 	var shape []int64
+	tokens := false
 	for _, d := range sample {
-		shape = d.Shape
+		shape = slices.Clone(d.Shape)
+		switch d.Data.(type) {
+		case []int64, []int32:
+			tokens = true
+		}
 	}
+	chunk := cfg.Chunk
+	if chunk <= 0 || batch%chunk != 0 {
+		chunk = chunkRows(batch, shape, tokens)
+	}
+	shape[0] = int64(chunk)
 	teacher, err := grad.BuildShape(dense, shape)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
@@ -165,12 +181,35 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err := student.WriteBack(m); err != nil {
 		return nil, err
 	}
-	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d batches of %d unlabelled inputs: training loss %.4g → %.4g",
-		cfg.Steps, lr, loss, train, batch, first, last)}
+	notes := []string{fmt.Sprintf("%d Adam steps (lr %g) of %s toward the dense outputs on %d batches of %d unlabelled inputs (gradients in chunks of %d): training loss %.4g → %.4g",
+		cfg.Steps, lr, loss, train, batch, chunk, first, last)}
 	if held != nil {
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
 	}
 	return notes, nil
+}
+
+// chunkRows is the samples per gradient pass for batches of batch
+// rows of the given input shape: the largest divisor of batch within
+// 256 token positions for a token-id input, 8 samples otherwise. The
+// float64 tape of a pass grows with its rows; on the trained decoder
+// (batches of 32 windows of 64 tokens) chunks of 4 windows took the
+// peak from 1.3 GB to 0.25 GB at no cost in CPU (docs/BENCHMARKS.md).
+func chunkRows(batch int, shape []int64, tokens bool) int {
+	limit := 8
+	if tokens && len(shape) >= 2 {
+		per := 1
+		for _, d := range shape[1:] {
+			per *= int(d)
+		}
+		limit = max(1, 256/max(per, 1))
+	}
+	for c := min(batch, limit); c > 1; c-- {
+		if batch%c == 0 {
+			return c
+		}
+	}
+	return 1
 }
 
 // checkEvery is the steps between held-out checkpoints.
