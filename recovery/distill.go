@@ -26,7 +26,8 @@ type DistillConfig struct {
 
 // Distill trains the pruned model m toward the dense model's outputs on
 // the unlabelled calibration data: KL divergence between their softmax
-// outputs (MSE for outputs that are not 2-D logits), Adam, gradients
+// outputs (MSE for outputs that are not logits: a float-input model's
+// outputs that are not 2-D, a token model's hidden states), Adam, gradients
 // from package grad's gorgonia translation, cycling through the
 // calibration batches but the last eighth (at least one), held out to
 // choose the checkpoint kept. The trained weights are written back into m's
@@ -70,9 +71,11 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
 	// KL toward the dense softmax for logits: a classifier's rows, or
-	// every position of a decoder (its next-token distributions).
+	// every position of a decoder (its next-token distributions). An
+	// encoder's hidden states (a BERT's output is a LayerNorm, not a
+	// linear head) get the MSE.
 	loss := grad.KL
-	if student.Output.Dims() != 2 && !student.Tokens() {
+	if (student.Output.Dims() != 2 && !student.Tokens()) || (student.Tokens() && !linearHead(m)) {
 		loss = grad.MSE
 	}
 	obj, err := grad.NewObjective(student, loss)
@@ -187,6 +190,28 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
 	}
 	return notes, nil
+}
+
+// linearHead reports whether the model's output is computed by a
+// MatMul or Gemm (past reshapes and a bias Add): logits of a linear
+// head, as a language model's are.
+func linearHead(m *graph.Model) bool {
+	name := m.Graph.Outputs[0].Name
+	for range 8 {
+		n := m.Graph.Producer(name)
+		if n == nil {
+			return false
+		}
+		switch n.Op() {
+		case "MatMul", "Gemm":
+			return true
+		case "Reshape", "Identity", "Transpose", "Squeeze", "Unsqueeze", "Add":
+			name = n.Input(0)
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // chunkRows is the samples per gradient pass for batches of batch
