@@ -209,12 +209,17 @@ func defaultVersusBest(model string, dense float64, ratios []float64, acc [][]fl
 	for j := range ratios {
 		best := -1
 		for i := range acc {
-			if i != def && (best < 0 || acc[i][j] > acc[best][j]) {
+			// 0: not measured (a row -rows left out, with no cell to copy).
+			if i != def && acc[i][j] > 0 && (best < 0 || acc[i][j] > acc[best][j]) {
 				best = i
 			}
 		}
 		if def < 0 {
 			row += " — |"
+			continue
+		}
+		if best < 0 {
+			row += fmt.Sprintf(" %.1f (%+.1f) / no other row measured |", 100*acc[def][j], 100*(acc[def][j]-dense))
 			continue
 		}
 		d, bst := acc[def][j], acc[best][j]

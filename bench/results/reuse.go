@@ -38,7 +38,16 @@ func previousCells(model, testSet string) map[string][]string {
 		return nil
 	}
 	doc := string(b)
-	if s := strings.Index(doc, "## Allocation, compensation and steps\n"); s < 0 || !strings.Contains(beforeTables(doc[s:]), "Top-1 accuracy on "+testSet+",") {
+	s := strings.Index(doc, "## Allocation, compensation and steps\n")
+	if s < 0 {
+		return nil
+	}
+	// The section only: other sections have tables of the same models.
+	doc = doc[s:]
+	if e := strings.Index(doc[3:], "\n## "); e >= 0 {
+		doc = doc[:e+3]
+	}
+	if !strings.Contains(beforeTables(doc), "Top-1 accuracy on "+testSet+",") {
 		return nil
 	}
 	i := strings.Index(doc, "### "+filepath.Base(model)+" ")
