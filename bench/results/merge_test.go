@@ -49,3 +49,19 @@ func TestCandidateTableReadsBack(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A partial regeneration copies the cells of the allocation section
+// measured on the same test images, not another section's table of the
+// same model.
+func TestPreviousCellsFromTheSameTestSet(t *testing.T) {
+	defer func(r string) { *root = r }(*root)
+	*root = "../.."
+	thousand := "the 1000 test images of `fixtures/data/fmnist_test_x.npy`"
+	got := previousCells("fixtures/models/fmnist_resnet_bn_op17.onnx", thousand)
+	if c := got["obs, global"]; len(c) != 2 || !strings.HasSuffix(c[0], "%") {
+		t.Fatalf("1000-image cells of obs, global: %q", c)
+	}
+	if got := previousCells("fixtures/models/fmnist_resnet_bn_op17.onnx", "the 10000 test images of `elsewhere.npy`"); got != nil {
+		t.Fatalf("cells copied across test sets: %v", got)
+	}
+}
