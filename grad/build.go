@@ -53,6 +53,9 @@ type translator struct {
 	// folding: the translator evaluates one node on build-time
 	// constants (fold.go).
 	folding bool
+	// statics are integer values evaluated at build time that shape
+	// inference did not fold (static.go), by ONNX name.
+	statics map[string]static
 }
 
 // rule translates one node: it reads its inputs from t.vals and stores
@@ -99,7 +102,8 @@ func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{}, consts: map[string]G.Value{}}
+	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{},
+		consts: map[string]G.Value{}, statics: map[string]static{}}
 	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[0]), tokens: tokens}
 	t.net.Input = G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithName(in.Name))
 	t.vals[in.Name] = t.net.Input
@@ -110,6 +114,12 @@ func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	}
 	for _, n := range g.Nodes {
 		if t.folded(n) {
+			continue
+		}
+		if done, err := t.evalStatic(n); done {
+			if err != nil {
+				return nil, fmt.Errorf("node %s (%s): %w", n.Name(), n.Op(), err)
+			}
 			continue
 		}
 		r, ok := rules[n.Op()]
@@ -235,6 +245,9 @@ func (t *translator) value(name string) (*G.Node, error) {
 // ints returns the static integer tensor name (an initializer, a
 // Constant output or a folded shape computation).
 func (t *translator) ints(name string) ([]int64, error) {
+	if s, ok := t.statics[name]; ok {
+		return append([]int64(nil), s.v...), nil
+	}
 	if tp, ok := t.m.Graph.Constant(name); ok {
 		return graph.Int64s(tp)
 	}

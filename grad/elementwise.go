@@ -99,8 +99,21 @@ func broadcast(a, b *G.Node, same binFn, bc bcastFn) (*G.Node, error) {
 			return nil, fmt.Errorf("%w: shapes %v and %v do not broadcast", ErrUnsupported, as, bs)
 		}
 	}
-	if rank > 4 {
-		return nil, fmt.Errorf("%w: broadcast over rank %d (at most 4)", ErrUnsupported, rank)
+	if rank > 4 || len(left) > 1 || len(right) > 1 {
+		// gorgonia's broadcasts stop at rank 4, and over two axes or
+		// more of one operand they can corrupt the operands' values
+		// between runs (measured: [2,3,4,5]+[1,1,1,5] drifts by 1e6
+		// per run, and ConvNeXt's and Swin's channels-last norms got
+		// gradients that finite differences contradict): repeat the
+		// size-1 axes of each operand to the common shape instead
+		// (Repeat sums the gradient back).
+		if a, err = repeatTo(a, bs); err != nil {
+			return nil, err
+		}
+		if b, err = repeatTo(b, as); err != nil {
+			return nil, err
+		}
+		return same(a, b)
 	}
 	return bc(a, b, left, right)
 }
@@ -162,4 +175,20 @@ func pow(t *translator, n *graph.Node) error {
 	}
 	t.set(n, 0, y)
 	return nil
+}
+
+// repeatTo repeats the size-1 axes of x where other is larger.
+func repeatTo(x *G.Node, other tensor.Shape) (*G.Node, error) {
+	f := make([]int, x.Dims())
+	some := false
+	for a, d := range x.Shape() {
+		f[a] = 1
+		if d == 1 && other[a] > 1 {
+			f[a], some = other[a], true
+		}
+	}
+	if !some {
+		return x, nil
+	}
+	return Repeat(x, f)
 }

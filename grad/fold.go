@@ -20,6 +20,7 @@ import (
 func init() {
 	rules["ConstantOfShape"] = constantOfShape
 	rules["Trilu"] = trilu
+	rules["ScatterND"] = scatterND
 }
 
 // constValue returns the build-time value of the float value name: a
@@ -80,7 +81,7 @@ func (t *translator) constantInputs(n *graph.Node) bool {
 // keeps its outputs' values as constants of the net.
 func (t *translator) fold(r rule, n *graph.Node) error {
 	st := &translator{m: t.m, shapes: t.shapes, g: G.NewGraph(), vals: map[string]*G.Node{},
-		frozen: t.frozen, consts: map[string]G.Value{}, net: &Net{byName: map[string]*G.Node{}}, folding: true}
+		frozen: t.frozen, consts: map[string]G.Value{}, statics: t.statics, net: &Net{byName: map[string]*G.Node{}}, folding: true}
 	for _, in := range n.Proto.Input {
 		if v, ok := t.constValue(in); ok && in != "" {
 			st.vals[in] = constNode(st.g, in, v)
@@ -206,6 +207,61 @@ func trilu(t *translator, n *graph.Node) error {
 		if (upper && j-i >= k) || (!upper && j-i <= k) {
 			out[off] = v
 		}
+	}
+	t.setConst(n, 0, s.Clone(), out)
+	return nil
+}
+
+// scatterND writes updates into a copy of a build-time constant at the
+// index tuples of indices' last axis (a shifted-window attention mask
+// built from constants); reduction none only.
+func scatterND(t *translator, n *graph.Node) error {
+	if !t.folding {
+		return fmt.Errorf("%w: ScatterND of a value that depends on the input or weights", ErrUnsupported)
+	}
+	if r := n.StringAttr("reduction", "none"); r != "none" {
+		return fmt.Errorf("%w: ScatterND with reduction %s", ErrUnsupported, r)
+	}
+	x, err := t.in(n, 0)
+	if err != nil {
+		return err
+	}
+	u, err := t.in(n, 2)
+	if err != nil {
+		return err
+	}
+	d, s, err := data64(x.Value())
+	if err != nil {
+		return fmt.Errorf("%w: ScatterND data: %v", ErrUnsupported, err)
+	}
+	upd, err := values64(u.Value())
+	if err != nil {
+		return fmt.Errorf("%w: ScatterND updates: %v", ErrUnsupported, err)
+	}
+	idx, err := t.staticOf(n.Input(1))
+	if err != nil {
+		return fmt.Errorf("%w: ScatterND indices: %v", ErrUnsupported, err)
+	}
+	k := idx.shape[len(idx.shape)-1]
+	st := strides(s)
+	slice := total(s[k:])
+	out := append([]float64(nil), d...)
+	tuples := len(idx.v) / max(k, 1)
+	if len(upd) != tuples*slice {
+		return fmt.Errorf("%w: ScatterND of %d updates for %d slices of %d", ErrUnsupported, len(upd), tuples, slice)
+	}
+	for j := range tuples {
+		off := 0
+		for a, i := range idx.v[j*k : (j+1)*k] {
+			if i < 0 {
+				i += int64(s[a])
+			}
+			if i < 0 || i >= int64(s[a]) {
+				return fmt.Errorf("%w: ScatterND index %d outside an axis of %d", ErrUnsupported, i, s[a])
+			}
+			off += int(i) * st[a]
+		}
+		copy(out[off:off+slice], upd[j*slice:(j+1)*slice])
 	}
 	t.setConst(n, 0, s.Clone(), out)
 	return nil

@@ -107,11 +107,13 @@ func TestForwardMatchesOnnxruntime(t *testing.T) {
 // 13); Pad and ReduceMean over NHWC (fmnist_nhwc_op10); Upsample and
 // attribute Slice/Pad (the trained opnet at opset 9 and 10); float
 // Slice (the PyTorch encoder layer, ShuffleNet's channel split); an
-// attention scale computed from shapes times a scalar constant (DeiT).
+// attention scale computed from shapes times a scalar constant (DeiT);
+// the shifted-window mask built with ScatterND and float Equal, the
+// rank-5 mask broadcast and the strided Slice of patch merging (Swin).
 func TestForwardMatchesOnnxruntimeArchitectures(t *testing.T) {
 	const batch = 2
 	names := []string{"deit_nano_op17", "convnext_nano_op17", "fmnist_vit_op13", "fmnist_nhwc_op10", "fmnist_opnet_op9",
-		"fmnist_opnet_op10", "transformer_encoder_op17"}
+		"fmnist_opnet_op10", "transformer_encoder_op17", "swin_nano_op17"}
 	if !testing.Short() {
 		names = append(names, "mobilenet_v3_small_w05_op17", "convnext_nano_op13", "shufflenet_v2_x05_op13")
 	}

@@ -46,6 +46,9 @@ type Objective struct {
 	cost   *G.Node
 	grads  map[*G.Node]*G.Node // weight → its gradient node
 	vm     G.VM
+	// acc holds the gradients of a batch run in several chunks (their
+	// mean), nil after a batch of one chunk.
+	acc map[*G.Node][]float64
 }
 
 // NewObjective adds the loss and its gradients to the net's graph. The
@@ -120,7 +123,9 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 
 // Step runs the net on a batch of inputs x with reference outputs ref
 // (the dense model's outputs for the same rows), returns the loss and
-// leaves the gradients readable with Grad until the next Step.
+// leaves the gradients readable with Grad until the next Step. x may
+// hold a whole multiple of the net's batch: it then runs in chunks of
+// the net's batch, and the loss and gradients are the whole batch's.
 func (o *Objective) Step(x []float32, ref []float32) (float64, error) { return o.step(x, ref) }
 
 // StepTokens is Step for a model with a token-id input: ids [batch,
@@ -137,7 +142,61 @@ func (o *Objective) StepBatch(d ptensor.Dense, ref []float32) (float64, error) {
 	return o.step(x, ref)
 }
 
+// step runs one batch, in chunks of the net's batch when it holds
+// several (Net.chunks): the loss and the gradients are the chunks'
+// means, which for equal chunks are the whole batch's, while the tape
+// holds the intermediates of one chunk only.
 func (o *Objective) step(x any, ref []float32) (float64, error) {
+	xs, err := o.Net.chunks(x)
+	if err != nil {
+		return 0, err
+	}
+	k := len(xs)
+	if len(ref)%k != 0 {
+		return 0, fmt.Errorf("grad: %d reference values for %d chunks", len(ref), k)
+	}
+	if k == 1 {
+		o.acc = nil
+		return o.stepChunk(xs[0], ref)
+	}
+	if o.acc == nil {
+		o.acc = map[*G.Node][]float64{}
+	}
+	per := len(ref) / k
+	sum := 0.0
+	for c, xc := range xs {
+		l, err := o.stepChunk(xc, ref[c*per:(c+1)*per])
+		if err != nil {
+			return 0, err
+		}
+		sum += l
+		for _, w := range o.Net.Weights {
+			g := o.grads[w]
+			if g == nil || g.Value() == nil {
+				continue
+			}
+			d, _ := g.Value().Data().([]float64)
+			acc := o.acc[w]
+			if c == 0 {
+				acc = append(acc[:0], d...)
+			} else {
+				for i, v := range d {
+					acc[i] += v
+				}
+			}
+			if c == k-1 {
+				for i := range acc {
+					acc[i] /= float64(k)
+				}
+			}
+			o.acc[w] = acc
+		}
+	}
+	return sum / float64(k), nil
+}
+
+// stepChunk runs the net on one chunk of the net's batch size.
+func (o *Objective) stepChunk(x any, ref []float32) (float64, error) {
 	if err := o.Net.feed(x); err != nil {
 		return 0, err
 	}
@@ -191,7 +250,11 @@ func (o *Objective) step(x any, ref []float32) (float64, error) {
 // Grad returns the gradient of the last Step's loss with respect to the
 // weight name (live: copy it to keep it past the next Step), or nil.
 func (o *Objective) Grad(name string) []float64 {
-	g := o.grads[o.Net.byName[name]]
+	w := o.Net.byName[name]
+	if o.acc != nil {
+		return o.acc[w]
+	}
+	g := o.grads[w]
 	if g == nil || g.Value() == nil {
 		return nil
 	}

@@ -45,6 +45,18 @@ func TestPrimitiveGradients(t *testing.T) {
 		"bcadd": {[]int{2, 3, 4, 4}, []int{1, 3, 1, 1}, func(x, w *G.Node) (*G.Node, error) {
 			return G.BroadcastAdd(x, w, nil, []byte{0, 2, 3})
 		}},
+		// Through broadcast: a channels-last bias over three leading
+		// axes (gorgonia's own BroadcastAdd gets its gradient wrong),
+		// both sides broadcast, and rank 5.
+		"bcadd_last": {[]int{2, 3, 4, 5}, []int{5}, func(x, w *G.Node) (*G.Node, error) {
+			return broadcast(x, w, G.Add, G.BroadcastAdd)
+		}},
+		"bcmul_both": {[]int{2, 1, 3}, []int{1, 4, 3}, func(x, w *G.Node) (*G.Node, error) {
+			return broadcast(x, w, G.HadamardProd, G.BroadcastHadamardProd)
+		}},
+		"bcadd_rank5": {[]int{2, 3, 2, 4, 4}, []int{1, 3, 1, 4, 4}, func(x, w *G.Node) (*G.Node, error) {
+			return broadcast(x, w, G.Add, G.BroadcastAdd)
+		}},
 		"matmulT": {[]int{2, 5}, []int{3, 5}, func(x, w *G.Node) (*G.Node, error) {
 			wt, _ := G.Transpose(w, 1, 0)
 			return G.Mul(x, wt)

@@ -121,6 +121,12 @@ func split(t *translator, n *graph.Node) error {
 // a float constant; a Cast to any other type that shape inference could
 // not fold is refused.
 func cast(t *translator, n *graph.Node) error {
+	if ids, ok := t.vals[n.Input(0)]; ok && !t.isFloatValue(n.Input(0)) && !isFloat(graph.DataType(n.IntAttr("to", 0))) {
+		// Token ids to another integer type: the net holds them as
+		// float64 either way.
+		t.set(n, 0, ids)
+		return nil
+	}
 	if to := n.IntAttr("to", 0); to != 1 && to != 11 {
 		return fmt.Errorf("%w: Cast to data type %d on a value that is not a static shape computation", ErrUnsupported, to)
 	}
@@ -153,8 +159,9 @@ func cast(t *translator, n *graph.Node) error {
 	return nil
 }
 
-// slice cuts x to [start, end) on each sliced axis (steps of 1 only),
-// with ONNX's clamping of out-of-range bounds.
+// slice cuts x to [start, end) on each sliced axis, with ONNX's
+// clamping of out-of-range bounds; an axis with a step other than 1 is
+// gathered at the indices it keeps.
 func slice(t *translator, n *graph.Node) error {
 	x, err := t.in(n, 0)
 	if err != nil {
@@ -187,14 +194,20 @@ func slice(t *translator, n *graph.Node) error {
 		}
 	}
 	sl := make([]tensor.Slice, x.Dims())
+	strided := map[int][]int{} // axis → the indices a step other than 1 keeps
 	for i, a := range axes {
-		if steps != nil && steps[i] != 1 {
-			return fmt.Errorf("%w: Slice with step %d (1 only)", ErrUnsupported, steps[i])
-		}
 		if a < 0 {
 			a += int64(x.Dims())
 		}
 		d := int64(x.Shape()[a])
+		if steps != nil && steps[i] != 1 {
+			idx := stridedIndices(starts[i], ends[i], steps[i], d)
+			if len(idx) == 0 {
+				return fmt.Errorf("%w: empty Slice", ErrUnsupported)
+			}
+			strided[int(a)] = idx
+			continue
+		}
 		clamp := func(v int64) int64 {
 			if v < 0 {
 				v += d
@@ -207,9 +220,47 @@ func slice(t *translator, n *graph.Node) error {
 		}
 		sl[a] = G.S(int(b), int(e))
 	}
+	if len(strided) > 0 {
+		// Strided axes (a Swin's patch merging takes every other row):
+		// Take at their indices, one axis at a time, then the rest.
+		for a := range x.Dims() {
+			if idx, ok := strided[a]; ok {
+				if x, err = Take(x, a, idx, []int{len(idx)}); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	y, err := G.Slice(x, sl...)
 	if err != nil {
 		return err
 	}
 	return t.setInferred(n, 0, y)
+}
+
+// stridedIndices lists the indices of an axis of size d that a Slice
+// from start to end by step (not 0) keeps, with ONNX's clamping.
+func stridedIndices(start, end, step, d int64) []int {
+	if step == 0 {
+		return nil
+	}
+	if start < 0 {
+		start += d
+	}
+	if end < 0 {
+		end += d
+	}
+	var idx []int
+	if step > 0 {
+		start, end = max(0, min(start, d)), max(0, min(end, d))
+		for i := start; i < end; i += step {
+			idx = append(idx, int(i))
+		}
+		return idx
+	}
+	start, end = max(0, min(start, d-1)), max(-1, min(end, d-1))
+	for i := start; i > end; i += step {
+		idx = append(idx, int(i))
+	}
+	return idx
 }

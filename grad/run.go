@@ -41,8 +41,9 @@ func (n *Net) feed(x any) error {
 	return G.Let(n.Input, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data)))
 }
 
-// Forward runs the model on one batch of input rows and returns its
-// output, flattened.
+// Forward runs the model on one batch of input rows (or a whole
+// multiple of the batch, run in chunks) and returns its output,
+// flattened.
 func (n *Net) Forward(x []float32) ([]float64, error) { return n.run(x) }
 
 // ForwardTokens runs a model with a token-id input on one batch of ids
@@ -77,18 +78,65 @@ func batchData(d ptensor.Dense) (any, error) {
 // Tokens reports whether the model's input is token ids.
 func (n *Net) Tokens() bool { return n.tokens }
 
+// run runs the forward pass on x, in chunks of the net's batch when x
+// holds several, and returns the outputs in order.
 func (n *Net) run(x any) ([]float64, error) {
 	if n.forward == nil {
 		n.forward = G.NewTapeMachine(n.Graph.SubgraphRoots(n.Output))
 	}
-	defer n.forward.Reset()
-	if err := n.feed(x); err != nil {
+	xs, err := n.chunks(x)
+	if err != nil {
 		return nil, err
 	}
-	if err := n.forward.RunAll(); err != nil {
-		return nil, err
+	var out []float64
+	for _, xc := range xs {
+		n.forward.Reset()
+		if err := n.feed(xc); err != nil {
+			return nil, err
+		}
+		if err := n.forward.RunAll(); err != nil {
+			return nil, err
+		}
+		y, err := floats(n.Output.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, y...)
 	}
-	return floats(n.Output.Value())
+	n.forward.Reset()
+	return out, nil
+}
+
+// chunks splits a batch of input rows (float32 values or int64 ids,
+// flattened) into pieces of the net's batch size; the rows must be a
+// whole multiple of it.
+func (n *Net) chunks(x any) ([]any, error) {
+	size := n.Input.Shape().TotalSize()
+	var count int
+	switch x := x.(type) {
+	case []float32:
+		count = len(x)
+	case []int64:
+		count = len(x)
+	default:
+		return nil, fmt.Errorf("grad: input of type %T", x)
+	}
+	if count == size {
+		return []any{x}, nil
+	}
+	if count == 0 || count%size != 0 {
+		return nil, fmt.Errorf("grad: %d input values for shape %v (or a whole multiple)", count, n.Input.Shape())
+	}
+	var out []any
+	for i := 0; i < count; i += size {
+		switch x := x.(type) {
+		case []float32:
+			out = append(out, x[i:i+size])
+		case []int64:
+			out = append(out, x[i:i+size])
+		}
+	}
+	return out, nil
 }
 
 // floats copies a float64 value out of gorgonia.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/grad"
@@ -26,6 +27,11 @@ type DistillConfig struct {
 	Mixup bool
 	// Seed draws the mixes (the same seed, the same run).
 	Seed uint64
+	// Chunk is the samples per gradient pass (a divisor of Batch):
+	// the gorgonia tape holds one chunk's intermediates and a step
+	// averages its chunks' gradients, which is the batch's gradient.
+	// 0 chooses it from the input (chunkRows).
+	Chunk int
 }
 
 // DefaultSchedule is the learning-rate schedule of a DistillConfig
@@ -42,7 +48,8 @@ const DefaultMixup = false
 
 // Distill trains the pruned model m toward the dense model's outputs on
 // the unlabelled calibration data: KL divergence between their softmax
-// outputs (MSE for outputs that are not 2-D logits), Adam, gradients
+// outputs (MSE for outputs that are not logits: a float-input model's
+// outputs that are not 2-D, a token model's hidden states), Adam, gradients
 // from package grad's gorgonia translation, on the calibration batches
 // but the last eighth (at least one), held out to choose the checkpoint
 // kept: in turn, or mixed (cfg.Mixup). The dense model runs in
@@ -76,17 +83,29 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	}
 	var shape []int64
 	var input string
+	tokens := false
 	for name, d := range sample {
-		input, shape = name, d.Shape
+		input, shape = name, slices.Clone(d.Shape)
+		switch d.Data.(type) {
+		case []int64, []int32:
+			tokens = true
+		}
 	}
+	chunk := cfg.Chunk
+	if chunk <= 0 || batch%chunk != 0 {
+		chunk = chunkRows(batch, shape, tokens)
+	}
+	shape[0] = int64(chunk)
 	student, err := grad.BuildShape(m, shape)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
 	// KL toward the dense softmax for logits: a classifier's rows, or
-	// every position of a decoder (its next-token distributions).
+	// every position of a decoder (its next-token distributions). An
+	// encoder's hidden states (a BERT's output is a LayerNorm, not a
+	// linear head) get the MSE.
 	loss := grad.KL
-	if student.Output.Dims() != 2 && !student.Tokens() {
+	if (student.Output.Dims() != 2 && !student.Tokens()) || (student.Tokens() && !linearHead(m)) {
 		loss = grad.MSE
 	}
 	obj, err := grad.NewObjective(student, loss)
@@ -212,12 +231,57 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if mix != nil {
 		data = fmt.Sprintf("mixes of two of %d unlabelled inputs (batches of %d, the dense outputs on each mix)", train*batch, batch)
 	}
-	notes = append(notes, fmt.Sprintf("%d Adam steps (lr %g, %s) of %s toward the dense outputs on %s: training loss %.4g → %.4g",
-		cfg.Steps, lr, schedule, loss, data, first, last))
+	notes = append(notes, fmt.Sprintf("%d Adam steps (lr %g, %s) of %s toward the dense outputs on %s (gradients in chunks of %d): training loss %.4g → %.4g",
+		cfg.Steps, lr, schedule, loss, data, chunk, first, last))
 	if held != nil {
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
 	}
 	return notes, nil
+}
+
+// linearHead reports whether the model's output is computed by a
+// MatMul or Gemm (past reshapes and a bias Add): logits of a linear
+// head, as a language model's are.
+func linearHead(m *graph.Model) bool {
+	name := m.Graph.Outputs[0].Name
+	for range 8 {
+		n := m.Graph.Producer(name)
+		if n == nil {
+			return false
+		}
+		switch n.Op() {
+		case "MatMul", "Gemm":
+			return true
+		case "Reshape", "Identity", "Transpose", "Squeeze", "Unsqueeze", "Add":
+			name = n.Input(0)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// chunkRows is the samples per gradient pass for batches of batch
+// rows of the given input shape: the largest divisor of batch within
+// 256 token positions for a token-id input, 8 samples otherwise. The
+// float64 tape of a pass grows with its rows; on the trained decoder
+// (batches of 32 windows of 64 tokens) chunks of 4 windows took the
+// peak from 1.3 GB to 0.25 GB at no cost in CPU (docs/BENCHMARKS.md).
+func chunkRows(batch int, shape []int64, tokens bool) int {
+	limit := 8
+	if tokens && len(shape) >= 2 {
+		per := 1
+		for _, d := range shape[1:] {
+			per *= int(d)
+		}
+		limit = max(1, 256/max(per, 1))
+	}
+	for c := min(batch, limit); c > 1; c-- {
+		if batch%c == 0 {
+			return c
+		}
+	}
+	return 1
 }
 
 // checkEvery is the steps between held-out checkpoints.

@@ -153,3 +153,42 @@ func prunedResNet(t *testing.T) (dense, m *graph.Model) {
 	}
 	return dense, m
 }
+
+// TestLinearHead: a language model's logits come from a linear head
+// (distilled by KL), an encoder's hidden states from a LayerNorm
+// (distilled by MSE).
+func TestLinearHead(t *testing.T) {
+	for name, want := range map[string]bool{
+		"llama_char_op17": true, "qwen2_nano_op17": true, "gpt2_nano_op17": true, "hf_llama_tiny": true,
+		"bert_nano_op17": false, "hf_bert_tiny": false,
+	} {
+		m, err := graph.Load("../fixtures/models/" + name + ".onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := linearHead(m); got != want {
+			t.Errorf("%s: linearHead = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestChunkRows: the decoder's batches of 32 windows of 64 tokens run
+// in chunks of 4, images in chunks of 8, a batch of one whole.
+func TestChunkRows(t *testing.T) {
+	for _, c := range []struct {
+		batch  int
+		shape  []int64
+		tokens bool
+		want   int
+	}{
+		{32, []int64{32, 64}, true, 4},
+		{32, []int64{32, 1, 28, 28}, false, 8},
+		{1, []int64{1, 64}, true, 1},
+		{30, []int64{30, 32}, true, 6},
+		{7, []int64{7, 1024}, true, 1},
+	} {
+		if got := chunkRows(c.batch, c.shape, c.tokens); got != c.want {
+			t.Errorf("chunkRows(%d, %v, %v) = %d, want %d", c.batch, c.shape, c.tokens, got, c.want)
+		}
+	}
+}

@@ -7,7 +7,10 @@
 //	go run ./bench/results -stdout          # print instead of writing
 //
 // Every run prunes a fresh copy of the model, runs it in onnxruntime on
-// the 1000 Fashion-MNIST test images of fixtures/data and reports top-1
+// the Fashion-MNIST test images (-x/-y: by default the 1000 of
+// fixtures/data; all 10000, written by `go run ./fixtures/gen/fmnisttest`
+// into ~/.cache/pare/fmnist, with -x ~/.cache/pare/fmnist/fmnist_test10k_x.npy
+// -y ~/.cache/pare/fmnist/fmnist_test10k_y.npy) and reports top-1
 // accuracy and the wall time of the pruning step (scoring, selection,
 // compensation, application and recovery; not the evaluation).
 package main
@@ -32,18 +35,40 @@ import (
 )
 
 var (
-	root    = flag.String("root", ".", "repository root")
-	section = flag.String("section", "all", "cnn, criteria, allocation or all")
-	models  = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
-	stdout  = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
-	rows    = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md")
+	root      = flag.String("root", ".", "repository root")
+	section   = flag.String("section", "all", "cnn, criteria, allocation or all")
+	models    = flag.String("models", "", "allocation: only the models whose path contains one of these comma-separated strings")
+	stdout    = flag.Bool("stdout", false, "print the sections instead of writing docs/RESULTS.md")
+	rows      = flag.String("rows", "", "allocation: measure only the rows whose name contains one of these comma-separated strings; the others are copied from docs/RESULTS.md when its tables were measured on the same test images")
+	testX     = flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images (relative to -root unless absolute)")
+	testY     = flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
+	foldFiles = flag.String("folds", "", "with -merge: sections measured with -rotate-calib, whose candidates' held-out scores give the cross-fitted ranking in the proxy summary")
+	rotate    = flag.Int("rotate-calib", 0, "allocation: calibrate on fmnist_calib_x.npy rotated by this many samples (sample N first), so that the search holds out another slice")
+	merge     = flag.String("merge", "", "allocation: join the comma-separated sections printed by -section allocation -models M -stdout, one per model, with the summaries over all of them, instead of measuring")
 )
 
-const (
-	calibFile = "fixtures/data/fmnist_calib_x.npy"
-	testX     = "fixtures/data/fmnist_test_x.npy"
-	testY     = "fixtures/data/fmnist_test_y.npy"
-)
+// calibFile is the calibration data: fixtures/data/fmnist_calib_x.npy,
+// or a rotated copy of it (-rotate-calib).
+var calibFile = "fixtures/data/fmnist_calib_x.npy"
+
+// inRoot resolves a path given relative to the repository root.
+func inRoot(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(*root, p)
+}
+
+// testSet names the test images in the generated text: "the 1000 test
+// images of `fixtures/data/fmnist_test_x.npy`", a home directory shown
+// as ~.
+func (e *evaluator) testSet() string {
+	p := *testX
+	if home, err := os.UserHomeDir(); err == nil && home != "" && strings.HasPrefix(p, home+"/") {
+		p = "~" + p[len(home):]
+	}
+	return fmt.Sprintf("the %d test images of `%s`", len(e.y), p)
+}
 
 type evaluator struct {
 	x tensor.Dense
@@ -51,7 +76,7 @@ type evaluator struct {
 }
 
 func newEvaluator() (*evaluator, error) {
-	f, err := tensor.OpenNpy(filepath.Join(*root, testX))
+	f, err := tensor.OpenNpy(inRoot(*testX))
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +85,7 @@ func newEvaluator() (*evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := tensor.OpenNpy(filepath.Join(*root, testY))
+	g, err := tensor.OpenNpy(inRoot(*testY))
 	if err != nil {
 		return nil, err
 	}
@@ -73,30 +98,38 @@ func newEvaluator() (*evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.Rows() != int64(len(y)) {
+		return nil, fmt.Errorf("%s: %d images, %s: %d labels", *testX, x.Rows(), *testY, len(y))
+	}
 	return &evaluator{x: x, y: y}, nil
 }
 
 // accuracy returns the top-1 accuracy of m on the test set.
 func (e *evaluator) accuracy(ctx context.Context, m *graph.Model) (float64, error) {
-	b, err := m.Marshal()
+	logits, err := e.logits(ctx, m)
 	if err != nil {
 		return 0, err
 	}
+	return check.Top1(logits, e.y), nil
+}
+
+// logits returns m's first output on the test images.
+func (e *evaluator) logits(ctx context.Context, m *graph.Model) ([]float32, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
 	s, err := ort.NewSession(b, ort.Options{Threads: runtime.NumCPU()})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer s.Close()
 	in := s.Inputs()[0].Name
 	outs, err := s.RunBatched(ctx, map[string]tensor.Dense{in: e.x}, nil, 250)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	logits, err := outs[0].Float32s()
-	if err != nil {
-		return 0, err
-	}
-	return check.Top1(logits, e.y), nil
+	return outs[0].Float32s()
 }
 
 // run prunes a fresh copy of the model file with cfg and measures it.
@@ -118,7 +151,7 @@ func (e *evaluator) run(ctx context.Context, model string, cfg pruner.Config) me
 		return measured{err: err}
 	}
 	if cfg.Calib != "" {
-		cfg.Calib = filepath.Join(*root, cfg.Calib)
+		cfg.Calib = inRoot(cfg.Calib)
 	}
 	out, err := pruner.Run(ctx, m, an, nil, cfg)
 	if err != nil {
@@ -152,8 +185,8 @@ func cnnSection(ctx context.Context, e *evaluator) (string, error) {
 		return "", err
 	}
 	b.WriteString("Generated by `go run ./bench/results` (this section alone: `-section cnn`).\n\n")
-	fmt.Fprintf(&b, "Trained Fashion-MNIST ResNet (`%s`, batch norms folded), top-1 accuracy on the\n", model)
-	fmt.Fprintf(&b, "1000 test images of `%s` without fine-tuning, after removing the given\n", testX)
+	fmt.Fprintf(&b, "Trained Fashion-MNIST ResNet (`%s`, batch norms folded), top-1 accuracy on\n", model)
+	fmt.Fprintf(&b, "%s without fine-tuning, after removing the given\n", e.testSet())
 	fmt.Fprintf(&b, "fraction of all prunable channels (`--target channels`, `--max-layer-ratio 0.8`).\n")
 	fmt.Fprintf(&b, "Dense: %.1f%%.\n\n", 100*dense)
 	fmt.Fprintf(&b, "| criterion | scope |")
@@ -211,6 +244,28 @@ func replaceSection(doc, title, body string) string {
 func main() {
 	flag.Parse()
 	ctx := context.Background()
+	if *merge != "" {
+		var folds []string
+		if *foldFiles != "" {
+			folds = strings.Split(*foldFiles, ",")
+		}
+		s, err := mergeAllocation(strings.Split(*merge, ","), folds)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("## Allocation, compensation and steps\n\n%s", s)
+		return
+	}
+	if *rotate != 0 {
+		p, err := rotatedCalib(*rotate)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer os.Remove(p)
+		calibFile = p
+	}
 	e, err := newEvaluator()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -268,4 +323,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// rotatedCalib writes the calibration samples rotated by n (sample n
+// first) to a temporary file.
+func rotatedCalib(n int) (string, error) {
+	d, err := tensor.ReadNpyFile(inRoot(calibFile))
+	if err != nil {
+		return "", err
+	}
+	v, ok := d.Data.([]float32)
+	rows := int(d.Rows())
+	if !ok || rows == 0 || n <= 0 || n >= rows {
+		return "", fmt.Errorf("-rotate-calib %d: %s has %d float32 samples", n, calibFile, rows)
+	}
+	per := len(v) / rows
+	r := append(append([]float32{}, v[n*per:]...), v[:n*per]...)
+	out, err := tensor.New(d.Shape, r)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", fmt.Sprintf("fmnist_calib_rot%d_*.npy", n))
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	return f.Name(), tensor.WriteNpyFile(f.Name(), out)
+}
+
+// calibName names the calibration data in the generated text.
+func calibName() string {
+	if *rotate != 0 {
+		return fmt.Sprintf("`fixtures/data/fmnist_calib_x.npy` rotated by %d samples (`-rotate-calib %d`)", *rotate, *rotate)
+	}
+	return "`" + calibFile + "`"
 }

@@ -28,13 +28,28 @@ func rowSelected(name string) bool {
 }
 
 // previousCells returns the cells of model's table in docs/RESULTS.md,
-// by row name (a former "(the default with --calib)" mark dropped).
-func previousCells(model string) map[string][]string {
+// by row name (a former "(the default with --calib)" mark dropped), or
+// nothing when the allocation section there was measured on other test
+// images than testSet (its text names them), so that one table never
+// mixes test sets.
+func previousCells(model, testSet string) map[string][]string {
 	b, err := os.ReadFile(filepath.Join(*root, "docs/RESULTS.md"))
 	if err != nil {
 		return nil
 	}
 	doc := string(b)
+	s := strings.Index(doc, "## Allocation, compensation and steps\n")
+	if s < 0 {
+		return nil
+	}
+	// The section only: other sections have tables of the same models.
+	doc = doc[s:]
+	if e := strings.Index(doc[3:], "\n## "); e >= 0 {
+		doc = doc[:e+3]
+	}
+	if !strings.Contains(beforeTables(doc), "Top-1 accuracy on "+testSet+",") {
+		return nil
+	}
 	i := strings.Index(doc, "### "+filepath.Base(model)+" ")
 	if i < 0 {
 		return nil
@@ -53,6 +68,14 @@ func previousCells(model string) map[string][]string {
 		out[name] = f[1:]
 	}
 	return out
+}
+
+// beforeTables returns a section's text up to its first "### " heading.
+func beforeTables(section string) string {
+	if i := strings.Index(section, "\n### "); i >= 0 {
+		return section[:i]
+	}
+	return section
 }
 
 var percent = regexp.MustCompile(`^([0-9.]+)%$`)

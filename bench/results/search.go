@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
+	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
@@ -18,6 +20,13 @@ type searchMeasured struct {
 	ratio  float64
 	search *pruner.Search
 	acc    []float64 // per candidate; -1 when it failed
+	// test is each candidate's agreement with the dense model on the
+	// test images, labels unread: what the held-out slice estimates,
+	// measured on 10000 images instead of 64.
+	test []pruner.HeldOutScore
+	// other is each candidate's held-out score in a second search that
+	// held out another slice (-merge -folds); nil when not measured.
+	other []pruner.HeldOutScore
 }
 
 // runSearch prunes a fresh copy of model the way `pare prune --calib`
@@ -28,7 +37,7 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	if err != nil {
 		return measured{err: err}, searchMeasured{}
 	}
-	cfg.Calib = filepath.Join(*root, cfg.Calib)
+	cfg.Calib = inRoot(cfg.Calib)
 	cfg.Settings.Criterion, cfg.Reconstruct = "obs", true
 	out, s, err := pruner.RunSearch(ctx, m, prune.Options{}, cfg, pruner.SearchConfig{KeepModels: true})
 	if err != nil {
@@ -36,30 +45,67 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	}
 	acc, err := e.accuracy(ctx, m)
 	sm := searchMeasured{search: s}
+	d, derr := graph.Load(filepath.Join(*root, model))
+	var ref []float32
+	if derr == nil {
+		ref, derr = e.logits(ctx, d)
+	}
 	for i, c := range s.Candidates {
-		a := -1.0
+		a, t := -1.0, pruner.HeldOutScore{RelMSE: -1}
 		if c.Model != nil {
-			if v, err := e.accuracy(ctx, c.Model); err == nil {
-				a = v
+			if y, err := e.logits(ctx, c.Model); err == nil {
+				a = check.Top1(y, e.y)
+				if derr == nil && len(y) == len(ref) {
+					t = followDense(ref, y, len(ref)/len(e.y))
+				}
 			}
 		}
 		sm.acc = append(sm.acc, a)
+		sm.test = append(sm.test, t)
 		s.Candidates[i].Model = nil
 	}
 	return measured{acc: acc, notes: out.Notes, err: err}, sm
 }
 
+// followDense is y's relative squared error and top-1 agreement against
+// the dense output ref, rows of size row (the held-out measures of
+// pruner, on the test images).
+func followDense(ref, y []float32, row int) pruner.HeldOutScore {
+	var se, norm float64
+	for i, v := range y {
+		d := float64(v) - float64(ref[i])
+		se, norm = se+d*d, norm+float64(ref[i])*float64(ref[i])
+	}
+	agree := 0
+	for r := 0; r+row <= len(ref); r += row {
+		if argmax(ref[r:r+row]) == argmax(y[r:r+row]) {
+			agree++
+		}
+	}
+	return pruner.HeldOutScore{RelMSE: se / max(norm, 1e-30), Agreement: float64(agree) / float64(max(len(ref)/row, 1))}
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // candidateTable lists a model's search candidates per ratio.
-func candidateTable(found []searchMeasured) string {
+func candidateTable(found []searchMeasured, tests int) string {
 	if len(found) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("Search candidates (held out: the last 64 calibration samples; test: the 1000 test images):\n\n")
-	b.WriteString("| ratio | candidate | removed | held-out KL | held-out rel. MSE | held-out top-1 agreement | test accuracy |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Search candidates (held out: the last 64 calibration samples; test: the %d test images):\n\n", tests)
+	b.WriteString("| ratio | candidate | removed | held-out KL | held-out rel. MSE | held-out top-1 agreement | test rel. MSE (no labels) | test top-1 agreement (no labels) | test accuracy |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range found {
 		if f.search == nil {
-			fmt.Fprintf(&b, "| %.0f%% | search failed | | | | | |\n", 100*f.ratio)
+			fmt.Fprintf(&b, "| %.0f%% | search failed | | | | | | | |\n", 100*f.ratio)
 			continue
 		}
 		for i, c := range f.search.Candidates {
@@ -68,27 +114,43 @@ func candidateTable(found []searchMeasured) string {
 				name = "**" + name + "** (picked)"
 			}
 			if c.Err != "" {
-				fmt.Fprintf(&b, "| %.0f%% | %s | failed: %s | | | | |\n", 100*f.ratio, name, c.Err)
+				fmt.Fprintf(&b, "| %.0f%% | %s | failed: %s | | | | | | |\n", 100*f.ratio, name, c.Err)
 				continue
 			}
-			fmt.Fprintf(&b, "| %.0f%% | %s | %.1f%% | %.4f | %.4f | %.1f%% | %.1f%% |\n", 100*f.ratio, name, 100*c.Removed, c.Score.KL, c.Score.RelMSE, 100*c.Score.Agreement, 100*f.acc[i])
+			fmt.Fprintf(&b, "| %.0f%% | %s | %.1f%% | %.4f | %.4f | %.1f%% | %.4f | %.1f%% | %.1f%% |\n", 100*f.ratio, name, 100*c.Removed, c.Score.KL, c.Score.RelMSE, 100*c.Score.Agreement, f.test[i].RelMSE, 100*f.test[i].Agreement, 100*f.acc[i])
 		}
 	}
 	b.WriteString("\n")
 	return b.String()
 }
 
-// proxy is one way to rank candidates on the held-out slice (lower is
-// better).
+// proxy is one way to rank a search's candidates without labels (lower
+// is better): on the held-out slice, or on the test images' outputs
+// against the dense model's (how the same measure ranks with 10000
+// samples instead of 64).
 type proxy struct {
 	name  string
-	value func(pruner.HeldOutScore) float64
+	value func(f searchMeasured, i int) float64
 }
 
 var proxies = []proxy{
-	{"KL divergence of the softmax", func(s pruner.HeldOutScore) float64 { return s.KL }},
-	{"relative output MSE (the search's)", func(s pruner.HeldOutScore) float64 { return s.RelMSE }},
-	{"top-1 disagreement", func(s pruner.HeldOutScore) float64 { return 1 - s.Agreement }},
+	{"held out: KL divergence of the softmax", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.KL }},
+	{"held out: relative output MSE (the search's)", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.RelMSE }},
+	{"held out: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.search.Candidates[i].Score.Agreement }},
+	{"held out, two folds (cross-fitted): mean relative output MSE", func(f searchMeasured, i int) float64 {
+		if f.other == nil {
+			return math.NaN()
+		}
+		return (f.search.Candidates[i].Score.RelMSE + f.other[i].RelMSE) / 2
+	}},
+	{"held out, the other fold alone: relative output MSE", func(f searchMeasured, i int) float64 {
+		if f.other == nil {
+			return math.NaN()
+		}
+		return f.other[i].RelMSE
+	}},
+	{"test images, no labels: relative output MSE", func(f searchMeasured, i int) float64 { return f.test[i].RelMSE }},
+	{"test images, no labels: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.test[i].Agreement }},
 }
 
 // proxySummary says, per held-out proxy, how far the candidate it would
@@ -96,8 +158,8 @@ var proxies = []proxy{
 // measured search.
 func proxySummary(found []searchMeasured) string {
 	var b strings.Builder
-	b.WriteString("Held-out proxies against test accuracy: for each way of ranking the candidates on the held-out samples, the test accuracy its pick loses to the best candidate of the same search (points; mean and worst over the searches above), and how often the pick is within 0.5 point of it.\n\n")
-	b.WriteString("| held-out proxy | mean loss | worst loss | within 0.5 |\n|---|---|---|---|\n")
+	b.WriteString("Label-free proxies against test accuracy: for each way of ranking the candidates without labels (on the held-out samples, or on the test images' outputs against the dense model's), the test accuracy its pick loses to the best candidate of the same search (points; mean and worst over the searches above), and how often the pick is within 0.5 point of it.\n\n")
+	b.WriteString("| proxy | mean loss | worst loss | within 0.5 |\n|---|---|---|---|\n")
 	for _, p := range proxies {
 		sum, worst, within, n := 0.0, 0.0, 0, 0
 		for _, f := range found {
@@ -106,10 +168,10 @@ func proxySummary(found []searchMeasured) string {
 			}
 			pick, best := -1, -1
 			for i, c := range f.search.Candidates {
-				if c.Err != "" || f.acc[i] < 0 {
+				if c.Err != "" || f.acc[i] < 0 || math.IsNaN(p.value(f, i)) {
 					continue
 				}
-				if pick < 0 || p.value(c.Score) < p.value(f.search.Candidates[pick].Score) {
+				if pick < 0 || p.value(f, i) < p.value(f, pick) {
 					pick = i
 				}
 				if best < 0 || f.acc[i] > f.acc[best] {
