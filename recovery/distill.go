@@ -145,21 +145,26 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	// loss among the checkpoints (the pruned model itself included), so
 	// that fitting a small calibration set cannot make the model worse
 	// on data it did not see. The held-out batches are never mixed.
+	// With one batch there is nothing to hold out, and the checkpoints
+	// are compared on that batch itself: Adam's first steps can raise
+	// the loss, and a run that ends above where it started must not be
+	// written.
 	train := len(xs)
-	var held func() (float64, error)
+	checked := 0
 	if len(xs) >= 2 {
 		train -= max(1, len(xs)/8)
-		held = func() (float64, error) {
-			sum := 0.0
-			for i := train; i < len(xs); i++ {
-				out, err := student.ForwardBatch(xs[i])
-				if err != nil {
-					return 0, err
-				}
-				sum += distance(loss, out, refs[i], cols)
+		checked = train
+	}
+	held := func() (float64, error) {
+		sum := 0.0
+		for i := checked; i < len(xs); i++ {
+			out, err := student.ForwardBatch(xs[i])
+			if err != nil {
+				return 0, err
 			}
-			return sum / float64(len(xs)-train), nil
+			sum += distance(loss, out, refs[i], cols)
 		}
+		return sum / float64(len(xs)-checked), nil
 	}
 	var mix *mixer
 	var notes []string
@@ -176,9 +181,6 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	best, bestStep := math.Inf(1), 0
 	var snapshot map[string][]float64
 	checkpoint := func(step int) error {
-		if held == nil {
-			return nil
-		}
 		l, err := held()
 		if err != nil {
 			return err
@@ -233,8 +235,10 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	}
 	notes = append(notes, fmt.Sprintf("%d Adam steps (lr %g, %s) of %s toward the dense outputs on %s (gradients in chunks of %d): training loss %.4g → %.4g",
 		cfg.Steps, lr, schedule, loss, data, chunk, first, last))
-	if held != nil {
+	if checked > 0 {
 		notes = append(notes, fmt.Sprintf("held-out loss (%d batches) %.4g → %.4g; weights of step %d kept", len(xs)-train, start, best, bestStep))
+	} else {
+		notes = append(notes, fmt.Sprintf("one batch, none held out (give more --recover-data): loss on it %.4g → %.4g at the checkpoints; weights of step %d kept", start, best, bestStep))
 	}
 	return notes, nil
 }
