@@ -14,7 +14,7 @@ import (
 // a member sliced on its matching axis (biases [C,1,1], layer scales);
 // operands of size 1 on that axis (scalars, [N,1,H,W]) are untouched. A
 // full-size operand that is neither labeled nor constant freezes the
-// channel.
+// channel, except a rotary cos/sin table (op_rotary.go).
 
 func init() {
 	register(ruleFunc(analyzeElementwise),
@@ -96,6 +96,9 @@ func analyzeElementwise(a *Analysis, n *graph.Node) error {
 				continue
 			}
 			if s[ax] == int64(len(l)) && a.constSource(in, ax, l, n) {
+				continue
+			}
+			if a.rotaryTable(in, ax, l, n) {
 				continue
 			}
 			a.freeze(l, fmt.Sprintf("%s: operand %q is full size and fixed", n.Name(), in))
