@@ -34,7 +34,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -248,14 +247,4 @@ func distil(ctx context.Context, m, dense *graph.Model, lr float64) (*graph.Mode
 		return nil, nil, 0, err
 	}
 	return student, notes, time.Since(start).Seconds() / float64(*steps), nil
-}
-
-// cpuSeconds is the process's user+sys CPU time so far (onnxruntime's
-// threads included).
-func cpuSeconds() float64 {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		return 0
-	}
-	return float64(u.Utime.Sec+u.Stime.Sec) + float64(u.Utime.Usec+u.Stime.Usec)/1e6
 }
