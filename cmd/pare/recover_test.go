@@ -239,11 +239,19 @@ func TestPruneRecoverKDTransformers(t *testing.T) {
 				t.Fatalf("prune exit %d", code)
 			}
 			kd := filepath.Join(dir, name+".kd.onnx")
-			if stdout, code := runPare(t, append(base, "-o", kd, "--recover", "kd", "--recover-steps", "2")...); code != 0 {
+			stdout, code := runPare(t, append(base, "-o", kd, "--recover", "kd", "--recover-steps", "2")...)
+			if code != 0 {
 				t.Fatalf("prune --recover kd exit %d: %s", code, stdout)
 			}
-			if string(mustRead(t, plain)) == string(mustRead(t, kd)) {
-				t.Errorf("--recover kd wrote the pruned model unchanged")
+			if !strings.Contains(stdout, "2 Adam steps") {
+				t.Errorf("no distillation reported: %s", stdout)
+			}
+			// The 16 windows are one batch: the checkpoints are compared
+			// on it, and two steps at the full rate may raise its loss
+			// (gpt2_nano's does), in which case the pruned weights are
+			// kept and the notes must say so.
+			if string(mustRead(t, plain)) == string(mustRead(t, kd)) && !strings.Contains(stdout, "weights of step 0 kept") {
+				t.Errorf("--recover kd wrote the pruned model unchanged without keeping step 0: %s", stdout)
 			}
 			p0, _ := perplexityOf(t, model, plain)
 			p1, _ := perplexityOf(t, model, kd)
