@@ -272,6 +272,17 @@ func (t *translator) set(n *graph.Node, i int, v *G.Node) { t.vals[n.Output(i)] 
 // in returns the node's float input i.
 func (t *translator) in(n *graph.Node, i int) (*G.Node, error) { return t.value(n.Input(i)) }
 
+// staticDims is the inferred shape of n's first output, which the rules
+// that reshape to it need fixed.
+func (t *translator) staticDims(n *graph.Node) ([]int, error) {
+	s, ok := t.shapes.Of(n.Output(0))
+	dims, known := s.Ints()
+	if !ok || !known {
+		return nil, fmt.Errorf("%w: output shape not static", ErrUnsupported)
+	}
+	return ints(dims), nil
+}
+
 func ints(d []int64) []int {
 	out := make([]int, len(d))
 	for i, v := range d {

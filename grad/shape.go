@@ -87,12 +87,11 @@ func reshapeToInferred(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	s, ok := t.shapes.Of(n.Output(0))
-	dims, known := s.Ints()
-	if !ok || !known {
-		return fmt.Errorf("%w: output shape not static", ErrUnsupported)
+	dims, err := t.staticDims(n)
+	if err != nil {
+		return err
 	}
-	y, err := G.Reshape(x, ints(dims))
+	y, err := G.Reshape(x, dims)
 	if err != nil {
 		return err
 	}
@@ -149,17 +148,16 @@ func expand(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	s, ok := t.shapes.Of(n.Output(0))
-	dims, known := s.Ints()
-	if !ok || !known {
-		return fmt.Errorf("%w: output shape not static", ErrUnsupported)
+	dims, err := t.staticDims(n)
+	if err != nil {
+		return err
 	}
 	if len(dims) > 4 && !x.IsScalar() {
 		if x, err = padRank(x, len(dims)); err != nil {
 			return err
 		}
 		f := make([]int, len(dims))
-		for a, d := range ints(dims) {
+		for a, d := range dims {
 			switch xa := x.Shape()[a]; {
 			case xa == d:
 				f[a] = 1
@@ -176,7 +174,7 @@ func expand(t *translator, n *graph.Node) error {
 		t.set(n, 0, y)
 		return nil
 	}
-	zeros := G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithInit(G.Zeroes()), G.WithName(n.Output(0)+"/zeros"))
+	zeros := G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(dims...), G.WithInit(G.Zeroes()), G.WithName(n.Output(0)+"/zeros"))
 	y, err := broadcast(x, zeros, G.Add, G.BroadcastAdd)
 	if err != nil {
 		return err

@@ -31,12 +31,11 @@ func where(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	s, ok := t.shapes.Of(n.Output(0))
-	dims, known := s.Ints()
-	if !ok || !known {
-		return fmt.Errorf("%w: output shape not static", ErrUnsupported)
+	dims, err := t.staticDims(n)
+	if err != nil {
+		return err
 	}
-	y, err := Select(cond.v, cond.shape, a, b, ints(dims))
+	y, err := Select(cond.v, cond.shape, a, b, dims)
 	if err != nil {
 		return err
 	}
