@@ -101,18 +101,7 @@ func TestDistillMovesPrunedTowardDense(t *testing.T) {
 // held-out calibration batch than the pruned model, so the pruned
 // weights are kept unchanged.
 func TestDistillKeepsPrunedWeightsWhenTrainingHurts(t *testing.T) {
-	dense, m := prunedResNet(t)
-	before := klToDense(t, dense, m, 50)
-	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	notes, err := Distill(context.Background(), m, dense, src, DistillConfig{Steps: 2, Batch: 16, LR: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := klToDense(t, dense, m, 50)
+	before, after, notes := distillDiverging(t, 32)
 	if math.Abs(after-before) > 1e-5*before {
 		t.Errorf("KL to dense %.6f after a diverging distillation, %.6f before; notes %v", after, before, notes)
 	}
@@ -122,24 +111,33 @@ func TestDistillKeepsPrunedWeightsWhenTrainingHurts(t *testing.T) {
 // compared on that batch, so a diverging run still leaves the pruned
 // weights unchanged, and the notes say no data was held out.
 func TestDistillOneBatchKeepsPrunedWeightsWhenTrainingHurts(t *testing.T) {
-	dense, m := prunedResNet(t)
-	before := klToDense(t, dense, m, 50)
-	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	notes, err := Distill(context.Background(), m, dense, src, DistillConfig{Steps: 2, Batch: 16, LR: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := klToDense(t, dense, m, 50)
+	before, after, notes := distillDiverging(t, 16)
 	if math.Abs(after-before) > 1e-5*before {
 		t.Errorf("KL to dense %.6f after a diverging distillation on one batch, %.6f before; notes %v", after, before, notes)
 	}
 	if !strings.Contains(strings.Join(notes, "\n"), "none held out") {
 		t.Errorf("notes do not say nothing was held out: %v", notes)
 	}
+}
+
+// distillDiverging distils the pruned ResNet for two steps at a learning
+// rate of 10 on the first samples calibration images (batches of 16) and
+// returns its KL to the dense model on 50 test images before and after,
+// and the notes.
+func distillDiverging(t *testing.T, samples int) (before, after float64, notes []string) {
+	t.Helper()
+	dense, m := prunedResNet(t)
+	before = klToDense(t, dense, m, 50)
+	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	notes, err = Distill(context.Background(), m, dense, src, DistillConfig{Steps: 2, Batch: 16, LR: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return before, klToDense(t, dense, m, 50), notes
 }
 
 // prunedResNet is the trained ResNet (BatchNorm) and a copy with half
