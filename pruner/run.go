@@ -37,6 +37,12 @@ type Config struct {
 	// ReconstructBlocks (with Reconstruct) fits the last layer of each
 	// residual block to the dense block's output (recovery/block.go).
 	ReconstructBlocks bool
+	// origin, set by RunSteps, makes every step's reconstruction fit
+	// the model before the first step (recovery.Origin).
+	origin *recovery.Origin
+	// fitPreviousStep makes RunSteps fit each step to the previous
+	// step's outputs, as before Origin (a baseline for tests).
+	fitPreviousStep bool
 	// RecoverKD is the number of distillation steps toward the dense
 	// model after pruning (--recover kd --recover-steps N; 0: none).
 	RecoverKD int
@@ -284,7 +290,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 	}
 	if cfg.Reconstruct {
-		notes, err := recovery.ReconstructBlocks(ctx, m, dense, plan, src, data.BatchSize(), cfg.ReconstructBlocks)
+		notes, err := recovery.ReconstructFrom(ctx, m, dense, plan, src, data.BatchSize(), cfg.ReconstructBlocks, cfg.origin)
 		if err != nil {
 			return nil, err
 		}

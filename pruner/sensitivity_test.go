@@ -17,23 +17,17 @@ const fixtures = "../fixtures/"
 // testAccuracy is m's top-1 accuracy on the Fashion-MNIST test samples.
 func testAccuracy(t *testing.T, m *graph.Model) float64 {
 	t.Helper()
-	read := func(p string) tensor.Dense {
-		f, err := tensor.OpenNpy(fixtures + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		d, err := f.ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	x := read("data/fmnist_test_x.npy")
-	y, err := read("data/fmnist_test_y.npy").Int64s()
+	y, err := readFixture(t, "data/fmnist_test_y.npy").Int64s()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return check.Top1(testOutputs(t, m), y)
+}
+
+// testOutputs runs m on the 1000 Fashion-MNIST test images.
+func testOutputs(t *testing.T, m *graph.Model) []float32 {
+	t.Helper()
+	x := readFixture(t, "data/fmnist_test_x.npy")
 	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +45,21 @@ func testAccuracy(t *testing.T, m *graph.Model) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return check.Top1(logits, y)
+	return logits
+}
+
+func readFixture(t *testing.T, p string) tensor.Dense {
+	t.Helper()
+	f, err := tensor.OpenNpy(fixtures + p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := f.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // On the trained Fashion-MNIST ResNet (BatchNorm), half the parameters

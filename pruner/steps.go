@@ -6,6 +6,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // RunSteps prunes m toward cfg's ratio in steps: step k removes what
@@ -14,8 +15,9 @@ import (
 // parameters). Every step analyses the already-pruned model again, so
 // OBS Hessians, Wanda norms and sensitivities are collected on it, and
 // runs the step's compensation and recovery (--reconstruct fits the
-// step's pruned layers to the previous step's outputs). The outcome is
-// the last step's, with every step's notes.
+// step's pruned layers, and every layer changed by an earlier step, to
+// the outputs of m as it was before the first step: recovery.Origin).
+// The outcome is the last step's, with every step's notes.
 func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, steps int) (*Outcome, error) {
 	s := cfg.Settings
 	switch {
@@ -41,6 +43,11 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	start, err := cost()
 	if err != nil {
 		return nil, err
+	}
+	if steps > 1 && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
+		if cfg.origin, err = recovery.NewOrigin(m); err != nil {
+			return nil, err
+		}
 	}
 	var all []string
 	var out *Outcome

@@ -2,6 +2,7 @@ package pruner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,5 +57,49 @@ func TestStepsBeatOneStep(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("%d step notes: %q", n, out.Notes)
+	}
+}
+
+// Three steps with reconstruction used to fit each step's layers to the
+// previous step's outputs, so the steps' fitting errors stacked. Fitted
+// to the unpruned model at every step instead, the trained MobileNet at
+// half its parameters (sensitivity allocation, the default search's
+// pick there) ends closer to the dense model on the 1000 test images.
+func TestStepsFitTheUnprunedModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 3-step OBS prunes with reconstruction: run without -short")
+	}
+	const model = "models/fmnist_mobilenet_op17.onnx"
+	dense, err := graph.Load(fixtures + model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denseOut := testOutputs(t, dense)
+	run := func(previous bool) (acc, relErr float64, out *Outcome) {
+		m, err := graph.Load(fixtures + model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err = RunSteps(context.Background(), m, prune.Options{}, Config{
+			Settings: prune.Settings{Criterion: "obs", Target: "params", Ratio: 0.5, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1},
+			Calib:    fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, Allocate: "sensitivity",
+			fitPreviousStep: previous,
+		}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testAccuracy(t, m), compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
+	}
+	prevAcc, prevErr, _ := run(true)
+	acc, relErr, out := run(false)
+	t.Logf("fitted to the previous step: accuracy %.3f, relative output error %.4f; to the unpruned model: %.3f, %.4f", prevAcc, prevErr, acc, relErr)
+	if relErr > 0.9*prevErr {
+		t.Errorf("relative output error %.4f, want at least 10%% below %.4f (fitted to the previous step)", relErr, prevErr)
+	}
+	if acc < prevAcc {
+		t.Errorf("accuracy %.3f below %.3f (fitted to the previous step)", acc, prevAcc)
+	}
+	if !slices.ContainsFunc(out.Notes, func(s string) bool { return strings.Contains(s, "fitted to the unpruned model's outputs") }) {
+		t.Errorf("no note says the steps were fitted to the unpruned model: %q", out.Notes)
 	}
 }

@@ -125,11 +125,30 @@ func Reconstruct(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src 
 // residual block is fitted to the dense block output instead of its own
 // (block.go).
 func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int, blocks bool) ([]string, error) {
+	return ReconstructFrom(ctx, m, dense, p, src, batch, blocks, nil)
+}
+
+// ReconstructFrom is ReconstructBlocks for one step of several: with
+// origin (not nil, and without blocks) every layer whose inputs differ
+// from the model before the first step is fitted to that model's
+// outputs, not to the previous step's (origin.go). origin follows the
+// step's plan either way.
+func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, src *calib.Source, batch int, blocks bool, origin *Origin) ([]string, error) {
 	if src == nil {
 		return nil, fmt.Errorf("prune: --reconstruct needs calibration data")
 	}
 	var notes []string
 	changed := changedLayers(dense, p)
+	rowsOf := func(l *calib.Layer) []int { return keptRows(l, p) }
+	if origin != nil {
+		origin.follow(dense, p)
+		if !blocks {
+			dense = origin.Model
+			changed = origin.changedLayers(m)
+			rowsOf = origin.rowsOf
+			notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", len(changed)))
+		}
+	}
 	targets := map[string]*blockTarget{}
 	capture := denseInputs(changed)
 	if blocks {
@@ -174,7 +193,7 @@ func ReconstructBlocks(ctx context.Context, m, dense *graph.Model, p *prune.Plan
 				added++
 			}
 		}
-		rows := keptRows(dl, p)
+		rows := rowsOf(dl)
 		if len(rows) != pl.Out() {
 			return nil, fmt.Errorf("prune: reconstruct %s: %d kept rows, pruned layer has %d", n.Name(), len(rows), pl.Out())
 		}

@@ -1,0 +1,93 @@
+package recovery
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
+	"github.com/pare-dev/pare/prune"
+)
+
+// Origin is the model before the first of several pruning steps and,
+// for every weighted node, the row of that model each of its current
+// output rows came from. Refitting each step's layers to the previous
+// step's outputs stacks the steps' fitting errors, each fitted on the
+// same calibration samples: on the trained DenseNet at 70% of the
+// parameters removed in 3 steps, test accuracy then moved from 73% to
+// 79% with which 192 of the 256 calibration images were used. Fitting
+// every step to the original outputs instead leaves one fit between the
+// pruned model and the model the user gave.
+type Origin struct {
+	Model *graph.Model
+	rows  map[string][]int // node name → original output row per current row; absent: all rows
+}
+
+// NewOrigin keeps a copy of m, before any step.
+func NewOrigin(m *graph.Model) (*Origin, error) {
+	c, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	if err != nil {
+		return nil, err
+	}
+	return &Origin{Model: c, rows: map[string][]int{}}, nil
+}
+
+// follow records plan p, made on before (the model the step started
+// from): each layer's kept rows, mapped to the original model's rows.
+func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
+	next := map[string][]int{}
+	for _, n := range before.Graph.Nodes {
+		if !graph.IsWeighted(n) {
+			continue
+		}
+		l, err := calib.NewLayer(before.Graph, n)
+		if err != nil {
+			continue
+		}
+		prev := o.rows[n.Name()]
+		var rows []int
+		for _, r := range keptRows(l, p) {
+			if prev != nil {
+				r = prev[r]
+			}
+			rows = append(rows, r)
+		}
+		next[n.Name()] = rows
+	}
+	o.rows = next
+}
+
+// rowsOf returns the original rows that original layer l keeps now.
+func (o *Origin) rowsOf(l *calib.Layer) []int {
+	if rows, ok := o.rows[l.Node.Name()]; ok {
+		return rows
+	}
+	rows := make([]int, l.Out())
+	for i := range rows {
+		rows[i] = i
+	}
+	return rows
+}
+
+// changedLayers lists, in graph order, the original model's
+// Conv/Gemm/MatMul layers that have fewer inputs in m.
+func (o *Origin) changedLayers(m *graph.Model) []*calib.Layer {
+	var out []*calib.Layer
+	for _, n := range o.Model.Graph.Nodes {
+		if !graph.IsWeighted(n) {
+			continue
+		}
+		l, err := calib.NewLayer(o.Model.Graph, n)
+		if err != nil {
+			continue
+		}
+		pn, pl, err := prunedLayer(m.Graph, l)
+		if pn == nil || err != nil {
+			continue
+		}
+		if pl.In() < l.In() {
+			out = append(out, l)
+		}
+	}
+	return out
+}
