@@ -65,16 +65,18 @@ type Search struct {
 	HeldOut    int `json:"held_out"`
 }
 
-// searchSteps is the step count of the multi-step candidates: 3 steps
-// were the best rows of the measured tables where steps helped.
-const searchSteps = 3
+// SearchSteps is the step count of the multi-step candidates. With
+// every step fitted to the unpruned model (recovery.Origin), 5 steps
+// beat 3 on most paths measured (docs/RESULTS.md); 8 gained nothing
+// more.
+const SearchSteps = 5
 
 // minHeldOut is the fewest held-out samples worth scoring on; with
 // fewer calibration samples than 4× this the search is skipped.
 const minHeldOut = 16
 
 // SearchCandidates lists the candidates for m: global and sensitivity
-// allocation, in one and in searchSteps steps; sensitivity allocation
+// allocation, in one and in SearchSteps steps; sensitivity allocation
 // offers the embedding width where m has one, and is tried with head
 // dims where m has attention heads.
 func SearchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Candidate, error) {
@@ -88,7 +90,7 @@ func SearchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Ca
 	if err != nil {
 		return nil, err
 	}
-	steps := []int{1, searchSteps}
+	steps := []int{1, SearchSteps}
 	if sc.OneStep {
 		steps = steps[:1]
 	}

@@ -37,6 +37,8 @@ CONFIGS=(
   "sens-emb-hd|obs + reconstruct, sensitivity, embedding width, head dims|--criterion obs --reconstruct --allocate sensitivity --prune-embed --head-dim"
   "sens-emb-3|obs + reconstruct, sensitivity, embedding width, 3 steps|--criterion obs --reconstruct --allocate sensitivity --prune-embed --steps 3"
   "sens-emb-hd-3|obs + reconstruct, sensitivity, embedding width, head dims, 3 steps|--criterion obs --reconstruct --allocate sensitivity --prune-embed --head-dim --steps 3"
+  "sens-emb-5|obs + reconstruct, sensitivity, embedding width, 5 steps|--criterion obs --reconstruct --allocate sensitivity --prune-embed --steps 5"
+  "sens-emb-hd-5|obs + reconstruct, sensitivity, embedding width, head dims, 5 steps|--criterion obs --reconstruct --allocate sensitivity --prune-embed --head-dim --steps 5"
   "search|search (the default with --calib)|"
 )
 
