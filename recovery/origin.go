@@ -36,15 +36,8 @@ func NewOrigin(m *graph.Model) (*Origin, error) {
 // from): each layer's kept rows, mapped to the original model's rows.
 func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 	next := map[string][]int{}
-	for _, n := range before.Graph.Nodes {
-		if !graph.IsWeighted(n) {
-			continue
-		}
-		l, err := calib.NewLayer(before.Graph, n)
-		if err != nil {
-			continue
-		}
-		prev := o.rows[n.Name()]
+	for _, l := range weightedLayers(before, func(*calib.Layer) bool { return true }) {
+		prev := o.rows[l.Node.Name()]
 		var rows []int
 		for _, r := range keptRows(l, p) {
 			if prev != nil {
@@ -52,7 +45,7 @@ func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 			}
 			rows = append(rows, r)
 		}
-		next[n.Name()] = rows
+		next[l.Node.Name()] = rows
 	}
 	o.rows = next
 }
@@ -72,22 +65,8 @@ func (o *Origin) rowsOf(l *calib.Layer) []int {
 // changedLayers lists, in graph order, the original model's
 // Conv/Gemm/MatMul layers that have fewer inputs in m.
 func (o *Origin) changedLayers(m *graph.Model) []*calib.Layer {
-	var out []*calib.Layer
-	for _, n := range o.Model.Graph.Nodes {
-		if !graph.IsWeighted(n) {
-			continue
-		}
-		l, err := calib.NewLayer(o.Model.Graph, n)
-		if err != nil {
-			continue
-		}
+	return weightedLayers(o.Model, func(l *calib.Layer) bool {
 		pn, pl, err := prunedLayer(m.Graph, l)
-		if pn == nil || err != nil {
-			continue
-		}
-		if pl.In() < l.In() {
-			out = append(out, l)
-		}
-	}
-	return out
+		return pn != nil && err == nil && pl.In() < l.In()
+	})
 }

@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -25,26 +26,27 @@ var ReconDamping = 1e-3
 // at 30–70% of the parameters removed.
 var ReconAddBias = true
 
-// changedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
-// the dense model whose input channels the plan removes.
-func changedLayers(dense *graph.Model, p *prune.Plan) []*calib.Layer {
+// weightedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
+// m that calib can read and that keep accepts.
+func weightedLayers(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer {
 	var out []*calib.Layer
-	for _, n := range dense.Graph.Nodes {
+	for _, n := range m.Graph.Nodes {
 		if !graph.IsWeighted(n) {
 			continue
 		}
-		l, err := calib.NewLayer(dense.Graph, n)
-		if err != nil {
-			continue
-		}
-		for _, k := range prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])) {
-			if !k {
-				out = append(out, l)
-				break
-			}
+		if l, err := calib.NewLayer(m.Graph, n); err == nil && keep(l) {
+			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// changedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
+// the dense model whose input channels the plan removes.
+func changedLayers(dense *graph.Model, p *prune.Plan) []*calib.Layer {
+	return weightedLayers(dense, func(l *calib.Layer) bool {
+		return slices.Contains(prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])), false)
+	})
 }
 
 // outAxis is the axis of the stored weight over output channels.
@@ -138,16 +140,18 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		return nil, fmt.Errorf("prune: --reconstruct needs calibration data")
 	}
 	var notes []string
-	changed := changedLayers(dense, p)
-	rowsOf := func(l *calib.Layer) []int { return keptRows(l, p) }
 	if origin != nil {
 		origin.follow(dense, p)
-		if !blocks {
-			dense = origin.Model
-			changed = origin.changedLayers(m)
-			rowsOf = origin.rowsOf
-			notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", len(changed)))
-		}
+	}
+	var changed []*calib.Layer
+	rowsOf := func(l *calib.Layer) []int { return keptRows(l, p) }
+	if origin != nil && !blocks {
+		dense = origin.Model
+		changed = origin.changedLayers(m)
+		rowsOf = origin.rowsOf
+		notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", len(changed)))
+	} else {
+		changed = changedLayers(dense, p)
 	}
 	targets := map[string]*blockTarget{}
 	capture := denseInputs(changed)
