@@ -140,8 +140,8 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if len(xs) == 0 {
 		return nil, fmt.Errorf("recover kd: no full batch of %d samples", batch)
 	}
-	// With two batches or more, the last eighth of them (at least one)
-	// is held out: the weights kept are those with the lowest held-out
+	// With two batches or more, the last eighth of them (at least one,
+	// at most maxHeldOut) is held out: the weights kept are those with the lowest held-out
 	// loss among the checkpoints (the pruned model itself included), so
 	// that fitting a small calibration set cannot make the model worse
 	// on data it did not see. The held-out batches are never mixed.
@@ -152,7 +152,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	train := len(xs)
 	checked := 0
 	if len(xs) >= 2 {
-		train -= max(1, len(xs)/8)
+		train -= min(max(1, len(xs)/8), maxHeldOut)
 		checked = train
 	}
 	held := func() (float64, error) {
@@ -290,6 +290,12 @@ func chunkRows(batch int, shape []int64, tokens bool) int {
 
 // checkEvery is the steps between held-out checkpoints.
 const checkEvery = 25
+
+// maxHeldOut caps the held-out batches: every checkpoint evaluates them
+// all, and an eighth of a large --recover-data (16384 images: 64
+// batches) would cost more forward passes than the steps between
+// checkpoints. 8 is twice what the 1024 unlabelled images hold out.
+const maxHeldOut = 8
 
 // distance is the loss between the net's outputs and the reference's
 // on one batch, as the objective computes it: for KL, rows of cols
