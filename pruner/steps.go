@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/recovery"
 )
@@ -17,7 +21,11 @@ import (
 // runs the step's compensation and recovery (--reconstruct fits the
 // step's pruned layers, and every layer changed by an earlier step, to
 // the outputs of m as it was before the first step: recovery.Origin).
-// The outcome is the last step's, with every step's notes.
+// --recover kd runs once, after the last step, toward m as it was before
+// the first: distilling after every step toward the model that step
+// started from would train on a teacher already pruned, and spend the
+// steps on models that are pruned again. The outcome is the last
+// step's, with every step's notes.
 func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, steps int) (*Outcome, error) {
 	s := cfg.Settings
 	switch {
@@ -49,6 +57,19 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 			return nil, err
 		}
 	}
+	var unpruned *graph.Model // the teacher of a multi-step --recover kd
+	kdCfg := cfg
+	if steps > 1 && cfg.RecoverKD > 0 {
+		if cfg.Calib == "" {
+			return nil, fmt.Errorf("prune: %w: --recover kd needs --calib data", prune.ErrInvalidOption)
+		}
+		if cfg.origin != nil {
+			unpruned = cfg.origin.Model
+		} else if unpruned, err = graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto)); err != nil {
+			return nil, err
+		}
+		cfg.RecoverKD, cfg.RecoverData = 0, ""
+	}
 	var all []string
 	var out *Outcome
 	for k := 1; k <= steps; k++ {
@@ -77,6 +98,31 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if out == nil {
 		return nil, fmt.Errorf("prune: %w: nothing to remove", prune.ErrTarget)
 	}
+	if unpruned != nil {
+		notes, err := distillAfterSteps(ctx, m, unpruned, kdCfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			all = append(all, "recover kd: "+n)
+		}
+		if o := out.Plan.Settings.Options; o != nil {
+			// The plan records the distillation, as a one-step run's does.
+			o.RecoverKD, o.RecoverData = kdCfg.RecoverKD, kdCfg.RecoverData
+			o.RecoverSchedule, o.RecoverMixup = kdSchedule(kdCfg), kdCfg.RecoverMixup
+		}
+	}
 	out.Notes = all
 	return out, nil
+}
+
+// distillAfterSteps runs --recover kd on m toward the unpruned model, on
+// the calibration data of cfg (or its --recover-data).
+func distillAfterSteps(ctx context.Context, m, unpruned *graph.Model, cfg Config) ([]string, error) {
+	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
+	if err != nil {
+		return nil, err // a calib.ErrData naming the file
+	}
+	defer src.Close()
+	return distill(ctx, m, unpruned, src, cfg)
 }

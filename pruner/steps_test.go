@@ -103,3 +103,60 @@ func TestStepsFitTheUnprunedModel(t *testing.T) {
 		t.Errorf("no note says the steps were fitted to the unpruned model: %q", out.Notes)
 	}
 }
+
+// With --steps and --recover kd, the distillation runs once, after the
+// last step, toward the unpruned model, and the plan records it: on the
+// trained OpNet at half its parameters in 3 steps, 30 distillation
+// steps bring the outputs closer to the dense model's than the same
+// steps without distillation.
+func TestStepsDistilOnceTowardTheUnprunedModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 3-step prunes and a distillation: run without -short")
+	}
+	const model = "models/fmnist_opnet_op12.onnx"
+	dense, err := graph.Load(fixtures + model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denseOut := testOutputs(t, dense)
+	run := func(kd int) (relErr float64, out *Outcome) {
+		m, err := graph.Load(fixtures + model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{
+			Settings: prune.Settings{Criterion: "magnitude", Target: "params", Ratio: 0.5, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true},
+			Calib:    fixtures + "data/fmnist_calib_x.npy",
+		}
+		if kd > 0 {
+			cfg.RecoverKD, cfg.RecoverData = kd, fixtures+"data/fmnist_unlabelled_x.npy"
+		}
+		out, err = RunSteps(context.Background(), m, prune.Options{}, cfg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
+	}
+	plainErr, _ := run(0)
+	kdErr, out := run(30)
+	t.Logf("relative output error on the test images: %.4f pruned in 3 steps, %.4f after 30 distillation steps", plainErr, kdErr)
+	if kdErr >= plainErr {
+		t.Errorf("relative output error %.4f after kd, %.4f without", kdErr, plainErr)
+	}
+	var adam, last []int
+	for i, s := range out.Notes {
+		if strings.Contains(s, "Adam steps") {
+			adam = append(adam, i)
+		}
+		if strings.HasPrefix(s, "step ") {
+			last = append(last, i)
+		}
+	}
+	if len(adam) != 1 || len(last) != 3 || adam[0] < last[2] {
+		t.Errorf("want one distillation after the 3 steps' notes, got distillation notes at %v and step notes at %v: %q", adam, last, out.Notes)
+	}
+	o := out.Plan.Settings.Options
+	if o == nil || o.RecoverKD != 30 || o.RecoverData == "" {
+		t.Errorf("the plan does not record the distillation: %+v", o)
+	}
+}
