@@ -39,6 +39,9 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	}
 	cfg.Calib = inRoot(cfg.Calib)
 	cfg.Settings.Criterion, cfg.Reconstruct = "obs", true
+	// The command line's rounding, not the rows' --round-to 8: the row
+	// is what pare prune --ratio R --calib X writes.
+	cfg.Settings.RoundTo, cfg.Settings.RoundNarrow, cfg.Settings.RoundSoft = prune.DefaultRoundTo, prune.DefaultRoundNarrow, true
 	out, s, err := pruner.RunSearch(ctx, m, prune.Options{}, cfg, pruner.SearchConfig{KeepModels: true})
 	if err != nil {
 		return measured{err: err}, searchMeasured{}
