@@ -14,7 +14,9 @@
 #     against the same pruned model, for example the plain distillation
 #     of before, REFFLAGS="--recover-data fixtures/data/fmnist_unlabelled_x.npy
 #     --recover-schedule constant --recover-mixup=false"
-# then pare check (dense against each) on the 1000 labelled test images,
+# then pare check (dense against each) on the labelled test images
+# ($TESTX and $TESTY: the committed 1000 unless set, for example to the
+# 10000 of `go run ./fixtures/gen/fmnisttest`),
 # and prints one markdown row per model and setting: dense, pruned and
 # distilled top-1, the checkpoint kept (from the kd notes), CPU
 # (user+sys) and peak RSS of the runs without and with kd, and CPU
@@ -30,6 +32,8 @@ JOBS=${JOBS:-1}
 KDFLAGS=${KDFLAGS:---recover-data fixtures/data/fmnist_unlabelled_x.npy}
 REFFLAGS=${REFFLAGS:-}
 REFSTEPS=${REFSTEPS:-$STEPS}
+TESTX=${TESTX:-fixtures/data/fmnist_test_x.npy}
+TESTY=${TESTY:-fixtures/data/fmnist_test_y.npy}
 MODELS=${MODELS:-fmnist_resnet_op17 fmnist_resnet_bn_op17 fmnist_vit_op17 fmnist_mobilenet_op17 fmnist_densenet_op17 fmnist_opnet_op12}
 mkdir -p "$WORK"
 go build -o "$WORK/pare" ./cmd/pare
@@ -50,19 +54,19 @@ one() {
     variants+=(ref)
   fi
   for v in "${variants[@]}"; do
-    nice -n 10 "$WORK/pare" check fixtures/models/$m.onnx "$d/$v.onnx" --inputs fixtures/data/fmnist_test_x.npy \
-      --labels fixtures/data/fmnist_test_y.npy --max-acc-drop 100 --json >"$d/$v.check.json" || true
+    nice -n 10 "$WORK/pare" check fixtures/models/$m.onnx "$d/$v.onnx" --inputs "$TESTX" \
+      --labels "$TESTY" --max-acc-drop 100 --json >"$d/$v.check.json" || true
   done
 }
 export -f one
-export WORK RATIO STEPS KDFLAGS REFFLAGS REFSTEPS
+export WORK RATIO STEPS KDFLAGS REFFLAGS REFSTEPS TESTX TESTY
 printf '%s\n' $MODELS | xargs -P "$JOBS" -I{} bash -c 'one {}'
 
 acc() { sed -n '/"accuracy"/,/}/p' "$1" | sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" | head -1; }
 cpu() { awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$1"; }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 echo "built at $commit, $(date -u '+%Y-%m-%d %H:%M UTC'), load $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "kd: --recover-steps $STEPS $KDFLAGS"
+echo "kd: --recover-steps $STEPS $KDFLAGS; test images $TESTX"
 [ -n "$REFFLAGS" ] && echo "ref: --recover-steps $REFSTEPS $REFFLAGS"
 echo "| model | setting | dense | pruned | + kd | checkpoint | CPU without / with kd | CPU per step | peak RSS without / with kd |"
 echo "|---|---|---|---|---|---|---|---|---|"
