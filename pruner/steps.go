@@ -91,7 +91,12 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 			return nil, fmt.Errorf("step %d of %d: %w", k, steps, err)
 		}
 		if steps > 1 {
-			all = append(all, fmt.Sprintf("step %d of %d: removed %.1f%% of the remaining %s", k, steps, 100*c.Settings.Ratio, s.Target))
+			after, err := cost()
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, fmt.Sprintf("step %d of %d: removed %.1f%% of the remaining %s (asked %.1f%%; %.1f%% of the original removed so far)",
+				k, steps, 100*(1-after/now), s.Target, 100*c.Settings.Ratio, 100*(1-after/start)))
 		}
 		all = append(all, out.Notes...)
 	}
