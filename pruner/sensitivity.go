@@ -179,16 +179,9 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 	for i, g := range sens {
 		weight[i] = g.Saved * g.Probe / max(g.Error, floor)
 	}
-	// fixed holds groups at a kept count while the others fill the gap
-	// a coarse group leaves (below).
-	fixed := map[int]int{}
 	planAt := func(mu float64) (*prune.Plan, float64, error) {
 		counts := map[int]int{}
 		for i, g := range sens {
-			if c, ok := fixed[g.ID]; ok {
-				counts[g.ID] = c
-				continue
-			}
 			r := min(mu*weight[i], s.MaxLayerRatio)
 			counts[g.ID] = size[g.ID] - int(math.Round(r*float64(size[g.ID])))
 		}
@@ -198,122 +191,44 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 		}
 		return p, reduction(an, p, s.Target), nil
 	}
-	var best *prune.Plan
-	bestGot := 0.0
-	consider := func(p *prune.Plan, r float64) {
-		// Rounding makes the saving jump: keep the plan nearest the
-		// target.
-		if best == nil || math.Abs(r-s.Ratio) < math.Abs(bestGot-s.Ratio) {
-			best, bestGot = p, r
+	lo, hi := 0.0, 1.0
+	for range 60 {
+		_, got, err := planAt(hi)
+		if err != nil {
+			return nil, err
 		}
+		if got >= s.Ratio {
+			break
+		}
+		hi *= 2
 	}
-	// bisect brackets the target between lo (below it) and hi (at or
-	// above it), raising the multiplier from lo; reached is the saving
-	// at the largest multiplier tried.
-	bisect := func(lo float64) (float64, float64, float64, error) {
-		hi := max(2*lo, 1)
-		var reached float64
-		for range 60 {
-			p, got, err := planAt(hi)
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			consider(p, got)
-			if reached = got; got >= s.Ratio {
-				break
-			}
-			hi *= 2
-		}
-		if reached < s.Ratio {
-			return lo, hi, reached, nil
-		}
-		for range 50 {
-			mid := (lo + hi) / 2
-			p, r, err := planAt(mid)
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			consider(p, r)
-			if r >= s.Ratio {
-				hi = mid
-			} else {
-				lo = mid
-			}
-		}
-		return lo, hi, reached, nil
-	}
-	lo, hi, reached, err := bisect(0)
+	best, got, err := planAt(hi)
 	if err != nil {
 		return nil, err
 	}
-	if reached < s.Ratio-0.02 {
+	bestGot := got
+	if got < s.Ratio-0.02 {
 		return nil, fmt.Errorf("prune: %w: sensitivity allocation reaches %.1f%% of %s, %.1f%% asked (max layer ratio %v)",
-			prune.ErrTarget, 100*reached, s.Target, 100*s.Ratio, s.MaxLayerRatio)
+			prune.ErrTarget, 100*got, s.Target, 100*s.Ratio, s.MaxLayerRatio)
 	}
-	// One rounding step of a coarse group (a head, 8 channels of a
-	// 64-wide residual stream) can be a tenth of the model, so the plans
-	// on either side of the target may both miss it widely (a ViT's last
-	// step at 70% removed 35.9% of what remained, asked 29.8%). Hold the
-	// groups that jump between the two plans at their count below the
-	// target and let the others take the rest; when the others cannot,
-	// hold them at their count above and let the others give some back.
-	for range refineRounds {
-		if math.Abs(bestGot-s.Ratio) <= allocTolerance || reached < s.Ratio {
-			break
-		}
-		below, _, err := planAt(lo)
+	for range 50 {
+		mid := (lo + hi) / 2
+		p, r, err := planAt(mid)
 		if err != nil {
 			return nil, err
 		}
-		above, _, err := planAt(hi)
-		if err != nil {
-			return nil, err
+		// Rounding makes the saving jump: keep the plan nearest the
+		// target.
+		if math.Abs(r-s.Ratio) < math.Abs(bestGot-s.Ratio) {
+			best, bestGot = p, r
 		}
-		kb, ka := below.Keep(), above.Keep()
-		var jumped []int
-		for _, g := range sens {
-			if _, ok := fixed[g.ID]; !ok && keptCount(kb, g.ID, size[g.ID]) != keptCount(ka, g.ID, size[g.ID]) {
-				jumped = append(jumped, g.ID)
-			}
-		}
-		if len(jumped) == 0 || len(fixed)+len(jumped) == len(sens) {
-			break
-		}
-		hold := func(keep map[int][]int) {
-			for _, id := range jumped {
-				fixed[id] = keptCount(keep, id, size[id])
-			}
-		}
-		hold(kb)
-		if lo, hi, reached, err = bisect(lo); err != nil {
-			return nil, err
-		}
-		if reached < s.Ratio {
-			hold(ka)
-			if lo, hi, reached, err = bisect(0); err != nil {
-				return nil, err
-			}
+		if r >= s.Ratio {
+			hi = mid
+		} else {
+			lo = mid
 		}
 	}
 	return best, nil
-}
-
-// allocTolerance is how close to the target (a fraction of the model's
-// total) the sensitivity allocation tries to land before it stops
-// refining.
-const allocTolerance = 0.005
-
-// refineRounds bounds the rounds of holding jumping groups: each holds
-// at least one more group, and the ViT's hardest cases took 12.
-const refineRounds = 16
-
-// keptCount is group id's kept count in keep (all of size when the plan
-// leaves it whole).
-func keptCount(keep map[int][]int, id, size int) int {
-	if k, ok := keep[id]; ok {
-		return len(k)
-	}
-	return size
 }
 
 // reduction is the fraction of the target the plan removes.
