@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/recovery"
 )
@@ -65,18 +62,15 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		}
 		if cfg.origin != nil {
 			unpruned = cfg.origin.Model
-		} else if unpruned, err = graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto)); err != nil {
+		} else if unpruned, err = cloneModel(m); err != nil {
 			return nil, err
 		}
 		cfg.RecoverKD, cfg.RecoverData = 0, ""
 	}
 	var all []string
 	var out *Outcome
+	now := start // the cost before step k
 	for k := 1; k <= steps; k++ {
-		now, err := cost()
-		if err != nil {
-			return nil, err
-		}
 		want := start * (1 - float64(k)*s.Ratio/float64(steps))
 		c := cfg
 		c.Settings.Ratio = 1 - want/now
@@ -97,6 +91,7 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 			}
 			all = append(all, fmt.Sprintf("step %d of %d: removed %.1f%% of the remaining %s (asked %.1f%%; %.1f%% of the original removed so far)",
 				k, steps, 100*(1-after/now), s.Target, 100*c.Settings.Ratio, 100*(1-after/start)))
+			now = after
 		}
 		all = append(all, out.Notes...)
 	}

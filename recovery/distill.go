@@ -141,8 +141,8 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, fmt.Errorf("recover kd: no full batch of %d samples", batch)
 	}
 	// With two batches or more, the last eighth of them (at least one,
-	// at most maxHeldOut) is held out: the weights kept are those with the lowest held-out
-	// loss among the checkpoints (the pruned model itself included), so
+	// at most maxHeldOut) is held out: the weights kept are those with
+	// the lowest held-out loss among the checkpoints (the pruned model itself included), so
 	// that fitting a small calibration set cannot make the model worse
 	// on data it did not see. The held-out batches are never mixed.
 	// With one batch there is nothing to hold out, and the checkpoints
