@@ -243,10 +243,6 @@ func (s Settings) roundKeep(k int, g *Group) int {
 	return min(k, g.Size)
 }
 
-// KeepStep is the number of indices by which g's kept count moves under
-// s's rounding: the smallest change in the group's width a plan can make.
-func (s Settings) KeepStep(g *Group) int { return s.roundStep(g) }
-
 // roundStep is the multiple of indices that kept counts of g round to:
 // RoundTo channels, fewer indices when each index is several channels
 // wide; 1 for heads and without RoundTo.

@@ -3,7 +3,6 @@ package pruner
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"sort"
 
@@ -180,16 +179,13 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 	for i, g := range sens {
 		weight[i] = g.Saved * g.Probe / max(g.Error, floor)
 	}
-	countsAt := func(mu float64) map[int]int {
+	planAt := func(mu float64) (*prune.Plan, float64, error) {
 		counts := map[int]int{}
 		for i, g := range sens {
 			r := min(mu*weight[i], s.MaxLayerRatio)
 			counts[g.ID] = size[g.ID] - int(math.Round(r*float64(size[g.ID])))
 		}
-		return counts
-	}
-	planAt := func(mu float64) (*prune.Plan, float64, error) {
-		p, err := an.PlanWithCounts(s, scores, countsAt(mu))
+		p, err := an.PlanWithCounts(s, scores, counts)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -215,21 +211,16 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 		return nil, fmt.Errorf("prune: %w: sensitivity allocation reaches %.1f%% of %s, %.1f%% asked (max layer ratio %v)",
 			prune.ErrTarget, 100*got, s.Target, 100*s.Ratio, s.MaxLayerRatio)
 	}
-	// Rounding makes the saving jump: the plans either side of the
-	// target are kept and moved onto it.
-	var below, above *prune.Plan
-	belowGot, aboveGot, belowMu, aboveMu := -1.0, 2.0, 0.0, hi
 	for range 50 {
 		mid := (lo + hi) / 2
 		p, r, err := planAt(mid)
 		if err != nil {
 			return nil, err
 		}
-		if r < s.Ratio && r > belowGot {
-			below, belowGot, belowMu = p, r, mid
-		}
-		if r >= s.Ratio && r < aboveGot {
-			above, aboveGot, aboveMu = p, r, mid
+		// Rounding makes the saving jump: keep the plan nearest the
+		// target.
+		if math.Abs(r-s.Ratio) < math.Abs(bestGot-s.Ratio) {
+			best, bestGot = p, r
 		}
 		if r >= s.Ratio {
 			hi = mid
@@ -237,116 +228,7 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 			lo = mid
 		}
 	}
-	if above == nil {
-		above, aboveGot = best, bestGot
-	}
-	best = above
-	if below != nil {
-		p, r, err := landOnTarget(an, s, scores, sens, floor, countsAt(belowMu), below, belowGot, 1)
-		if err != nil {
-			return nil, err
-		}
-		if math.Abs(r-s.Ratio) < math.Abs(bestGot-s.Ratio) {
-			best, bestGot = p, r
-		}
-	}
-	p, r, err := landOnTarget(an, s, scores, sens, floor, countsAt(aboveMu), above, aboveGot, -1)
-	if err != nil {
-		return nil, err
-	}
-	if math.Abs(r-s.Ratio) < math.Abs(bestGot-s.Ratio) {
-		best = p
-	}
 	return best, nil
-}
-
-// landOnTarget moves a plan that misses the target onto it. One
-// multiplier scales every group's ratio, so the saving jumps by whole
-// rounding steps of many groups at once and the plans either side of
-// the target can both miss it by several points. From a plan below the
-// target (dir +1) the gap is filled one rounding step at a time, each
-// step taken in the group whose predicted error, s·(r/f)², grows least
-// per unit saved; from a plan above it (dir −1) steps are given back
-// where the error falls most per unit. Every other group keeps the
-// ratio its sensitivity gave it. A step that would cross the target by
-// more than the gap left is not taken. Returns the plan reached and
-// what it removes.
-func landOnTarget(an *prune.Analysis, s prune.Settings, scores map[int][]float64, sens []GroupSensitivity, floor float64, counts map[int]int, from *prune.Plan, got float64, dir int) (*prune.Plan, float64, error) {
-	groups := map[int]*prune.Group{}
-	for _, g := range an.Prunable() {
-		groups[g.ID] = g
-	}
-	kept := func(p *prune.Plan, id int) int {
-		if k, ok := p.Keep()[id]; ok {
-			return len(k)
-		}
-		return groups[id].Size
-	}
-	gap := func(r float64) float64 { return float64(dir) * (s.Ratio - r) }
-	extra := map[int]int{} // further indices asked when a step came to nothing (segments)
-	done := map[int]bool{}
-	plan := from
-	for range 4*len(sens) + 64 {
-		if gap(got) <= 0 {
-			break
-		}
-		pick, pickCost := -1, math.Inf(1)
-		for i, g := range sens {
-			if done[g.ID] {
-				continue
-			}
-			size := float64(groups[g.ID].Size)
-			step := s.KeepStep(groups[g.ID]) + extra[g.ID]
-			k := kept(plan, g.ID)
-			k1 := k - dir*step
-			if float64(k1) < (1-s.MaxLayerRatio)*size || k1 < 1 || k1 > groups[g.ID].Size {
-				done[g.ID] = true
-				continue
-			}
-			r0, r1 := 1-float64(k)/size, 1-float64(k1)/size
-			e := max(g.Error, floor) / (g.Probe * g.Probe)
-			perIndex := g.Saved / (g.Probe * size)
-			// error added per unit saved; giving back, the error
-			// removed per unit lost, negated so that the least wins
-			cost := e * (r1*r1 - r0*r0) / max(perIndex*float64(k-k1), 1e-30)
-			if cost < pickCost {
-				pick, pickCost = i, cost
-			}
-		}
-		if pick < 0 {
-			break
-		}
-		id := sens[pick].ID
-		step := s.KeepStep(groups[id]) + extra[id]
-		try := maps.Clone(counts)
-		if dir > 0 {
-			try[id] = min(try[id], kept(plan, id)) - step
-		} else {
-			try[id] = kept(plan, id) + step
-		}
-		p, err := an.PlanWithCounts(s, scores, try)
-		if err != nil {
-			return nil, 0, err
-		}
-		if kept(p, id) == kept(plan, id) {
-			// The group's segments took the step back: ask for more.
-			extra[id] += s.KeepStep(groups[id])
-			continue
-		}
-		r := reduction(an, p, s.Target)
-		if gap(r) < 0 {
-			if -gap(r) < gap(got) {
-				return p, r, nil
-			}
-			// This group's step crosses by more than the gap: the
-			// others may still close it.
-			done[id] = true
-			continue
-		}
-		extra[id] = 0
-		counts, plan, got = try, p, r
-	}
-	return plan, got, nil
 }
 
 // reduction is the fraction of the target the plan removes.
