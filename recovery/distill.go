@@ -142,9 +142,9 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	}
 	// With two batches or more, the last eighth of them (at least one,
 	// at most maxHeldOut) is held out: the weights kept are those with
-	// the lowest held-out loss among the checkpoints (the pruned model itself included), so
-	// that fitting a small calibration set cannot make the model worse
-	// on data it did not see. The held-out batches are never mixed.
+	// the lowest held-out loss among the checkpoints (the pruned model
+	// itself included), so that fitting a small calibration set cannot
+	// make the model worse on data it did not see. The held-out batches are never mixed.
 	// With one batch there is nothing to hold out, and the checkpoints
 	// are compared on that batch itself: Adam's first steps can raise
 	// the loss, and a run that ends above where it started must not be
