@@ -31,6 +31,25 @@ func (g *Gram) Add(x []float64) {
 // Hessian returns H = (2/N)·S with both triangles filled.
 func (g *Gram) Hessian() []float64 { return scaledFull(g.S, g.Cols, g.N) }
 
+// TakeHessian is Hessian computed in S's own storage, which it returns:
+// no second Cols×Cols copy (242 MB for a 5504-wide layer). The Gram is
+// spent: rows added after it are lost.
+func (g *Gram) TakeHessian() []float64 {
+	h := g.S
+	g.S = nil
+	f := 0.0
+	if g.N != 0 {
+		f = 2 / g.N
+	}
+	for i := range g.Cols {
+		for j := i; j < g.Cols; j++ {
+			v := h[i*g.Cols+j] * f
+			h[i*g.Cols+j], h[j*g.Cols+i] = v, v
+		}
+	}
+	return h
+}
+
 // Hessian is a Gram per input group (grouped Convs) whose rows may carry
 // weights (RSQ's token importance): H_g = (2/N) Σ w_t x_t x_tᵀ over the
 // rows x_t of group g, N the total weight. GPTQ quantizes against it.

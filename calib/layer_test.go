@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/pare-dev/pare/graph/build"
@@ -95,6 +96,10 @@ func TestGramAndCross(t *testing.T) {
 		if d := h[i] - want[i]; d > 1e-12 || d < -1e-12 {
 			t.Fatalf("H %v, want %v", h, want)
 		}
+	}
+	// TakeHessian gives the same H in the Gram's own storage.
+	if taken := g.TakeHessian(); !slices.Equal(taken, h) || g.S != nil {
+		t.Fatalf("TakeHessian %v (S left %v), want %v", taken, g.S, h)
 	}
 	c := NewCross(1, 2)
 	if err := c.Add([]float64{2}, []float64{1, 3}); err != nil {

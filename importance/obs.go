@@ -23,19 +23,35 @@ type OBS struct {
 	// fallback.
 	Notes []string
 
+	// scored picks the groups worth statistics (nil: all); the others
+	// are never ranked, and get magnitude scores without a note.
+	scored func(*prune.Group) bool
 	layers map[string]*calib.Layer
-	hinv   map[string][]float64
-	w      map[string][]float64
+	// hinv is the damped inverse Hessian per layer; layers that read
+	// the same input rows share one slice (hessianKey).
+	hinv map[string][]float64
 }
 
 // NewOBS collects the Hessians of every layer that consumes a prunable
-// group's channels.
+// group's channels. Layers that read the same rows (a decoder's Q, K and
+// V projections, its gate and up projections) share one Hessian and one
+// inverse, and each Hessian is dropped once inverted: on a Llama-shaped
+// decoder that is two statistics per block instead of six
+// (docs/BENCHMARKS.md, "Data-aware pruning at scale").
 func NewOBS(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, damping float64) (*OBS, error) {
+	return NewOBSFor(ctx, m, an, d, damping, nil)
+}
+
+// NewOBSFor is NewOBS that collects statistics only for the consumers
+// of the groups scored accepts (prune.Settings.Selects: selection never
+// removes the others' channels).
+func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, damping float64, scored func(*prune.Group) bool) (*OBS, error) {
 	if damping <= 0 {
 		damping = prune.DefaultDamping
 	}
-	o := &OBS{Damping: damping, layers: consumerLayers(an, false), hinv: map[string][]float64{}, w: map[string][]float64{}}
-	hs, notes, err := Hessians(ctx, m, d, o.layers)
+	o := &OBS{Damping: damping, scored: scored, layers: consumerLayersOf(an, false, scored), hinv: map[string][]float64{}}
+	reps, members := sharedInputs(o.layers)
+	hs, notes, err := Hessians(ctx, m, d, reps)
 	if err != nil {
 		return nil, err
 	}
@@ -43,17 +59,47 @@ func NewOBS(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, dam
 	names := sortedNames(hs)
 	for i, k := range names {
 		progress.Report(ctx, "OBS inverses", i, len(names))
-		l := o.layers[k]
-		inv, err := calib.DampedInverseRows(hs[k], l.In(), damping)
+		inv, err := calib.DampedInverseRows(hs[k], reps[k].In(), damping)
 		if err != nil {
 			return nil, fmt.Errorf("importance: obs: layer %s: %w", k, err)
 		}
-		o.hinv[k] = inv
-		if o.w[k], err = l.Matrix(m.Graph); err != nil {
-			return nil, err
+		delete(hs, k)
+		for _, name := range members[k] {
+			o.hinv[name] = inv
 		}
 	}
 	return o, nil
+}
+
+// sharedInputs picks one layer per distinct input rows (hessianKey):
+// reps maps the representative's name to its layer, members the
+// representative's name to every layer that shares its rows.
+func sharedInputs(layers map[string]*calib.Layer) (reps map[string]*calib.Layer, members map[string][]string) {
+	reps, members = map[string]*calib.Layer{}, map[string][]string{}
+	byKey := map[string]string{}
+	for _, name := range sortedNames(layers) {
+		l := layers[name]
+		key := hessianKey(name, l)
+		rep, ok := byKey[key]
+		if !ok {
+			rep = name
+			byKey[key] = name
+			reps[name] = l
+		}
+		members[rep] = append(members[rep], name)
+	}
+	return reps, members
+}
+
+// hessianKey names the rows a layer's Hessian is built from. A Gemm or
+// MatMul's rows are its input's last axis, so layers reading the same
+// value share them; a Conv's rows depend on its kernel, strides and pads
+// as well, so each Conv keeps its own.
+func hessianKey(name string, l *calib.Layer) string {
+	if l.Desc.Spatial {
+		return "conv:" + name
+	}
+	return fmt.Sprintf("rows:%s:%d", l.Input(), l.In())
 }
 
 // Name implements Scorer.
@@ -61,6 +107,9 @@ func (*OBS) Name() string { return "obs" }
 
 // Score implements Scorer.
 func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
+	if o.scored != nil && !o.scored(grp) {
+		return Magnitude{P: 2}.Score(g, grp)
+	}
 	cost := make([]float64, grp.Size)
 	covered := false
 	for _, mem := range grp.Members {
@@ -69,6 +118,12 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 			continue
 		}
 		covered = true
+		// Read on demand: a float64 copy of every consumer's weight
+		// held for the whole run would double a large model's weights.
+		w, err := l.Matrix(g)
+		if err != nil {
+			return nil, err
+		}
 		pos := make([][]int, grp.Size)
 		for p, idx := range mem.Map {
 			if idx >= 0 && idx < grp.Size {
@@ -76,7 +131,7 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 			}
 		}
 		for i, ps := range pos {
-			c, err := prune.OBSCost(o.w[mem.Node], l.Out(), l.In(), o.hinv[mem.Node], l.Columns(ps))
+			c, err := prune.OBSCost(w, l.Out(), l.In(), o.hinv[mem.Node], l.Columns(ps))
 			if err != nil {
 				return nil, err
 			}

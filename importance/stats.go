@@ -37,6 +37,12 @@ func (d Data) BatchSize() int {
 // consumerLayers returns the layers (by node name) that own a weight-in
 // member of a prunable group, or, with out, a weight-out member too.
 func consumerLayers(an *prune.Analysis, out bool) map[string]*calib.Layer {
+	return consumerLayersOf(an, out, nil)
+}
+
+// consumerLayersOf is consumerLayers for the prunable groups that scored
+// accepts (all of them when nil).
+func consumerLayersOf(an *prune.Analysis, out bool, scored func(*prune.Group) bool) map[string]*calib.Layer {
 	g := an.Graph()
 	byName := map[string]*graph.Node{}
 	for _, n := range g.Nodes {
@@ -44,6 +50,9 @@ func consumerLayers(an *prune.Analysis, out bool) map[string]*calib.Layer {
 	}
 	res := map[string]*calib.Layer{}
 	for _, grp := range an.Prunable() {
+		if scored != nil && !scored(grp) {
+			continue
+		}
 		for _, m := range grp.Members {
 			if m.Kind != prune.KindWeightIn && !(out && m.Kind == prune.KindWeightOut) {
 				continue
@@ -139,7 +148,7 @@ func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*ca
 		return nil, nil, err
 	}
 	for k, g := range grams {
-		out[k] = g.Hessian()
+		out[k] = g.TakeHessian()
 	}
 	return out, nil, nil
 }

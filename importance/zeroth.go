@@ -155,7 +155,7 @@ func perturbed(an *prune.Analysis) (map[int][]string, []string) {
 // overridable returns a copy of m in which the named initializers are
 // graph inputs.
 func overridable(m *graph.Model, names []string) ([]byte, map[string]tensor.Dense, error) {
-	mp := proto.Clone(m.Proto).(*onnx.ModelProto)
+	mp := graph.CloneProto(m.Proto)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true

@@ -50,11 +50,12 @@ func OBSCost(w []float64, rows, cols int, hinv []float64, q []int) (float64, err
 	wq := make([]float64, k)
 	tmp := make([]float64, k)
 	total := 0.0
+	vt, vq := mat.NewVecDense(k, tmp), mat.NewVecDense(k, wq)
 	for r := range rows {
 		for a, j := range q {
 			wq[a] = w[r*cols+j]
 		}
-		mat.NewVecDense(k, tmp).MulVec(inv, mat.NewVecDense(k, wq))
+		vt.MulVec(inv, vq)
 		for a := range k {
 			total += wq[a] * tmp[a]
 		}

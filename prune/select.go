@@ -217,12 +217,23 @@ func (a *Analysis) selectable(s Settings) (free, fixed []*Group) {
 			fixed = append(fixed, g)
 			continue
 		}
-		if g.Kind == KindEmbed && !s.PruneEmbed {
-			continue
+		if s.Selects(g) {
+			free = append(free, g)
 		}
-		free = append(free, g)
 	}
 	return free, fixed
+}
+
+// Selects reports whether selection under s may remove channels of
+// prunable group g: every group but an embed group that neither
+// PruneEmbed nor KindRatios names. Statistics for the others are wasted
+// work (on a decoder, the Hessians of every projection reading the
+// residual stream).
+func (s Settings) Selects(g *Group) bool {
+	if _, ok := s.KindRatios[g.Kind]; ok {
+		return true
+	}
+	return g.Kind != KindEmbed || s.PruneEmbed
 }
 
 func (s Settings) minKeep(g *Group) int {

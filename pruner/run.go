@@ -6,12 +6,9 @@ import (
 	"io"
 	"reflect"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/recovery"
 )
@@ -140,14 +137,14 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	var dense *graph.Model
 	if cfg.RecalibrateBN || cfg.Reconstruct || cfg.RecoverKD > 0 {
 		var err error
-		if dense, err = graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto)); err != nil {
+		if dense, err = graph.Clone(m); err != nil {
 			return nil, err
 		}
 	}
 	var obs *importance.OBS
 	if crit == "obs" {
 		var err error
-		if obs, err = importance.NewOBS(ctx, m, an, data, cfg.Damping); err != nil {
+		if obs, err = importance.NewOBSFor(ctx, m, an, data, cfg.Damping, s.Selects); err != nil {
 			return nil, err
 		}
 		opts.Damping, opts.Compensate = obs.Damping, true

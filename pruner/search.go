@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -323,7 +320,7 @@ func (s *Search) summary() string {
 
 // cloneModel is a deep copy of m with its input shapes.
 func cloneModel(m *graph.Model) (*graph.Model, error) {
-	cp, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	cp, err := graph.Clone(m)
 	if err != nil {
 		return nil, err
 	}

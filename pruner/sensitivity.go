@@ -6,11 +6,8 @@ import (
 	"math"
 	"sort"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
@@ -94,7 +91,7 @@ func measureSensitivity(ctx context.Context, m *graph.Model, an *prune.Analysis,
 			continue // rounding leaves nothing to remove
 		}
 		saved := savedBy(plan, s.Target, g.Size-kept)
-		cp, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+		cp, err := graph.Clone(m)
 		if err != nil {
 			return nil, err
 		}

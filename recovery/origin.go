@@ -1,11 +1,8 @@
 package recovery
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -25,7 +22,7 @@ type Origin struct {
 
 // NewOrigin keeps a copy of m, before any step.
 func NewOrigin(m *graph.Model) (*Origin, error) {
-	c, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	c, err := graph.Clone(m)
 	if err != nil {
 		return nil, err
 	}

@@ -36,12 +36,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
@@ -232,7 +229,7 @@ func distilPruned(ctx context.Context, path string) error {
 // learning rate lr on -data, returning it, the run's notes and the wall
 // seconds per step.
 func distil(ctx context.Context, m, dense *graph.Model, lr float64) (*graph.Model, []string, float64, error) {
-	student, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	student, err := graph.Clone(m)
 	if err != nil {
 		return nil, nil, 0, err
 	}

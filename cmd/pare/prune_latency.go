@@ -9,11 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/latency"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/pruner"
 )
@@ -149,7 +146,7 @@ func correctLatency(ratio float64, selectPlan func(float64) (*prune.Plan, error)
 
 // applyToCopy prunes a copy of m by plan and returns the copy encoded.
 func applyToCopy(m *graph.Model, an *prune.Analysis, p *prune.Plan) ([]byte, error) {
-	c, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	c, err := graph.Clone(m)
 	if err != nil {
 		return nil, err
 	}
