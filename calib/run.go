@@ -26,7 +26,16 @@ func NewRunner(m *graph.Model, names []string) (*Runner, error) {
 	return newRunner(m, names, Threads)
 }
 
+// SpillAbove is the size of a model's rewritten weights (on the heap,
+// not mapped from a data file) from which a session spills them to a
+// mapped file first (graph.SpillHeap): past it, marshalling them inline
+// costs two more copies of them, and past 2 GiB cannot be done at all.
+var SpillAbove int64 = 256 << 20
+
 func newRunner(m *graph.Model, names []string, threads int) (*Runner, error) {
+	if _, err := graph.SpillHeap(m, SpillAbove); err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
 	// Weights still in their mapped data files are passed by reference:
 	// onnxruntime reads them from disk, and a model past protobuf's 2 GiB
 	// runs too.

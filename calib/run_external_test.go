@@ -102,3 +102,40 @@ func compareByReference(t *testing.T, inline, ext *graph.Model) {
 		}
 	}
 }
+
+// A model whose rewritten weights live on the heap is spilled to a mapped
+// file before a session is built from it (SpillAbove, lowered here), and
+// then reaches onnxruntime by reference with the same captured values;
+// the copy it was cloned from keeps its own bytes.
+func TestRunnerSpillsRewrittenWeights(t *testing.T) {
+	inline, err := graph.Load("../fixtures/models/fmnist_resnet_op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := graph.RemoveSpills(); err != nil {
+			t.Error(err)
+		}
+	})
+	rewritten, err := graph.Clone(inline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, dir, _ := graph.MarshalMapped(rewritten.Proto); dir != "" {
+		t.Fatal("the inline model's clone is already mapped")
+	}
+	moved, err := graph.SpillHeap(rewritten, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved == 0 {
+		t.Fatal("nothing spilled")
+	}
+	if again, err := graph.SpillHeap(rewritten, 1); err != nil || again != 0 {
+		t.Fatalf("a second spill moved %d bytes (%v)", again, err)
+	}
+	if _, dir, _ := graph.MarshalMapped(inline.Proto); dir != "" {
+		t.Fatal("spilling the clone mapped the original's tensors")
+	}
+	compareByReference(t, inline, rewritten)
+}

@@ -40,50 +40,9 @@ func CloneProto(mp *onnx.ModelProto) *onnx.ModelProto {
 	return c
 }
 
-// modelTensors lists every tensor of mp in a fixed order: initializers,
-// sparse initializers' values and indices, and tensors held in node
-// attributes, in subgraphs and functions too.
+// modelTensors lists every tensor of mp in forEachTensor's fixed order.
 func modelTensors(mp *onnx.ModelProto) []*onnx.TensorProto {
 	var out []*onnx.TensorProto
-	add := func(ts ...*onnx.TensorProto) {
-		for _, t := range ts {
-			if t != nil { // a sparse tensor may lack values or indices
-				out = append(out, t)
-			}
-		}
-	}
-	var graph func(g *onnx.GraphProto)
-	nodes := func(ns []*onnx.NodeProto) {
-		for _, n := range ns {
-			for _, a := range n.Attribute {
-				add(a.T)
-				add(a.Tensors...)
-				if st := a.SparseTensor; st != nil {
-					add(st.Values, st.Indices)
-				}
-				for _, st := range a.SparseTensors {
-					add(st.Values, st.Indices)
-				}
-				graph(a.G)
-				for _, sg := range a.Graphs {
-					graph(sg)
-				}
-			}
-		}
-	}
-	graph = func(g *onnx.GraphProto) {
-		if g == nil {
-			return
-		}
-		add(g.Initializer...)
-		for _, st := range g.SparseInitializer {
-			add(st.Values, st.Indices)
-		}
-		nodes(g.Node)
-	}
-	graph(mp.GetGraph())
-	for _, f := range mp.Functions {
-		nodes(f.Node)
-	}
+	forEachTensor(mp, func(t *onnx.TensorProto) { out = append(out, t) })
 	return out
 }

@@ -27,3 +27,6 @@ func releaseMapped([]byte) {}
 func mappedAt([]byte) (string, string, int64, bool) { return "", "", 0, false }
 
 func mapModelFile(*os.File, string) ([]byte, bool) { return nil, false }
+
+// canMap: files are read whole here, so spilling would not free memory.
+const canMap = false

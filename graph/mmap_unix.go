@@ -135,3 +135,6 @@ func mapModelFile(f *os.File, path string) ([]byte, bool) {
 	maps.add(data, filepath.Dir(path), filepath.Base(path))
 	return data, true
 }
+
+// canMap: data files are memory-mapped here (SpillHeap frees heap bytes).
+const canMap = true

@@ -29,6 +29,11 @@ func main() {
 	stopProfile := startProfile()
 	err := newApp().Run(ctx, os.Args)
 	stopProfile()
+	// Weights spilled for calibration sessions (graph.SpillHeap) are
+	// not needed past the command.
+	if rerr := graph.RemoveSpills(); rerr != nil && err == nil {
+		fmt.Fprintf(os.Stderr, "pare: %v\n", rerr)
+	}
 	if err != nil {
 		// A save interrupted mid-way leaves no temporary file behind.
 		graph.RemoveTemps()
