@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"bytes"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -14,18 +13,7 @@ import (
 // mapped external data), equals it as a protobuf, and is changed
 // without changing the original.
 func TestCloneSharesBytesNotTensors(t *testing.T) {
-	m, err := graph.Load(filepath.Join("..", "fixtures", "models", "fmnist_opnet_op12.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.onnx")
-	if err := m.Save(path, graph.SaveOptions{ExternalData: true, Threshold: 64}); err != nil {
-		t.Fatal(err)
-	}
-	ext, err := graph.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ext := externalOpNet(t)
 	c, err := graph.Clone(ext)
 	if err != nil {
 		t.Fatal(err)

@@ -17,19 +17,8 @@ import (
 // in place over its own data file (which the loaded tensors alias) writes
 // the same bytes; and the tensors keep their values after it.
 func TestExternalDataMappedPrivately(t *testing.T) {
-	m, err := graph.Load(filepath.Join("..", "fixtures", "models", "fmnist_opnet_op12.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.onnx")
-	if err := m.Save(path, graph.SaveOptions{ExternalData: true, Threshold: 64}); err != nil {
-		t.Fatal(err)
-	}
+	path, ext := externalOpNet(t)
 	onDisk, err := os.ReadFile(path + ".data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := graph.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +78,23 @@ func writeFaults(b []byte) (faulted bool) {
 	defer func() { faulted = recover() != nil }()
 	b[0] ^= 0xff
 	return false
+}
+
+// externalOpNet saves the OpNet fixture with its tensors of 64 bytes or
+// more in external data and loads it back (mapped).
+func externalOpNet(t *testing.T) (string, *graph.Model) {
+	t.Helper()
+	m, err := graph.Load(filepath.Join("..", "fixtures", "models", "fmnist_opnet_op12.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := m.Save(path, graph.SaveOptions{ExternalData: true, Threshold: 64}); err != nil {
+		t.Fatal(err)
+	}
+	ext, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, ext
 }

@@ -330,18 +330,11 @@ func (m *Model) stageExternal(path, dataFile string, threshold int64, verifyCopy
 	if bad != nil {
 		return nil, fmt.Errorf("graph: %w", bad)
 	}
-	// Offsets are aligned so that each tensor can be memory-mapped.
-	offsets := make([]int64, len(list))
-	var end int64
+	sizes := make([]int, len(list))
 	for i, mv := range list {
-		align := int64(64)
-		if len(mv.raw) >= 1<<20 {
-			align = 4096
-		}
-		end = (end + align - 1) / align * align
-		offsets[i] = end
-		end += int64(len(mv.raw))
+		sizes[i] = len(mv.raw)
 	}
+	offsets, end := dataOffsets(sizes)
 	dataPath := filepath.Join(filepath.Dir(path), dataFile)
 	dataTmp, err := createTemp(dataPath)
 	if err != nil {
@@ -552,4 +545,23 @@ func syncDir(dir string) error {
 		return fmt.Errorf("graph: %w: sync folder %s: %w", ErrWrite, dir, serr)
 	}
 	return nil
+}
+
+// dataOffsets lays out tensors of the given sizes in a data file, each
+// aligned so that it can be memory-mapped (64 bytes; a page from 1 MiB,
+// so that its pages can be released on their own), and returns their
+// offsets and the file's size.
+func dataOffsets(sizes []int) ([]int64, int64) {
+	offsets := make([]int64, len(sizes))
+	var end int64
+	for i, n := range sizes {
+		align := int64(64)
+		if n >= 1<<20 {
+			align = 4096
+		}
+		end = (end + align - 1) / align * align
+		offsets[i] = end
+		end += int64(n)
+	}
+	return offsets, end
 }

@@ -52,22 +52,16 @@ func SpillHeap(m *Model, minTotal int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("graph: spill: %w", err)
 	}
-	offsets := make([]int64, len(list))
-	var end int64
+	sizes := make([]int, len(list))
 	for i, t := range list {
-		// Aligned as Save aligns external data: a tensor of 1 MiB or
-		// more starts a page, so its pages can be released on their own.
-		align := int64(64)
-		if len(t.RawData) >= 1<<20 {
-			align = 4096
-		}
-		end = (end + align - 1) / align * align
-		offsets[i] = end
-		if _, err := f.WriteAt(t.RawData, end); err != nil {
+		sizes[i] = len(t.RawData)
+	}
+	offsets, _ := dataOffsets(sizes)
+	for i, t := range list {
+		if _, err := f.WriteAt(t.RawData, offsets[i]); err != nil {
 			f.Close()
 			return 0, fmt.Errorf("graph: spill: %w", err)
 		}
-		end += int64(len(t.RawData))
 	}
 	mf, err := mapFile(f, dir, filepath.Base(f.Name()))
 	if err != nil {
