@@ -26,10 +26,9 @@ func SpillHeap(m *Model, minTotal int64) (int64, error) {
 	if !canMap {
 		return 0, nil
 	}
-	dir, err := spillDir()
-	if err != nil {
-		return 0, err
-	}
+	spill.Lock()
+	dir := spill.dir // "" until the first spill
+	spill.Unlock()
 	var list []*onnx.TensorProto
 	var heap int64
 	for _, t := range m.Proto.GetGraph().GetInitializer() {
@@ -47,6 +46,10 @@ func SpillHeap(m *Model, minTotal int64) (int64, error) {
 	}
 	if heap < minTotal || heap == 0 {
 		return 0, nil
+	}
+	dir, err := spillDir()
+	if err != nil {
+		return 0, err
 	}
 	f, err := os.CreateTemp(dir, "spill-*.data")
 	if err != nil {
