@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -75,4 +76,16 @@ func DampedInverseRows(h []float64, n int, damp float64) ([]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// CollectAfter runs the garbage collector when a square float64 matrix
+// of n columns was just dropped (a Hessian, its inverse, a refit's Gram)
+// and it is large: the work buffers of a 5504-column inverse are 726 MB,
+// and with the default GOGC the heap waits to double the live data
+// (several GiB of kept inverses on a decoder) before collecting them.
+// Float slices hold no pointers, so a collection costs little.
+func CollectAfter(n int) {
+	if int64(n)*int64(n)*8 >= 32<<20 {
+		runtime.GC()
+	}
 }

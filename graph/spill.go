@@ -60,16 +60,19 @@ func SpillHeap(m *Model, minTotal int64) (int64, error) {
 		sizes[i] = len(t.RawData)
 	}
 	offsets, _ := dataOffsets(sizes)
+	fail := func(err error) (int64, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return 0, fmt.Errorf("graph: spill: %w", err)
+	}
 	for i, t := range list {
 		if _, err := f.WriteAt(t.RawData, offsets[i]); err != nil {
-			f.Close()
-			return 0, fmt.Errorf("graph: spill: %w", err)
+			return fail(err)
 		}
 	}
 	mf, err := mapFile(f, dir, filepath.Base(f.Name()))
 	if err != nil {
-		f.Close()
-		return 0, fmt.Errorf("graph: spill: %w", err)
+		return fail(err)
 	}
 	for i, t := range list {
 		t.RawData = mf.data[offsets[i] : offsets[i]+int64(len(t.RawData))]

@@ -67,6 +67,7 @@ func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, 
 		for _, name := range members[k] {
 			o.hinv[name] = inv
 		}
+		calib.CollectAfter(reps[k].In())
 	}
 	return o, nil
 }

@@ -279,6 +279,7 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		if err != nil {
 			return nil, fmt.Errorf("prune: reconstruct %s: %w", n.Name(), err)
 		}
+		calib.CollectAfter(cols)
 		w := make([]float64, pl.Out()*pl.In())
 		bnew := make([]float64, pl.Out())
 		for r := range pl.Out() {
