@@ -78,9 +78,9 @@ func DampedInverseRows(h []float64, n int, damp float64) ([]float64, error) {
 	return out, nil
 }
 
-// CollectAfter runs the garbage collector when a square float64 matrix
-// of n columns was just dropped (a Hessian, its inverse, a refit's Gram)
-// and it is large: the work buffers of a 5504-column inverse are 726 MB,
+// CollectAfter runs the garbage collector when float64 work buffers of
+// about n×n values were just dropped (an inversion's, a refit's, an OBS
+// update's) and they are large: a 5504-column inverse leaves 726 MB,
 // and with the default GOGC the heap waits to double the live data
 // (several GiB of kept inverses on a decoder) before collecting them.
 // Float slices hold no pointers, so a collection costs little.

@@ -175,6 +175,8 @@ func (o *OBS) Compensate(g *graph.Graph, p *prune.Plan) (int, error) {
 		if err := l.SetMatrix(g, w); err != nil {
 			return n, err
 		}
+		// The update's buffers are several times the layer's weights.
+		calib.CollectAfter(l.In())
 		n++
 	}
 	return n, nil
