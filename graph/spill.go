@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/pare-dev/pare/onnx"
@@ -77,6 +78,9 @@ func SpillHeap(m *Model, minTotal int64) (int64, error) {
 	for i, t := range list {
 		t.RawData = mf.data[offsets[i] : offsets[i]+int64(len(t.RawData))]
 	}
+	// The heap copies are garbage now, as large as the weights moved:
+	// hand their pages back before a session maps the file.
+	debug.FreeOSMemory()
 	return heap, nil
 }
 
