@@ -69,3 +69,61 @@ func TestOBSSharesInversesAcrossLayersReadingOneInput(t *testing.T) {
 		}
 	}
 }
+
+// Without --prune-embed, selection never cuts the decoder's residual
+// width, so OBS measures no layer for it: the projections that read the
+// stream are left out, and the embed group gets magnitude scores.
+func TestOBSSkipsGroupsSelectionLeavesWhole(t *testing.T) {
+	m, err := graph.Load("../fixtures/models/llama_char_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := calib.Open("../fixtures/data/llama_calib_ids.npy", m, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	all, err := NewOBS(ctx, m, an, Data{Src: src}, 0.01)
+	if err != nil {
+		t.Fatalf("onnxruntime: %v", err)
+	}
+	some, err := NewOBSFor(ctx, m, an, Data{Src: src}, 0.01, prune.Settings{}.Selects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var embed *prune.Group
+	for _, g := range an.Prunable() {
+		if g.Kind == prune.KindEmbed {
+			embed = g
+		}
+	}
+	if embed == nil {
+		t.Fatal("no embed group")
+	}
+	if len(some.hinv) == 0 || len(some.hinv) >= len(all.hinv) {
+		t.Fatalf("%d layers measured for the selectable groups, %d for all", len(some.hinv), len(all.hinv))
+	}
+	for name := range consumerLayersOf(an, false, func(g *prune.Group) bool { return g == embed }) {
+		if some.hinv[name] != nil && consumerLayersOf(an, false, prune.Settings{}.Selects)[name] == nil {
+			t.Errorf("%s reads only the residual stream but was measured", name)
+		}
+	}
+	got, err := some.Score(an.Graph(), embed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Magnitude{P: 2}.Score(an.Graph(), embed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("embed score %d: %v, magnitude %v", i, got[i], want[i])
+		}
+	}
+}
