@@ -28,12 +28,9 @@ func (g *Gram) Add(x []float64) {
 	g.N += float64(m)
 }
 
-// Hessian returns H = (2/N)·S with both triangles filled.
-func (g *Gram) Hessian() []float64 { return scaledFull(g.S, g.Cols, g.N) }
-
-// TakeHessian is Hessian computed in S's own storage, which it returns:
-// no second Cols×Cols copy (242 MB for a 5504-wide layer). The Gram is
-// spent: rows added after it are lost.
+// TakeHessian returns H = (2/N)·S with both triangles filled, computed
+// in S's own storage: no second Cols×Cols copy (242 MB for a 5504-wide
+// layer). The Gram is spent: rows added after it are lost.
 func (g *Gram) TakeHessian() []float64 {
 	h := g.S
 	g.S = nil

@@ -122,6 +122,18 @@ func (l *Layer) In() int {
 // Input is the activation the layer multiplies.
 func (l *Layer) Input() string { return l.Node.Input(0) }
 
+// RowsKey names the rows Rows makes of the layer's input, so that
+// layers with the same rows can share statistics on them (a decoder's
+// Q, K and V projections; its gate and up): a Gemm or MatMul's rows are
+// its input's last axis, the same for every layer reading that value. A
+// Conv's rows depend on its kernel, strides and pads too: ok is false.
+func (l *Layer) RowsKey() (key string, ok bool) {
+	if l.Desc.Spatial {
+		return "", false
+	}
+	return fmt.Sprintf("%s/%d", l.Input(), l.In()), true
+}
+
 // Matrix returns W[out, in] row-major in float64.
 func (l *Layer) Matrix(g *graph.Graph) ([]float64, error) {
 	t, ok := g.Constant(l.Weight)

@@ -28,7 +28,7 @@ type OBS struct {
 	scored func(*prune.Group) bool
 	layers map[string]*calib.Layer
 	// hinv is the damped inverse Hessian per layer; layers that read
-	// the same input rows share one slice (hessianKey).
+	// the same input rows share one slice (sharedInputs).
 	hinv map[string][]float64
 }
 
@@ -72,35 +72,29 @@ func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, 
 	return o, nil
 }
 
-// sharedInputs picks one layer per distinct input rows (hessianKey):
-// reps maps the representative's name to its layer, members the
-// representative's name to every layer that shares its rows.
+// sharedInputs picks one layer per distinct input rows
+// (calib.Layer.RowsKey; every Conv alone): reps maps the
+// representative's name to its layer, members the representative's name
+// to every layer that shares its rows.
 func sharedInputs(layers map[string]*calib.Layer) (reps map[string]*calib.Layer, members map[string][]string) {
 	reps, members = map[string]*calib.Layer{}, map[string][]string{}
 	byKey := map[string]string{}
 	for _, name := range sortedNames(layers) {
 		l := layers[name]
-		key := hessianKey(name, l)
-		rep, ok := byKey[key]
-		if !ok {
-			rep = name
-			byKey[key] = name
+		rep := name
+		if key, ok := l.RowsKey(); ok {
+			if first, seen := byKey[key]; seen {
+				rep = first
+			} else {
+				byKey[key] = name
+			}
+		}
+		if rep == name {
 			reps[name] = l
 		}
 		members[rep] = append(members[rep], name)
 	}
 	return reps, members
-}
-
-// hessianKey names the rows a layer's Hessian is built from. A Gemm or
-// MatMul's rows are its input's last axis, so layers reading the same
-// value share them; a Conv's rows depend on its kernel, strides and pads
-// as well, so each Conv keeps its own.
-func hessianKey(name string, l *calib.Layer) string {
-	if l.Desc.Spatial {
-		return "conv:" + name
-	}
-	return fmt.Sprintf("rows:%s:%d", l.Input(), l.In())
 }
 
 // Name implements Scorer.

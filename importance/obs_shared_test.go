@@ -13,20 +13,7 @@ import (
 // same normalised stream (Q, K and V; gate and up) share one OBS inverse,
 // and every shared inverse equals the one the layer's own Hessian gives.
 func TestOBSSharesInversesAcrossLayersReadingOneInput(t *testing.T) {
-	m, err := graph.Load("../fixtures/models/llama_char_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := prune.Analyze(m, prune.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := calib.Open("../fixtures/data/llama_calib_ids.npy", m, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	d := Data{Src: src}
+	m, an, d := trainedDecoder(t)
 	ctx := context.Background()
 	o, err := NewOBS(ctx, m, an, d, 0.01)
 	if err != nil {
@@ -74,25 +61,13 @@ func TestOBSSharesInversesAcrossLayersReadingOneInput(t *testing.T) {
 // width, so OBS measures no layer for it: the projections that read the
 // stream are left out, and the embed group gets magnitude scores.
 func TestOBSSkipsGroupsSelectionLeavesWhole(t *testing.T) {
-	m, err := graph.Load("../fixtures/models/llama_char_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := prune.Analyze(m, prune.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := calib.Open("../fixtures/data/llama_calib_ids.npy", m, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	m, an, d := trainedDecoder(t)
 	ctx := context.Background()
-	all, err := NewOBS(ctx, m, an, Data{Src: src}, 0.01)
+	all, err := NewOBS(ctx, m, an, d, 0.01)
 	if err != nil {
 		t.Fatalf("onnxruntime: %v", err)
 	}
-	some, err := NewOBSFor(ctx, m, an, Data{Src: src}, 0.01, prune.Settings{}.Selects)
+	some, err := NewOBSFor(ctx, m, an, d, 0.01, prune.Settings{}.Selects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +101,24 @@ func TestOBSSkipsGroupsSelectionLeavesWhole(t *testing.T) {
 			t.Fatalf("embed score %d: %v, magnitude %v", i, got[i], want[i])
 		}
 	}
+}
+
+// trainedDecoder loads the trained Llama-shaped decoder, its analysis
+// and 16 of its calibration windows.
+func trainedDecoder(t *testing.T) (*graph.Model, *prune.Analysis, Data) {
+	t.Helper()
+	m, err := graph.Load("../fixtures/models/llama_char_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := calib.Open("../fixtures/data/llama_calib_ids.npy", m, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return m, an, Data{Src: src}
 }

@@ -156,8 +156,7 @@ func collectHessians(layers []*Layer, weights map[*Layer]TokenWeights, run func(
 		}
 		shapes[l] = hs
 		owner[l] = l
-		if !l.Desc.Spatial && weights[l] == nil {
-			key := fmt.Sprintf("%s/%d/%d", l.Input(), hs.cols, hs.groups)
+		if key, ok := l.RowsKey(); ok && weights[l] == nil {
 			if o, ok := first[key]; ok {
 				owner[l] = o
 				continue
