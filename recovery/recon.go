@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/progress"
 	"github.com/pare-dev/pare/prune"
-	"github.com/pare-dev/pare/tensor"
 )
 
 // ReconDamping is the ridge added (as a fraction of the mean diagonal of
@@ -170,11 +170,11 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 			notes = append(notes, fmt.Sprintf("%d layers fitted to their residual block's dense output", len(targets)))
 		}
 	}
-	dr, err := calib.NewRunner(dense, capture)
+	rs, how, err := openRows(m, dense, capture, src, batch, blocks)
 	if err != nil {
 		return nil, err
 	}
-	defer dr.Close()
+	defer func() { rs.close() }()
 	added := 0
 	for i, dl := range changed {
 		progress.Report(ctx, "reconstruction", i, len(changed))
@@ -206,75 +206,24 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		if bias != "" {
 			cols++
 		}
-		fit := newLayerFit(cols, len(rows))
-		bt := targets[n.Name()]
-		names := []string{pl.Input()}
-		if bt != nil {
-			names = append(names, bt.skip)
-		}
-		// The dense layer's kept rows, to compute its outputs from its
-		// dense inputs.
-		wd, err := dl.Matrix(dense.Graph)
+		job, err := newLayerJob(dense, dl, pl, n, rows, bias != "", targets[n.Name()])
 		if err != nil {
 			return nil, err
 		}
-		wk := mat.NewDense(len(rows), dl.In(), nil)
-		for a, r := range rows {
-			wk.SetRow(a, wd[r*dl.In():(r+1)*dl.In()])
+		job.fit = newLayerFit(cols, len(rows))
+		err = rs.fill(ctx, job)
+		if _, seg := rs.(*segmentRuns); seg && errors.Is(err, calib.ErrSegments) {
+			// The whole-model runs do not depend on what the segments
+			// ran: this layer and the rest go that way.
+			rs = &wholeRuns{m: m, dense: dense, capture: capture, src: src, batch: batch}
+			how = fmt.Sprintf("whole-model runs from %s on (%v)", n.Name(), err)
+			job.fit = newLayerFit(cols, len(rows))
+			err = rs.fill(ctx, job)
 		}
-		var bd []float64
-		if b := layerBias(dense.Graph, dl.Node, dl.Out()); b != "" {
-			if bd, err = constVec(dense.Graph, b); err != nil {
-				return nil, err
-			}
-		}
-		pr, err := calib.NewRunner(m, names)
 		if err != nil {
 			return nil, err
 		}
-		err = src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-			dv, err := dr.Run(ctx, in)
-			if err != nil {
-				return err
-			}
-			pv, err := pr.Run(ctx, in)
-			if err != nil {
-				return err
-			}
-			xt, err := pl.Rows(pv[pl.Input()])
-			if err != nil {
-				return err
-			}
-			if bias != "" {
-				xt = withOnes(xt, pl.In())
-			}
-			var t []float64
-			if bt != nil {
-				conv := n.Op() == "Conv"
-				d, err := outputRows(dv[bt.add], conv, dl.Out())
-				if err != nil {
-					return err
-				}
-				sk, err := outputRows(pv[bt.skip], conv, len(rows))
-				if err != nil {
-					return err
-				}
-				if t, err = bt.targetRows(d, dl.Out(), rows, sk); err != nil {
-					return err
-				}
-			} else {
-				x, err := dl.Rows(dv[dl.Input()])
-				if err != nil {
-					return err
-				}
-				t = denseOutputs(x, wk, rows, bd)
-			}
-			return fit.add(xt, t)
-		})
-		pr.Close()
-		if err != nil {
-			return nil, err
-		}
+		fit := job.fit
 		sol, err := fit.solve(bias != "")
 		if err != nil {
 			return nil, fmt.Errorf("prune: reconstruct %s: %w", n.Name(), err)
@@ -301,6 +250,9 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 	}
 	if added > 0 {
 		notes = append(notes, fmt.Sprintf("%d layers given a bias", added))
+	}
+	if len(changed) > 0 {
+		notes = append(notes, "calibration runs: "+how)
 	}
 	return notes, nil
 }
