@@ -39,6 +39,48 @@ type SearchConfig struct {
 	// KeepModels keeps every candidate's pruned model in the outcome
 	// (to measure them); otherwise only the best is kept.
 	KeepModels bool
+	// Candidates is "full" (every candidate), "one-step" (as OneStep)
+	// or "auto" / "" (full up to SearchFullParams parameters, one-step
+	// past it).
+	Candidates string
+}
+
+// SearchFullParams is the model size, in parameters, up to which the
+// default search tries the multi-step candidates: each costs about
+// SearchSteps one-step runs, and one one-step run of obs + reconstruct
+// takes minutes per GB of weights (docs/BENCHMARKS.md, "Default
+// search"), so past it "auto" keeps to the one-step candidates.
+var SearchFullParams int64 = 100_000_000
+
+// SearchModes are the values of SearchConfig.Candidates.
+var SearchModes = []string{"auto", "full", "one-step"}
+
+// resolve settles "auto" for m: note says why the multi-step candidates
+// are left out ("" when they are not, or were asked away).
+func (sc *SearchConfig) resolve(m *graph.Model) (note string, err error) {
+	switch sc.Candidates {
+	case "full":
+		return "", nil
+	case "one-step":
+		sc.OneStep = true
+		return "", nil
+	case "", "auto":
+	default:
+		return "", fmt.Errorf("prune: %w: --search %q: want one of %s", prune.ErrInvalidOption, sc.Candidates, strings.Join(SearchModes, ", "))
+	}
+	if sc.OneStep {
+		return "", nil
+	}
+	c, err := graph.Count(m)
+	if err != nil {
+		return "", err
+	}
+	if c.Params <= SearchFullParams {
+		return "", nil
+	}
+	sc.OneStep = true
+	return fmt.Sprintf("search: one-step candidates only: %d parameters, past %d, where each %d-step candidate costs about %d one-step runs (--search full tries them)",
+		c.Params, SearchFullParams, SearchSteps, SearchSteps), nil
 }
 
 // Tried is one candidate's result.
@@ -167,6 +209,10 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		return nil, nil, err
 	}
 	defer src.Close()
+	budgetNote, err := sc.resolve(m)
+	if err != nil {
+		return nil, nil, err
+	}
 	cands, err := SearchCandidates(m, opts, sc)
 	if err != nil {
 		return nil, nil, err
@@ -213,6 +259,9 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	}
 	out := &Outcome{Plan: best.Plan, Sensitivity: best.Sensitivity, ForwardPasses: best.ForwardPasses}
 	out.Notes = append(out.Notes, s.summary())
+	if budgetNote != "" {
+		out.Notes = append(out.Notes, budgetNote)
+	}
 	out.Notes = append(out.Notes, best.Notes...)
 	if cfg.DryRun {
 		if s.Candidates[s.Picked].Steps > 1 {

@@ -2,6 +2,8 @@ package pruner
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -76,3 +78,55 @@ const (
 	searchModel = "fmnist_resnet_bn_op17.onnx"
 	searchRatio = 0.7
 )
+
+// "auto" tries the multi-step candidates up to SearchFullParams
+// parameters and keeps to the one-step ones past it, saying so; "full"
+// and "one-step" hold whatever the size; anything else is refused.
+func TestSearchModeBySize(t *testing.T) {
+	m, err := graph.Load(fixtures + "models/" + searchModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.Count(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int64) { SearchFullParams = n }(SearchFullParams)
+	for _, tc := range []struct {
+		mode    string
+		limit   int64
+		oneStep bool
+	}{
+		{"auto", c.Params, false},
+		{"", c.Params, false},
+		{"auto", c.Params - 1, true},
+		{"full", c.Params - 1, false},
+		{"one-step", c.Params, true},
+	} {
+		SearchFullParams = tc.limit
+		sc := SearchConfig{Candidates: tc.mode}
+		note, err := sc.resolve(m)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.mode, err)
+		}
+		if sc.OneStep != tc.oneStep {
+			t.Errorf("%q with %d params, limit %d: one-step %v, want %v", tc.mode, c.Params, tc.limit, sc.OneStep, tc.oneStep)
+		}
+		if said := strings.Contains(note, "--search full"); said != (tc.oneStep && tc.mode == "auto") {
+			t.Errorf("%q with limit %d: note %q", tc.mode, tc.limit, note)
+		}
+		cands, err := SearchCandidates(m, prune.Options{}, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cd := range cands {
+			if tc.oneStep && cd.Steps != 1 {
+				t.Errorf("%q: candidate %s", tc.mode, cd.Name)
+			}
+		}
+	}
+	sc := SearchConfig{Candidates: "sideways"}
+	if _, err := sc.resolve(m); !errors.Is(err, prune.ErrInvalidOption) {
+		t.Errorf("--search sideways: %v, want an invalid option", err)
+	}
+}

@@ -84,12 +84,14 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 		args       []string
 		crit, note string
 		search     bool
+		candidates int
 	}{
-		{[]string{"--calib", calib}, "obs", "default with --calib: obs + reconstruct, the allocation, steps and group kinds searched", true},
-		{[]string{"--calib", calib, "--allocate", "global"}, "obs", "default with --calib: obs + reconstruct (", false},
-		{[]string{"--calib", calib, "--steps", "1"}, "obs", "default with --calib: obs + sensitivity allocation", false},
-		{nil, "magnitude", "", false},
-		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", "", false},
+		{[]string{"--calib", calib}, "obs", "default with --calib: obs + reconstruct, the allocation, steps and group kinds searched", true, 4},
+		{[]string{"--calib", calib, "--search", "one-step"}, "obs", "default with --calib: obs + reconstruct, the allocation, steps and group kinds searched", true, 2},
+		{[]string{"--calib", calib, "--allocate", "global"}, "obs", "default with --calib: obs + reconstruct (", false, 0},
+		{[]string{"--calib", calib, "--steps", "1"}, "obs", "default with --calib: obs + sensitivity allocation", false, 0},
+		{nil, "magnitude", "", false, 0},
+		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", "", false, 0},
 	} {
 		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json", "--calib-samples", "64"}, c.args...)
 		res := pruneJSON(t, args...)
@@ -107,10 +109,13 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 			continue
 		}
 		s := res.Search
-		if s.FitSamples != 48 || s.HeldOut != 16 || len(s.Candidates) != 4 {
-			t.Errorf("search on %d+%d samples with %d candidates, want 48+16 and 4", s.FitSamples, s.HeldOut, len(s.Candidates))
+		if s.FitSamples != 48 || s.HeldOut != 16 || len(s.Candidates) != c.candidates {
+			t.Errorf("%v: search on %d+%d samples with %d candidates, want 48+16 and %d", c.args, s.FitSamples, s.HeldOut, len(s.Candidates), c.candidates)
 		}
 		for i, cand := range s.Candidates {
+			if c.candidates == 2 && cand.Steps != 1 {
+				t.Errorf("--search one-step tried %s", cand.Name)
+			}
 			if cand.Err == "" && cand.Score.RelMSE < s.Candidates[s.Picked].Score.RelMSE {
 				t.Errorf("picked %s (rel. error %g), but %d %s scored %g", s.Candidates[s.Picked].Name, s.Candidates[s.Picked].Score.RelMSE, i, cand.Name, cand.Score.RelMSE)
 			}

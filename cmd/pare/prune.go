@@ -56,6 +56,10 @@ type pruneOptions struct {
 	// Search is set when that default searches the candidate paths
 	// (pruner.RunSearch): no criterion, allocation, steps or kinds given.
 	Search bool
+	// SearchMode is --search (pruner.SearchConfig.Candidates);
+	// SearchSet whether it was given.
+	SearchMode string
+	SearchSet  bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -160,6 +164,7 @@ func pruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
 			&cli.StringFlag{Name: "allocate", Value: "global", Usage: "how --ratio is shared among groups: global (one ranking of the scores) or sensitivity (per-group ratios from the output error each group causes on --calib data)"},
 			&cli.IntFlag{Name: "steps", Value: 1, Usage: "prune toward --ratio in N steps, re-collecting statistics (and compensating, reconstructing) on the pruned model at each"},
+			&cli.StringFlag{Name: "search", Value: "auto", Usage: "the default with --calib alone: full (every candidate path), one-step (the one-step candidates) or auto (full up to 100M parameters, one-step past it)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "structured: print the per-group allocation (and measured sensitivity, zeroth) and write nothing; -o not needed"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "write the result without running it once in onnxruntime first"},
 		},
@@ -215,6 +220,14 @@ func (o pruneOptions) validate() error {
 // validateModeFlags refuses settings the chosen mode would ignore, so
 // that pare never writes an unchanged model as if it had pruned.
 func (o pruneOptions) validateModeFlags() error {
+	if o.SearchSet {
+		if !slices.Contains(pruner.SearchModes, o.SearchMode) {
+			return usageErrorf("prune: --search %q: want one of %s", o.SearchMode, strings.Join(pruner.SearchModes, ", "))
+		}
+		if !o.Search {
+			return usageErrorf("prune: --search applies to the default with --calib alone (no --criterion, --allocate, --steps, kind ratios, --prune-embed, --head-dim or --target latency)")
+		}
+	}
 	sparse := o.Unstructured || o.NM != ""
 	mode := "--unstructured"
 	if o.NM != "" {
@@ -383,7 +396,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	case o.Search && plan == nil:
 		// A written plan replays one step: the search keeps to one-step
 		// candidates then.
-		sc := pruner.SearchConfig{OneStep: o.PlanOut != ""}
+		sc := pruner.SearchConfig{OneStep: o.PlanOut != "", Candidates: o.SearchMode}
 		out, res.Search, err = pruner.RunSearch(ctx, m, an.Options(), cfg, sc)
 	case o.Steps > 1:
 		if plan != nil || o.PlanOut != "" {
@@ -663,6 +676,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
+		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
