@@ -154,6 +154,9 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 				case name == "sparsity":
 					opts = "unstructured: true, " + opts
 				case name == "nm":
+				case name == "search":
+					// It bounds the default search, which --calib alone runs.
+					opts = fmt.Sprintf("ratio: 0.3, calib: %q, %s", calib, opts)
 				default:
 					opts = "ratio: 0.3, " + opts
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/pipeline"
+	"github.com/pare-dev/pare/pruner"
 	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/report"
 )
@@ -29,7 +30,7 @@ func recipeSteps() pipeline.Steps {
 				"dry-run": "a recipe step writes the model the next step reads"},
 			Choices: map[string][]string{"criterion": importance.Criteria, "scope": {"global", "local"}, "allocate": {"global", "sensitivity"},
 				"target": {"channels", "params", "macs", "latency"}, "norm": {"l1", "l2"},
-				"recover-schedule": {recovery.ScheduleCosine, recovery.ScheduleConstant}}},
+				"search": pruner.SearchModes, "recover-schedule": {recovery.ScheduleCosine, recovery.ScheduleConstant}}},
 		"quant": {Command: quantCommand, Args: one, Prepare: prepareQuant,
 			Managed: map[string]string{"output": "pare run names outputs", "json": "pare run writes report.json"},
 			Choices: map[string][]string{
