@@ -6,13 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
-	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -144,36 +141,7 @@ func distillDiverging(t *testing.T, samples int) (before, after float64, notes [
 // its parameters removed, the last channels of every group.
 func prunedResNet(t *testing.T) (dense, m *graph.Model) {
 	t.Helper()
-	if err := ort.Init(""); err != nil {
-		t.Fatal(err)
-	}
-	dense, err := graph.Load("../fixtures/models/fmnist_resnet_bn_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err = graph.FromProto(proto.Clone(dense.Proto).(*onnx.ModelProto))
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := prune.Analyze(m, prune.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores := map[int][]float64{}
-	for _, g := range an.Prunable() {
-		s := make([]float64, g.Size)
-		for i := range s {
-			s[i] = float64(g.Size - i)
-		}
-		scores[g.ID] = s
-	}
-	plan, err := an.Select(scores, prune.Settings{Criterion: "magnitude", Target: "params", Ratio: 0.5, MaxLayerRatio: 0.8, Scope: "local"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := an.ApplyPlan(plan); err != nil {
-		t.Fatal(err)
-	}
+	dense, m, _ = prunedFixture(t, "fmnist_resnet_bn_op17.onnx")
 	return dense, m
 }
 
