@@ -255,6 +255,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			return nil, err
 		}
 		logf("obs: compensated %d consumer layers", n)
+		obs.Release()
 	}
 	// FLAP's bias shifts are measured on the plan before it is applied
 	// and added after.
