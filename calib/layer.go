@@ -3,6 +3,7 @@ package calib
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/onnx"
@@ -183,11 +184,28 @@ func (l *Layer) SetMatrix(g *graph.Graph, w []float64) error {
 // position (ungrouped Convs only); Gemm/MatMul inputs are flattened to
 // [rows, In()].
 func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
-	x, err := d.Float64s()
-	if err != nil {
-		return nil, err
-	}
+	return l.RowsInto(nil, d)
+}
+
+// RowsInto is Rows writing into buf's storage where it is large enough.
+// A caller that is done with one batch's rows before the next passes
+// them back: a Conv's unfolded rows are several times its input, and a
+// fresh allocation per batch (and per layer) was most of a CNN prune's
+// system time, in page faults.
+func (l *Layer) RowsInto(buf []float64, d tensor.Dense) ([]float64, error) {
 	if !l.Desc.Spatial {
+		var x []float64
+		if v, ok := d.Data.([]float32); ok && d.DType == tensor.Float32 {
+			x = slices.Grow(buf[:0], len(v))[:len(v)]
+			for i, f := range v {
+				x[i] = float64(f)
+			}
+		} else {
+			var err error
+			if x, err = d.Float64s(); err != nil {
+				return nil, err
+			}
+		}
 		if len(x)%l.In() != 0 {
 			return nil, fmt.Errorf("calib: %s: input %v does not end in %d features", l.Node, d.Shape, l.In())
 		}
@@ -196,8 +214,16 @@ func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
 	if l.Groups() != 1 {
 		return nil, fmt.Errorf("calib: %s: grouped Conv", l.Node)
 	}
-	var rows []float64
+	x, err := d.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	rows := buf[:0]
 	err = l.Patches(d.Shape, x, func(_, _ int, r []float64) {
+		if len(rows) == 0 && len(d.Shape) > 0 {
+			// Every sample unfolds to as many rows: room for all.
+			rows = slices.Grow(rows, len(r)*int(d.Shape[0]))
+		}
 		rows = append(rows, r...)
 	})
 	return rows, err

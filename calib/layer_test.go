@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/pare-dev/pare/graph/build"
@@ -47,6 +48,22 @@ func TestConvRowsUnfold(t *testing.T) {
 	if c := l.Columns([]int{0}); len(c) != 4 || c[3] != 3 {
 		t.Errorf("columns of channel 0: %v", c)
 	}
+	// RowsInto gives the same rows in the storage handed to it, once it
+	// is large enough, over whatever it held before.
+	buf := make([]float64, 100)
+	for i := range buf {
+		buf[i] = -1
+	}
+	again, err := l.RowsInto(buf, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &again[0] != &buf[0] || !slices.Equal(again, rows) {
+		t.Errorf("RowsInto a buffer of 100: %v (reused: %v), want %v", again, &again[0] == &buf[0], rows)
+	}
+	if small, err := l.RowsInto(make([]float64, 0, 3), in); err != nil || !slices.Equal(small, rows) {
+		t.Errorf("RowsInto a buffer of 3: %v, %v", small, err)
+	}
 }
 
 // Gemm without transB stores [in, out]: the [out, in] view transposes, and
@@ -81,6 +98,13 @@ func TestGemmMatrixRoundTrip(t *testing.T) {
 	got, _ := l.Matrix(m.Graph)
 	if got[0] != 10 || got[1] != 4 || l.InAxis() != 0 {
 		t.Errorf("after SetMatrix %v (in axis %d)", got, l.InAxis())
+	}
+	// A Gemm's rows are its float32 input widened, in the buffer given.
+	in, _ := tensor.New([]int64{2, 2}, []float32{1.5, -2, 3, 4})
+	buf := make([]float64, 8)
+	rows, err := l.RowsInto(buf, in)
+	if err != nil || &rows[0] != &buf[0] || !slices.Equal(rows, []float64{1.5, -2, 3, 4}) {
+		t.Errorf("RowsInto: %v (reused: %v), %v", rows, err == nil && &rows[0] == &buf[0], err)
 	}
 }
 

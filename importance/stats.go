@@ -94,6 +94,10 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 			names = append(names, in)
 		}
 	}
+	// One rows buffer, reused layer after layer and batch after batch
+	// (no visitor keeps the rows it is given): it grows to the largest
+	// layer's rows of a batch.
+	var buf []float64
 	return calib.Stream(ctx, m, d.Src, names, d.BatchSize(), func(vals map[string]tensor.Dense, _, _ int) error {
 		for _, k := range sortedNames(layers) {
 			l := layers[k]
@@ -101,10 +105,11 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 			if !ok {
 				continue
 			}
-			rows, err := l.Rows(x)
+			rows, err := l.RowsInto(buf, x)
 			if err != nil {
 				return err
 			}
+			buf = rows
 			if err := visit(k, l, rows); err != nil {
 				return err
 			}

@@ -287,10 +287,11 @@ func denseInputs(ls []*calib.Layer) []string {
 	return out
 }
 
-// withOnes appends a constant 1 to every row of x (cols values each).
-func withOnes(x []float64, cols int) []float64 {
+// withOnesInto appends a constant 1 to every row of x (cols values
+// each), writing into dst's storage where it is large enough.
+func withOnesInto(dst, x []float64, cols int) []float64 {
 	m := len(x) / cols
-	out := make([]float64, 0, m*(cols+1))
+	out := slices.Grow(dst[:0], m*(cols+1))
 	for r := range m {
 		out = append(out, x[r*cols:(r+1)*cols]...)
 		out = append(out, 1)

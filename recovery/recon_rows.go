@@ -198,12 +198,20 @@ var segmentRecon = true
 // pruned skip path (block.go).
 func newLayerJob(dense *graph.Model, dl, pl *calib.Layer, n *graph.Node, rows []int, fitBias bool, bt *blockTarget) (*layerJob, error) {
 	j := &layerJob{denseNames: []string{dl.Input()}, prunedNames: []string{pl.Input()}, node: n}
+	// Row buffers reused batch after batch: a fit is done with a
+	// batch's rows before the next (calib.Layer.RowsInto).
+	var pbuf, obuf, dbuf []float64
 	j.input = func(pv map[string]tensor.Dense) ([]float64, error) {
-		xt, err := pl.Rows(pv[pl.Input()])
-		if err != nil || !fitBias {
-			return xt, err
+		xt, err := pl.RowsInto(pbuf, pv[pl.Input()])
+		if err != nil {
+			return nil, err
 		}
-		return withOnes(xt, pl.In()), nil
+		pbuf = xt
+		if !fitBias {
+			return xt, nil
+		}
+		obuf = withOnesInto(obuf, xt, pl.In())
+		return obuf, nil
 	}
 	if bt != nil {
 		j.denseNames = []string{bt.add}
@@ -240,10 +248,11 @@ func newLayerJob(dense *graph.Model, dl, pl *calib.Layer, n *graph.Node, rows []
 		}
 	}
 	j.target = func(dv, _ map[string]tensor.Dense) ([]float64, error) {
-		x, err := dl.Rows(dv[dl.Input()])
+		x, err := dl.RowsInto(dbuf, dv[dl.Input()])
 		if err != nil {
 			return nil, err
 		}
+		dbuf = x
 		return denseOutputs(x, wk, rows, bd), nil
 	}
 	return j, nil
