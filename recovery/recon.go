@@ -215,6 +215,7 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		if _, seg := rs.(*segmentRuns); seg && errors.Is(err, calib.ErrSegments) {
 			// The whole-model runs do not depend on what the segments
 			// ran: this layer and the rest go that way.
+			rs.close()
 			rs = &wholeRuns{m: m, dense: dense, capture: capture, src: src, batch: batch}
 			how = fmt.Sprintf("whole-model runs from %s on (%v)", n.Name(), err)
 			job.fit = newLayerFit(cols, len(rows))

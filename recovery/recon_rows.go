@@ -90,6 +90,12 @@ func (w *wholeRuns) close() {
 // the reconstruction runs whole models.
 var TargetBudget int64 = 1 << 30
 
+// FrontierBudget bounds the bytes of values both models' segments keep
+// between captures. calib.Segments checks its own budget at the first
+// capture only; frontiers that grow later (a DenseNet's concats over
+// many samples) send the rest of the reconstruction to whole runs.
+var FrontierBudget int64 = 2 << 30
+
 // segmentRuns captures both models segment by segment (calib.Segments):
 // each layer's capture runs only the nodes between the previous layer's
 // inputs and its own, from the values kept at that frontier, so that a
@@ -121,6 +127,11 @@ func newSegmentRuns(m, dense *graph.Model, src *calib.Source, batch int) (*segme
 func (s *segmentRuns) fill(ctx context.Context, j *layerJob) error {
 	if j.needsPruned {
 		return fmt.Errorf("recovery: %w: the target reads the pruned model", calib.ErrSegments)
+	}
+	if kept := s.dense.KeptBytes() + s.pruned.KeptBytes(); kept > FrontierBudget {
+		// Frontiers that grew past the first capture's check (a
+		// DenseNet's concats): whole runs hold one batch at a time.
+		return fmt.Errorf("recovery: %w: %d MB of values kept between captures", calib.ErrSegments, kept>>20)
 	}
 	if s.pruned.Ran(j.node) {
 		// Its refit would not reach the nodes that read its output.
@@ -169,7 +180,7 @@ func (s *segmentRuns) fill(ctx context.Context, j *layerJob) error {
 	})
 }
 
-func (s *segmentRuns) close() {}
+func (s *segmentRuns) close() { s.dense, s.pruned = nil, nil }
 
 // openRows picks how a reconstruction runs the models: by segments
 // unless block targets (which read both models on one batch) are asked

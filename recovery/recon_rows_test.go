@@ -124,3 +124,51 @@ func TestSegmentReconstructionMatchesWholeRuns(t *testing.T) {
 		})
 	}
 }
+
+// When the values the segments keep outgrow FrontierBudget, the layers
+// left are refitted by whole-model runs, the notes say from which
+// layer, and the refits are those of whole runs throughout.
+func TestSegmentReconstructionFallsBackPastFrontierBudget(t *testing.T) {
+	defer func(on bool, b int64) { segmentRecon, FrontierBudget = on, b }(segmentRecon, FrontierBudget)
+	dense, m, plan := prunedFixture(t, "fmnist_densenet_op17.onnx")
+	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	whole, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segmentRecon, FrontierBudget = true, 1
+	notes, err := Reconstruct(context.Background(), m, dense, plan, src, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "whole-model runs from ") }) {
+		t.Fatalf("notes %q: no fall-back to whole runs", notes)
+	}
+	segmentRecon = false
+	if _, err := Reconstruct(context.Background(), whole, dense, plan, src, 16); err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range m.Proto.Graph.Initializer {
+		if ts.GetDataType() != int32(onnx.TensorProto_FLOAT) {
+			continue
+		}
+		a, err := m.Graph.ConstantFloat64s(ts.GetName())
+		if err != nil {
+			continue
+		}
+		b, err := whole.Graph.ConstantFloat64s(ts.GetName())
+		if err != nil {
+			t.Fatalf("%s: %v", ts.GetName(), err)
+		}
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-4*max(math.Abs(b[i]), 1) {
+				t.Fatalf("%s[%d]: %g after the fall-back, %g by whole runs", ts.GetName(), i, a[i], b[i])
+			}
+		}
+	}
+	t.Logf("notes %q", notes)
+}
