@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -170,11 +169,11 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 			notes = append(notes, fmt.Sprintf("%d layers fitted to their residual block's dense output", len(targets)))
 		}
 	}
-	rs, how, err := openRows(m, dense, capture, src, batch, blocks)
+	rs, err := openRows(m, dense, capture, src, batch, blocks)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { rs.close() }()
+	defer rs.close()
 	added := 0
 	for i, dl := range changed {
 		progress.Report(ctx, "reconstruction", i, len(changed))
@@ -211,21 +210,10 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 			return nil, err
 		}
 		job.fit = newLayerFit(cols, len(rows))
-		err = rs.fill(ctx, job)
-		if _, seg := rs.(*segmentRuns); seg && errors.Is(err, calib.ErrSegments) {
-			// The whole-model runs do not depend on what the segments
-			// ran: this layer and the rest go that way.
-			rs.close()
-			rs = &wholeRuns{m: m, dense: dense, capture: capture, src: src, batch: batch}
-			how = fmt.Sprintf("whole-model runs from %s on (%v)", n.Name(), err)
-			job.fit = newLayerFit(cols, len(rows))
-			err = rs.fill(ctx, job)
-		}
-		if err != nil {
+		if err := rs.fill(ctx, job); err != nil {
 			return nil, err
 		}
-		fit := job.fit
-		sol, err := fit.solve(bias != "")
+		sol, err := job.fit.solve(bias != "")
 		if err != nil {
 			return nil, fmt.Errorf("prune: reconstruct %s: %w", n.Name(), err)
 		}
@@ -253,7 +241,7 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		notes = append(notes, fmt.Sprintf("%d layers given a bias", added))
 	}
 	if len(changed) > 0 {
-		notes = append(notes, "calibration runs: "+how)
+		notes = append(notes, "calibration runs: "+rs.how())
 	}
 	return notes, nil
 }

@@ -32,6 +32,8 @@ type layerJob struct {
 type rowSource interface {
 	fill(ctx context.Context, j *layerJob) error
 	close()
+	// how says how the models ran, for the report's notes.
+	how() string
 }
 
 // wholeRuns runs the whole dense model once per layer (capturing every
@@ -43,6 +45,7 @@ type wholeRuns struct {
 	src      *calib.Source
 	batch    int
 	dr       *calib.Runner
+	why      string // why not by segments
 }
 
 func (w *wholeRuns) fill(ctx context.Context, j *layerJob) error {
@@ -85,6 +88,8 @@ func (w *wholeRuns) close() {
 	}
 }
 
+func (w *wholeRuns) how() string { return w.why }
+
 // TargetBudget bounds the bytes of one layer's dense targets that
 // segmentRuns holds between its dense and its pruned capture; past it
 // the reconstruction runs whole models.
@@ -108,11 +113,16 @@ var FrontierBudget int64 = 2 << 30
 // The two captures of a layer do not run side by side, so the dense
 // targets are computed first and held (float32, TargetBudget) until the
 // pruned inputs of the same samples arrive.
+//
+// A layer the segments cannot take (calib.ErrSegments) and every layer
+// after it go to whole runs, which do not depend on what the segments
+// ran.
 type segmentRuns struct {
 	dense, pruned *calib.Segments
+	whole         *wholeRuns // the fall-back, in use once why is set
 }
 
-func newSegmentRuns(m, dense *graph.Model, src *calib.Source, batch int) (*segmentRuns, error) {
+func newSegmentRuns(m, dense *graph.Model, src *calib.Source, batch int, whole *wholeRuns) (*segmentRuns, error) {
 	ds, err := calib.NewSegments(dense, src, batch)
 	if err != nil {
 		return nil, err
@@ -121,10 +131,33 @@ func newSegmentRuns(m, dense *graph.Model, src *calib.Source, batch int) (*segme
 	if err != nil {
 		return nil, err
 	}
-	return &segmentRuns{dense: ds, pruned: ps}, nil
+	return &segmentRuns{dense: ds, pruned: ps, whole: whole}, nil
 }
 
 func (s *segmentRuns) fill(ctx context.Context, j *layerJob) error {
+	if s.whole.why == "" {
+		err := s.fillSegments(ctx, j)
+		if !errors.Is(err, calib.ErrSegments) {
+			return err
+		}
+		s.dense, s.pruned = nil, nil
+		s.whole.why = fmt.Sprintf("whole-model runs from %s on (%v)", j.node.Name(), err)
+		j.fit = newLayerFit(j.fit.cols, j.fit.out)
+	}
+	return s.whole.fill(ctx, j)
+}
+
+func (s *segmentRuns) close() { s.whole.close() }
+
+func (s *segmentRuns) how() string {
+	if s.whole.why != "" {
+		return s.whole.why
+	}
+	return "one forward pass of each model, segment by segment"
+}
+
+// fillSegments fills j's fit from one capture of each model's segments.
+func (s *segmentRuns) fillSegments(ctx context.Context, j *layerJob) error {
 	if j.needsPruned {
 		return fmt.Errorf("recovery: %w: the target reads the pruned model", calib.ErrSegments)
 	}
@@ -180,24 +213,24 @@ func (s *segmentRuns) fill(ctx context.Context, j *layerJob) error {
 	})
 }
 
-func (s *segmentRuns) close() { s.dense, s.pruned = nil, nil }
-
 // openRows picks how a reconstruction runs the models: by segments
 // unless block targets (which read both models on one batch) are asked
-// for or the models cannot be segmented; how says which, for the notes.
-func openRows(m, dense *graph.Model, capture []string, src *calib.Source, batch int, blocks bool) (rs rowSource, how string, err error) {
+// for or the models cannot be segmented.
+func openRows(m, dense *graph.Model, capture []string, src *calib.Source, batch int, blocks bool) (rowSource, error) {
 	whole := &wholeRuns{m: m, dense: dense, capture: capture, src: src, batch: batch}
 	if blocks || !segmentRecon {
-		return whole, "the whole models once per layer", nil
+		whole.why = "the whole models once per layer"
+		return whole, nil
 	}
-	s, err := newSegmentRuns(m, dense, src, batch)
+	s, err := newSegmentRuns(m, dense, src, batch, whole)
 	if errors.Is(err, calib.ErrSegments) {
-		return whole, fmt.Sprintf("the whole models once per layer (%v)", err), nil
+		whole.why = fmt.Sprintf("the whole models once per layer (%v)", err)
+		return whole, nil
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return s, "one forward pass of each model, segment by segment", nil
+	return s, nil
 }
 
 // segmentRecon turns segment runs on (tests compare with whole runs).

@@ -65,7 +65,6 @@ func TestSegmentReconstructionMatchesWholeRuns(t *testing.T) {
 		{"fmnist_vit_op17.onnx", "fmnist_calib_x.npy"},
 		{"llama_char_op17.onnx", "llama_calib_ids.npy"},
 	}
-	defer func(on bool) { segmentRecon = on }(segmentRecon)
 	for _, c := range cases {
 		t.Run(c.model, func(t *testing.T) {
 			dense, m, plan := prunedFixture(t, c.model)
@@ -74,37 +73,10 @@ func TestSegmentReconstructionMatchesWholeRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			whole, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
-			if err != nil {
-				t.Fatal(err)
-			}
-			segmentRecon = true
-			notes, err := Reconstruct(context.Background(), m, dense, plan, src, 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "segment by segment") }) {
-				t.Fatalf("notes %q: the reconstruction did not run by segments", notes)
-			}
-			segmentRecon = false
-			if _, err := Reconstruct(context.Background(), whole, dense, plan, src, 16); err != nil {
-				t.Fatal(err)
-			}
+			whole, notes := reconstructBothWays(t, dense, m, plan, src, "segment by segment")
 			worst, name := 0.0, ""
 			refitted := 0
-			for _, ts := range m.Proto.Graph.Initializer {
-				tw, ok := whole.Graph.Constant(ts.GetName())
-				if !ok {
-					t.Fatalf("%s: only in the segment-reconstructed model", ts.GetName())
-				}
-				a, err := m.Graph.ConstantFloat64s(ts.GetName())
-				if err != nil || ts.GetDataType() != int32(onnx.TensorProto_FLOAT) {
-					continue
-				}
-				b, err := whole.Graph.ConstantFloat64s(tw.GetName())
-				if err != nil {
-					t.Fatal(err)
-				}
+			eachFloatTensor(t, m, whole, func(tensor string, a, b []float64) {
 				d, scale := 0.0, 0.0
 				for i := range a {
 					d = max(d, math.Abs(a[i]-b[i]))
@@ -114,9 +86,9 @@ func TestSegmentReconstructionMatchesWholeRuns(t *testing.T) {
 					refitted++
 				}
 				if r := d / max(scale, 1e-12); r > worst {
-					worst, name = r, ts.GetName()
+					worst, name = r, tensor
 				}
-			}
+			})
 			t.Logf("%s: %d tensors differ, worst %s by %.2e of its largest value; notes %q", c.model, refitted, name, worst, notes)
 			if worst > 1e-3 {
 				t.Errorf("%s differs from the whole-run refit by %.2e of its largest value", name, worst)
@@ -129,30 +101,58 @@ func TestSegmentReconstructionMatchesWholeRuns(t *testing.T) {
 // left are refitted by whole-model runs, the notes say from which
 // layer, and the refits are those of whole runs throughout.
 func TestSegmentReconstructionFallsBackPastFrontierBudget(t *testing.T) {
-	defer func(on bool, b int64) { segmentRecon, FrontierBudget = on, b }(segmentRecon, FrontierBudget)
+	defer func(b int64) { FrontierBudget = b }(FrontierBudget)
 	dense, m, plan := prunedFixture(t, "fmnist_densenet_op17.onnx")
 	src, err := calib.Open("../fixtures/data/fmnist_calib_x.npy", m, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	FrontierBudget = 1
+	whole, notes := reconstructBothWays(t, dense, m, plan, src, "whole-model runs from ")
+	eachFloatTensor(t, m, whole, func(tensor string, a, b []float64) {
+		for i := range a {
+			if math.Abs(a[i]-b[i]) > 1e-4*max(math.Abs(b[i]), 1) {
+				t.Fatalf("%s[%d]: %g after the fall-back, %g by whole runs", tensor, i, a[i], b[i])
+			}
+		}
+	})
+	t.Logf("notes %q", notes)
+}
+
+// reconstructBothWays reconstructs pruned model m by segments, checks
+// that a note on how the models ran contains how, and reconstructs a
+// copy of m as it was by whole-model runs.
+func reconstructBothWays(t *testing.T, dense, m *graph.Model, plan *prune.Plan, src *calib.Source, how string) (whole *graph.Model, notes []string) {
+	t.Helper()
+	defer func(on bool) { segmentRecon = on }(segmentRecon)
 	whole, err := graph.FromProto(proto.Clone(m.Proto).(*onnx.ModelProto))
 	if err != nil {
 		t.Fatal(err)
 	}
-	segmentRecon, FrontierBudget = true, 1
-	notes, err := Reconstruct(context.Background(), m, dense, plan, src, 16)
-	if err != nil {
+	segmentRecon = true
+	if notes, err = Reconstruct(context.Background(), m, dense, plan, src, 16); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "whole-model runs from ") }) {
-		t.Fatalf("notes %q: no fall-back to whole runs", notes)
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, how) }) {
+		t.Fatalf("notes %q: none says %q", notes, how)
 	}
 	segmentRecon = false
 	if _, err := Reconstruct(context.Background(), whole, dense, plan, src, 16); err != nil {
 		t.Fatal(err)
 	}
+	return whole, notes
+}
+
+// eachFloatTensor calls f with the values of every float initializer of
+// m and of its namesake in other; every initializer of m must be in
+// other.
+func eachFloatTensor(t *testing.T, m, other *graph.Model, f func(name string, a, b []float64)) {
+	t.Helper()
 	for _, ts := range m.Proto.Graph.Initializer {
+		if _, ok := other.Graph.Constant(ts.GetName()); !ok {
+			t.Fatalf("%s: only in one of the two models", ts.GetName())
+		}
 		if ts.GetDataType() != int32(onnx.TensorProto_FLOAT) {
 			continue
 		}
@@ -160,15 +160,10 @@ func TestSegmentReconstructionFallsBackPastFrontierBudget(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		b, err := whole.Graph.ConstantFloat64s(ts.GetName())
+		b, err := other.Graph.ConstantFloat64s(ts.GetName())
 		if err != nil {
 			t.Fatalf("%s: %v", ts.GetName(), err)
 		}
-		for i := range a {
-			if math.Abs(a[i]-b[i]) > 1e-4*max(math.Abs(b[i]), 1) {
-				t.Fatalf("%s[%d]: %g after the fall-back, %g by whole runs", ts.GetName(), i, a[i], b[i])
-			}
-		}
+		f(ts.GetName(), a, b)
 	}
-	t.Logf("notes %q", notes)
 }
