@@ -194,17 +194,9 @@ func (l *Layer) Rows(d tensor.Dense) ([]float64, error) {
 // system time, in page faults.
 func (l *Layer) RowsInto(buf []float64, d tensor.Dense) ([]float64, error) {
 	if !l.Desc.Spatial {
-		var x []float64
-		if v, ok := d.Data.([]float32); ok && d.DType == tensor.Float32 {
-			x = slices.Grow(buf[:0], len(v))[:len(v)]
-			for i, f := range v {
-				x[i] = float64(f)
-			}
-		} else {
-			var err error
-			if x, err = d.Float64s(); err != nil {
-				return nil, err
-			}
+		x, err := d.Float64sInto(buf)
+		if err != nil {
+			return nil, err
 		}
 		if len(x)%l.In() != 0 {
 			return nil, fmt.Errorf("calib: %s: input %v does not end in %d features", l.Node, d.Shape, l.In())

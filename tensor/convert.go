@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Float32s returns the elements converted to float32 (float16 and bfloat16
 // decoded, bools as 0 or 1). A Float32 array returns its own Data, not a
@@ -18,6 +21,22 @@ func (d Dense) Float32s() ([]float32, error) {
 		out[i] = float32(v)
 	}
 	return out, nil
+}
+
+// Float64sInto is Float64s writing float32 and float64 elements into
+// dst's storage where it is large enough, for callers that convert one
+// batch after another; other types get a new slice.
+func (d Dense) Float64sInto(dst []float64) ([]float64, error) {
+	if !goTypeMatches(d.DType, d.Data) {
+		return nil, fmt.Errorf("tensor: dtype %v cannot hold data of type %T", d.DType, d.Data)
+	}
+	switch v := d.Data.(type) {
+	case []float32:
+		return convertInto(dst, v), nil
+	case []float64:
+		return append(dst[:0], v...), nil
+	}
+	return d.Float64s()
 }
 
 // Float64s returns the elements converted to float64 (float16 and bfloat16
@@ -97,7 +116,12 @@ type real interface {
 }
 
 func convertSlice[T real](v []T) []float64 {
-	out := make([]float64, len(v))
+	return convertInto(nil, v)
+}
+
+// convertInto converts v into dst's storage where it is large enough.
+func convertInto[T real](dst []float64, v []T) []float64 {
+	out := slices.Grow(dst[:0], len(v))[:len(v)]
 	for i, x := range v {
 		out[i] = float64(x)
 	}

@@ -212,3 +212,25 @@ func TestConvert(t *testing.T) {
 		t.Error("same-type convert changed data")
 	}
 }
+
+// Float64sInto converts float32 and float64 data into the buffer given
+// when it is large enough, and any other type as Float64s does.
+func TestFloat64sInto(t *testing.T) {
+	buf := make([]float64, 4)
+	f32, _ := New([]int64{3}, []float32{1.5, -2, 3})
+	got, err := f32.Float64sInto(buf)
+	if err != nil || &got[0] != &buf[0] || len(got) != 3 || got[0] != 1.5 || got[1] != -2 || got[2] != 3 {
+		t.Errorf("float32 into a buffer of 4: %v, %v (reused: %v)", got, err, err == nil && &got[0] == &buf[0])
+	}
+	f64, _ := New([]int64{2}, []float64{7, 8})
+	if got, err := f64.Float64sInto(buf); err != nil || &got[0] != &buf[0] || len(got) != 2 || got[1] != 8 {
+		t.Errorf("float64 into a buffer of 4: %v, %v", got, err)
+	}
+	if got, err := f32.Float64sInto(buf[:0:1]); err != nil || len(got) != 3 || got[2] != 3 {
+		t.Errorf("float32 into a buffer of 1: %v, %v", got, err)
+	}
+	i8, _ := New([]int64{2}, []int8{-1, 4})
+	if got, err := i8.Float64sInto(buf); err != nil || len(got) != 2 || got[0] != -1 || got[1] != 4 {
+		t.Errorf("int8: %v, %v", got, err)
+	}
+}
