@@ -20,6 +20,10 @@ import (
 // consumers. Compensate applies the update for the selected channels.
 type OBS struct {
 	Damping float64
+	// Greedy orders each group's channels one removal at a time
+	// (greedyScore) where GreedyBudget allows, instead of costing every
+	// channel alone.
+	Greedy bool
 	// Notes lists layers without statistics and groups scored by the
 	// fallback.
 	Notes []string
@@ -105,6 +109,12 @@ func (*OBS) Name() string { return "obs" }
 func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	if o.scored != nil && !o.scored(grp) {
 		return Magnitude{P: 2}.Score(g, grp)
+	}
+	if o.Greedy {
+		s, ok, err := o.greedyScore(g, grp)
+		if err != nil || ok {
+			return s, err
+		}
 	}
 	cost := make([]float64, grp.Size)
 	covered := false

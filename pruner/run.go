@@ -25,6 +25,9 @@ type Config struct {
 	Batch        int
 	DataFree     bool
 	Damping      float64
+	// OBSOrder is how the obs criterion orders a group's channels:
+	// importance.OBSGreedy (the default, "") or importance.OBSOneShot.
+	OBSOrder string
 	// Zeroth-order allocation.
 	ZOBudget int
 	ZOLocal  string
@@ -148,6 +151,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			return nil, err
 		}
 		opts.Damping, opts.Compensate = obs.Damping, true
+		obs.Greedy = cfg.OBSOrder != importance.OBSOneShot
 	}
 	// FLAP's statistics also serve a replayed plan's bias compensation.
 	var flap *importance.FLAP

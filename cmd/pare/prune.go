@@ -60,6 +60,9 @@ type pruneOptions struct {
 	// SearchSet whether it was given.
 	SearchMode string
 	SearchSet  bool
+	// OBSOrderSet is whether --obs-order was given (its value is
+	// Criteria.OBSOrder).
+	OBSOrderSet bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -162,6 +165,12 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.StringFlag{Name: "obs-order", Value: importance.OBSGreedy, Usage: "obs: greedy (remove a group's channels one at a time, re-costing the rest after each optimal update) or one-shot (cost every channel as if it alone went)", Validator: func(v string) error {
+				if !slices.Contains(importance.OBSOrders, v) {
+					return fmt.Errorf("--obs-order %q: want one of %s", v, strings.Join(importance.OBSOrders, ", "))
+				}
+				return nil
+			}},
 			&cli.StringFlag{Name: "allocate", Value: "global", Usage: "how --ratio is shared among groups: global (one ranking of the scores) or sensitivity (per-group ratios from the output error each group causes on --calib data)"},
 			&cli.IntFlag{Name: "steps", Value: 1, Usage: "prune toward --ratio in N steps, re-collecting statistics (and compensating, reconstructing) on the pruned model at each"},
 			&cli.StringFlag{Name: "search", Value: "auto", Usage: "the default with --calib alone: full (every candidate path), one-step (the one-step candidates) or auto (full up to 100M parameters, one-step past it)"},
@@ -227,6 +236,9 @@ func (o pruneOptions) validateModeFlags() error {
 		if !o.Search {
 			return usageErrorf("prune: --search applies to the default with --calib alone (no --criterion, --allocate, --steps, kind ratios, --prune-embed, --head-dim or --target latency)")
 		}
+	}
+	if o.OBSOrderSet && (o.Settings.Criterion != "obs" || o.PlanIn != "") {
+		return usageErrorf("prune: --obs-order applies to the obs criterion when it selects (--criterion obs, or the default with --calib), not to %s", o.criterionName())
 	}
 	sparse := o.Unstructured || o.NM != ""
 	mode := "--unstructured"
@@ -648,6 +660,18 @@ func printGroups(w io.Writer, groups, kv any) error {
 	return nil
 }
 
+// criterionName names what selects for a refusal: the replayed plan,
+// or the criterion.
+func (o pruneOptions) criterionName() string {
+	switch {
+	case o.PlanIn != "":
+		return "a replayed plan (--plan-in)"
+	case o.Settings.Criterion == "":
+		return "the default magnitude criterion"
+	}
+	return "criterion " + o.Settings.Criterion
+}
+
 // recoverSteps is the distillation steps asked for: --recover-steps with
 // --recover kd, else 0.
 func recoverSteps(cmd *cli.Command) int {
@@ -676,9 +700,9 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
-		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"),
+		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"), OBSOrderSet: cmd.IsSet("obs-order"),
 		Criteria: pruner.Config{
-			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"),
+			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"), OBSOrder: cmd.String("obs-order"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
 			RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
 			RecoverSchedule: cmd.String("recover-schedule"), RecoverMixup: cmd.Bool("recover-mixup"),

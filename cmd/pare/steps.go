@@ -30,7 +30,7 @@ func recipeSteps() pipeline.Steps {
 				"dry-run": "a recipe step writes the model the next step reads"},
 			Choices: map[string][]string{"criterion": importance.Criteria, "scope": {"global", "local"}, "allocate": {"global", "sensitivity"},
 				"target": {"channels", "params", "macs", "latency"}, "norm": {"l1", "l2"},
-				"search": pruner.SearchModes, "recover-schedule": {recovery.ScheduleCosine, recovery.ScheduleConstant}}},
+				"search": pruner.SearchModes, "obs-order": importance.OBSOrders, "recover-schedule": {recovery.ScheduleCosine, recovery.ScheduleConstant}}},
 		"quant": {Command: quantCommand, Args: one, Prepare: prepareQuant,
 			Managed: map[string]string{"output": "pare run names outputs", "json": "pare run writes report.json"},
 			Choices: map[string][]string{
