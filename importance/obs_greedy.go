@@ -6,7 +6,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
@@ -254,15 +253,9 @@ func union(a, b []int) []int {
 // downdate removes columns q from the n×n inverse h in place.
 func downdate(h []float64, n int, q []int) error {
 	k := len(q)
-	s := mat.NewDense(k, k, nil)
-	for a, i := range q {
-		for b, j := range q {
-			s.Set(a, b, h[i*n+j])
-		}
-	}
-	var sInv mat.Dense
-	if err := sInv.Inverse(s); err != nil {
-		return fmt.Errorf("importance: obs: H⁻¹ restricted to %d columns is singular: %w", k, err)
+	sInv, err := prune.SubInverse(h, n, q)
+	if err != nil {
+		return fmt.Errorf("importance: obs: %w", err)
 	}
 	// a = H⁻¹_{Q,:} (k×n); t = (H⁻¹_QQ)⁻¹ a; H⁻¹ −= aᵀ t.
 	a := make([]float64, k*n)

@@ -20,8 +20,9 @@ import (
 // diagonal before inversion.
 const DefaultDamping = 0.01
 
-// subInverse returns (Hinv_QQ)⁻¹ as a |Q|×|Q| matrix.
-func subInverse(hinv []float64, n int, q []int) (*mat.Dense, error) {
+// SubInverse returns (Hinv_QQ)⁻¹ as a |Q|×|Q| matrix (Hinv n×n,
+// row-major).
+func SubInverse(hinv []float64, n int, q []int) (*mat.Dense, error) {
 	k := len(q)
 	s := mat.NewDense(k, k, nil)
 	for a, i := range q {
@@ -42,7 +43,7 @@ func OBSCost(w []float64, rows, cols int, hinv []float64, q []int) (float64, err
 	if len(q) == 0 {
 		return 0, nil
 	}
-	inv, err := subInverse(hinv, cols, q)
+	inv, err := SubInverse(hinv, cols, q)
 	if err != nil {
 		return 0, err
 	}
@@ -69,7 +70,7 @@ func OBSRemove(w []float64, rows, cols int, hinv []float64, q []int) error {
 	if len(q) == 0 {
 		return nil
 	}
-	inv, err := subInverse(hinv, cols, q)
+	inv, err := SubInverse(hinv, cols, q)
 	if err != nil {
 		return err
 	}
