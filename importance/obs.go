@@ -119,8 +119,8 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	cost := make([]float64, grp.Size)
 	covered := false
 	for _, mem := range grp.Members {
-		l := o.layers[mem.Node]
-		if mem.Kind != prune.KindWeightIn || l == nil || o.hinv[mem.Node] == nil || mem.Axis != l.InAxis() || l.Weight != mem.Tensor {
+		l := o.consumer(mem)
+		if l == nil {
 			continue
 		}
 		covered = true
@@ -130,13 +130,7 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		pos := make([][]int, grp.Size)
-		for p, idx := range mem.Map {
-			if idx >= 0 && idx < grp.Size {
-				pos[idx] = append(pos[idx], p)
-			}
-		}
-		for i, ps := range pos {
+		for i, ps := range positionsByIndex(mem, grp.Size) {
 			c, err := prune.OBSCost(w, l.Out(), l.In(), o.hinv[mem.Node], l.Columns(ps))
 			if err != nil {
 				return nil, err
@@ -150,6 +144,28 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 		return Magnitude{P: 2}.Score(g, grp)
 	}
 	return cost, nil
+}
+
+// consumer is the layer with statistics whose input channels mem
+// slices, or nil when mem is not such a layer's input axis.
+func (o *OBS) consumer(mem prune.Member) *calib.Layer {
+	l := o.layers[mem.Node]
+	if mem.Kind != prune.KindWeightIn || l == nil || o.hinv[mem.Node] == nil || mem.Axis != l.InAxis() || l.Weight != mem.Tensor {
+		return nil
+	}
+	return l
+}
+
+// positionsByIndex lists, per group index, the positions of mem's axis
+// that index covers.
+func positionsByIndex(mem prune.Member, size int) [][]int {
+	pos := make([][]int, size)
+	for p, idx := range mem.Map {
+		if idx >= 0 && idx < size {
+			pos[idx] = append(pos[idx], p)
+		}
+	}
+	return pos
 }
 
 // Compensate applies the OBS update W ← W − W_{:,Q}(H⁻¹_QQ)⁻¹H⁻¹_{Q,:} to

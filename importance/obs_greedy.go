@@ -84,15 +84,9 @@ func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerStat
 	copies := map[*float64]*sharedInverse{}
 	byNode := map[string]*consumerState{}
 	for _, mem := range grp.Members {
-		l := o.layers[mem.Node]
-		if mem.Kind != prune.KindWeightIn || l == nil || o.hinv[mem.Node] == nil || mem.Axis != l.InAxis() || l.Weight != mem.Tensor {
+		l := o.consumer(mem)
+		if l == nil {
 			continue
-		}
-		pos := make([][]int, grp.Size)
-		for p, idx := range mem.Map {
-			if idx >= 0 && idx < grp.Size {
-				pos[idx] = append(pos[idx], p)
-			}
 		}
 		// A layer listed twice (two members on its input) is one
 		// consumer: its columns add up.
@@ -112,7 +106,7 @@ func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerStat
 			byNode[mem.Node] = st
 			states = append(states, st)
 		}
-		for i, ps := range pos {
+		for i, ps := range positionsByIndex(mem, grp.Size) {
 			st.colsOf[i] = append(st.colsOf[i], l.Columns(ps)...)
 		}
 	}
