@@ -27,6 +27,11 @@ type OBS struct {
 	// Notes lists layers without statistics and groups scored by the
 	// fallback.
 	Notes []string
+	// oneShot names the groups Greedy left to one-shot scores because
+	// ordering them would pass GreedyBudget (GreedyNote).
+	oneShot []string
+	// budget overrides GreedyBudget when positive (tests).
+	budget float64
 
 	// scored picks the groups worth statistics (nil: all); the others
 	// are never ranked, and get magnitude scores without a note.
@@ -116,6 +121,11 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 			return s, err
 		}
 	}
+	return o.oneShotScore(g, grp)
+}
+
+// oneShotScore costs every channel of grp as if it alone went.
+func (o *OBS) oneShotScore(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	cost := make([]float64, grp.Size)
 	covered := false
 	for _, mem := range grp.Members {

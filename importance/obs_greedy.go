@@ -3,6 +3,7 @@ package importance
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -52,12 +53,20 @@ type sharedInverse struct {
 // is its marginal cost when it went (non-decreasing along the order),
 // on the same scale as the one-shot costs, so the global ranking and
 // the allocation compare groups as before. ok is false when the group
-// is too large to order (GreedyBudget) or has no consumer with
-// statistics.
+// is too large to order (GreedyBudget; recorded for GreedyNote) or has
+// no consumer with statistics.
 func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, ok bool, err error) {
 	states, err := o.greedyConsumers(g, grp)
-	if err != nil || states == nil || greedyWork(states, grp.Size) > GreedyBudget {
+	if err != nil || states == nil {
 		return nil, false, err
+	}
+	budget := GreedyBudget
+	if o.budget > 0 {
+		budget = o.budget
+	}
+	if greedyWork(states, grp.Size) > budget {
+		o.oneShot = append(o.oneShot, fmt.Sprintf("%d (%s)", grp.ID, grp.Name))
+		return nil, false, nil
 	}
 	order, marginal, err := greedyOrder(states, grp.Size)
 	if err != nil {
@@ -73,6 +82,25 @@ func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, o
 		scores[i] = running
 	}
 	return scores, true, nil
+}
+
+// GreedyNote says which groups the greedy order left to one-shot
+// scores for GreedyBudget, the first few by name; "" when none did.
+func (o *OBS) GreedyNote() string {
+	n := len(o.oneShot)
+	if n == 0 {
+		return ""
+	}
+	const named = 3
+	list := strings.Join(o.oneShot[:min(n, named)], ", ")
+	if n > named {
+		list += fmt.Sprintf(" and %d more", n-named)
+	}
+	budget := GreedyBudget
+	if o.budget > 0 {
+		budget = o.budget
+	}
+	return fmt.Sprintf("%d groups scored one-shot, too large to order greedily within %.0e multiply-adds each: group %s", n, budget, list)
 }
 
 // greedyConsumers gathers the group's consumer layers that have

@@ -1,8 +1,12 @@
 package importance
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/calib"
@@ -130,5 +134,52 @@ func TestGreedyOrderPricesRedundantPairs(t *testing.T) {
 	if marginal[second] < others/2 {
 		t.Fatalf("order %v, marginals %v: the second of the pair costs %.4g, less than half the cheapest other channel alone (%.4g)",
 			order, marginal, marginal[second], others)
+	}
+}
+
+// A group past the greedy budget keeps the one-shot scores, and the
+// note names it: on the trained decoder no group passes the default
+// budget, and with a budget of one multiply-add every group does.
+func TestGreedyBudgetFallsBackToOneShotWithANote(t *testing.T) {
+	m, an, d := trainedDecoder(t)
+	o, err := NewOBS(context.Background(), m, an, d, 0.01)
+	if err != nil {
+		t.Fatalf("onnxruntime: %v", err)
+	}
+	o.Greedy = true
+	groups := an.Prunable()
+	for _, grp := range groups {
+		if _, err := o.Score(m.Graph, grp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := o.GreedyNote(); n != "" {
+		t.Fatalf("default budget: %q", n)
+	}
+	o.budget = 1
+	ordered, first := 0, ""
+	for _, grp := range groups {
+		got, err := o.Score(m.Graph, grp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := o.oneShotScore(m.Graph, grp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("group %d (%s) past the budget: scores %v, one-shot %v", grp.ID, grp.Name, got, want)
+		}
+		if states, _ := o.greedyConsumers(m.Graph, grp); states != nil {
+			if ordered == 0 {
+				first = grp.Name
+			}
+			ordered++
+		}
+	}
+	note := o.GreedyNote()
+	t.Log(note)
+	if ordered < 2 || !strings.HasPrefix(note, fmt.Sprintf("%d groups scored one-shot", ordered)) || !strings.Contains(note, first) {
+		t.Fatalf("%d groups with statistics; note %q", ordered, note)
 	}
 }

@@ -247,6 +247,9 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 			for _, n := range obs.Notes {
 				logf("obs: %s", n)
 			}
+			if n := obs.GreedyNote(); n != "" {
+				logf("obs: %s", n)
+			}
 		}
 	}
 	if cfg.DryRun {
