@@ -84,8 +84,12 @@ func DampedInverseRows(h []float64, n int, damp float64) ([]float64, error) {
 // and with the default GOGC the heap waits to double the live data
 // (several GiB of kept inverses on a decoder) before collecting them.
 // Float slices hold no pointers, so a collection costs little.
-func CollectAfter(n int) {
-	if int64(n)*int64(n)*8 >= 32<<20 {
+func CollectAfter(n int) { CollectAfterBytes(int64(n) * int64(n) * 8) }
+
+// CollectAfterBytes runs a collection when the buffers just dropped
+// came to 32 MB or more.
+func CollectAfterBytes(b int64) {
+	if b >= 32<<20 {
 		runtime.GC()
 	}
 }

@@ -145,6 +145,10 @@ func (l *Layer) Matrix(g *graph.Graph) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The float64 copy is what the caller reads: a weight in a mapped
+	// data file need not stay resident behind it (a decoder's OBS reads
+	// every projection once per group it scores).
+	defer graph.Release(t)
 	out := make([]float64, len(v))
 	r, c := l.Out(), l.In()
 	for i := range r {

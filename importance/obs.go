@@ -128,6 +128,10 @@ func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 func (o *OBS) oneShotScore(g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	cost := make([]float64, grp.Size)
 	covered := false
+	var read int64
+	// A decoder's projections are read as 90 MB float64 copies per
+	// group; collect them before the next group reads its own.
+	defer func() { calib.CollectAfterBytes(read) }()
 	for _, mem := range grp.Members {
 		l := o.consumer(mem)
 		if l == nil {
@@ -140,6 +144,7 @@ func (o *OBS) oneShotScore(g *graph.Graph, grp *prune.Group) ([]float64, error) 
 		if err != nil {
 			return nil, err
 		}
+		read += 8 * int64(len(w))
 		for i, ps := range positionsByIndex(mem, grp.Size) {
 			c, err := prune.OBSCost(w, l.Out(), l.In(), o.hinv[mem.Node], l.Columns(ps))
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 )
@@ -29,6 +30,7 @@ const GreedyBudget = 2e10
 // consumerState is one consumer layer of a group while the group is
 // ordered: its weights and inverse Hessian are updated as channels go.
 type consumerState struct {
+	layer      *calib.Layer
 	w          []float64
 	rows, cols int
 	hinv       *sharedInverse
@@ -39,8 +41,9 @@ type consumerState struct {
 // sharedInverse is one inverse Hessian copy, updated once per removal
 // however many consumers read it (Q, K and V share their rows).
 type sharedInverse struct {
-	h []float64
-	n int
+	h   []float64 // the copy the order updates (copyConsumers)
+	src []float64 // the OBS inverse it copies
+	n   int
 }
 
 // greedyScore orders grp's channels the way Optimal Brain Surgeon
@@ -68,7 +71,15 @@ func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, o
 		o.oneShot = append(o.oneShot, fmt.Sprintf("%d (%s)", grp.ID, grp.Name))
 		return nil, false, nil
 	}
+	held, err := copyConsumers(g, states)
+	if err != nil {
+		return nil, false, err
+	}
 	order, marginal, err := greedyOrder(states, grp.Size)
+	// The copies and the order's buffers are garbage now; past a few
+	// tens of MB, collect before the next group adds its own on top
+	// (with GOGC the heap would grow to twice the live inverses).
+	calib.CollectAfterBytes(held)
 	if err != nil {
 		return nil, false, err
 	}
@@ -104,12 +115,12 @@ func (o *OBS) GreedyNote() string {
 }
 
 // greedyConsumers gathers the group's consumer layers that have
-// statistics, each with a copy of its weights and of its inverse
-// Hessian (one copy per inverse however many layers share it). nil
-// when none has statistics.
+// statistics and the weight columns each index feeds; nil when none
+// has statistics. Nothing is copied yet (copyConsumers): a group past
+// the budget never holds copies of a decoder's 5504-column inverse.
 func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerState, error) {
 	var states []*consumerState
-	copies := map[*float64]*sharedInverse{}
+	shared := map[*float64]*sharedInverse{}
 	byNode := map[string]*consumerState{}
 	for _, mem := range grp.Members {
 		l := o.consumer(mem)
@@ -120,17 +131,13 @@ func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerStat
 		// consumer: its columns add up.
 		st := byNode[mem.Node]
 		if st == nil {
-			w, err := l.Matrix(g)
-			if err != nil {
-				return nil, err
-			}
 			src := o.hinv[mem.Node]
-			inv := copies[&src[0]]
+			inv := shared[&src[0]]
 			if inv == nil {
-				inv = &sharedInverse{h: append([]float64(nil), src...), n: l.In()}
-				copies[&src[0]] = inv
+				inv = &sharedInverse{src: src, n: l.In()}
+				shared[&src[0]] = inv
 			}
-			st = &consumerState{w: w, rows: l.Out(), cols: l.In(), hinv: inv, colsOf: make([][]int, grp.Size)}
+			st = &consumerState{layer: l, rows: l.Out(), cols: l.In(), hinv: inv, colsOf: make([][]int, grp.Size)}
 			byNode[mem.Node] = st
 			states = append(states, st)
 		}
@@ -139,6 +146,26 @@ func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerStat
 		}
 	}
 	return states, nil
+}
+
+// copyConsumers gives every state a copy of its layer's weights and
+// of its inverse Hessian (one copy per inverse however many layers
+// share it), which the order then updates, and returns the bytes held.
+func copyConsumers(g *graph.Graph, states []*consumerState) (int64, error) {
+	var bytes int64
+	for _, st := range states {
+		w, err := st.layer.Matrix(g)
+		if err != nil {
+			return bytes, err
+		}
+		st.w = w
+		bytes += 8 * int64(len(w))
+		if st.hinv.h == nil {
+			st.hinv.h = append([]float64(nil), st.hinv.src...)
+			bytes += 8 * int64(len(st.hinv.h))
+		}
+	}
+	return bytes, nil
 }
 
 // greedyWork is the multiply-adds of ordering size channels over
