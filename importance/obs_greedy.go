@@ -59,15 +59,11 @@ type sharedInverse struct {
 // is too large to order (GreedyBudget; recorded for GreedyNote) or has
 // no consumer with statistics.
 func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, ok bool, err error) {
-	states, err := o.greedyConsumers(g, grp)
-	if err != nil || states == nil {
-		return nil, false, err
+	states := o.greedyConsumers(grp)
+	if states == nil {
+		return nil, false, nil
 	}
-	budget := GreedyBudget
-	if o.budget > 0 {
-		budget = o.budget
-	}
-	if greedyWork(states, grp.Size) > budget {
+	if greedyWork(states, grp.Size) > o.greedyBudget() {
 		o.oneShot = append(o.oneShot, fmt.Sprintf("%d (%s)", grp.ID, grp.Name))
 		return nil, false, nil
 	}
@@ -107,18 +103,22 @@ func (o *OBS) GreedyNote() string {
 	if n > named {
 		list += fmt.Sprintf(" and %d more", n-named)
 	}
-	budget := GreedyBudget
+	return fmt.Sprintf("%d groups scored one-shot, too large to order greedily within %.0e multiply-adds each: group %s", n, o.greedyBudget(), list)
+}
+
+// greedyBudget is GreedyBudget, or the budget a test set.
+func (o *OBS) greedyBudget() float64 {
 	if o.budget > 0 {
-		budget = o.budget
+		return o.budget
 	}
-	return fmt.Sprintf("%d groups scored one-shot, too large to order greedily within %.0e multiply-adds each: group %s", n, budget, list)
+	return GreedyBudget
 }
 
 // greedyConsumers gathers the group's consumer layers that have
 // statistics and the weight columns each index feeds; nil when none
 // has statistics. Nothing is copied yet (copyConsumers): a group past
 // the budget never holds copies of a decoder's 5504-column inverse.
-func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerState, error) {
+func (o *OBS) greedyConsumers(grp *prune.Group) []*consumerState {
 	var states []*consumerState
 	shared := map[*float64]*sharedInverse{}
 	byNode := map[string]*consumerState{}
@@ -145,7 +145,7 @@ func (o *OBS) greedyConsumers(g *graph.Graph, grp *prune.Group) ([]*consumerStat
 			st.colsOf[i] = append(st.colsOf[i], l.Columns(ps)...)
 		}
 	}
-	return states, nil
+	return states
 }
 
 // copyConsumers gives every state a copy of its layer's weights and

@@ -170,7 +170,7 @@ func TestGreedyBudgetFallsBackToOneShotWithANote(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("group %d (%s) past the budget: scores %v, one-shot %v", grp.ID, grp.Name, got, want)
 		}
-		if states, _ := o.greedyConsumers(m.Graph, grp); states != nil {
+		if o.greedyConsumers(grp) != nil {
 			if ordered == 0 {
 				first = grp.Name
 			}
