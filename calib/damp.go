@@ -77,11 +77,29 @@ func DampedInverseRows(h []float64, n int, damp float64) ([]float64, error) {
 	if len(h) != n*n {
 		return nil, fmt.Errorf("calib: %d values for a %d×%d Hessian", len(h), n, n)
 	}
-	lambda := damp * meanDiagonal(n, func(i int) float64 { return h[i*n+i] })
+	return dampedInverse(n, damp, func(out []float64) { copy(out, h) })
+}
+
+// TakeDampedInverse is DampedInverseRows of the Gram's Hessian (2/N)·S,
+// built from the packed sums straight into the inverse's buffer: no
+// square Hessian is ever held. The Gram is spent.
+func (g *Gram) TakeDampedInverse(damp float64) ([]float64, error) {
+	defer func() { g.S = nil }()
+	return dampedInverse(g.Cols, damp, g.scaledUpper)
+}
+
+// dampedInverse inverts H + λI, H's upper triangle written into the
+// row-major n×n buffer by fill (called again before each retry, the
+// failed factorisation having overwritten it).
+func dampedInverse(n int, damp float64, fill func(out []float64)) ([]float64, error) {
 	out := make([]float64, n*n)
+	fill(out)
+	lambda := damp * meanDiagonal(n, func(i int) float64 { return out[i*n+i] })
 	work, iwork := make([]float64, 3*n), make([]int, n)
-	for range DampTries {
-		copy(out, h)
+	for try := range DampTries {
+		if try > 0 {
+			fill(out)
+		}
 		for i := range n {
 			out[i*n+i] += lambda
 		}

@@ -4,47 +4,93 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
 // Gram accumulates S = Σ x xᵀ over rows x of Cols values, and N, the
 // number of rows. H = (2/N)·S is the layer-wise OBS/GPTQ Hessian.
+//
+// S is symmetric, so only its upper triangle is stored, packed by rows
+// (Row): a decoder's OBS keeps one Gram per consumer layer alive through
+// the whole calibration pass, 2.8 GB of them on a 2.3 GB model when
+// stored square (docs/BENCHMARKS.md, "Packed statistics").
 type Gram struct {
 	Cols int
-	S    []float64 // Cols×Cols, upper triangle kept up to date
+	S    []float64 // packed upper triangle: row i holds S[i][i:]
 	N    float64
 }
 
 // NewGram returns an empty accumulator.
-func NewGram(cols int) *Gram { return &Gram{Cols: cols, S: make([]float64, cols*cols)} }
+func NewGram(cols int) *Gram { return &Gram{Cols: cols, S: make([]float64, cols*(cols+1)/2)} }
 
-// Add adds the rows of x (m×Cols, row-major).
+// GramOf wraps a full row-major Hessian h (n×n, symmetric) as a spent
+// Gram with N = 2, so that (2/N)·S is h itself, bit for bit.
+func GramOf(h []float64, n int) *Gram {
+	g := NewGram(n)
+	for i := range n {
+		copy(g.Row(i), h[i*n+i:(i+1)*n])
+	}
+	g.N = 2
+	return g
+}
+
+// Row returns S[i][i:], the stored part of row i (a view into S).
+func (g *Gram) Row(i int) []float64 {
+	off := i*g.Cols - i*(i-1)/2
+	return g.S[off : off+g.Cols-i]
+}
+
+// Add adds the rows of x (m×Cols, row-major). Each stored row gets the
+// same sums in the same order as BLAS's dsyrk on square storage, so the
+// statistics are those of a square Gram bit for bit.
 func (g *Gram) Add(x []float64) {
-	m := len(x) / g.Cols
+	c := g.Cols
+	m := len(x) / c
 	if m == 0 {
 		return
 	}
-	rankUpdate(g.S, g.Cols, x[:m*g.Cols])
+	for i := range c {
+		row := blas64.Vector{N: c - i, Inc: 1, Data: g.Row(i)}
+		for l := range m {
+			if a := x[l*c+i]; a != 0 {
+				blas64.Axpy(a, blas64.Vector{N: c - i, Inc: 1, Data: x[l*c+i : (l+1)*c]}, row)
+			}
+		}
+	}
 	g.N += float64(m)
 }
 
-// TakeHessian returns H = (2/N)·S with both triangles filled, computed
-// in S's own storage: no second Cols×Cols copy (242 MB for a 5504-wide
-// layer). The Gram is spent: rows added after it are lost.
+// TakeHessian returns H = (2/N)·S, row-major with both triangles
+// filled. The Gram is spent: its storage is dropped and rows added after
+// it are lost.
 func (g *Gram) TakeHessian() []float64 {
-	h := g.S
+	n := g.Cols
+	h := make([]float64, n*n)
+	g.scaledUpper(h)
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			h[j*n+i] = h[i*n+j]
+		}
+	}
 	g.S = nil
+	return h
+}
+
+// scaledUpper writes the upper triangle of (2/N)·S into the row-major
+// n×n h (zero when N is).
+func (g *Gram) scaledUpper(h []float64) {
 	f := 0.0
 	if g.N != 0 {
 		f = 2 / g.N
 	}
-	for i := range g.Cols {
-		for j := i; j < g.Cols; j++ {
-			v := h[i*g.Cols+j] * f
-			h[i*g.Cols+j], h[j*g.Cols+i] = v, v
+	n := g.Cols
+	for i := range n {
+		dst := h[i*n+i : (i+1)*n]
+		for j, v := range g.Row(i) {
+			dst[j] = v * f
 		}
 	}
-	return h
 }
 
 // Hessian is a Gram per input group (grouped Convs) whose rows may carry

@@ -69,7 +69,7 @@ func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, 
 	names := sortedNames(hs)
 	for i, k := range names {
 		progress.Report(ctx, "OBS inverses", i, len(names))
-		inv, err := calib.DampedInverseRows(hs[k], reps[k].In(), damping)
+		inv, err := hs[k].TakeDampedInverse(damping)
 		if err != nil {
 			return nil, fmt.Errorf("importance: obs: layer %s: %w", k, err)
 		}

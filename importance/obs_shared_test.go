@@ -45,7 +45,7 @@ func TestOBSSharesInversesAcrossLayersReadingOneInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		own, err := calib.DampedInverseRows(hs[name], l.In(), 0.01)
+		own, err := hs[name].TakeDampedInverse(0.01)
 		if err != nil {
 			t.Fatal(err)
 		}

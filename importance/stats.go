@@ -118,11 +118,12 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 	})
 }
 
-// Hessians returns H = (2/n) Σ x xᵀ per layer, from calibration data or,
-// data-free, from BatchNormalization statistics. notes says which layers
-// had no statistics.
-func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer) (map[string][]float64, []string, error) {
-	out := map[string][]float64{}
+// Hessians returns the input statistics per layer, whose
+// TakeHessian is H = (2/n) Σ x xᵀ, from calibration data or, data-free,
+// from BatchNormalization statistics. notes says which layers had no
+// statistics.
+func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer) (map[string]*calib.Gram, []string, error) {
+	out := map[string]*calib.Gram{}
 	if d.Src == nil {
 		if !d.DataFree {
 			return nil, nil, fmt.Errorf("importance: this criterion needs --calib data or --data-free")
@@ -134,26 +135,22 @@ func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*ca
 				notes = append(notes, fmt.Sprintf("%s: %v", k, err))
 				continue
 			}
-			out[k] = h
+			out[k] = calib.GramOf(h, layers[k].In())
 		}
 		if len(out) == 0 {
 			return nil, notes, fmt.Errorf("importance: %w: --data-free needs BatchNormalization nodes feeding the pruned layers (the model has none reachable: batch norms folded?); give --calib data", prune.ErrInvalidOption)
 		}
 		return out, notes, nil
 	}
-	grams := map[string]*calib.Gram{}
 	for k, l := range layers {
-		grams[k] = calib.NewGram(l.In())
+		out[k] = calib.NewGram(l.In())
 	}
 	err := captureLayerInputs(ctx, m, d, layers, func(k string, _ *calib.Layer, rows []float64) error {
-		grams[k].Add(rows)
+		out[k].Add(rows)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
-	}
-	for k, g := range grams {
-		out[k] = g.TakeHessian()
 	}
 	return out, nil, nil
 }

@@ -40,14 +40,13 @@ func (f *layerFit) solve(fitBias bool) (*mat.Dense, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("no calibration rows")
 	}
-	s := f.gram.S // upper triangle
 	nw := c
 	if fitBias {
 		nw--
 	}
 	d := 0.0
 	for i := range nw {
-		d += s[i*c+i] / n
+		d += f.gram.Row(i)[0] / n
 	}
 	d /= float64(max(nw, 1))
 	if d <= 0 {
@@ -55,8 +54,9 @@ func (f *layerFit) solve(fitBias bool) (*mat.Dense, error) {
 	}
 	a := mat.NewSymDense(c, nil)
 	for i := range c {
+		row := f.gram.Row(i)
 		for j := i; j < c; j++ {
-			v := s[i*c+j] / n
+			v := row[j-i] / n
 			if i == j && i < nw {
 				v += ReconDamping * d
 			}
