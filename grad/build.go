@@ -19,8 +19,14 @@ var ErrUnsupported = errors.New("grad: unsupported model")
 // Net is a model translated into a gorgonia expression graph for one
 // batch size.
 type Net struct {
-	Graph  *G.ExprGraph
-	Input  *G.Node // the model's only data input, batch-first
+	Graph *G.ExprGraph
+	// Input is the model's first input, batch-first: the pixels, or the
+	// token ids of a transformer.
+	Input *G.Node
+	// Inputs are all the model's inputs in graph order (Input first):
+	// an export's attention_mask, position_ids or token_type_ids besides
+	// the ids, held as float64 values like the ids.
+	Inputs []*G.Node
 	Output *G.Node // the model's only output
 	// Weights are the float initializers that training may change, in
 	// initializer order, keyed by initializer name in byName.
@@ -32,8 +38,10 @@ type Net struct {
 	// objective is set once NewObjective has added a loss: gorgonia
 	// differentiates a graph once.
 	objective bool
-	// tokens: the input is token ids (held as float64 values).
+	// tokens: the first input is token ids (held as float64 values).
 	tokens bool
+	// integer: Inputs[i] takes integers (ids, masks, positions).
+	integer []bool
 }
 
 // translator carries the state of one Build.
@@ -68,45 +76,43 @@ var rules = map[string]rule{}
 // Supported reports whether op (default ONNX domain) has a rule.
 func Supported(op string) bool { _, ok := rules[op]; return ok }
 
-// Build translates m for inputs of batch rows. The model must have one
-// data input, float or token ids, with every axis but the batch fixed,
-// and one output. The model is not modified.
+// Build translates m for inputs of batch rows. Every input must be
+// float or integer (token ids, an attention mask, position ids) with
+// every axis but the batch fixed, and the model must have one output.
+// The model is not modified.
 func Build(m *graph.Model, batch int) (*Net, error) {
 	return BuildShape(m, []int64{int64(batch)})
 }
 
 // BuildShape translates m for inputs of the given shape: the batch
-// first, then the input's free axes (a decoder's sequence length), or
-// the batch alone when the other axes are fixed in the model.
+// first, then the first input's free axes (a decoder's sequence
+// length), or the batch alone when the other axes are fixed in the
+// model. The other inputs' free axes take the sizes of the first
+// input's axes of the same name (an export's "batch" and "seq").
 func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	g := m.Graph
-	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("%w: %d inputs and %d outputs (one of each needed)", ErrUnsupported, len(g.Inputs), len(g.Outputs))
+	if len(g.Inputs) == 0 || len(g.Outputs) != 1 {
+		return nil, fmt.Errorf("%w: %d inputs and %d outputs (one output needed)", ErrUnsupported, len(g.Inputs), len(g.Outputs))
 	}
-	in := g.Inputs[0]
-	ts, ok := graph.ShapeFromInfo(in.Info)
-	if !ok || !ts.Ranked {
-		return nil, fmt.Errorf("%w: input %s has no ranked shape", ErrUnsupported, in.Name)
-	}
-	// Token ids (int64 or int32) feed a Gather of an embedding table;
-	// the net holds them as float64 values.
-	tokens := ts.Elem == graph.DataType(7) || ts.Elem == graph.DataType(6)
-	if ts.Elem != graph.DataType(1) && !tokens {
-		return nil, fmt.Errorf("%w: input %s is neither a float tensor nor token ids (data type %d)", ErrUnsupported, in.Name, ts.Elem)
-	}
-	dims, err := inputDims(in.Name, ts, shape)
+	dims, integer, err := inputShapes(g.Inputs, shape)
 	if err != nil {
 		return nil, err
 	}
-	shapes, err := inferAt(m, in.Name, dims)
+	shapes, err := inferAt(m, dims)
 	if err != nil {
 		return nil, err
 	}
 	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{},
 		consts: map[string]G.Value{}, statics: map[string]static{}}
-	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[0]), tokens: tokens}
-	t.net.Input = G.NewTensor(t.g, G.Float64, len(dims), G.WithShape(ints(dims)...), G.WithName(in.Name))
-	t.vals[in.Name] = t.net.Input
+	first := g.Inputs[0].Name
+	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[first][0]), tokens: integer[0], integer: integer}
+	for _, in := range g.Inputs {
+		d := dims[in.Name]
+		x := G.NewTensor(t.g, G.Float64, len(d), G.WithShape(ints(d)...), G.WithName(in.Name))
+		t.net.Inputs = append(t.net.Inputs, x)
+		t.vals[in.Name] = x
+	}
+	t.net.Input = t.net.Inputs[0]
 	for _, n := range g.Nodes {
 		if n.Op() == "BatchNormalization" {
 			t.frozen[n.Input(3)], t.frozen[n.Input(4)] = true, true
@@ -142,6 +148,63 @@ func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	return t.net, nil
 }
 
+// inputShapes fixes every input's shape: the first input's from shape
+// (inputDims), the others' free axes from the first's axes of the same
+// dim name. integer[i] reports that input i takes integers.
+func inputShapes(inputs []*graph.Value, shape []int64) (dims map[string][]int64, integer []bool, err error) {
+	dims = map[string][]int64{}
+	named := map[string]int64{}
+	for i, in := range inputs {
+		ts, ok := graph.ShapeFromInfo(in.Info)
+		if !ok || !ts.Ranked {
+			return nil, nil, fmt.Errorf("%w: input %s has no ranked shape", ErrUnsupported, in.Name)
+		}
+		// Integers (ids, masks, positions; int64, int32 or bool) index
+		// tables or build masks; the net holds them as float64 values.
+		isInt := ts.Elem == graph.DataType(7) || ts.Elem == graph.DataType(6) || ts.Elem == graph.DataType(9)
+		if ts.Elem != graph.DataType(1) && !isInt {
+			return nil, nil, fmt.Errorf("%w: input %s is neither a float tensor nor integers (data type %d)", ErrUnsupported, in.Name, ts.Elem)
+		}
+		integer = append(integer, isInt)
+		var d []int64
+		if i == 0 {
+			if d, err = inputDims(in.Name, ts, shape); err != nil {
+				return nil, nil, err
+			}
+			for j, dim := range ts.Dims {
+				if dim.IsSymbolic() {
+					named[dim.Symbol()] = d[j]
+				}
+			}
+		} else if d, err = otherDims(in.Name, ts, named, shape[0]); err != nil {
+			return nil, nil, err
+		}
+		dims[in.Name] = d
+	}
+	return dims, integer, nil
+}
+
+// otherDims fixes a further input's shape: its fixed axes kept, a free
+// axis sized by the first input's axis of the same name, a free first
+// axis by the batch.
+func otherDims(name string, ts graph.TensorShape, named map[string]int64, batch int64) ([]int64, error) {
+	dims := make([]int64, len(ts.Dims))
+	for i, d := range ts.Dims {
+		v, known := d.Value()
+		switch {
+		case known:
+		case d.IsSymbolic() && named[d.Symbol()] > 0:
+			v = named[d.Symbol()]
+		case i == 0:
+			v = batch
+		default:
+			return nil, fmt.Errorf("%w: input %s dim %d (%q) is not fixed and names no axis of the first input", ErrUnsupported, name, i, d.Symbol())
+		}
+		dims[i] = v
+	}
+	return dims, nil
+}
+
 // inputDims fixes the input's shape: the batch from shape[0], the free
 // axes from the rest of shape in order, the model's fixed axes kept (a
 // full shape must agree with them).
@@ -173,12 +236,12 @@ func inputDims(name string, ts graph.TensorShape, shape []int64) ([]int64, error
 	return dims, nil
 }
 
-// inferAt runs shape inference with the input fixed to dims, restoring
+// inferAt runs shape inference with the inputs fixed to dims, restoring
 // the model's own fixed shapes afterwards.
-func inferAt(m *graph.Model, input string, dims []int64) (*graph.Shapes, error) {
+func inferAt(m *graph.Model, dims map[string][]int64) (*graph.Shapes, error) {
 	saved := m.InputShapes
 	defer func() { m.InputShapes = saved }()
-	if err := m.SetInputShapes(map[string][]int64{input: dims}); err != nil {
+	if err := m.SetInputShapes(dims); err != nil {
 		return nil, err
 	}
 	return graph.InferShapes(m)

@@ -126,11 +126,23 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 // leaves the gradients readable with Grad until the next Step. x may
 // hold a whole multiple of the net's batch: it then runs in chunks of
 // the net's batch, and the loss and gradients are the whole batch's.
-func (o *Objective) Step(x []float32, ref []float32) (float64, error) { return o.step(x, ref) }
+func (o *Objective) Step(x []float32, ref []float32) (float64, error) {
+	xs, err := o.Net.only(x)
+	if err != nil {
+		return 0, err
+	}
+	return o.step(xs, ref)
+}
 
 // StepTokens is Step for a model with a token-id input: ids [batch,
 // seq] flattened, ref the dense model's logits for them.
-func (o *Objective) StepTokens(ids []int64, ref []float32) (float64, error) { return o.step(ids, ref) }
+func (o *Objective) StepTokens(ids []int64, ref []float32) (float64, error) {
+	xs, err := o.Net.only(ids)
+	if err != nil {
+		return 0, err
+	}
+	return o.step(xs, ref)
+}
 
 // StepBatch is Step on one batch as calibration sources hold it (see
 // Net.ForwardBatch).
@@ -139,15 +151,29 @@ func (o *Objective) StepBatch(d ptensor.Dense, ref []float32) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return o.step(x, ref)
+	xs, err := o.Net.only(x)
+	if err != nil {
+		return 0, err
+	}
+	return o.step(xs, ref)
+}
+
+// StepInputs is Step on one batch of every input, by input name (see
+// Net.ForwardInputs).
+func (o *Objective) StepInputs(in map[string]ptensor.Dense, ref []float32) (float64, error) {
+	xs, err := o.Net.inputsOf(in)
+	if err != nil {
+		return 0, err
+	}
+	return o.step(xs, ref)
 }
 
 // step runs one batch, in chunks of the net's batch when it holds
 // several (Net.chunks): the loss and the gradients are the chunks'
 // means, which for equal chunks are the whole batch's, while the tape
 // holds the intermediates of one chunk only.
-func (o *Objective) step(x any, ref []float32) (float64, error) {
-	xs, err := o.Net.chunks(x)
+func (o *Objective) step(in []any, ref []float32) (float64, error) {
+	xs, err := o.Net.chunks(in)
 	if err != nil {
 		return 0, err
 	}
@@ -196,7 +222,7 @@ func (o *Objective) step(x any, ref []float32) (float64, error) {
 }
 
 // stepChunk runs the net on one chunk of the net's batch size.
-func (o *Objective) stepChunk(x any, ref []float32) (float64, error) {
+func (o *Objective) stepChunk(x []any, ref []float32) (float64, error) {
 	if err := o.Net.feed(x); err != nil {
 		return 0, err
 	}

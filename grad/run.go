@@ -2,6 +2,7 @@ package grad
 
 import (
 	"fmt"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -10,45 +11,78 @@ import (
 	ptensor "github.com/pare-dev/pare/tensor"
 )
 
-// feed binds one batch of input rows (batch-first, flattened): float32
-// values for a float input, int64 token ids for a token input.
-func (n *Net) feed(x any) error {
-	s := n.Input.Shape()
-	var data []float64
-	switch x := x.(type) {
-	case []float32:
-		if n.tokens {
-			return fmt.Errorf("grad: float input for a model that takes token ids")
-		}
-		data = make([]float64, len(x))
-		for i, v := range x {
-			data[i] = float64(v)
-		}
-	case []int64:
-		if !n.tokens {
-			return fmt.Errorf("grad: token ids for a model that takes a float input")
-		}
-		data = make([]float64, len(x))
-		for i, v := range x {
-			data[i] = float64(v)
-		}
-	default:
-		return fmt.Errorf("grad: input of type %T", x)
+// feed binds one chunk of every input: xs[i] is input i's values,
+// flattened, float32 for a float input and int64 for an integer one.
+func (n *Net) feed(xs []any) error {
+	if len(xs) != len(n.Inputs) {
+		return fmt.Errorf("grad: %d inputs given, the model has %d", len(xs), len(n.Inputs))
 	}
-	if len(data) != s.TotalSize() {
-		return fmt.Errorf("grad: %d input values for shape %v", len(data), s)
+	for i, x := range xs {
+		in := n.Inputs[i]
+		var data []float64
+		switch x := x.(type) {
+		case []float32:
+			if n.integer[i] {
+				return fmt.Errorf("grad: float values for input %s, which takes integers", in.Name())
+			}
+			data = make([]float64, len(x))
+			for k, v := range x {
+				data[k] = float64(v)
+			}
+		case []int64:
+			if !n.integer[i] {
+				return fmt.Errorf("grad: integers for input %s, which takes floats", in.Name())
+			}
+			data = make([]float64, len(x))
+			for k, v := range x {
+				data[k] = float64(v)
+			}
+		default:
+			return fmt.Errorf("grad: input %s of type %T", in.Name(), x)
+		}
+		s := in.Shape()
+		if len(data) != s.TotalSize() {
+			return fmt.Errorf("grad: %d values for input %s of shape %v", len(data), in.Name(), s)
+		}
+		if err := G.Let(in, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data))); err != nil {
+			return err
+		}
 	}
-	return G.Let(n.Input, tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(data)))
+	return nil
+}
+
+// only wraps the values of a model's only input.
+func (n *Net) only(x any) ([]any, error) {
+	if len(n.Inputs) != 1 {
+		names := make([]string, len(n.Inputs))
+		for i, in := range n.Inputs {
+			names[i] = in.Name()
+		}
+		return nil, fmt.Errorf("grad: the model takes %d inputs (%s): give each of them", len(n.Inputs), strings.Join(names, ", "))
+	}
+	return []any{x}, nil
 }
 
 // Forward runs the model on one batch of input rows (or a whole
 // multiple of the batch, run in chunks) and returns its output,
 // flattened.
-func (n *Net) Forward(x []float32) ([]float64, error) { return n.run(x) }
+func (n *Net) Forward(x []float32) ([]float64, error) {
+	xs, err := n.only(x)
+	if err != nil {
+		return nil, err
+	}
+	return n.run(xs)
+}
 
 // ForwardTokens runs a model with a token-id input on one batch of ids
 // ([batch, seq], flattened) and returns its output, flattened.
-func (n *Net) ForwardTokens(ids []int64) ([]float64, error) { return n.run(ids) }
+func (n *Net) ForwardTokens(ids []int64) ([]float64, error) {
+	xs, err := n.only(ids)
+	if err != nil {
+		return nil, err
+	}
+	return n.run(xs)
+}
 
 // ForwardBatch runs one batch as calibration sources hold it: float32
 // values for a float input, int64 or int32 token ids for a token input.
@@ -57,7 +91,39 @@ func (n *Net) ForwardBatch(d ptensor.Dense) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return n.run(x)
+	xs, err := n.only(x)
+	if err != nil {
+		return nil, err
+	}
+	return n.run(xs)
+}
+
+// ForwardInputs runs one batch of every input, by input name, as
+// calibration sources hold them (a .npz of input_ids, attention_mask
+// and position_ids).
+func (n *Net) ForwardInputs(in map[string]ptensor.Dense) ([]float64, error) {
+	xs, err := n.inputsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	return n.run(xs)
+}
+
+// inputsOf orders a batch's values by the net's inputs.
+func (n *Net) inputsOf(in map[string]ptensor.Dense) ([]any, error) {
+	xs := make([]any, len(n.Inputs))
+	for i, node := range n.Inputs {
+		d, ok := in[node.Name()]
+		if !ok {
+			return nil, fmt.Errorf("grad: no values for input %s", node.Name())
+		}
+		x, err := batchData(d)
+		if err != nil {
+			return nil, fmt.Errorf("grad: input %s: %w", node.Name(), err)
+		}
+		xs[i] = x
+	}
+	return xs, nil
 }
 
 // batchData returns a batch's values as feed takes them.
@@ -71,25 +137,33 @@ func batchData(d ptensor.Dense) (any, error) {
 			ids[i] = int64(x)
 		}
 		return ids, nil
+	case []bool:
+		ids := make([]int64, len(v))
+		for i, x := range v {
+			if x {
+				ids[i] = 1
+			}
+		}
+		return ids, nil
 	}
-	return nil, fmt.Errorf("grad: input of type %v (float32 values or integer token ids)", d.DType)
+	return nil, fmt.Errorf("grad: input of type %v (float32 values or integers)", d.DType)
 }
 
-// Tokens reports whether the model's input is token ids.
+// Tokens reports whether the model's first input is token ids.
 func (n *Net) Tokens() bool { return n.tokens }
 
-// run runs the forward pass on x, in chunks of the net's batch when x
-// holds several, and returns the outputs in order.
-func (n *Net) run(x any) ([]float64, error) {
+// run runs the forward pass on xs, in chunks of the net's batch when
+// they hold several, and returns the outputs in order.
+func (n *Net) run(xs []any) ([]float64, error) {
 	if n.forward == nil {
 		n.forward = G.NewTapeMachine(n.Graph.SubgraphRoots(n.Output))
 	}
-	xs, err := n.chunks(x)
+	chunks, err := n.chunks(xs)
 	if err != nil {
 		return nil, err
 	}
 	var out []float64
-	for _, xc := range xs {
+	for _, xc := range chunks {
 		n.forward.Reset()
 		if err := n.feed(xc); err != nil {
 			return nil, err
@@ -107,33 +181,43 @@ func (n *Net) run(x any) ([]float64, error) {
 	return out, nil
 }
 
-// chunks splits a batch of input rows (float32 values or int64 ids,
-// flattened) into pieces of the net's batch size; the rows must be a
-// whole multiple of it.
-func (n *Net) chunks(x any) ([]any, error) {
-	size := n.Input.Shape().TotalSize()
-	var count int
-	switch x := x.(type) {
-	case []float32:
-		count = len(x)
-	case []int64:
-		count = len(x)
-	default:
-		return nil, fmt.Errorf("grad: input of type %T", x)
+// chunks splits a batch of every input (float32 values or int64
+// integers, flattened) into pieces of the net's batch size; the rows
+// must be a whole multiple of it, the same multiple for every input.
+func (n *Net) chunks(xs []any) ([][]any, error) {
+	if len(xs) != len(n.Inputs) {
+		return nil, fmt.Errorf("grad: %d inputs given, the model has %d", len(xs), len(n.Inputs))
 	}
-	if count == size {
-		return []any{x}, nil
-	}
-	if count == 0 || count%size != 0 {
-		return nil, fmt.Errorf("grad: %d input values for shape %v (or a whole multiple)", count, n.Input.Shape())
-	}
-	var out []any
-	for i := 0; i < count; i += size {
+	k := 0
+	for i, x := range xs {
+		size := n.Inputs[i].Shape().TotalSize()
+		var count int
 		switch x := x.(type) {
 		case []float32:
-			out = append(out, x[i:i+size])
+			count = len(x)
 		case []int64:
-			out = append(out, x[i:i+size])
+			count = len(x)
+		default:
+			return nil, fmt.Errorf("grad: input %s of type %T", n.Inputs[i].Name(), x)
+		}
+		if count == 0 || count%size != 0 || (i > 0 && count != k*size) {
+			return nil, fmt.Errorf("grad: %d values for input %s of shape %v (or the same whole multiple for every input)", count, n.Inputs[i].Name(), n.Inputs[i].Shape())
+		}
+		if i == 0 {
+			k = count / size
+		}
+	}
+	out := make([][]any, k)
+	for c := range k {
+		out[c] = make([]any, len(xs))
+		for i, x := range xs {
+			size := n.Inputs[i].Shape().TotalSize()
+			switch x := x.(type) {
+			case []float32:
+				out[c][i] = x[c*size : (c+1)*size]
+			case []int64:
+				out[c][i] = x[c*size : (c+1)*size]
+			}
 		}
 	}
 	return out, nil

@@ -16,12 +16,12 @@ func init() { rules["Where"] = where }
 
 // where selects between two float values by a condition known at build
 // time (a causal or padding mask computed from shapes): Select with the
-// condition baked in. A condition computed from the input's data or the
-// weights is refused.
+// condition baked in; or by a condition computed from an input's data
+// (an attention_mask input's padding), selectData.
 func where(t *translator, n *graph.Node) error {
 	cond, err := t.staticOf(n.Input(0))
 	if err != nil {
-		return fmt.Errorf("%w: Where on a condition that is not known at build time: %v", ErrUnsupported, err)
+		return whereData(t, n)
 	}
 	a, err := t.in(n, 1)
 	if err != nil {
@@ -36,6 +36,28 @@ func where(t *translator, n *graph.Node) error {
 		return err
 	}
 	y, err := Select(cond.v, cond.shape, a, b, dims)
+	if err != nil {
+		return err
+	}
+	t.set(n, 0, y)
+	return nil
+}
+
+// whereData is Where on a condition the net computes.
+func whereData(t *translator, n *graph.Node) error {
+	var in [3]*G.Node
+	for i := range in {
+		v, err := t.in(n, i)
+		if err != nil {
+			return fmt.Errorf("%w: Where on a condition neither known at build time nor computed from the inputs: %v", ErrUnsupported, err)
+		}
+		in[i] = v
+	}
+	dims, err := t.staticDims(n)
+	if err != nil {
+		return err
+	}
+	y, err := selectData(in[0], in[1], in[2], dims)
 	if err != nil {
 		return err
 	}
