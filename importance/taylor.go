@@ -2,7 +2,6 @@ package importance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -38,14 +37,14 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
-	if len(first) != 1 {
-		return nil, errors.New("importance: taylor: the model must have one input")
+	// A decoder's sequence length comes from the data; an export's
+	// mask and positions take the first input's axes.
+	input := m.Graph.Inputs[0].Name
+	lead, ok := first[input]
+	if !ok || len(lead.Shape) == 0 {
+		return nil, fmt.Errorf("importance: taylor: the data has no batch of input %s", input)
 	}
-	var shape []int64 // a decoder's sequence length comes from the data
-	for _, x := range first {
-		shape = x.Shape
-	}
-	net, err := grad.BuildShape(m, shape)
+	net, err := grad.BuildShape(m, lead.Shape)
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
@@ -65,19 +64,19 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	}
 	used, skipped := 0, 0
 	err = d.Src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		x, rows, err := onlyInput(in)
-		if err != nil {
-			return err
+		x, ok := in[input]
+		if !ok || len(x.Shape) == 0 {
+			return fmt.Errorf("no batch of input %s", input)
 		}
-		if rows != batch {
+		if rows := int(x.Shape[0]); rows != batch {
 			skipped += rows
 			return nil
 		}
-		ref, err := net.ForwardBatch(x)
+		ref, err := net.ForwardInputs(in)
 		if err != nil {
 			return err
 		}
-		if _, err := obj.StepBatch(x, toFloat32(ref)); err != nil {
+		if _, err := obj.StepInputs(in, toFloat32(ref)); err != nil {
 			return err
 		}
 		for _, n := range names {
@@ -92,7 +91,7 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 				}
 			}
 		}
-		used += rows
+		used += batch
 		return nil
 	})
 	if err != nil {
@@ -166,20 +165,6 @@ func axisTotals(v []float64, dims []int64, axis int) []float64 {
 		out[(int64(i)/inner)%n] += x
 	}
 	return out
-}
-
-// onlyInput returns the one input of a batch and its rows.
-func onlyInput(in map[string]tensor.Dense) (tensor.Dense, int, error) {
-	if len(in) != 1 {
-		return tensor.Dense{}, 0, errors.New("the model must have one input")
-	}
-	for _, d := range in {
-		if len(d.Shape) == 0 {
-			return tensor.Dense{}, 0, errors.New("input without a batch axis")
-		}
-		return d, int(d.Shape[0]), nil
-	}
-	return tensor.Dense{}, 0, nil
 }
 
 // taylorBatch is the batch of one gradient: small batches give more

@@ -78,18 +78,18 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err != nil {
 		return nil, err
 	}
-	if len(sample) != 1 {
-		return nil, fmt.Errorf("recover kd: one float32 or token-id input needed, the data has %d", len(sample))
+	// The first input sets the shape (the pixels, or the token ids
+	// beside which an export's mask and positions take the same axes).
+	input := m.Graph.Inputs[0].Name
+	lead, ok := sample[input]
+	if !ok {
+		return nil, fmt.Errorf("recover kd: the data has no values for input %s", input)
 	}
-	var shape []int64
-	var input string
+	shape := slices.Clone(lead.Shape)
 	tokens := false
-	for name, d := range sample {
-		input, shape = name, slices.Clone(d.Shape)
-		switch d.Data.(type) {
-		case []int64, []int32:
-			tokens = true
-		}
+	switch lead.Data.(type) {
+	case []int64, []int32:
+		tokens = true
 	}
 	chunk := cfg.Chunk
 	if chunk <= 0 || batch%chunk != 0 {
@@ -113,25 +113,24 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
 	cols := student.Output.Shape()[student.Output.Dims()-1]
-	tch, err := newTeacher(dense, input)
+	tch, err := newTeacher(dense)
 	if err != nil {
 		return nil, err
 	}
 	defer tch.close()
 	// The teacher's outputs on the data's own batches are fixed:
 	// computed once per batch.
-	var xs []tensor.Dense
+	var xs []map[string]tensor.Dense
 	var refs [][]float32
 	err = src.Each(ctx, batch, func(in map[string]tensor.Dense) error {
-		x := in[input]
-		if int(x.Shape[0]) != batch {
+		if int(in[input].Shape[0]) != batch {
 			return nil // a last partial batch
 		}
-		ref, err := tch.outputs(ctx, x)
+		ref, err := tch.outputs(ctx, in)
 		if err != nil {
 			return err
 		}
-		xs, refs = append(xs, x), append(refs, ref)
+		xs, refs = append(xs, in), append(refs, ref)
 		return nil
 	})
 	if err != nil {
@@ -158,7 +157,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	held := func() (float64, error) {
 		sum := 0.0
 		for i := checked; i < len(xs); i++ {
-			out, err := student.ForwardBatch(xs[i])
+			out, err := student.ForwardInputs(xs[i])
 			if err != nil {
 				return 0, err
 			}
@@ -169,10 +168,19 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	var mix *mixer
 	var notes []string
 	if cfg.Mixup {
-		if student.Tokens() {
+		switch {
+		case student.Tokens():
 			notes = append(notes, "mixup: the input is token ids, which do not mix; plain batches")
-		} else if mix, err = newMixer(xs[:train], cfg.Seed); err != nil {
-			return nil, err
+		case len(m.Graph.Inputs) > 1:
+			notes = append(notes, fmt.Sprintf("mixup: the model takes %d inputs, which are not mixed together; plain batches", len(m.Graph.Inputs)))
+		default:
+			pool := make([]tensor.Dense, train)
+			for i, x := range xs[:train] {
+				pool[i] = x[input]
+			}
+			if mix, err = newMixer(pool, input, cfg.Seed); err != nil {
+				return nil, err
+			}
 		}
 	}
 	batches := &trainBatches{xs: xs[:train], refs: refs[:train], mix: mix, teacher: tch}
@@ -207,7 +215,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		if err != nil {
 			return nil, err
 		}
-		l, err := obj.StepBatch(x, ref)
+		l, err := obj.StepInputs(x, ref)
 		if err != nil {
 			return nil, fmt.Errorf("recover kd: step %d: %w", step, err)
 		}

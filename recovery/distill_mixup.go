@@ -20,24 +20,24 @@ import (
 
 // teacher runs the dense model in onnxruntime.
 type teacher struct {
-	run   *calib.Runner
-	input string // the model's data input
-	out   string // its output
+	run *calib.Runner
+	out string // the model's output
 }
 
-func newTeacher(dense *graph.Model, input string) (*teacher, error) {
+func newTeacher(dense *graph.Model) (*teacher, error) {
 	r, err := calib.NewRunner(dense, nil)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: dense model: %w", err)
 	}
-	return &teacher{run: r, input: input, out: dense.Graph.Outputs[0].Name}, nil
+	return &teacher{run: r, out: dense.Graph.Outputs[0].Name}, nil
 }
 
 func (t *teacher) close() { t.run.Close() }
 
-// outputs returns the dense model's output on batch x, flattened.
-func (t *teacher) outputs(ctx context.Context, x tensor.Dense) ([]float32, error) {
-	vals, err := t.run.Run(ctx, map[string]tensor.Dense{t.input: x})
+// outputs returns the dense model's output on one batch of its
+// inputs, flattened.
+func (t *teacher) outputs(ctx context.Context, in map[string]tensor.Dense) ([]float32, error) {
+	vals, err := t.run.Run(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: dense model: %w", err)
 	}
@@ -51,24 +51,25 @@ func (t *teacher) outputs(ctx context.Context, x tensor.Dense) ([]float32, error
 // mixer draws batches of mixes λa + (1−λ)b of two training samples a
 // and b picked at random, λ uniform on [0, 1] (Beta(1, 1)) per mix.
 type mixer struct {
-	rng  *rand.Rand
-	pool []tensor.Dense // the training batches, float32, rows samples each
-	rows int            // samples per batch
-	size int            // values per sample
+	rng   *rand.Rand
+	input string         // the model's only input
+	pool  []tensor.Dense // the training batches, float32, rows samples each
+	rows  int            // samples per batch
+	size  int            // values per sample
 	// The latest batch's sample pairs (indices over the pool, batch
 	// k/rows, row k%rows) and weights λ of a.
 	a, b []int
 	lam  []float32
 }
 
-func newMixer(pool []tensor.Dense, seed uint64) (*mixer, error) {
+func newMixer(pool []tensor.Dense, input string, seed uint64) (*mixer, error) {
 	rows := int(pool[0].Shape[0])
 	for _, x := range pool {
 		if _, ok := x.Data.([]float32); !ok {
 			return nil, fmt.Errorf("recover kd: mixup needs float32 inputs, not %v", x.DType)
 		}
 	}
-	return &mixer{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), pool: pool, rows: rows, size: pool[0].Len() / rows}, nil
+	return &mixer{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), input: input, pool: pool, rows: rows, size: pool[0].Len() / rows}, nil
 }
 
 // sample returns the values of training sample k.
@@ -79,7 +80,7 @@ func (m *mixer) sample(k int) []float32 {
 }
 
 // batch draws one batch of mixes, shaped as the training batches.
-func (m *mixer) batch() tensor.Dense {
+func (m *mixer) batch() map[string]tensor.Dense {
 	n := len(m.pool) * m.rows
 	out := make([]float32, m.rows*m.size)
 	m.a, m.b, m.lam = make([]int, m.rows), make([]int, m.rows), make([]float32, m.rows)
@@ -91,19 +92,19 @@ func (m *mixer) batch() tensor.Dense {
 			dst[j] = lam*va[j] + (1-lam)*vb[j]
 		}
 	}
-	return tensor.Dense{DType: m.pool[0].DType, Shape: append([]int64(nil), m.pool[0].Shape...), Data: out}
+	return map[string]tensor.Dense{m.input: {DType: m.pool[0].DType, Shape: append([]int64(nil), m.pool[0].Shape...), Data: out}}
 }
 
 // trainBatches yields each step's training batch and the dense outputs
 // the student is trained toward on it.
 type trainBatches struct {
-	xs      []tensor.Dense
+	xs      []map[string]tensor.Dense
 	refs    [][]float32 // the dense outputs on xs
 	mix     *mixer      // nil: the batches of xs in turn
 	teacher *teacher
 }
 
-func (b *trainBatches) next(ctx context.Context, step int) (tensor.Dense, []float32, error) {
+func (b *trainBatches) next(ctx context.Context, step int) (map[string]tensor.Dense, []float32, error) {
 	if b.mix == nil {
 		return b.xs[step%len(b.xs)], b.refs[step%len(b.xs)], nil
 	}

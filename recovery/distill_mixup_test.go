@@ -31,21 +31,22 @@ func TestMixupTeacherSeesTheMixes(t *testing.T) {
 			input, pool = name, append(pool, x)
 		}
 	}
-	mix, err := newMixer(pool, 7)
+	mix, err := newMixer(pool, input, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tch, err := newTeacher(dense, input)
+	tch, err := newTeacher(dense)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tch.close()
 	ctx := context.Background()
-	batches := &trainBatches{xs: pool, mix: mix, teacher: tch}
-	x, ref, err := batches.next(ctx, 0)
+	batches := &trainBatches{mix: mix, teacher: tch}
+	in, ref, err := batches.next(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	x := in[input]
 	v := x.Data.([]float32)
 	mixed := 0
 	for i := range mix.rows {
@@ -85,7 +86,7 @@ func TestMixupTeacherSeesTheMixes(t *testing.T) {
 		}
 	}
 	// ...which are not its outputs on the first image of each pair.
-	plain, err := tch.outputs(ctx, pool[0])
+	plain, err := tch.outputs(ctx, map[string]tensor.Dense{input: pool[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/tensor"
+)
+
+// writeMaskedData writes rows of token ids [rows, 12] with an attention
+// mask padding every third row's last four positions, and the third
+// input (position ids, or token types 0 then 1), as a .npz.
+func writeMaskedData(t *testing.T, path, third string, rows int) {
+	t.Helper()
+	const seq = 12
+	r := rand.New(rand.NewPCG(9, 9))
+	arrays := map[string]tensor.Dense{}
+	for _, name := range []string{"input_ids", "attention_mask", third} {
+		v := make([]int64, rows*seq)
+		for i := range v {
+			row, pos := i/seq, i%seq
+			switch {
+			case name == "input_ids":
+				v[i] = r.Int64N(256)
+			case name == "attention_mask":
+				if row%3 != 0 || pos < seq-4 {
+					v[i] = 1
+				}
+			case name == "position_ids":
+				v[i] = int64(pos)
+			case pos >= seq/2:
+				v[i] = 1
+			}
+		}
+		arrays[name] = tensor.Dense{DType: tensor.Int64, Shape: []int64{int64(rows), seq}, Data: v}
+	}
+	if err := tensor.WriteNpzFile(path, arrays, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPruneModelsWithMaskInputs: exports that take an attention mask and
+// position or token-type ids besides the ids (as Hugging Face exports
+// ship them) get the gradient paths end to end from a .npz of every
+// input: --criterion taylor on the BERT encoder, --recover kd on the
+// Llama decoder, each writing a model onnxruntime runs on that data.
+func TestPruneModelsWithMaskInputs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		model, third string
+		flags        []string
+		want         string
+	}{
+		{"bert_masked_nano_op17", "token_type_ids", []string{"--criterion", "taylor"}, "taylor: gradients"},
+		{"llama_masked_nano_op17", "position_ids", []string{"--criterion", "magnitude", "--recover", "kd", "--recover-steps", "5"}, "5 Adam steps"},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			model := "../../fixtures/models/" + tc.model + ".onnx"
+			data := filepath.Join(dir, tc.model+".npz")
+			writeMaskedData(t, data, tc.third, 64)
+			out := filepath.Join(dir, tc.model+".pruned.onnx")
+			args := append([]string{"prune", model, "-o", out, "--ratio", "0.3", "--calib", data}, tc.flags...)
+			stdout, code := runPare(t, args...)
+			if code != 0 || !strings.Contains(stdout, tc.want) {
+				t.Fatalf("prune exit %d, want 0 and %q in: %s", code, tc.want, stdout)
+			}
+			// The pruned model runs on every input of the data; its
+			// outputs differ from the dense model's, so the agreement
+			// gate fails (exit 1) after both models ran.
+			stdout, code = runPare(t, "check", model, out, "--inputs", data)
+			if code != 1 || !strings.Contains(stdout, "allclose") {
+				t.Fatalf("check exit %d, want 1 on the allclose gate: %s", code, stdout)
+			}
+		})
+	}
+}
