@@ -61,7 +61,7 @@ func Kind(path string) (string, error) {
 // regular .npy or .npz file that starts like one) and returns the error
 // they give for one they cannot, so that a recipe refusing it up front
 // words it the same way. Whether its arrays fit a model is for Open,
-// NpyInput and ReadNpz.
+// NpyInputs and ReadNpz.
 func Readable(path string) error {
 	kind, err := Kind(path)
 	if err != nil {
@@ -86,20 +86,6 @@ func Readable(path string) error {
 // fileErr reports a data file that cannot be read as an ErrData.
 func fileErr(path string, err error) error {
 	return fmt.Errorf("calib: %s: %w: %w", path, ErrData, err)
-}
-
-// NpyInput returns the input a .npy file with that element type and
-// shape feeds.
-func NpyInput(path string, dt tensor.DType, shape []int64, inputs []ort.ValueInfo) (ort.ValueInfo, error) {
-	if len(inputs) != 1 {
-		names := make([]string, len(inputs))
-		for i, in := range inputs {
-			names[i] = in.Name
-		}
-		return ort.ValueInfo{}, fmt.Errorf("calib: %s: %w: a .npy file feeds a model with one input; this one has %d (%s): use an .npz with one array per input",
-			path, ErrData, len(inputs), strings.Join(names, ", "))
-	}
-	return inputs[0], Fits(path, dt, shape, inputs[0])
 }
 
 // ReadNpz reads the arrays of an .npz that feed inputs, each converted
@@ -193,7 +179,7 @@ func Load(path string, m *graph.Model, limit int) (map[string]tensor.Dense, erro
 			return nil, fileErr(path, err)
 		}
 		defer f.Close()
-		in, err := NpyInput(path, f.DType(), f.Shape(), inputs)
+		feed, err := NpyInputs(path, f.DType(), f.Shape(), inputs)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +191,7 @@ func Load(path string, m *graph.Model, limit int) (map[string]tensor.Dense, erro
 		if err != nil {
 			return nil, fileErr(path, err)
 		}
-		if out[in.Name], err = v.Convert(in.DType); err != nil {
+		if out, err = feed.Feed(v); err != nil {
 			return nil, fmt.Errorf("calib: %s: %w: %w", path, ErrData, err)
 		}
 		return out, nil

@@ -17,12 +17,14 @@ var ErrData = errors.New("calibration data")
 // batch by batch from disk; a .npz archive is read whole, then sliced.
 // Files feed inputs by the rule of match.go.
 type Source struct {
-	Path  string
-	input string                  // .npy: the model input it feeds
-	dtype tensor.DType            // .npy: that input's element type
-	npy   *tensor.NpyFile         // .npy
-	npz   map[string]tensor.Dense // .npz
-	n     int
+	Path string
+	// Note says which inputs are filled beside a .npy's token ids
+	// (NpyFeed.Note; "" when none).
+	Note string
+	feed NpyFeed                 // .npy: the input it feeds and the companions filled
+	npy  *tensor.NpyFile         // .npy
+	npz  map[string]tensor.Dense // .npz
+	n    int
 	// fixed is the model's static batch size, 0 when symbolic: samples
 	// are then fed exactly fixed at a time.
 	fixed int
@@ -42,12 +44,12 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 		if err != nil {
 			return nil, fileErr(path, err)
 		}
-		in, err := NpyInput(path, f.DType(), f.Shape(), inputs)
+		feed, err := NpyInputs(path, f.DType(), f.Shape(), inputs)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		s.npy, s.input, s.dtype, s.n = f, in.Name, in.DType, int(f.Rows())
+		s.npy, s.feed, s.Note, s.n = f, feed, feed.Note(), int(f.Rows())
 	} else {
 		// Only the samples used are inflated.
 		if s.npz, err = ReadNpz(path, inputs, int64(limit), 0); err != nil {
@@ -97,10 +99,11 @@ func (s *Source) Batch(i, j int) (map[string]tensor.Dense, error) {
 		if err != nil {
 			return nil, fmt.Errorf("calib: %w", err)
 		}
-		if d, err = d.Convert(s.dtype); err != nil {
+		in, err := s.feed.Feed(d)
+		if err != nil {
 			return nil, fmt.Errorf("calib: %s: %w", s.Path, err)
 		}
-		return map[string]tensor.Dense{s.input: d}, nil
+		return in, nil
 	}
 	return ort.SliceRows(s.npz, int64(i), int64(j))
 }

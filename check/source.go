@@ -22,10 +22,12 @@ type Source interface {
 	Close() error
 }
 
-// npySource streams one .npy file into a single-input model.
+// npySource streams one .npy file into a single-input model, or into
+// the token ids of an export whose companion inputs are filled
+// (calib.NpyFeed).
 type npySource struct {
-	f     *tensor.NpyFile
-	input ort.ValueInfo
+	f    *tensor.NpyFile
+	feed calib.NpyFeed
 }
 
 // FromNpy feeds the rows of a .npy file to a model's only input, reading
@@ -37,12 +39,12 @@ func FromNpy(path string, inputs []ort.ValueInfo) (Source, error) {
 	if err != nil {
 		return nil, dataErr(fmt.Errorf("calib: %s: %w: %w", path, calib.ErrData, err))
 	}
-	in, err := calib.NpyInput(path, f.DType(), f.Shape(), inputs)
+	feed, err := calib.NpyInputs(path, f.DType(), f.Shape(), inputs)
 	if err != nil {
 		f.Close()
 		return nil, dataErr(err)
 	}
-	return &npySource{f: f, input: in}, nil
+	return &npySource{f: f, feed: feed}, nil
 }
 
 // dataErr is a data file error of the rule package calib applies to every
@@ -54,19 +56,25 @@ type fileError struct{ err error }
 func (e *fileError) Error() string   { return e.err.Error() }
 func (e *fileError) Unwrap() []error { return []error{e.err, ErrData} }
 
-func (s *npySource) Rows() int64      { return s.f.Rows() }
-func (s *npySource) Describe() string { return s.f.Path() }
-func (s *npySource) Close() error     { return s.f.Close() }
+func (s *npySource) Rows() int64 { return s.f.Rows() }
+func (s *npySource) Describe() string {
+	if n := s.feed.Note(); n != "" {
+		return s.f.Path() + "; " + n
+	}
+	return s.f.Path()
+}
+func (s *npySource) Close() error { return s.f.Close() }
 
 func (s *npySource) Batch(start, end int64) (map[string]tensor.Dense, error) {
 	d, err := s.f.ReadRows(start, end-start)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	if d, err = d.Convert(s.input.DType); err != nil {
+	in, err := s.feed.Feed(d)
+	if err != nil {
 		return nil, fmt.Errorf("check: %s: %w", s.f.Path(), err)
 	}
-	return map[string]tensor.Dense{s.input.Name: d}, nil
+	return in, nil
 }
 
 // memSource serves arrays held in memory.

@@ -133,6 +133,9 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 		}
 		defer src.Close()
 		opts.CalibSamples = src.Len()
+		if src.Note != "" {
+			logf("calibration: %s", src.Note)
+		}
 	} else if (importance.NeedsData(crit) && !(crit == "obs" && cfg.DataFree)) || cfg.RecalibrateBN || cfg.Reconstruct || cfg.RecoverKD > 0 || cfg.Allocate == "sensitivity" {
 		return nil, fmt.Errorf("prune: %w: criterion %s%s needs --calib data", prune.ErrInvalidOption, crit, recoveryNote(cfg))
 	}
@@ -327,8 +330,12 @@ func distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		defer kdSrc.Close()
 		src = kdSrc
 	}
-	return recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch,
+	notes, err := recovery.Distill(ctx, m, dense, src, recovery.DistillConfig{Steps: cfg.RecoverKD, Batch: kdBatch,
 		Schedule: kdSchedule(cfg), Mixup: cfg.RecoverMixup, Seed: kdSeed})
+	if err == nil && cfg.RecoverData != "" && src.Note != "" {
+		notes = append(notes, "data: "+src.Note)
+	}
+	return notes, err
 }
 
 // kdSchedule is the distillation's learning-rate schedule.

@@ -76,3 +76,30 @@ func TestPruneModelsWithMaskInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneExportFromTokenIDs: a .npy of token ids alone calibrates and
+// checks an export that also takes an attention mask and position ids:
+// the mask is filled with ones and the positions count from 0, and the
+// report says so.
+func TestPruneExportFromTokenIDs(t *testing.T) {
+	dir := t.TempDir()
+	model := "../../fixtures/models/llama_masked_nano_op17.onnx"
+	ids := filepath.Join(dir, "ids.npy")
+	r := rand.New(rand.NewPCG(4, 4))
+	v := make([]int64, 32*12)
+	for i := range v {
+		v[i] = r.Int64N(256)
+	}
+	if err := tensor.WriteNpyFile(ids, tensor.Dense{DType: tensor.Int64, Shape: []int64{32, 12}, Data: v}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "pruned.onnx")
+	stdout, code := runPare(t, "prune", model, "-o", out, "--ratio", "0.3", "--calib", ids, "--criterion", "obs", "--reconstruct")
+	if code != 0 || !strings.Contains(stdout, "attention_mask all ones, position_ids 0..seq-1") {
+		t.Fatalf("prune exit %d, want 0 and the filled inputs named: %s", code, stdout)
+	}
+	stdout, code = runPare(t, "check", model, out, "--inputs", ids)
+	if code != 1 || !strings.Contains(stdout, "allclose") || !strings.Contains(stdout, "attention_mask all ones") {
+		t.Fatalf("check exit %d, want 1 on the allclose gate with the filled inputs named: %s", code, stdout)
+	}
+}
