@@ -116,16 +116,8 @@ func (o dataSelectOp) Do(in ...G.Value) (G.Value, error) {
 		}
 		vals[i] = v
 	}
-	c, a, b := vals[0], vals[1], vals[2]
-	y := make([]float64, total(o.out))
-	eachIndex(o.out, func(idx []int, off int) {
-		if c[broadcastOffset(idx, o.c)] != 0 {
-			y[off] = a[broadcastOffset(idx, o.a)]
-		} else {
-			y[off] = b[broadcastOffset(idx, o.b)]
-		}
-	})
-	return newDense(o.out, y), nil
+	c := vals[0]
+	return pickEach(o.out, o.a, o.b, vals[1], vals[2], func(idx []int, _ int) bool { return c[broadcastOffset(idx, o.c)] != 0 }), nil
 }
 
 func (dataSelectOp) ReturnsPtr() bool        { return false }
@@ -181,17 +173,7 @@ func (o dataSelectGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := o.side()
-	d := make([]float64, total(s))
-	eachIndex(o.out, func(idx []int, off int) {
-		if (c[broadcastOffset(idx, o.c)] != 0) == o.first {
-			d[broadcastOffset(idx, s)] += g[off]
-		}
-	})
-	if len(s) == 0 {
-		return G.NewF64(d[0]), nil
-	}
-	return newDense(s, d), nil
+	return sumPicked(o.out, o.side(), g, o.first, func(idx []int, _ int) bool { return c[broadcastOffset(idx, o.c)] != 0 }), nil
 }
 
 func (o dataSelectGradOp) WriteHash(h hash.Hash) { writeHash(h, o.String()) }

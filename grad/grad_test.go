@@ -1,7 +1,6 @@
 package grad
 
 import (
-	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -38,23 +36,17 @@ func ortOutputs(t *testing.T, path string, x []float32, batch int) []float32 {
 // ortOutputsShaped runs the model file in onnxruntime on x of shape.
 func ortOutputsShaped(t *testing.T, path string, x []float32, shape []int64) []float32 {
 	t.Helper()
-	if err := ort.Init(""); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.NewSessionFromFile(path, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	in, err := tensor.New(shape, x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: in}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out[0].Data.([]float32)
+	return ortOnly(t, path, in)
+}
+
+// ortOnly runs the model file in onnxruntime on its only input.
+func ortOnly(t *testing.T, path string, in tensor.Dense) []float32 {
+	t.Helper()
+	return ortInputs(t, path, map[string]tensor.Dense{"": in})
 }
 
 func maxAbsDiff(a []float64, b []float32) float64 {
@@ -287,23 +279,11 @@ func testIDs(t *testing.T, start, n int) ([]int64, int) {
 // ortTokens runs the model file in onnxruntime on token ids [batch, seq].
 func ortTokens(t *testing.T, path string, ids []int64, batch, seq int) []float32 {
 	t.Helper()
-	if err := ort.Init(""); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.NewSessionFromFile(path, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	in, err := tensor.New([]int64{int64(batch), int64(seq)}, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: in}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out[0].Data.([]float32)
+	return ortOnly(t, path, in)
 }
 
 // TestDecoderForwardMatchesOnnxruntime: the trained Llama-style decoder

@@ -33,7 +33,8 @@ func refPair(t *testing.T, name string) (map[string]tensor.Dense, []float32) {
 	return nil, nil
 }
 
-// ortInputs runs the model file in onnxruntime on every input.
+// ortInputs runs the model file in onnxruntime on every input (the key
+// "" names the first).
 func ortInputs(t *testing.T, path string, in map[string]tensor.Dense) []float32 {
 	t.Helper()
 	if err := ort.Init(""); err != nil {
@@ -44,6 +45,9 @@ func ortInputs(t *testing.T, path string, in map[string]tensor.Dense) []float32 
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if d, ok := in[""]; ok {
+		in = map[string]tensor.Dense{s.Inputs()[0].Name: d}
+	}
 	out, err := s.Run(context.Background(), in, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -135,15 +135,36 @@ func (o selectOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := make([]float64, total(o.out))
-	eachIndex(o.out, func(idx []int, off int) {
-		if o.pick[off] {
-			y[off] = a[broadcastOffset(idx, o.a)]
+	return pickEach(o.out, o.a, o.b, a, b, func(_ []int, off int) bool { return o.pick[off] }), nil
+}
+
+// pickEach is where(picked, a, b) over out, a and b broadcast from
+// shapes as and bs.
+func pickEach(out, as, bs tensor.Shape, a, b []float64, picked func(idx []int, off int) bool) G.Value {
+	y := make([]float64, total(out))
+	eachIndex(out, func(idx []int, off int) {
+		if picked(idx, off) {
+			y[off] = a[broadcastOffset(idx, as)]
 		} else {
-			y[off] = b[broadcastOffset(idx, o.b)]
+			y[off] = b[broadcastOffset(idx, bs)]
 		}
 	})
-	return newDense(o.out, y), nil
+	return newDense(out, y)
+}
+
+// sumPicked sums the output gradient g over out where picked equals
+// first into a side of shape s (broadcast to out).
+func sumPicked(out, s tensor.Shape, g []float64, first bool, picked func(idx []int, off int) bool) G.Value {
+	d := make([]float64, total(s))
+	eachIndex(out, func(idx []int, off int) {
+		if picked(idx, off) == first {
+			d[broadcastOffset(idx, s)] += g[off]
+		}
+	})
+	if len(s) == 0 {
+		return G.NewF64(d[0])
+	}
+	return newDense(s, d)
 }
 
 func (selectOp) ReturnsPtr() bool        { return false }
@@ -193,17 +214,7 @@ func (o selectGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := o.side()
-	d := make([]float64, total(s))
-	eachIndex(o.out, func(idx []int, off int) {
-		if o.pick[off] == o.first {
-			d[broadcastOffset(idx, s)] += g[off]
-		}
-	})
-	if len(s) == 0 {
-		return G.NewF64(d[0]), nil
-	}
-	return newDense(s, d), nil
+	return sumPicked(o.out, o.side(), g, o.first, func(_ []int, off int) bool { return o.pick[off] }), nil
 }
 
 func (o selectGradOp) WriteHash(h hash.Hash) { writeHash(h, o.String()) }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -48,24 +47,7 @@ func maskedInputs(m *graph.Model, rows, seq int, seed uint64) map[string]tensor.
 // in, run in onnxruntime with every input.
 func outputMSE(t *testing.T, a, b *graph.Model, in map[string]tensor.Dense) float64 {
 	t.Helper()
-	run := func(m *graph.Model) []float32 {
-		bytes, err := m.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ort.NewSession(bytes, ort.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		out, err := s.Run(context.Background(), in, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := out[0].Float32s()
-		return v
-	}
-	p, q := run(a), run(b)
+	p, q := runInputs(t, a, in), runInputs(t, b, in)
 	s := 0.0
 	for i := range p {
 		d := float64(p[i] - q[i])

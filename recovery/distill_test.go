@@ -26,21 +26,7 @@ func klToDense(t *testing.T, dense, m *graph.Model, n int) float64 {
 		t.Fatal(err)
 	}
 	logits := func(m *graph.Model) []float32 {
-		b, err := m.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ort.NewSession(b, ort.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		out, err := s.Run(context.Background(), map[string]tensor.Dense{s.Inputs()[0].Name: x}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := out[0].Float32s()
-		return v
+		return runInputs(t, m, map[string]tensor.Dense{m.Graph.Inputs[0].Name: x})
 	}
 	p, q := logits(dense), logits(m)
 	logSoftmax := func(r []float32) []float64 {
@@ -67,6 +53,29 @@ func klToDense(t *testing.T, dense, m *graph.Model, n int) float64 {
 		}
 	}
 	return kl / float64(n)
+}
+
+// runInputs runs m in onnxruntime on in and returns its first output.
+func runInputs(t *testing.T, m *graph.Model, in map[string]tensor.Dense) []float32 {
+	t.Helper()
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := out[0].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // Distillation on the trained Fashion-MNIST ResNet with half its

@@ -12,7 +12,6 @@ import (
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/onnx"
-	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -60,22 +59,8 @@ func calibFile(t *testing.T, m *graph.Model, rows []float32) *calib.Source {
 
 func runModel(t *testing.T, m *graph.Model, x []float32) []float32 {
 	t.Helper()
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.NewSession(b, ort.Options{})
-	if err != nil {
-		t.Fatalf("onnxruntime: %v", err)
-	}
-	defer s.Close()
 	d, _ := tensor.New([]int64{int64(len(x) / 2), 2}, x)
-	out, err := s.Run(context.Background(), map[string]tensor.Dense{"x": d}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := out[0].Float32s()
-	return v
+	return runInputs(t, m, map[string]tensor.Dense{"x": d})
 }
 
 // prunedTwoGemms returns twoGemms with h₂ pruned (scores 3, 2, 1, two
