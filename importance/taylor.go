@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
@@ -44,7 +45,12 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	if !ok || len(lead.Shape) == 0 {
 		return nil, fmt.Errorf("importance: taylor: the data has no batch of input %s", input)
 	}
-	net, err := grad.BuildShape(m, lead.Shape)
+	// The gradient of a batch is its chunks' mean (grad.ChunkRows): the
+	// float64 tape holds one chunk, as the distillation's does.
+	shape := slices.Clone(lead.Shape)
+	_, isFloat := lead.Data.([]float32)
+	shape[0] = int64(grad.ChunkRows(int(shape[0]), shape, !isFloat))
+	net, err := grad.BuildShape(m, shape)
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
@@ -101,7 +107,7 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 		return nil, fmt.Errorf("importance: taylor: no full batch of %d samples", batch)
 	}
 	t := &Taylor{sal: sal}
-	t.Notes = append(t.Notes, fmt.Sprintf("taylor: gradients of the pseudo-label cross-entropy over %d calibration samples (batches of %d)", used, batch))
+	t.Notes = append(t.Notes, fmt.Sprintf("taylor: gradients of the pseudo-label cross-entropy over %d calibration samples (batches of %d, in chunks of %d)", used, batch, shape[0]))
 	if skipped > 0 {
 		t.Notes = append(t.Notes, fmt.Sprintf("taylor: %d samples of a last partial batch not used", skipped))
 	}

@@ -93,7 +93,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	}
 	chunk := cfg.Chunk
 	if chunk <= 0 || batch%chunk != 0 {
-		chunk = chunkRows(batch, shape, tokens)
+		chunk = grad.ChunkRows(batch, shape, tokens)
 	}
 	shape[0] = int64(chunk)
 	student, err := grad.BuildShape(m, shape)
@@ -271,29 +271,6 @@ func linearHead(m *graph.Model) bool {
 		}
 	}
 	return false
-}
-
-// chunkRows is the samples per gradient pass for batches of batch
-// rows of the given input shape: the largest divisor of batch within
-// 256 token positions for a token-id input, 8 samples otherwise. The
-// float64 tape of a pass grows with its rows; on the trained decoder
-// (batches of 32 windows of 64 tokens) chunks of 4 windows took the
-// peak from 1.3 GB to 0.25 GB at no cost in CPU (docs/BENCHMARKS.md).
-func chunkRows(batch int, shape []int64, tokens bool) int {
-	limit := 8
-	if tokens && len(shape) >= 2 {
-		per := 1
-		for _, d := range shape[1:] {
-			per *= int(d)
-		}
-		limit = max(1, 256/max(per, 1))
-	}
-	for c := min(batch, limit); c > 1; c-- {
-		if batch%c == 0 {
-			return c
-		}
-	}
-	return 1
 }
 
 // checkEvery is the steps between held-out checkpoints.
