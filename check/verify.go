@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/tensor"
 )
 
 var (
@@ -35,18 +37,49 @@ const (
 // too the inputs are at fault and Verify returns ErrInconclusive.
 func Verify(ctx context.Context, model []byte, ref string) error {
 	s, err := ort.NewSession(model, ort.Options{})
-	return verifySession(ctx, s, err, ref)
+	return verifySession(ctx, s, err, ref, "")
+}
+
+// verifyInputs returns the inputs of the verification run and what they
+// are: the first sample of data, or synthetic inputs when data is empty.
+func verifyInputs(inputs []ort.ValueInfo, data string) (map[string]tensor.Dense, string, error) {
+	if data == "" {
+		in, err := Synthesize(inputs, SynthOptions{Samples: verifyBatch, Dim: verifyDim})
+		return in, "synthetic inputs", err
+	}
+	var src Source
+	var err error
+	if strings.EqualFold(filepath.Ext(data), ".npy") {
+		src, err = FromNpy(data, inputs)
+	} else {
+		src, err = FromNpz(data, inputs)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	defer src.Close()
+	in, err := src.Batch(0, min(int64(verifyBatch), src.Rows()))
+	return in, "the first sample of " + data, err
 }
 
 // VerifyFile is Verify on a model file (with its external data beside
 // it), so that a model of any size is checked without holding it in
 // memory.
 func VerifyFile(ctx context.Context, path, ref string) error {
-	s, err := ort.NewSessionFromFile(path, ort.Options{})
-	return verifySession(ctx, s, err, ref)
+	return VerifyFileOn(ctx, path, ref, "")
 }
 
-func verifySession(ctx context.Context, s *ort.Session, err error, ref string) error {
+// VerifyFileOn is VerifyFile run on the first sample of the data file
+// data (the --calib the model was made with) instead of synthetic
+// inputs, when data is not empty: a model whose inputs constrain each
+// other (a KV cache's past length and its mask's length) runs on real
+// data where synthetic sizes would not fit it.
+func VerifyFileOn(ctx context.Context, path, ref, data string) error {
+	s, err := ort.NewSessionFromFile(path, ort.Options{})
+	return verifySession(ctx, s, err, ref, data)
+}
+
+func verifySession(ctx context.Context, s *ort.Session, err error, ref, data string) error {
 	if err != nil {
 		if errors.Is(err, ort.ErrUnavailable) {
 			return err
@@ -54,7 +87,7 @@ func verifySession(ctx context.Context, s *ort.Session, err error, ref string) e
 		return rejected(err)
 	}
 	defer s.Close()
-	in, err := Synthesize(s.Inputs(), SynthOptions{Samples: verifyBatch, Dim: verifyDim})
+	in, what, err := verifyInputs(s.Inputs(), data)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInconclusive, err)
 	}
@@ -66,7 +99,7 @@ func verifySession(ctx context.Context, s *ort.Session, err error, ref string) e
 			_, rerr = rs.Run(ctx, in, nil)
 			rs.Close()
 			if rerr != nil {
-				return fmt.Errorf("%w: %s also fails on synthetic inputs: %s", ErrInconclusive, ref, oneLine(rerr.Error()))
+				return fmt.Errorf("%w: %s also fails on %s: %s", ErrInconclusive, ref, what, oneLine(rerr.Error()))
 			}
 		}
 	}

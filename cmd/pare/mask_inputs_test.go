@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,31 @@ func TestPruneExportFromTokenIDs(t *testing.T) {
 	stdout, code = runPare(t, "check", model, out, "--inputs", ids)
 	if code != 1 || !strings.Contains(stdout, "allclose") || !strings.Contains(stdout, "attention_mask all ones") {
 		t.Fatalf("check exit %d, want 1 on the allclose gate with the filled inputs named: %s", code, stdout)
+	}
+}
+
+// TestPruneVerifiesOnCalibrationData: a decoding step with a key/value
+// cache (the mask's length is the past's plus the new tokens') cannot
+// run on synthetic inputs of free sizes, so the written model's
+// onnxruntime run takes the first calibration sample instead, and is
+// conclusive; without data the report says the check was inconclusive.
+func TestPruneVerifiesOnCalibrationData(t *testing.T) {
+	dir := t.TempDir()
+	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
+	out := filepath.Join(dir, "pruned.onnx")
+	stdout, code := runPare(t, "prune", model, "-o", out, "--ratio", "0.3", "--json")
+	var res struct {
+		Verify string `json:"verify"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || !strings.HasPrefix(res.Verify, "inconclusive: ") {
+		t.Fatalf("prune without data: exit %d, verify %q (%v)", code, res.Verify, err)
+	}
+	stdout, code = runPare(t, "prune", model, "-o", out, "--ratio", "0.3", "--calib", "../../fixtures/ref/llama_kv_nano_op17.inputs.npz", "--criterion", "magnitude", "--json")
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.Verify != "ok" {
+		t.Fatalf("prune with data: exit %d, verify %q (%v): %s", code, res.Verify, err, stdout)
+	}
+	stdout, code = runPare(t, "check", model, out, "--inputs", "../../fixtures/ref/llama_kv_nano_op17.inputs.npz")
+	if code != 1 || !strings.Contains(stdout, "allclose") {
+		t.Fatalf("check exit %d, want 1 on the allclose gate: %s", code, stdout)
 	}
 }

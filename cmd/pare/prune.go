@@ -317,7 +317,7 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("prune: the pruned model is invalid, nothing written: %w", err)
 	}
-	if res.Verify, err = saveVerified(ctx, "prune", m, o.Output, graph.SaveOptions{InPlace: o.InPlace}, o.Model, o.OrtLib, o.NoVerify); err != nil {
+	if res.Verify, err = saveVerified(ctx, "prune", m, o.Output, graph.SaveOptions{InPlace: o.InPlace}, o.Model, o.Criteria.Calib, o.OrtLib, o.NoVerify); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -172,7 +172,7 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("quant: the quantized model is invalid, nothing written: %w", err)
 	}
-	verify, err := saveVerified(ctx, "quant", m, opts.Out, graph.SaveOptions{}, opts.Model, opts.OrtLib, opts.NoVerify)
+	verify, err := saveVerified(ctx, "quant", m, opts.Out, graph.SaveOptions{}, opts.Model, opts.Calib, opts.OrtLib, opts.NoVerify)
 	if err != nil {
 		return nil, err
 	}

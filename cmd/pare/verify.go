@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
@@ -17,10 +18,12 @@ import (
 // them visible, so that prune and quant never write a model the runtime
 // rejects. The model is dropped from memory before the runtime loads the
 // files: the caller must not use m afterwards. It returns what was done
-// for the report: "ok", or why the model was not verified. A rejection
+// for the report: "ok", or why the model was not verified. data is the
+// calibration file the model was made with ("" for none): the run takes
+// its first sample rather than synthetic inputs. A rejection
 // is an error naming the node; a missing runtime or an inconclusive run
 // is only a note.
-func saveVerified(ctx context.Context, cmd string, m *graph.Model, out string, opts graph.SaveOptions, ref, ortLib string, skip bool) (string, error) {
+func saveVerified(ctx context.Context, cmd string, m *graph.Model, out string, opts graph.SaveOptions, ref, data, ortLib string, skip bool) (string, error) {
 	verify := "skipped (--no-verify)"
 	if !skip {
 		if err := ort.Init(ortLib); err != nil {
@@ -45,14 +48,15 @@ func saveVerified(ctx context.Context, cmd string, m *graph.Model, out string, o
 	m = nil
 	runtime.GC()
 	debug.FreeOSMemory()
-	switch err := check.VerifyFile(ctx, staged.VerifyPath(), ref); {
+	switch err := check.VerifyFileOn(ctx, staged.VerifyPath(), ref, data); {
 	case err == nil:
 		verify = "ok"
 	case ctx.Err() != nil:
 		staged.Discard()
 		return "", ctx.Err()
 	case errors.Is(err, check.ErrInconclusive):
-		verify = err.Error()
+		// Reported as "onnxruntime verification inconclusive: why".
+		verify = "inconclusive: " + strings.TrimPrefix(err.Error(), check.ErrInconclusive.Error()+": ")
 	default:
 		staged.Discard()
 		return "", fmt.Errorf("%s: nothing written: %w (--no-verify writes it anyway)", cmd, err)
