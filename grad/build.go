@@ -27,7 +27,9 @@ type Net struct {
 	// an export's attention_mask, position_ids or token_type_ids besides
 	// the ids, held as float64 values like the ids.
 	Inputs []*G.Node
-	Output *G.Node // the model's only output
+	// Output is the model's first output (a decoder's logits beside the
+	// key/value cache it returns), what losses compare.
+	Output *G.Node
 	// Weights are the float initializers that training may change, in
 	// initializer order, keyed by initializer name in byName.
 	Weights []*G.Node
@@ -78,23 +80,43 @@ func Supported(op string) bool { _, ok := rules[op]; return ok }
 
 // Build translates m for inputs of batch rows. Every input must be
 // float or integer (token ids, an attention mask, position ids) with
-// every axis but the batch fixed, and the model must have one output.
-// The model is not modified.
+// every axis but the batch fixed. The model is not modified.
 func Build(m *graph.Model, batch int) (*Net, error) {
 	return BuildShape(m, []int64{int64(batch)})
 }
 
-// BuildShape translates m for inputs of the given shape: the batch
+// BuildShape translates m for inputs of the given shape (and its first
+// output, which losses compare; other outputs are computed, not read):
+// the batch
 // first, then the first input's free axes (a decoder's sequence
 // length), or the batch alone when the other axes are fixed in the
 // model. The other inputs' free axes take the sizes of the first
 // input's axes of the same name (an export's "batch" and "seq").
 func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
-	g := m.Graph
-	if len(g.Inputs) == 0 || len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("%w: %d inputs and %d outputs (one output needed)", ErrUnsupported, len(g.Inputs), len(g.Outputs))
+	return build(m, shape, nil)
+}
+
+// BuildInputs translates m for inputs of the given shapes, by input
+// name, the batch first in each: the data's own shapes, for inputs whose
+// free sizes are not those of the first input (a key/value cache's past
+// length). An input not named takes its sizes as BuildShape gives them.
+func BuildInputs(m *graph.Model, shapes map[string][]int64) (*Net, error) {
+	if len(m.Graph.Inputs) == 0 {
+		return nil, fmt.Errorf("%w: no inputs", ErrUnsupported)
 	}
-	dims, integer, err := inputShapes(g.Inputs, shape)
+	first, ok := shapes[m.Graph.Inputs[0].Name]
+	if !ok {
+		return nil, fmt.Errorf("grad: no shape for input %s", m.Graph.Inputs[0].Name)
+	}
+	return build(m, first, shapes)
+}
+
+func build(m *graph.Model, shape []int64, given map[string][]int64) (*Net, error) {
+	g := m.Graph
+	if len(g.Inputs) == 0 || len(g.Outputs) == 0 {
+		return nil, fmt.Errorf("%w: %d inputs and %d outputs", ErrUnsupported, len(g.Inputs), len(g.Outputs))
+	}
+	dims, integer, err := inputShapes(g.Inputs, shape, given)
 	if err != nil {
 		return nil, err
 	}
@@ -149,9 +171,10 @@ func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 }
 
 // inputShapes fixes every input's shape: the first input's from shape
-// (inputDims), the others' free axes from the first's axes of the same
-// dim name. integer[i] reports that input i takes integers.
-func inputShapes(inputs []*graph.Value, shape []int64) (dims map[string][]int64, integer []bool, err error) {
+// (inputDims), the others' from given when it names them, else their
+// free axes from the first's axes of the same dim name. integer[i]
+// reports that input i takes integers.
+func inputShapes(inputs []*graph.Value, shape []int64, given map[string][]int64) (dims map[string][]int64, integer []bool, err error) {
 	dims = map[string][]int64{}
 	named := map[string]int64{}
 	for i, in := range inputs {
@@ -175,6 +198,13 @@ func inputShapes(inputs []*graph.Value, shape []int64) (dims map[string][]int64,
 				if dim.IsSymbolic() {
 					named[dim.Symbol()] = d[j]
 				}
+			}
+		} else if full, ok := given[in.Name]; ok {
+			if d, err = inputDims(in.Name, ts, full); err != nil {
+				return nil, nil, err
+			}
+			if len(full) != len(ts.Dims) {
+				return nil, nil, fmt.Errorf("%w: input %s has rank %d, data %v", ErrUnsupported, in.Name, len(ts.Dims), full)
 			}
 		} else if d, err = otherDims(in.Name, ts, named, shape[0]); err != nil {
 			return nil, nil, err

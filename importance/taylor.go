@@ -47,10 +47,14 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	}
 	// The gradient of a batch is its chunks' mean (grad.ChunkRows): the
 	// float64 tape holds one chunk, as the distillation's does.
-	shape := slices.Clone(lead.Shape)
 	_, isFloat := lead.Data.([]float32)
-	shape[0] = int64(grad.ChunkRows(int(shape[0]), shape, !isFloat))
-	net, err := grad.BuildShape(m, shape)
+	chunk := grad.ChunkRows(int(lead.Shape[0]), lead.Shape, !isFloat)
+	shapes := map[string][]int64{}
+	for name, d := range first {
+		shapes[name] = slices.Clone(d.Shape)
+		shapes[name][0] = int64(chunk)
+	}
+	net, err := grad.BuildInputs(m, shapes)
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
@@ -107,7 +111,7 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 		return nil, fmt.Errorf("importance: taylor: no full batch of %d samples", batch)
 	}
 	t := &Taylor{sal: sal}
-	t.Notes = append(t.Notes, fmt.Sprintf("taylor: gradients of the pseudo-label cross-entropy over %d calibration samples (batches of %d, in chunks of %d)", used, batch, shape[0]))
+	t.Notes = append(t.Notes, fmt.Sprintf("taylor: gradients of the pseudo-label cross-entropy over %d calibration samples (batches of %d, in chunks of %d)", used, batch, chunk))
 	if skipped > 0 {
 		t.Notes = append(t.Notes, fmt.Sprintf("taylor: %d samples of a last partial batch not used", skipped))
 	}

@@ -95,8 +95,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if chunk <= 0 || batch%chunk != 0 {
 		chunk = grad.ChunkRows(batch, shape, tokens)
 	}
-	shape[0] = int64(chunk)
-	student, err := grad.BuildShape(m, shape)
+	student, err := grad.BuildInputs(m, chunkShapes(sample, chunk))
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
@@ -107,6 +106,10 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	loss := grad.KL
 	if (student.Output.Dims() != 2 && !student.Tokens()) || (student.Tokens() && !linearHead(m)) {
 		loss = grad.MSE
+	}
+	var notes []string
+	if outs := m.Graph.Outputs; len(outs) > 1 {
+		notes = append(notes, fmt.Sprintf("distilled on output %s; the other %d outputs (a key/value cache) follow from the same weights", outs[0].Name, len(outs)-1))
 	}
 	obj, err := grad.NewObjective(student, loss)
 	if err != nil {
@@ -166,7 +169,6 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return sum / float64(len(xs)-checked), nil
 	}
 	var mix *mixer
-	var notes []string
 	if cfg.Mixup {
 		switch {
 		case student.Tokens():
@@ -271,6 +273,19 @@ func linearHead(m *graph.Model) bool {
 		}
 	}
 	return false
+}
+
+// chunkShapes are the shapes of a batch's inputs with chunk rows.
+func chunkShapes(batch map[string]tensor.Dense, chunk int) map[string][]int64 {
+	out := map[string][]int64{}
+	for name, d := range batch {
+		s := slices.Clone(d.Shape)
+		if len(s) > 0 {
+			s[0] = int64(chunk)
+		}
+		out[name] = s
+	}
+	return out
 }
 
 // checkEvery is the steps between held-out checkpoints.

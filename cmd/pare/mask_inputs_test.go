@@ -110,6 +110,7 @@ func TestPruneExportFromTokenIDs(t *testing.T) {
 // run on synthetic inputs of free sizes, so the written model's
 // onnxruntime run takes the first calibration sample instead, and is
 // conclusive; without data the report says the check was inconclusive.
+// --recover kd runs on it from the same data.
 func TestPruneVerifiesOnCalibrationData(t *testing.T) {
 	dir := t.TempDir()
 	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
@@ -128,5 +129,12 @@ func TestPruneVerifiesOnCalibrationData(t *testing.T) {
 	stdout, code = runPare(t, "check", model, out, "--inputs", "../../fixtures/ref/llama_kv_nano_op17.inputs.npz")
 	if code != 1 || !strings.Contains(stdout, "allclose") {
 		t.Fatalf("check exit %d, want 1 on the allclose gate: %s", code, stdout)
+	}
+	// Distillation takes the cache inputs from the data and trains on
+	// the logits, the first output.
+	stdout, code = runPare(t, "prune", model, "-o", out, "--ratio", "0.3", "--calib", "../../fixtures/ref/llama_kv_nano_op17.inputs.npz",
+		"--criterion", "magnitude", "--recover", "kd", "--recover-steps", "3")
+	if code != 0 || !strings.Contains(stdout, "3 Adam steps") || !strings.Contains(stdout, "distilled on output logits") {
+		t.Fatalf("prune --recover kd: exit %d: %s", code, stdout)
 	}
 }
