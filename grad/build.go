@@ -85,13 +85,13 @@ func Build(m *graph.Model, batch int) (*Net, error) {
 	return BuildShape(m, []int64{int64(batch)})
 }
 
-// BuildShape translates m for inputs of the given shape (and its first
-// output, which losses compare; other outputs are computed, not read):
-// the batch
+// BuildShape translates m for inputs of the given shape: the batch
 // first, then the first input's free axes (a decoder's sequence
 // length), or the batch alone when the other axes are fixed in the
 // model. The other inputs' free axes take the sizes of the first
-// input's axes of the same name (an export's "batch" and "seq").
+// input's axes of the same name (an export's "batch" and "seq"). The
+// net's Output is the model's first output, which losses compare; other
+// outputs are computed, not read.
 func BuildShape(m *graph.Model, shape []int64) (*Net, error) {
 	return build(m, shape, nil)
 }
