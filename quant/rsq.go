@@ -2,6 +2,7 @@ package quant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pare-dev/pare/calib"
@@ -10,21 +11,44 @@ import (
 )
 
 // attentionSoftmaxes returns the Softmax nodes that produce attention
-// probabilities (read by a MatMul), in node order.
+// probabilities (read by a MatMul, directly or through the Cast that
+// Hugging Face's eager attention puts after a float32 softmax, an
+// Identity or a Dropout), in node order.
 func attentionSoftmaxes(m *graph.Model) []*graph.Node {
 	var out []*graph.Node
 	for _, n := range m.Graph.Nodes {
-		if n.Op() != "Softmax" || n.Domain() != "" {
-			continue
-		}
-		for _, c := range m.Graph.Consumers(n.Output(0)) {
-			if c.Op() == "MatMul" {
-				out = append(out, n)
-				break
-			}
+		if n.Op() == "Softmax" && n.Domain() == "" && readByMatMul(m.Graph, n.Output(0), 3) {
+			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// readByMatMul reports whether a MatMul reads value, past at most hops
+// value-preserving ops (Cast, Identity, Dropout).
+func readByMatMul(g *graph.Graph, value string, hops int) bool {
+	for _, c := range g.Consumers(value) {
+		switch c.Op() {
+		case "MatMul":
+			return true
+		case "Cast", "Identity", "Dropout":
+			if hops > 0 && readByMatMul(g, c.Output(0), hops-1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// unalignedError is an attention softmax whose probabilities are not
+// laid out by sample (batch first, or batch·heads).
+type unalignedError struct {
+	softmax *graph.Node
+	err     error
+}
+
+func (e *unalignedError) Error() string {
+	return fmt.Sprintf("softmax %s: probabilities not laid out by sample: %v", e.softmax.Name(), e.err)
 }
 
 // rsqWeights computes RSQ's token weights for each layer: the attention
@@ -52,7 +76,7 @@ func rsqWeights(ctx context.Context, m *graph.Model, layers []*Layer, d Dataset,
 			}
 			s, err := calib.AttentionConcentration(probs, batch)
 			if err != nil {
-				return fmt.Errorf("quant: rsq: softmax %s: %w", sms[i], err)
+				return &unalignedError{softmax: sms[i], err: err}
 			}
 			for _, row := range s {
 				scores[i] = append(scores[i], calib.NormalizeTokenWeights(row, calib.DefaultTokenRange[0], calib.DefaultTokenRange[1]))
@@ -60,6 +84,13 @@ func rsqWeights(ctx context.Context, m *graph.Model, layers []*Layer, d Dataset,
 		}
 		return nil
 	})
+	var unaligned *unalignedError
+	if errors.As(err, &unaligned) {
+		// Windowed attention (a Swin's): its keys are not the samples'
+		// tokens, so no weight per layer row can be read from it.
+		rep.note(o, "rsq: %v; token weights are uniform (plain GPTQ)", unaligned)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -126,3 +126,23 @@ func TestFourBitMethodsOnTransformers(t *testing.T) {
 		})
 	}
 }
+
+// RSQ finds the attention softmaxes of every exported decoder: read by
+// the probabilities' MatMul directly (the torch-2 dynamo export, the
+// trained decoder), or through the Cast that Hugging Face's eager
+// attention writes after its float32 softmax (llama_nano and the KV-cache
+// decoding step), one per layer.
+func TestAttentionSoftmaxesOfExports(t *testing.T) {
+	for name, want := range map[string]int{
+		"hf_llama_tiny": 2, "llama_char_op17": 3, "llama_nano_op17": 2, "llama_masked_nano_op17": 2, "llama_kv_nano_op17": 2,
+		"fmnist_resnet_op17": 0,
+	} {
+		m, err := graph.Load("../fixtures/models/" + name + ".onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(attentionSoftmaxes(m)); got != want {
+			t.Errorf("%s: %d attention softmaxes, want %d", name, got, want)
+		}
+	}
+}
