@@ -48,15 +48,18 @@ func inspectManifest(t *testing.T) []inspectFixture {
 	return entries
 }
 
-// symbolicImageSize reports whether a fixture's first input has a
-// symbolic size past the batch axis at rank 3 or more.
+// symbolicImageSize reports whether one of a fixture's inputs has a
+// symbolic size past the batch axis at rank 3 or more (an image of free
+// size, a key/value cache of free past length), which MACs depend on.
 func symbolicImageSize(f inspectFixture) bool {
-	if len(f.Inputs) == 0 || len(f.Inputs[0].Shape) < 3 {
-		return false
-	}
-	for _, d := range f.Inputs[0].Shape[1:] {
-		if _, sym := d.(string); sym {
-			return true
+	for _, in := range f.Inputs {
+		if len(in.Shape) < 3 {
+			continue
+		}
+		for _, d := range in.Shape[1:] {
+			if _, sym := d.(string); sym {
+				return true
+			}
 		}
 	}
 	return false

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -154,6 +156,25 @@ func TestQuantEveryOpsetFixture(t *testing.T) {
 	}
 }
 
+// refShapes are --input-shape entries for every array of a fixture's
+// reference inputs.
+func refShapes(t *testing.T, path string) []string {
+	t.Helper()
+	arrays, err := tensor.ReadNpz(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(arrays)) {
+		dims := make([]string, len(arrays[name].Shape))
+		for i, d := range arrays[name].Shape {
+			dims[i] = strconv.FormatInt(d, 10)
+		}
+		out = append(out, name+"="+strings.Join(dims, ","))
+	}
+	return out
+}
+
 // A run asked to change the model that would change nothing exits 3 and
 // writes nothing; prune --ratio 0 asks for nothing and writes the same
 // bytes.
@@ -190,6 +211,9 @@ func TestNothingChangedIsRefused(t *testing.T) {
 // other exporters) in per-channel QDQ and dynamic int8, calibrated on
 // their reference inputs: each model runs, is smaller than the input and
 // keeps cosine ≥ 0.99 with the float model on held-out synthetic inputs.
+// A model of several inputs gets them synthesised at its reference
+// inputs' sizes (--input-shape): a key/value cache's past and its mask
+// must agree in length, which free sizes do not.
 func TestQuantOtherFixturesHeldOut(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(fixtureRoot, "manifest.json"))
 	if err != nil {
@@ -229,7 +253,11 @@ func TestQuantOtherFixturesHeldOut(t *testing.T) {
 				if res.SizeAfter >= res.SizeBefore {
 					t.Errorf("%s: %d → %d bytes", format, res.SizeBefore, res.SizeAfter)
 				}
-				stdout, code = runPare(t, "check", model, out, "--seed", "11", "--samples", "4", "--min-cos", "0.99", "--json")
+				args := []string{"check", model, out, "--seed", "11", "--samples", "4", "--min-cos", "0.99", "--json"}
+				if shapes := refShapes(t, filepath.Join(fixtureRoot, f.RefInputs)); len(shapes) > 1 {
+					args = append(args, "--input-shape", strings.Join(shapes, ";"))
+				}
+				stdout, code = runPare(t, args...)
 				var chk struct {
 					Outputs []struct {
 						Cosine float64 `json:"cosine"`
