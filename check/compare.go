@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -169,6 +170,20 @@ func comparable(ref, cand *ort.Session, outputs []string) ([]string, error) {
 	return outputs, nil
 }
 
+// referenceError is a failed run of the reference model: the inputs
+// are at fault, not the candidate.
+type referenceError struct{ err error }
+
+func (e *referenceError) Error() string { return e.err.Error() }
+func (e *referenceError) Unwrap() error { return e.err }
+
+// ReferenceFailed reports whether err is a run of the reference model
+// that failed on the inputs given.
+func ReferenceFailed(err error) bool {
+	var r *referenceError
+	return errors.As(err, &r)
+}
+
 // runBoth runs the two sessions concurrently on the same feed.
 func runBoth(ctx context.Context, ref, cand *ort.Session, feed map[string]tensor.Dense, names []string) (r, c []tensor.Dense, err error) {
 	done := make(chan error, 1)
@@ -180,7 +195,7 @@ func runBoth(ctx context.Context, ref, cand *ort.Session, feed map[string]tensor
 	r, err = ref.Run(ctx, feed, names)
 	cerr := <-done
 	if err != nil {
-		return nil, nil, fmt.Errorf("reference: %w", err)
+		return nil, nil, fmt.Errorf("reference: %w", &referenceError{err})
 	}
 	if cerr != nil {
 		return nil, nil, fmt.Errorf("candidate: %w", cerr)

@@ -226,6 +226,11 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 	copts.Progress, finish = rowProgress("check")
 	res, err := check.Compare(ctx, ref, cand, src, copts)
 	finish()
+	if err != nil && o.Inputs == "" && check.ReferenceFailed(err) {
+		// Free sizes drawn alike may not fit together (a key/value
+		// cache's past length and its mask's).
+		err = fmt.Errorf("%w (on synthetic inputs, every free size %d: give --inputs data, or --input-shape sizes that fit together)", err, check.DefaultDim)
+	}
 	if res == nil {
 		return nil, err
 	}

@@ -138,3 +138,20 @@ func TestPruneVerifiesOnCalibrationData(t *testing.T) {
 		t.Fatalf("prune --recover kd: exit %d: %s", code, stdout)
 	}
 }
+
+// TestCheckSyntheticSizesThatDoNotFit: pare check without data on a
+// key/value-cache decoding step fails in the reference model (free sizes
+// drawn alike: the mask's length is not the past's plus one), exits as a
+// runtime failure, and says how to give sizes that fit; --input-shape
+// with fitting sizes runs it.
+func TestCheckSyntheticSizesThatDoNotFit(t *testing.T) {
+	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
+	stdout, code := runCLI(t, "check", model, model)
+	if code != exitRuntime || !strings.Contains(stdout, "reference") || !strings.Contains(stdout, "--input-shape") {
+		t.Fatalf("exit %d, want %d naming the reference and --input-shape: %s", code, exitRuntime, stdout)
+	}
+	fit := "attention_mask=1,6;past_k0=1,2,5,16;past_v0=1,2,5,16;past_k1=1,2,5,16;past_v1=1,2,5,16;input_ids=1,1;position_ids=1,1"
+	if stdout, code = runPare(t, "check", model, model, "--input-shape", fit); code != 0 {
+		t.Fatalf("--input-shape %s: exit %d: %s", fit, code, stdout)
+	}
+}
