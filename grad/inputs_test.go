@@ -70,7 +70,9 @@ func ortInputs(t *testing.T, path string, in map[string]tensor.Dense) []float32 
 // attention mask and position or token-type ids besides the ids is
 // translated with every input: on the reference inputs (the second row
 // padded) its outputs are onnxruntime's and PyTorch's, within 1e-5 of
-// their scale; the mask changes the padded row's outputs.
+// their scale; the mask changes the padded row's outputs. The KV-cache
+// decoding step is built for its data's own shapes (the past's length)
+// and its first output, the logits, compared.
 func TestMaskedInputsForwardMatchesOnnxruntime(t *testing.T) {
 	for _, name := range maskedModels {
 		t.Run(name, func(t *testing.T) {
