@@ -24,8 +24,8 @@ type Gram struct {
 // NewGram returns an empty accumulator.
 func NewGram(cols int) *Gram { return &Gram{Cols: cols, S: make([]float64, cols*(cols+1)/2)} }
 
-// GramOf wraps a full row-major Hessian h (n×n, symmetric) as a spent
-// Gram with N = 2, so that (2/N)·S is h itself, bit for bit.
+// GramOf wraps a full row-major Hessian h (n×n, symmetric) as a Gram
+// with N = 2, so that (2/N)·S is h itself, bit for bit.
 func GramOf(h []float64, n int) *Gram {
 	g := NewGram(n)
 	for i := range n {
@@ -59,22 +59,6 @@ func (g *Gram) Add(x []float64) {
 		}
 	}
 	g.N += float64(m)
-}
-
-// TakeHessian returns H = (2/N)·S, row-major with both triangles
-// filled. The Gram is spent: its storage is dropped and rows added after
-// it are lost.
-func (g *Gram) TakeHessian() []float64 {
-	n := g.Cols
-	h := make([]float64, n*n)
-	g.scaledUpper(h)
-	for i := range n {
-		for j := i + 1; j < n; j++ {
-			h[j*n+i] = h[i*n+j]
-		}
-	}
-	g.S = nil
-	return h
 }
 
 // scaledUpper writes the upper triangle of (2/N)·S into the row-major

@@ -2,7 +2,9 @@ package check
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/ort"
@@ -45,6 +47,14 @@ func FromNpy(path string, inputs []ort.ValueInfo) (Source, error) {
 		return nil, dataErr(err)
 	}
 	return &npySource{f: f, feed: feed}, nil
+}
+
+// FromFile is FromNpy for a .npy path, FromNpz for any other.
+func FromFile(path string, inputs []ort.ValueInfo) (Source, error) {
+	if strings.EqualFold(filepath.Ext(path), ".npy") {
+		return FromNpy(path, inputs)
+	}
+	return FromNpz(path, inputs)
 }
 
 // dataErr is a data file error of the rule package calib applies to every

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -47,13 +46,7 @@ func verifyInputs(inputs []ort.ValueInfo, data string) (map[string]tensor.Dense,
 		in, err := Synthesize(inputs, SynthOptions{Samples: verifyBatch, Dim: verifyDim})
 		return in, "synthetic inputs", err
 	}
-	var src Source
-	var err error
-	if strings.EqualFold(filepath.Ext(data), ".npy") {
-		src, err = FromNpy(data, inputs)
-	} else {
-		src, err = FromNpz(data, inputs)
-	}
+	src, err := FromFile(data, inputs)
 	if err != nil {
 		return nil, "", err
 	}

@@ -40,9 +40,8 @@ type Net struct {
 	// objective is set once NewObjective has added a loss: gorgonia
 	// differentiates a graph once.
 	objective bool
-	// tokens: the first input is token ids (held as float64 values).
-	tokens bool
-	// integer: Inputs[i] takes integers (ids, masks, positions).
+	// integer: Inputs[i] takes integers (ids, masks, positions), held
+	// as float64 values; integer[0] means token ids (Tokens).
 	integer []bool
 }
 
@@ -127,7 +126,7 @@ func build(m *graph.Model, shape []int64, given map[string][]int64) (*Net, error
 	t := &translator{m: m, shapes: shapes, g: G.NewGraph(), vals: map[string]*G.Node{}, frozen: map[string]bool{},
 		consts: map[string]G.Value{}, statics: map[string]static{}}
 	first := g.Inputs[0].Name
-	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[first][0]), tokens: integer[0], integer: integer}
+	t.net = &Net{Graph: t.g, byName: map[string]*G.Node{}, model: m, batch: int(dims[first][0]), integer: integer}
 	for _, in := range g.Inputs {
 		d := dims[in.Name]
 		x := G.NewTensor(t.g, G.Float64, len(d), G.WithShape(ints(d)...), G.WithName(in.Name))

@@ -1,5 +1,11 @@
 package grad
 
+import (
+	"slices"
+
+	ptensor "github.com/pare-dev/pare/tensor"
+)
+
 // ChunkRows is the samples per gradient pass for batches of batch
 // rows of the given input shape: the largest divisor of batch within
 // 256 token positions for a token-id input, 8 samples otherwise. The
@@ -23,4 +29,18 @@ func ChunkRows(batch int, shape []int64, tokens bool) int {
 		}
 	}
 	return 1
+}
+
+// ChunkShapes are the shapes of a batch's inputs with chunk rows, for
+// BuildInputs.
+func ChunkShapes(batch map[string]ptensor.Dense, chunk int) map[string][]int64 {
+	out := map[string][]int64{}
+	for name, d := range batch {
+		s := slices.Clone(d.Shape)
+		if len(s) > 0 {
+			s[0] = int64(chunk)
+		}
+		out[name] = s
+	}
+	return out
 }

@@ -144,20 +144,6 @@ func (o *Objective) StepTokens(ids []int64, ref []float32) (float64, error) {
 	return o.step(xs, ref)
 }
 
-// StepBatch is Step on one batch as calibration sources hold it (see
-// Net.ForwardBatch).
-func (o *Objective) StepBatch(d ptensor.Dense, ref []float32) (float64, error) {
-	x, err := batchData(d)
-	if err != nil {
-		return 0, err
-	}
-	xs, err := o.Net.only(x)
-	if err != nil {
-		return 0, err
-	}
-	return o.step(xs, ref)
-}
-
 // StepInputs is Step on one batch of every input, by input name (see
 // Net.ForwardInputs).
 func (o *Objective) StepInputs(in map[string]ptensor.Dense, ref []float32) (float64, error) {

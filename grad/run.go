@@ -25,18 +25,12 @@ func (n *Net) feed(xs []any) error {
 			if n.integer[i] {
 				return fmt.Errorf("grad: float values for input %s, which takes integers", in.Name())
 			}
-			data = make([]float64, len(x))
-			for k, v := range x {
-				data[k] = float64(v)
-			}
+			data = widen(x)
 		case []int64:
 			if !n.integer[i] {
 				return fmt.Errorf("grad: integers for input %s, which takes floats", in.Name())
 			}
-			data = make([]float64, len(x))
-			for k, v := range x {
-				data[k] = float64(v)
-			}
+			data = widen(x)
 		default:
 			return fmt.Errorf("grad: input %s of type %T", in.Name(), x)
 		}
@@ -49,6 +43,15 @@ func (n *Net) feed(xs []any) error {
 		}
 	}
 	return nil
+}
+
+// widen copies one input's values into the float64 the net computes in.
+func widen[T float32 | int64](x []T) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
 }
 
 // only wraps the values of a model's only input.
@@ -78,20 +81,6 @@ func (n *Net) Forward(x []float32) ([]float64, error) {
 // ([batch, seq], flattened) and returns its output, flattened.
 func (n *Net) ForwardTokens(ids []int64) ([]float64, error) {
 	xs, err := n.only(ids)
-	if err != nil {
-		return nil, err
-	}
-	return n.run(xs)
-}
-
-// ForwardBatch runs one batch as calibration sources hold it: float32
-// values for a float input, int64 or int32 token ids for a token input.
-func (n *Net) ForwardBatch(d ptensor.Dense) ([]float64, error) {
-	x, err := batchData(d)
-	if err != nil {
-		return nil, err
-	}
-	xs, err := n.only(x)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +139,7 @@ func batchData(d ptensor.Dense) (any, error) {
 }
 
 // Tokens reports whether the model's first input is token ids.
-func (n *Net) Tokens() bool { return n.tokens }
+func (n *Net) Tokens() bool { return n.integer[0] }
 
 // run runs the forward pass on xs, in chunks of the net's batch when
 // they hold several, and returns the outputs in order.
@@ -191,13 +180,8 @@ func (n *Net) chunks(xs []any) ([][]any, error) {
 	k := 0
 	for i, x := range xs {
 		size := n.Inputs[i].Shape().TotalSize()
-		var count int
-		switch x := x.(type) {
-		case []float32:
-			count = len(x)
-		case []int64:
-			count = len(x)
-		default:
+		count, ok := valueCount(x)
+		if !ok {
 			return nil, fmt.Errorf("grad: input %s of type %T", n.Inputs[i].Name(), x)
 		}
 		if count == 0 || count%size != 0 || (i > 0 && count != k*size) {
@@ -212,15 +196,33 @@ func (n *Net) chunks(xs []any) ([][]any, error) {
 		out[c] = make([]any, len(xs))
 		for i, x := range xs {
 			size := n.Inputs[i].Shape().TotalSize()
-			switch x := x.(type) {
-			case []float32:
-				out[c][i] = x[c*size : (c+1)*size]
-			case []int64:
-				out[c][i] = x[c*size : (c+1)*size]
-			}
+			out[c][i] = valueRange(x, c*size, (c+1)*size)
 		}
 	}
 	return out, nil
+}
+
+// valueCount is the number of values of one input's float32 or int64
+// slice; false for another type.
+func valueCount(x any) (int, bool) {
+	switch x := x.(type) {
+	case []float32:
+		return len(x), true
+	case []int64:
+		return len(x), true
+	}
+	return 0, false
+}
+
+// valueRange is x[lo:hi] of one input's float32 or int64 slice.
+func valueRange(x any, lo, hi int) any {
+	switch x := x.(type) {
+	case []float32:
+		return x[lo:hi]
+	case []int64:
+		return x[lo:hi]
+	}
+	return nil
 }
 
 // floats copies a float64 value out of gorgonia.

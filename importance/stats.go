@@ -118,9 +118,9 @@ func captureLayerInputs(ctx context.Context, m *graph.Model, d Data, layers map[
 	})
 }
 
-// Hessians returns the input statistics per layer, whose
-// TakeHessian is H = (2/n) Σ x xᵀ, from calibration data or, data-free,
-// from BatchNormalization statistics. notes says which layers had no
+// Hessians returns the input statistics per layer, whose Hessian is
+// H = (2/n) Σ x xᵀ (Gram.TakeDampedInverse inverts it), from calibration
+// data or, data-free, from BatchNormalization statistics. notes says which layers had no
 // statistics.
 func Hessians(ctx context.Context, m *graph.Model, d Data, layers map[string]*calib.Layer) (map[string]*calib.Gram, []string, error) {
 	out := map[string]*calib.Gram{}

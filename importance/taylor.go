@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
@@ -49,12 +48,7 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 	// float64 tape holds one chunk, as the distillation's does.
 	_, isFloat := lead.Data.([]float32)
 	chunk := grad.ChunkRows(int(lead.Shape[0]), lead.Shape, !isFloat)
-	shapes := map[string][]int64{}
-	for name, d := range first {
-		shapes[name] = slices.Clone(d.Shape)
-		shapes[name][0] = int64(chunk)
-	}
-	net, err := grad.BuildInputs(m, shapes)
+	net, err := grad.BuildInputs(m, grad.ChunkShapes(first, chunk))
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}

@@ -95,7 +95,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if chunk <= 0 || batch%chunk != 0 {
 		chunk = grad.ChunkRows(batch, shape, tokens)
 	}
-	student, err := grad.BuildInputs(m, chunkShapes(sample, chunk))
+	student, err := grad.BuildInputs(m, grad.ChunkShapes(sample, chunk))
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
@@ -273,19 +273,6 @@ func linearHead(m *graph.Model) bool {
 		}
 	}
 	return false
-}
-
-// chunkShapes are the shapes of a batch's inputs with chunk rows.
-func chunkShapes(batch map[string]tensor.Dense, chunk int) map[string][]int64 {
-	out := map[string][]int64{}
-	for name, d := range batch {
-		s := slices.Clone(d.Shape)
-		if len(s) > 0 {
-			s[0] = int64(chunk)
-		}
-		out[name] = s
-	}
-	return out
 }
 
 // checkEvery is the steps between held-out checkpoints.

@@ -199,10 +199,8 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 
 	var src check.Source
 	switch {
-	case strings.EqualFold(filepath.Ext(o.Inputs), ".npy"):
-		src, err = check.FromNpy(o.Inputs, ref.Inputs())
 	case o.Inputs != "":
-		src, err = check.FromNpz(o.Inputs, ref.Inputs())
+		src, err = check.FromFile(o.Inputs, ref.Inputs())
 	default:
 		in, serr := check.Synthesize(ref.Inputs(), check.SynthOptions{
 			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh, Shapes: o.InputShapes,
