@@ -149,6 +149,9 @@ func (s *Segments) segmentModel(nodes []*graph.Node, feeds, outs []string) (*onn
 		OpsetImport: s.m.Proto.OpsetImport,
 		Functions:   s.m.Proto.Functions,
 		Graph:       gp,
+		// A pruned cache's kept positions (ioslice): the segment's graph
+		// inputs are fed the original's data.
+		MetadataProps: s.m.Proto.MetadataProps,
 	}
 	return mp, nil
 }

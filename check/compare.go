@@ -78,6 +78,13 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 		if err != nil {
 			return nil, fmt.Errorf("check: rows %d-%d: %w", at, end-1, err)
 		}
+		// A candidate whose cache lost heads is compared on the
+		// reference's kept positions (ioslice).
+		for j, name := range names {
+			if r[j], err = cand.Kept().Slice(name, r[j]); err != nil {
+				return nil, fmt.Errorf("check: %w: %v", ErrIncompatible, err)
+			}
+		}
 		if at == 0 && o.Labels != nil {
 			if labelIdx, err = pickLabelOutput(names, r, o.LabelOutput); err != nil {
 				return nil, err

@@ -15,12 +15,14 @@ func TestCountFixtures(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			m := loadFixture(t, f)
 			if len(m.SymbolicSizes()) > 0 {
-				// With symbolic image sizes the Convs cannot be counted.
+				// With symbolic image sizes the Convs cannot be counted; a
+				// decoder's symbolic cache length counts as one, as its
+				// sequence does.
 				c, err := graph.Count(m)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(c.Uncounted) == 0 {
+				if len(c.Uncounted) == 0 && f.Kind != "decoder" {
 					t.Errorf("symbolic sizes %v, yet every node counted", m.SymbolicSizes())
 				}
 				fixRefSizes(t, f, m)

@@ -21,6 +21,7 @@ type fixture struct {
 	ValueInfo      bool   `json:"value_info"`
 	OnnxParamElems int64  `json:"onnx_param_elems"`
 	RefInputs      string `json:"ref_inputs"`
+	Kind           string `json:"kind"`
 }
 
 // fixRefSizes fixes the symbolic image sizes of a fixture (height and

@@ -48,6 +48,12 @@ func InferShapesWith(m *Model, opts InferOptions) (*Shapes, error) {
 		for _, out := range n.Proto.Output {
 			if d, ok := declared[out]; ok {
 				s.reconcile(out, d, true)
+			} else if d, ok := outputs[out]; ok && !opts.IgnoreValueInfo {
+				// A graph output's declaration is reconciled as its
+				// producer runs, so that what reads it downstream sees
+				// the declared symbols (a KV cache's "total" length,
+				// which a Concat of past and new keys cannot name).
+				s.reconcile(out, d, true)
 			}
 		}
 	}

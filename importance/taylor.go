@@ -7,6 +7,7 @@ import (
 
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/tensor"
 )
@@ -33,7 +34,16 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 		return nil, fmt.Errorf("importance: taylor needs calibration data")
 	}
 	batch := min(d.Src.Fit(taylorBatch), d.Src.Len())
+	// A model pruned by an earlier step may have a cache with fewer
+	// heads than the data (ioslice).
+	kept, err := ioslice.FromModel(m.Proto)
+	if err != nil {
+		return nil, fmt.Errorf("importance: taylor: %w", err)
+	}
 	first, err := d.Src.Batch(0, batch)
+	if err == nil {
+		first, err = kept.SliceAll(first)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("importance: taylor: %w", err)
 	}
@@ -75,6 +85,10 @@ func NewTaylor(ctx context.Context, m *graph.Model, d Data) (*Taylor, error) {
 		if rows := int(x.Shape[0]); rows != batch {
 			skipped += rows
 			return nil
+		}
+		in, err := kept.SliceAll(in)
+		if err != nil {
+			return err
 		}
 		ref, err := net.ForwardInputs(in)
 		if err != nil {

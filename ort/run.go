@@ -108,6 +108,10 @@ func shapeFits(shape, dims []int64) bool {
 
 // inputValues validates inputs and wraps them in model order.
 func (s *Session) inputValues(inputs map[string]tensor.Dense) ([]ort.Value, error) {
+	inputs, err := s.kept.SliceAll(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: %w: %s", s.name, ErrInput, err)
+	}
 	if err := s.checkInputs(inputs); err != nil {
 		return nil, err
 	}

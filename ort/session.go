@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/pare-dev/pare/ioslice"
 )
 
 // Session is one onnxruntime inference session. Its methods are safe for
@@ -19,6 +21,9 @@ type Session struct {
 	// where each model output is read from (see adapt.go).
 	nOut     int
 	adapters []adapter
+	// kept maps the original model's inputs and outputs onto a pruned
+	// model's (ioslice): inputs of the original's sizes are sliced.
+	kept ioslice.Map
 
 	mu     sync.Mutex
 	closed bool
@@ -98,8 +103,32 @@ func newSession(name string, model []byte, path string, opts Options) (*Session,
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: %w: %s", name, ErrModel, oneLine(err.Error()))
 	}
+	if s.kept, err = keptPositions(s.sess); err != nil {
+		s.sess.Destroy()
+		return nil, fmt.Errorf("ort: %s: %w: %s", name, ErrModel, err)
+	}
 	return s, nil
 }
+
+// keptPositions reads the ioslice map from the model's custom metadata.
+func keptPositions(sess *ort.DynamicAdvancedSession) (ioslice.Map, error) {
+	md, err := sess.GetModelMetadata()
+	if err != nil {
+		return nil, err
+	}
+	defer md.Destroy()
+	v, ok, err := md.LookupCustomMetadataMap(ioslice.Key)
+	if err != nil || !ok {
+		return ioslice.Map{}, err
+	}
+	return ioslice.Parse(v)
+}
+
+// Kept maps the original model's inputs and outputs onto this one's
+// when it is a pruned model whose interface lost positions (a KV cache
+// with fewer heads); empty otherwise. Run slices inputs given at the
+// original's sizes.
+func (s *Session) Kept() ioslice.Map { return s.kept }
 
 // readInfo asks onnxruntime for the model's inputs and outputs. It builds
 // a throwaway session, so graph optimisation is turned off to keep it
@@ -142,4 +171,17 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	return s.sess.Destroy()
+}
+
+// InputsOfFile describes the inputs of the model file at path without
+// building a session to run it.
+func InputsOfFile(path string) ([]ValueInfo, error) {
+	if err := Init(""); err != nil {
+		return nil, err
+	}
+	ins, _, err := readInfo(nil, path)
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: %w: %s", path, ErrModel, oneLine(err.Error()))
+	}
+	return infoFrom(ins), nil
 }

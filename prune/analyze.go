@@ -23,6 +23,10 @@ type Options struct {
 	// key/value head with its query heads) instead of query heads inside
 	// every KV group (op_reshape.go, repeatsKV).
 	KVGroups bool
+	// KeepInterface freezes channels that reach the model's inputs and
+	// outputs even where they are a KV cache's heads, which are otherwise
+	// pruned with the cache's declared sizes rewritten (iface.go).
+	KeepInterface bool
 }
 
 // DimRef names one axis of a value.
@@ -117,6 +121,8 @@ type Analysis struct {
 	latency   LatencyModel           // for Target "latency" (latency.go); nil without
 
 	filled map[string]bool // constant fills shared by deduplication (unshare.go)
+
+	cacheAxes []ioAxis // KV-cache inputs and present outputs whose heads may shrink (iface.go)
 }
 
 type unitRef struct{ group, index int }
@@ -160,9 +166,7 @@ func Analyze(m *graph.Model, opts Options) (*Analysis, error) {
 		}
 	}
 	a.settleExposures()
-	for _, out := range a.g.Outputs {
-		a.freezeValue(out.Name, "reaches graph output "+out.Name)
-	}
+	a.settleOutputs()
 	a.buildGroups()
 	a.buildSegments()
 	a.buildCovers()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/onnx"
 )
 
@@ -20,6 +21,7 @@ type applier struct {
 	pruned   map[int32]bool  // class roots removed
 	private  map[string]bool // constants copied for one node
 	unshared map[string]int  // shared fill → readers given a copy
+	io       ioslice.Map     // kept interface positions, nil until an interface axis shrinks (iface.go)
 }
 
 // kept returns the kept mask of a label array.
@@ -127,6 +129,11 @@ func (a *Analysis) Apply(keep map[int][]int) error {
 	}
 	for _, e := range a.edits {
 		if err := e.apply(ap); err != nil {
+			return err
+		}
+	}
+	if ap.io != nil {
+		if err := ap.io.Write(a.Model.Proto); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,12 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 	if axis < 0 {
 		return fmt.Errorf("%w: axis out of range", graph.ErrInvalidModel)
 	}
+	// Only channels on the concat axis itself need every input's size
+	// there (a KV cache appends along a sequence of unknown length).
+	onAxis := false
+	for _, in := range n.Proto.Input {
+		onAxis = onAxis || a.lab(in)[axis] != nil
+	}
 	out := append([]int64{}, a.shape(n.Input(0))...)
 	out[axis] = 0
 	var cat []int32
@@ -58,7 +64,7 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		} else {
 			out[axis] = -1
 		}
-		if cat != nil || labeled {
+		if onAxis {
 			switch l := a.lab(in)[axis]; {
 			case l != nil:
 				cat = append(cat, l...)
@@ -94,12 +100,16 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		}
 		fixed := false
 		for _, in := range n.Proto.Input {
-			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) {
+			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) && !a.cacheInput(in, ax, l, n) {
 				fixed = true
 			}
 		}
 		if fixed {
-			a.freeze(l, n.Name()+": concatenated with a fixed tensor")
+			why := n.Name() + ": concatenated with a fixed tensor"
+			if in := a.fixedGraphInput(n, ax); in != "" && a.opts.KeepInterface {
+				why = n.Name() + ": concatenated with graph input " + in + " (--keep-interface)"
+			}
+			a.freeze(l, why)
 			continue
 		}
 		a.setLab(y, ax, l)

@@ -15,7 +15,10 @@ import (
 //   - --kv-groups (Options.KVGroups): an index is a whole KV group, its
 //     key and value heads and its rep query heads; num_heads and
 //     kv_num_heads are rewritten (rep is unchanged). A past/present KV
-//     cache carries the KV head axis and freezes the groups;
+//     cache [batch, Hkv, seq, D] carries the KV head axis: when the past
+//     is a graph input read by this node alone it is sliced with the
+//     groups, as are the present outputs (iface.go); otherwise the
+//     groups freeze;
 //   - --heads: every KV head stays and an index is query slot j, the
 //     j-th query head of every KV group, so each group loses the same
 //     query heads; num_heads becomes Hkv × kept slots. The key/value
@@ -71,7 +74,10 @@ func analyzeContribGQA(a *Analysis, n *graph.Node) error {
 		for _, e := range units {
 			a.markRole(e, roleKVGroup)
 		}
-		blocked = a.headsBlocked(n, []int{3, 4, 12, 13}, []int{1, 2, 3})
+		blocked = a.headsBlocked(n, []int{12, 13}, []int{3})
+		if blocked == "" {
+			blocked = a.gqaCache(n, units)
+		}
 		attr = []keptAttr{{n, "num_heads", units, rep}, {n, "kv_num_heads", units, 1}}
 	} else {
 		units = a.newElems(int(rep), name)
@@ -138,4 +144,29 @@ func sameDims(s, want []int64) bool {
 		}
 	}
 	return true
+}
+
+// gqaCache labels the KV head axis of the past (inputs 3 and 4) and
+// present (outputs 1 and 2) caches with the KV groups, or says why the
+// groups cannot be removed from them.
+func (a *Analysis) gqaCache(n *graph.Node, units []int32) string {
+	for _, i := range []int{3, 4} {
+		if p := n.Input(i); p != "" && !a.cacheInput(p, 1, units, n) {
+			why := "is not a graph input read by this node alone"
+			if a.opts.KeepInterface {
+				why = "is part of the model's interface (--keep-interface)"
+			}
+			return fmt.Sprintf("%s: the past state %s %v has the KV head axis and %s", n.Name(), p, a.shape(p), why)
+		}
+	}
+	for _, i := range []int{1, 2} {
+		if !a.used(n, i) {
+			continue
+		}
+		if p := n.Output(i); a.opts.KeepInterface && a.g.Value(p).IsOutput {
+			return fmt.Sprintf("%s: the present state %s has the KV head axis and is part of the model's interface (--keep-interface)", n.Name(), p)
+		}
+		a.cacheOutput(n.Output(i), 1, units)
+	}
+	return ""
 }

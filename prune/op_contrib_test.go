@@ -99,12 +99,14 @@ func TestContribLayers(t *testing.T) {
 		case strings.Contains(f.Name, "gqa"):
 			all = append(all, setting{"kv-groups-0.5", prune.Options{KVGroups: true}, kv})
 		case strings.Contains(f.Name, "decoder"):
-			// Its KV cache is a graph output: KV groups freeze, naming
-			// the attention node and the cache; --heads keeps every KV
-			// head and prunes.
-			t.Run(f.Name+"/kv-groups-frozen", func(t *testing.T) {
-				wantFrozen(t, kindGroups(t, prunetest.Clone(t, m), prune.Options{KVGroups: true}, prune.KindKVGroups),
-					"gqa: the present state", "present_key")
+			// Its KV cache is a graph input and output: KV groups prune
+			// with the cache's head axis (checked below); with the
+			// interface kept they freeze, naming the attention node and
+			// the cache; --heads keeps every KV head and prunes.
+			all = append(all, setting{"kv-groups-0.5", prune.Options{KVGroups: true}, kv})
+			t.Run(f.Name+"/kv-groups-keep-interface", func(t *testing.T) {
+				wantFrozen(t, kindGroups(t, prunetest.Clone(t, m), prune.Options{KVGroups: true, KeepInterface: true}, prune.KindKVGroups),
+					"gqa: the present state", "present_key", "--keep-interface")
 			})
 		}
 		for _, st := range all {
@@ -137,6 +139,14 @@ func TestContribLayers(t *testing.T) {
 				// B as K·N, quantization scales and zero points not).
 				if r.Plan.Before.Params != r.ParamsBefore || r.Plan.After.Params != r.ParamsAfter {
 					t.Errorf("plan params %d → %d, graph.Count %d → %d", r.Plan.Before.Params, r.Plan.After.Params, r.ParamsBefore, r.ParamsAfter)
+				}
+				if strings.Contains(f.Name, "decoder") && st.opts.KVGroups {
+					// Every present cache lost the removed KV heads.
+					for _, o := range m.Graph.Outputs {
+						if strings.Contains(o.Name, "present") && len(r.Interface[o.Name]) != 1 {
+							t.Errorf("cache output %s: kept positions %v, want its KV head axis", o.Name, r.Interface[o.Name])
+						}
+					}
 				}
 				t.Log(r)
 			})

@@ -202,23 +202,36 @@ func wantFrozen(t *testing.T, gs []*prune.Group, why ...string) {
 
 // gqaGraph: x → Q/K/V MatMuls → GroupQueryAttention (4 heads, 2 KV
 // heads, head 4) → MatMul, with a past KV cache as graph inputs when past.
-func gqaGraph(t *testing.T, past bool) *graph.Model {
+func gqaGraph(t *testing.T, past bool) *graph.Model { return gqaGraphHead(t, past, 4, 3) }
+
+// gqaGraphHead is gqaGraph with heads of d channels (onnxruntime's
+// kernel runs multiples of 8) and seq new positions after a past cache
+// of 5 (seq 1 is a decoding step, which onnxruntime runs).
+func gqaGraphHead(t *testing.T, past bool, d, seq int64) *graph.Model {
 	t.Helper()
 	b := build.New(17).Import(ms, 1)
-	x := b.Input("x", f32, 1, 3, 8)
-	q := b.Node("MatMul", []string{x, initRand(b, "wq", 1, 8, 16)})
-	k := b.Node("MatMul", []string{x, initRand(b, "wk", 2, 8, 8)})
-	v := b.Node("MatMul", []string{x, initRand(b, "wv", 3, 8, 8)})
+	x := b.Input("x", f32, 1, seq, 8)
+	q := b.Node("MatMul", []string{x, initRand(b, "wq", 1, 8, 4*d)})
+	k := b.Node("MatMul", []string{x, initRand(b, "wk", 2, 8, 2*d)})
+	v := b.Node("MatMul", []string{x, initRand(b, "wv", 3, 8, 2*d)})
 	pk, pv := "", ""
 	if past {
-		pk, pv = b.Input("past_key", f32, 1, 2, 5, 4), b.Input("past_value", f32, 1, 2, 5, 4)
+		pk, pv = b.Input("past_key", f32, 1, 2, 5, d), b.Input("past_value", f32, 1, 2, 5, d)
 	}
-	seqlens := b.InitTensor(graph.NewTensor("seqlens", onnx.TensorProto_INT32, []int64{1}, []byte{7, 0, 0, 0}))
-	total := b.InitTensor(graph.NewTensor("total", onnx.TensorProto_INT32, nil, []byte{8, 0, 0, 0}))
-	ctx := msNode(b, "GroupQueryAttention", []string{q, k, v, pk, pv, seqlens, total}, 1,
-		build.Int("num_heads", 4), build.Int("kv_num_heads", 2))[0]
-	y := b.Node("MatMul", []string{ctx, initRand(b, "wo", 4, 16, 8)})
-	b.Output(y, f32, 1, 3, 8)
+	seqlens := b.InitTensor(graph.NewTensor("seqlens", onnx.TensorProto_INT32, []int64{1}, []byte{byte(4 + seq), 0, 0, 0}))
+	total := b.InitTensor(graph.NewTensor("total", onnx.TensorProto_INT32, nil, []byte{byte(5 + seq), 0, 0, 0}))
+	outs := 1
+	if past {
+		outs = 3 // present key and value, which the kernel attends over
+	}
+	att := msNode(b, "GroupQueryAttention", []string{q, k, v, pk, pv, seqlens, total}, outs,
+		build.Int("num_heads", 4), build.Int("kv_num_heads", 2))
+	y := b.Node("MatMul", []string{att[0], initRand(b, "wo", 4, 4*d, 8)})
+	b.Output(y, f32, 1, seq, 8)
+	if past {
+		b.Output(att[1], f32, 1, 2, 5+seq, d)
+		b.Output(att[2], f32, 1, 2, 5+seq, d)
+	}
 	m, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -227,14 +240,22 @@ func gqaGraph(t *testing.T, past bool) *graph.Model {
 }
 
 // TestContribFreezes: what pare cannot rewrite freezes with a reason
-// naming the node: a KV cache under --kv-groups (the cache has the KV
-// head axis) while query heads inside KV groups still prune; a past
+// naming the node: a KV cache under --kv-groups with --keep-interface
+// (the cache has the KV head axis) while query heads inside KV groups
+// still prune; a past
 // state of MultiHeadAttention; MultiHeadAttention's packed QKV form;
 // MatMulNBits input channels under g_idx.
 func TestContribFreezes(t *testing.T) {
 	t.Run("gqa-past-kv-groups", func(t *testing.T) {
+		// The cache is a graph input: KV groups prune with it unless the
+		// interface is kept.
+		for _, g := range kindGroups(t, gqaGraph(t, true), prune.Options{KVGroups: true}, prune.KindKVGroups) {
+			if g.Frozen || g.Size != 2 {
+				t.Errorf("KV groups with a past cache as graph input: %+v, want 2 prunable", g)
+			}
+		}
 		m := gqaGraph(t, true)
-		wantFrozen(t, kindGroups(t, m, prune.Options{KVGroups: true}, prune.KindKVGroups), "GroupQueryAttention_4", "past state past_key")
+		wantFrozen(t, kindGroups(t, m, prune.Options{KVGroups: true, KeepInterface: true}, prune.KindKVGroups), "GroupQueryAttention_4", "past state past_key", "--keep-interface")
 		for _, g := range kindGroups(t, gqaGraph(t, true), prune.Options{}, prune.KindHeads) {
 			if g.Frozen || g.Size != 2 {
 				t.Errorf("query slots with a KV cache: %+v, want 2 prunable", g)

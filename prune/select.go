@@ -54,6 +54,10 @@ type Settings struct {
 	// KVGroups records that the analysis ran with Options.KVGroups
 	// (--kv-groups), so that a plan replays with it.
 	KVGroups bool `json:"kv_groups,omitempty"`
+	// KeepInterface records that the analysis ran with
+	// Options.KeepInterface (a KV cache's heads frozen), so that a
+	// replay analyses alike.
+	KeepInterface bool `json:"keep_interface,omitempty"`
 	// nearest: a latency target under default rounding takes the
 	// rounded selection closest to the target rather than failing
 	// (Select).

@@ -9,6 +9,7 @@ import (
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -78,6 +79,15 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err != nil {
 		return nil, err
 	}
+	// The teacher takes the data as it is; a student whose cache lost
+	// heads takes its kept positions (ioslice).
+	kept, err := ioslice.FromModel(m.Proto)
+	if err != nil {
+		return nil, err
+	}
+	if sample, err = kept.SliceAll(sample); err != nil {
+		return nil, fmt.Errorf("recover kd: %w", err)
+	}
 	// The first input sets the shape (the pixels, or the token ids
 	// beside which an export's mask and positions take the same axes).
 	input := m.Graph.Inputs[0].Name
@@ -131,6 +141,9 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		}
 		ref, err := tch.outputs(ctx, in)
 		if err != nil {
+			return err
+		}
+		if in, err = kept.SliceAll(in); err != nil {
 			return err
 		}
 		xs, refs = append(xs, in), append(refs, ref)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/latency"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/progress"
@@ -43,6 +44,9 @@ type pruneOptions struct {
 	Criteria pruner.Config
 	HeadDim  bool
 	KVGroups bool
+	// KeepInterface freezes a KV cache's heads instead of shrinking the
+	// model's cache inputs and outputs.
+	KeepInterface bool
 	// NoVerify skips running the result in onnxruntime before writing.
 	NoVerify bool
 	OrtLib   string
@@ -80,8 +84,11 @@ type pruneResult struct {
 	FrozenGroups int                `json:"frozen_groups"`
 	// Notes are the criterion's and recovery steps' remarks;
 	// ForwardPasses counts zeroth-order model runs.
-	Notes         []string `json:"notes,omitempty"`
-	ForwardPasses int      `json:"forward_passes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// Interface lists the model inputs and outputs that lost positions
+	// (a KV cache's heads), with the original positions kept.
+	Interface     ioslice.Map `json:"interface,omitempty"`
+	ForwardPasses int         `json:"forward_passes,omitempty"`
 	// Search is the default search's candidates, their held-out scores
 	// and the one picked (--calib without a criterion).
 	Search *pruner.Search `json:"search,omitempty"`
@@ -165,6 +172,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.BoolFlag{Name: "keep-interface", Usage: "never change the model's input and output sizes: a KV cache's heads (past/present) freeze instead of shrinking with the removed KV groups or head dims"},
 			&cli.StringFlag{Name: "obs-order", Value: importance.OBSGreedy, Usage: "obs: greedy (remove a group's channels one at a time, re-costing the rest after each optimal update) or one-shot (cost every channel as if it alone went)", Validator: func(v string) error {
 				if !slices.Contains(importance.OBSOrders, v) {
 					return fmt.Errorf("--obs-order %q: want one of %s", v, strings.Join(importance.OBSOrders, ", "))
@@ -376,8 +384,9 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	// A plan made with --head-dim replays with it.
 	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
 	kvGroups := o.KVGroups || (plan != nil && plan.Settings.KVGroups)
+	keepIO := o.KeepInterface || (plan != nil && plan.Settings.KeepInterface)
 	progress.Report(ctx, "analysis", 0, 0)
-	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups})
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups, KeepInterface: keepIO})
 	if err != nil {
 		return err
 	}
@@ -403,6 +412,10 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	cfg := o.Criteria
 	cfg.Settings, cfg.Norm, cfg.DryRun = o.Settings, o.Norm, o.DryRun
+	ioBefore, err := ioslice.FromModel(m.Proto)
+	if err != nil {
+		return err
+	}
 	var out *pruner.Outcome
 	switch {
 	case o.Search && plan == nil:
@@ -439,6 +452,16 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		res.After = modelSize{Params: out.Plan.After.Params, MACs: out.Plan.After.MACs}
 	}
 	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
+	if !o.DryRun {
+		ioAfter, err := ioslice.FromModel(m.Proto)
+		if err != nil {
+			return err
+		}
+		if ch := ioslice.Changes(ioBefore, ioAfter); len(ch) > 0 {
+			res.Interface = ch
+			res.Notes = append(res.Notes, "interface: "+ch.Summary())
+		}
+	}
 	if latencyNote != "" {
 		p := out.Plan
 		res.Notes = append(res.Notes, latencyNote, fmt.Sprintf("latency estimate (onnxruntime, batch 1, one thread): %.0f µs → %.0f µs (%.2f×)",
@@ -698,7 +721,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Norm:   cmd.String("norm"),
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
-		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"),
+		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"), KeepInterface: cmd.Bool("keep-interface"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
 		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"), OBSOrderSet: cmd.IsSet("obs-order"),
 		Criteria: pruner.Config{
@@ -711,6 +734,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	}
 	opts.Settings.PruneEmbed = cmd.Bool("prune-embed")
 	opts.Settings.HeadDim = opts.HeadDim
+	opts.Settings.KeepInterface = opts.KeepInterface
 	opts.Settings.KVGroups = opts.KVGroups
 	headKind := prune.KindHeads
 	if opts.HeadDim {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/importance"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
@@ -30,6 +31,9 @@ type Result struct {
 	MaxRelDiff    float64
 	Exact         bool // every pruned group is exact (no normalisation statistics change)
 	RemovedGroups int
+	// Interface is what the pruned model's inputs and outputs keep of
+	// the dense model's (a KV cache's heads), empty when they are whole.
+	Interface ioslice.Map
 }
 
 // DeadOracle prunes a copy of m with settings s (criterion scores,
@@ -108,6 +112,14 @@ func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense,
 	want := RunWith(t, m, in, ro)
 	ref := RunWith(t, dead, in, ro)
 	got := RunWith(t, pruned, in, ro)
+	// A KV cache that lost heads is compared on the dense model's kept
+	// positions; its session was fed them the same way (ioslice).
+	io, err := ioslice.FromModel(pruned.Proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ref = SliceOutputs(t, m, io, want), SliceOutputs(t, m, io, ref)
+	res.Interface = io
 	for i := range want {
 		if !slices.Equal(got[i].Shape, want[i].Shape) {
 			t.Fatalf("output %d: pruned shape %v, dense %v", i, got[i].Shape, want[i].Shape)
@@ -286,6 +298,20 @@ func RunWith(t testing.TB, m *graph.Model, in map[string]tensor.Dense, ro ort.Op
 	return out
 }
 
+// SliceOutputs restricts outputs of m, in m's output order, to the
+// positions io keeps.
+func SliceOutputs(t testing.TB, m *graph.Model, io ioslice.Map, outs []tensor.Dense) []tensor.Dense {
+	t.Helper()
+	res := make([]tensor.Dense, len(outs))
+	for i, o := range outs {
+		var err error
+		if res[i], err = io.Slice(m.Graph.Outputs[i].Name, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res
+}
+
 // MaxRelDiff is max |a−b| / max |b| over all outputs (shapes must match).
 func MaxRelDiff(t testing.TB, a, b []tensor.Dense) float64 {
 	t.Helper()
@@ -306,7 +332,11 @@ func MaxRelDiff(t testing.TB, a, b []tensor.Dense) float64 {
 			t.Fatal(err)
 		}
 		for j := range x {
-			worst = max(worst, math.Abs(x[j]-y[j]))
+			d := math.Abs(x[j] - y[j])
+			if math.IsNaN(d) {
+				return math.Inf(1) // NaN must fail every tolerance
+			}
+			worst = max(worst, d)
 			scale = max(scale, math.Abs(y[j]))
 		}
 	}

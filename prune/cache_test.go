@@ -1,0 +1,135 @@
+package prune_test
+
+import (
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/prune/prunetest"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// TestKVCacheKVGroups: one decoding step of a Llama exported by torch
+// 1.13 with its key/value cache as graph inputs (past_k0 … [batch, 2,
+// past, 16], appended by a Concat) and outputs (present_k0 …). Whole KV
+// groups prune with the cache's head axis: the pruned model, fed the
+// dense cache's kept heads, matches the dense model with the removed
+// groups zeroed, and declares one KV head in every past and present.
+// Query heads inside the groups (--heads) leave the cache whole. With
+// --keep-interface the KV groups freeze, naming the cache.
+func TestKVCacheKVGroups(t *testing.T) {
+	path := filepath.Join(fixtureDir, "models", "llama_kv_nano_op17.onnx")
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := tensor.ReadNpz(filepath.Join(fixtureDir, "ref", "llama_kv_nano_op17.inputs.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8}
+	kv := base
+	kv.KVGroups = true
+	kv.KindRatios = map[string]float64{prune.KindKVGroups: 0.5}
+	r := prunetest.DeadOracle(t, m, in, prune.Options{KVGroups: true}, kv)
+	if !r.Exact {
+		t.Errorf("an inexact group was pruned: %v", r)
+	}
+	var cache []string
+	for _, v := range slices.Concat(m.Graph.Inputs, m.Graph.Outputs) {
+		if len(v.Name) > 4 && (v.Name[:4] == "past" || v.Name[:4] == "pres") {
+			cache = append(cache, v.Name)
+		}
+	}
+	if len(cache) != 8 {
+		t.Fatalf("cache values %v, want 4 past and 4 present", cache)
+	}
+	for _, name := range cache {
+		axes := r.Interface[name]
+		if len(axes) != 1 || axes[0].Axis != 1 || axes[0].Of != 2 || len(axes[0].Keep) != 1 {
+			t.Errorf("%s: kept positions %+v, want 1 of the 2 KV heads on axis 1", name, axes)
+		}
+	}
+	if len(r.Interface) != len(cache) {
+		t.Errorf("interface changes %v, want only the cache", r.Interface)
+	}
+	t.Log(r)
+
+	heads := base
+	heads.KindRatios = map[string]float64{prune.KindHeads: 0.5}
+	if r := prunetest.DeadOracle(t, m, in, prune.Options{}, heads); len(r.Interface) != 0 {
+		t.Errorf("query heads changed the interface: %v", r.Interface)
+	}
+
+	an, err := prune.Analyze(prunetest.Clone(t, m), prune.Options{KVGroups: true, KeepInterface: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, g := range an.Groups {
+		if !strings.Contains(g.Name, "_proj") || strings.Contains(g.Name, "mlp") {
+			continue
+		}
+		if !g.Frozen {
+			t.Errorf("attention group %s prunable with the interface kept", g.Name)
+		}
+		if strings.Contains(g.Reason, "graph input past_") && strings.Contains(g.Reason, "--keep-interface") {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Error("no frozen attention group names the cache and --keep-interface")
+	}
+}
+
+// TestGQAPastCacheKVGroups: one decoding step of GroupQueryAttention
+// with its past key and value as graph inputs (onnxruntime-genai's
+// decoders): whole KV groups prune with the cache and match the
+// dead-group oracle in onnxruntime when fed the dense cache's kept heads.
+func TestGQAPastCacheKVGroups(t *testing.T) {
+	m := gqaGraphHead(t, true, 8, 1)
+	in := randomFeed(t, 5, map[string][]int64{"x": {1, 1, 8}, "past_key": {1, 2, 5, 8}, "past_value": {1, 2, 5, 8}})
+	// The oracle proves something only if the cache is read.
+	other := randomFeed(t, 6, map[string][]int64{"past_key": {1, 2, 5, 8}, "past_value": {1, 2, 5, 8}})
+	other["x"] = in["x"]
+	if d := maxRelDiff(t, run(t, m, in), run(t, m, other)); d < 1e-3 {
+		t.Fatalf("another past cache moved the output by %.3g: the cache is not read", d)
+	}
+	for keep := range 2 {
+		s := prune.Settings{Criterion: "random", Seed: uint64(keep), Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+			KVGroups: true, KindRatios: map[string]float64{prune.KindKVGroups: 0.5}}
+		r := prunetest.DeadOracle(t, m, in, prune.Options{KVGroups: true}, s)
+		for _, name := range []string{"past_key", "past_value"} {
+			if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != 1 || len(axes[0].Keep) != 1 {
+				t.Errorf("%s: kept positions %+v, want 1 of 2 KV heads", name, axes)
+			}
+		}
+		t.Log(r, r.Interface)
+	}
+}
+
+// randomFeed draws normal float32 inputs of the given shapes.
+func randomFeed(t *testing.T, seed uint64, shapes map[string][]int64) map[string]tensor.Dense {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	in := map[string]tensor.Dense{}
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		n, err := tensor.NumElements(shapes[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		if in[name], err = tensor.New(shapes[name], v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return in
+}
