@@ -19,13 +19,14 @@ const module = "github.com/pare-dev/pare/"
 // packages of lower layers. docs/ARCHITECTURE.md draws the same graph.
 var layer = map[string]int{
 	"onnx": 0, "tensor": 0, "progress": 0,
-	"graph": 1, "ort": 1,
-	"graph/build": 2, "grad": 2, "calib": 2, "prune": 2, "upgrade": 2, "report": 2,
-	"recovery": 3, "quant": 3, "check": 3,
-	"importance": 3,
-	"latency":    4,
-	"pipeline":   5,
-	"pruner":     5,
+	"ioslice": 1,
+	"graph": 2, "ort": 2,
+	"graph/build": 3, "grad": 3, "calib": 3, "prune": 3, "upgrade": 3, "report": 3,
+	"recovery": 4, "quant": 4, "check": 4,
+	"importance": 4,
+	"latency":    5,
+	"pipeline":   6,
+	"pruner":     6,
 }
 
 // program is the layer of commands, tools and test helpers (cmd/...,
@@ -168,7 +169,7 @@ func TestImportRulesCatchBreaks(t *testing.T) {
 	}{
 		{"prune reaches onnxruntime through calib", func(m map[string][]string) { m["prune"] = append(m["prune"], "calib") }, "prune depends on ort"},
 		{"quant imports importance", func(m map[string][]string) { m["quant"] = append(m["quant"], "importance") }, "quant depends on importance"},
-		{"upward import", func(m map[string][]string) { m["graph"] = append(m["graph"], "quant") }, "graph (layer 1) imports quant (layer 3)"},
+		{"upward import", func(m map[string][]string) { m["graph"] = append(m["graph"], "quant") }, "graph (layer 2) imports quant (layer 4)"},
 		{"runtime outside ort", func(m map[string][]string) {
 			m["check"] = append(m["check"], "github.com/yalue/onnxruntime_go")
 		}, "check imports github.com/yalue/onnxruntime_go"},
