@@ -1,0 +1,55 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ioslice"
+)
+
+// TestPruneKVCacheGroups: pare prune --kv-groups on a decoding step whose
+// key/value cache is graph inputs and outputs (torch 1.13 export) removes
+// one KV group per layer with its cache heads: exit 0, verified on the
+// calibration data, the report's interface lists the 8 cache values, the
+// written model declares one KV head, and pare check feeds it the dense
+// model's data (the cache's kept head) and compares its present outputs
+// on the kept positions (cosine to the dense model at least 0.99 on every
+// output). --keep-interface refuses instead, with exit 2.
+func TestPruneKVCacheGroups(t *testing.T) {
+	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
+	data := "../../fixtures/ref/llama_kv_nano_op17.inputs.npz"
+	out := filepath.Join(t.TempDir(), "pruned.onnx")
+	stdout, code := runPare(t, "prune", model, "-o", out, "--kv-groups", "0.5", "--calib", data, "--json")
+	var res struct {
+		Verify    string      `json:"verify"`
+		Interface ioslice.Map `json:"interface"`
+		Notes     []string    `json:"notes"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.Verify != "ok" {
+		t.Fatalf("exit %d, verify %q (%v): %s", code, res.Verify, err, stdout)
+	}
+	if len(res.Interface) != 8 || !strings.Contains(strings.Join(res.Notes, "\n"), "interface: 8 model inputs and outputs") {
+		t.Errorf("interface %v, notes %q: want the 8 cache values", res.Interface, res.Notes)
+	}
+	m, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(m.Graph.Inputs, m.Graph.Outputs...) {
+		if strings.HasPrefix(v.Name, "past") || strings.HasPrefix(v.Name, "present") {
+			if d := v.Info.GetType().GetTensorType().GetShape().GetDim()[1]; d.GetDimValue() != 1 {
+				t.Errorf("%s declares %v KV heads, want 1", v.Name, d)
+			}
+		}
+	}
+	stdout, code = runPare(t, "check", model, out, "--inputs", data, "--min-cos", "0.99")
+	if code != 0 || !strings.Contains(stdout, "present_k0  float32  [8 1 8 16]") || !strings.Contains(stdout, "min-cos  logits      pass") {
+		t.Fatalf("check exit %d, want 0 with the present cache compared on its kept head: %s", code, stdout)
+	}
+	if stdout, code = runPare(t, "prune", model, "-o", out+".kept", "--kv-groups", "0.5", "--keep-interface"); code != 2 {
+		t.Fatalf("--keep-interface: exit %d, want 2: %s", code, stdout)
+	}
+}
