@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
 	"github.com/pare-dev/pare/tensor"
@@ -132,4 +133,42 @@ func randomFeed(t *testing.T, seed uint64, shapes map[string][]int64) map[string
 		}
 	}
 	return in
+}
+
+// TestMHAPastCacheHeads: MultiHeadAttention's decoding step with its
+// past key and value ([batch, heads, past, head]) as graph inputs and
+// its presents as outputs: heads prune with the cache and match the
+// dead-head oracle in onnxruntime. A past read as both key and value
+// stays frozen (TestContribFreezes).
+func TestMHAPastCacheHeads(t *testing.T) {
+	b := build.New(17).Import(ms, 1)
+	x := b.Input("x", f32, 1, 1, 8)
+	q := b.Node("MatMul", []string{x, initRand(b, "wq", 1, 8, 16)})
+	k := b.Node("MatMul", []string{x, initRand(b, "wk", 2, 8, 16)})
+	v := b.Node("MatMul", []string{x, initRand(b, "wv", 3, 8, 16)})
+	pk, pv := b.Input("past_key", f32, 1, 2, 5, 8), b.Input("past_value", f32, 1, 2, 5, 8)
+	att := msNode(b, "MultiHeadAttention", []string{q, k, v, "", "", "", pk, pv}, 3, build.Int("num_heads", 2))
+	b.Output(b.Node("MatMul", []string{att[0], initRand(b, "wo", 4, 16, 8)}), f32, 1, 1, 8)
+	b.Output(att[1], f32, 1, 2, 6, 8)
+	b.Output(att[2], f32, 1, 2, 6, 8)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string][]int64{"x": {1, 1, 8}, "past_key": {1, 2, 5, 8}, "past_value": {1, 2, 5, 8}}
+	in := randomFeed(t, 7, shapes)
+	other := randomFeed(t, 8, shapes)
+	other["x"] = in["x"]
+	if d := maxRelDiff(t, run(t, m, in)[:1], run(t, m, other)[:1]); d < 1e-3 {
+		t.Fatalf("another past cache moved the output by %.3g: the cache is not read", d)
+	}
+	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+		KindRatios: map[string]float64{prune.KindHeads: 0.5}}
+	r := prunetest.DeadOracle(t, m, in, prune.Options{}, s)
+	for _, name := range []string{"past_key", "past_value", att[1], att[2]} {
+		if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != 1 || len(axes[0].Keep) != 1 {
+			t.Errorf("%s: kept positions %+v, want 1 of 2 heads", name, axes)
+		}
+	}
+	t.Log(r, r.Interface)
 }

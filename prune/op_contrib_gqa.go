@@ -76,7 +76,7 @@ func analyzeContribGQA(a *Analysis, n *graph.Node) error {
 		}
 		blocked = a.headsBlocked(n, []int{12, 13}, []int{3})
 		if blocked == "" {
-			blocked = a.gqaCache(n, units)
+			blocked = a.attentionCache(n, []int{3, 4}, []int{1, 2}, units)
 		}
 		attr = []keptAttr{{n, "num_heads", units, rep}, {n, "kv_num_heads", units, 1}}
 	} else {
@@ -144,29 +144,4 @@ func sameDims(s, want []int64) bool {
 		}
 	}
 	return true
-}
-
-// gqaCache labels the KV head axis of the past (inputs 3 and 4) and
-// present (outputs 1 and 2) caches with the KV groups, or says why the
-// groups cannot be removed from them.
-func (a *Analysis) gqaCache(n *graph.Node, units []int32) string {
-	for _, i := range []int{3, 4} {
-		if p := n.Input(i); p != "" && !a.cacheInput(p, 1, units, n) {
-			why := "is not a graph input read by this node alone"
-			if a.opts.KeepInterface {
-				why = "is part of the model's interface (--keep-interface)"
-			}
-			return fmt.Sprintf("%s: the past state %s %v has the KV head axis and %s", n.Name(), p, a.shape(p), why)
-		}
-	}
-	for _, i := range []int{1, 2} {
-		if !a.used(n, i) {
-			continue
-		}
-		if p := n.Output(i); a.opts.KeepInterface && a.g.Value(p).IsOutput {
-			return fmt.Sprintf("%s: the present state %s has the KV head axis and is part of the model's interface (--keep-interface)", n.Name(), p)
-		}
-		a.cacheOutput(n.Output(i), 1, units)
-	}
-	return ""
 }

@@ -137,3 +137,30 @@ func (a *Analysis) headsBlocked(n *graph.Node, past []int, present []int) string
 	}
 	return ""
 }
+
+// attentionCache labels the head axis (axis 1 of [batch, heads, seq,
+// D]) of an attention operator's past inputs and present outputs with
+// units, one per head or KV group, or says why the heads cannot be
+// removed from them: a past must be a graph input read by this node
+// alone, and --keep-interface keeps every cache whole (iface.go).
+func (a *Analysis) attentionCache(n *graph.Node, past, present []int, units []int32) string {
+	for _, i := range past {
+		if p := n.Input(i); p != "" && !a.cacheInput(p, 1, units, n) {
+			why := "is not a graph input read by this node alone"
+			if a.opts.KeepInterface {
+				why = "is part of the model's interface (--keep-interface)"
+			}
+			return fmt.Sprintf("%s: the past state %s %v has the head axis and %s", n.Name(), p, a.shape(p), why)
+		}
+	}
+	for _, i := range present {
+		if !a.used(n, i) {
+			continue
+		}
+		if p := n.Output(i); a.opts.KeepInterface && a.g.Value(p).IsOutput {
+			return fmt.Sprintf("%s: the present state %s has the head axis and is part of the model's interface (--keep-interface)", n.Name(), p)
+		}
+		a.cacheOutput(n.Output(i), 1, units)
+	}
+	return ""
+}

@@ -13,8 +13,11 @@ import (
 // projections, the bias parts and the output channels; num_heads is
 // rewritten. The packed forms (query [batch, seq, H, 3, D], key
 // [batch, kv_seq, H, 2, D]), key/value given per head ([batch, H, seq,
-// D]), past/present states, the qk output and a computed attention_bias
-// with a head axis freeze the heads, naming the node.
+// D]), the qk output and a computed attention_bias with a head axis
+// freeze the heads, naming the node. Past key/value caches [batch, H,
+// past, D] that are graph inputs read by this node alone, and the
+// present outputs, lose the removed heads with the projections
+// (iface.go); other past states freeze the heads.
 
 func init() { registerMS(ruleFunc(analyzeContribMHA), "MultiHeadAttention") }
 
@@ -40,7 +43,11 @@ func analyzeContribMHA(a *Analysis, n *graph.Node) error {
 	}
 	dqk, dv := int(qs[2]/heads), int(vs[2]/heads)
 	units := a.newElems(int(heads), n.Name())
-	if why := a.headsBlocked(n, []int{6, 7}, []int{1, 2, 3}); why != "" {
+	why = a.headsBlocked(n, nil, []int{3})
+	if why == "" {
+		why = a.attentionCache(n, []int{6, 7}, []int{1, 2}, units)
+	}
+	if why != "" {
 		a.freeze(units, why)
 	}
 	a.bindHeads(a.lastAxisLabels(q, 3, n.Name()), units, dqk, n.Name()+": query")
