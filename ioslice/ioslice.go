@@ -181,6 +181,30 @@ func (mp Map) Summary() string {
 			break
 		}
 	}
-	return fmt.Sprintf("%d model inputs and outputs lost positions (%s); the kept positions are in the model's metadata %q, from which pare check and calibration slice data made for the original; a runtime feeding the cache must use the new sizes",
+	line := fmt.Sprintf("%d model inputs and outputs lost positions (%s); the kept positions are in the model's metadata %q, from which pare check and calibration slice data made for the original; a runtime feeding the cache must use the new sizes",
 		len(names), strings.Join(parts, ", "), Key)
+	if !mp.uniform() {
+		line += "; they keep different counts on one axis (a cache's heads per layer), which a runtime configured with one count for every layer (onnxruntime-genai's num_key_value_heads) cannot feed: --scope local keeps the same count everywhere"
+	}
+	return line
+}
+
+// uniform reports whether every recorded axis of the same index and
+// original size keeps the same number of positions.
+func (mp Map) uniform() bool {
+	type key struct {
+		axis int
+		of   int64
+	}
+	kept := map[key]int{}
+	for _, axes := range mp {
+		for _, a := range axes {
+			k := key{a.Axis, a.Of}
+			if n, ok := kept[k]; ok && n != len(a.Keep) {
+				return false
+			}
+			kept[k] = len(a.Keep)
+		}
+	}
+	return true
 }

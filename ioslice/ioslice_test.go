@@ -2,6 +2,7 @@ package ioslice
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pare-dev/pare/onnx"
@@ -50,5 +51,21 @@ func TestRestrictComposesAndSlices(t *testing.T) {
 	}
 	if _, err := Parse(`{"x":[{"axis":1,"of":2,"keep":[2]}]}`); err == nil {
 		t.Fatal("a kept position past the axis parsed")
+	}
+}
+
+// The report's line says when caches keep different head counts.
+func TestSummaryNamesUnevenCounts(t *testing.T) {
+	even := Map{}
+	even.Restrict("past_k0", 1, 4, []int64{0, 1})
+	even.Restrict("past_k1", 1, 4, []int64{2, 3})
+	if s := even.Summary(); strings.Contains(s, "--scope local") || !strings.Contains(s, "2 model inputs and outputs") {
+		t.Errorf("even: %s", s)
+	}
+	uneven := Map{}
+	uneven.Restrict("past_k0", 1, 4, []int64{0})
+	uneven.Restrict("past_k1", 1, 4, []int64{2, 3})
+	if s := uneven.Summary(); !strings.Contains(s, "--scope local") {
+		t.Errorf("uneven: %s", s)
 	}
 }
