@@ -208,3 +208,16 @@ func (mp Map) uniform() bool {
 	}
 	return true
 }
+
+// Shape maps sizes given for the original model's name (an
+// --input-shape) to the pruned model's: an axis of the original's size
+// takes the kept count.
+func (mp Map) Shape(name string, shape []int64) []int64 {
+	out := slices.Clone(shape)
+	for _, a := range mp[name] {
+		if a.Axis < len(out) && out[a.Axis] == a.Of {
+			out[a.Axis] = int64(len(a.Keep))
+		}
+	}
+	return out
+}

@@ -159,7 +159,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchReport, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		sessions[i] = s
-		m, err := benchStatic(path, o.InputShapes)
+		m, err := benchStatic(path, keptShapes(s, o.InputShapes))
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +208,7 @@ func timeBatch(ctx context.Context, sessions []*ort.Session, o benchOptions, b i
 			out[i].Skipped = reason
 			continue
 		}
-		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed, Shapes: o.InputShapes})
+		in, err := check.Synthesize(s.Inputs(), check.SynthOptions{Samples: b, Seed: o.Seed, Shapes: keptShapes(s, o.InputShapes)})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.Name(), err)
 		}
@@ -358,4 +358,18 @@ func humanCount(n *int64) string {
 		}
 	}
 	return strconv.FormatInt(*n, 10)
+}
+
+// keptShapes maps sizes given for the original model to a pruned model
+// whose cache lost heads (ioslice), so that one --input-shape serves
+// both.
+func keptShapes(s *ort.Session, shapes map[string][]int64) map[string][]int64 {
+	if len(shapes) == 0 {
+		return shapes
+	}
+	out := make(map[string][]int64, len(shapes))
+	for name, sh := range shapes {
+		out[name] = s.Kept().Shape(name, sh)
+	}
+	return out
 }

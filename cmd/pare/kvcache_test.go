@@ -17,7 +17,8 @@ import (
 // written model declares one KV head, and pare check feeds it the dense
 // model's data (the cache's kept head) and compares its present outputs
 // on the kept positions (cosine to the dense model at least 0.99 on every
-// output). --keep-interface refuses instead, with exit 2.
+// output); pare bench takes the dense model's --input-shape for both.
+// --keep-interface refuses instead, with exit 2.
 func TestPruneKVCacheGroups(t *testing.T) {
 	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
 	data := "../../fixtures/ref/llama_kv_nano_op17.inputs.npz"
@@ -48,6 +49,19 @@ func TestPruneKVCacheGroups(t *testing.T) {
 	stdout, code = runPare(t, "check", model, out, "--inputs", data, "--min-cos", "0.99")
 	if code != 0 || !strings.Contains(stdout, "present_k0  float32  [8 1 8 16]") || !strings.Contains(stdout, "min-cos  logits      pass") {
 		t.Fatalf("check exit %d, want 0 with the present cache compared on its kept head: %s", code, stdout)
+	}
+	// One --input-shape, the dense model's, serves both in pare bench.
+	shape := "input_ids=1,1;position_ids=1,1;attention_mask=1,33;past_k0=1,2,32,16;past_v0=1,2,32,16;past_k1=1,2,32,16;past_v1=1,2,32,16"
+	stdout, code = runPare(t, "bench", model, out, "--input-shape", shape, "--runs", "2", "--warmup", "1", "--json")
+	var bench struct {
+		Models []struct {
+			Params     int64  `json:"params"`
+			CountError string `json:"count_error"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &bench); code != 0 || err != nil || len(bench.Models) != 2 ||
+		bench.Models[1].Params == 0 || bench.Models[1].Params >= bench.Models[0].Params {
+		t.Fatalf("bench: exit %d (%v): %s", code, err, stdout)
 	}
 	if stdout, code = runPare(t, "prune", model, "-o", out+".kept", "--kv-groups", "0.5", "--keep-interface"); code != 2 {
 		t.Fatalf("--keep-interface: exit %d, want 2: %s", code, stdout)
