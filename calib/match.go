@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/ioslice"
 	"github.com/pare-dev/pare/onnx"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/tensor"
@@ -30,6 +31,10 @@ import (
 // Inputs describes a model's inputs as a data file sees them.
 func Inputs(m *graph.Model) []ort.ValueInfo {
 	out := make([]ort.ValueInfo, len(m.Graph.Inputs))
+	// A pruned cache takes the original's sizes as well as its own
+	// (ioslice): the session slices them, so the data's size on such an
+	// axis is left free here.
+	kept, _ := ioslice.FromModel(m.Proto)
 	for i, in := range m.Graph.Inputs {
 		tt := in.Info.GetType().GetTensorType()
 		v := ort.ValueInfo{Name: in.Name, Tensor: tt != nil, DType: tensor.DType(tt.GetElemType())}
@@ -41,6 +46,11 @@ func Inputs(m *graph.Model) []ort.ValueInfo {
 				v.Dims = append(v.Dims, -1)
 			} else {
 				v.Dims = append(v.Dims, d.GetDimValue())
+			}
+		}
+		for _, a := range kept[in.Name] {
+			if a.Axis < len(v.Dims) {
+				v.Dims[a.Axis] = -1
 			}
 		}
 		out[i] = v

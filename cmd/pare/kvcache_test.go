@@ -17,7 +17,9 @@ import (
 // written model declares one KV head, and pare check feeds it the dense
 // model's data (the cache's kept head) and compares its present outputs
 // on the kept positions (cosine to the dense model at least 0.99 on every
-// output); pare bench takes the dense model's --input-shape for both.
+// output); pare quant calibrates the pruned model on the same data and
+// the quantized model checks against the dense one too; pare bench takes
+// the dense model's --input-shape for both.
 // --keep-interface refuses instead, with exit 2.
 func TestPruneKVCacheGroups(t *testing.T) {
 	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
@@ -49,6 +51,15 @@ func TestPruneKVCacheGroups(t *testing.T) {
 	stdout, code = runPare(t, "check", model, out, "--inputs", data, "--min-cos", "0.99")
 	if code != 0 || !strings.Contains(stdout, "present_k0  float32  [8 1 8 16]") || !strings.Contains(stdout, "min-cos  logits      pass") {
 		t.Fatalf("check exit %d, want 0 with the present cache compared on its kept head: %s", code, stdout)
+	}
+	// Quantizing the pruned model calibrates on the dense model's data
+	// and keeps the map: the quantized model checks against the dense.
+	quantized := filepath.Join(t.TempDir(), "quantized.onnx")
+	if stdout, code = runPare(t, "quant", out, "-o", quantized, "--calib", data); code != 0 {
+		t.Fatalf("quant: exit %d: %s", code, stdout)
+	}
+	if stdout, code = runPare(t, "check", model, quantized, "--inputs", data, "--min-cos", "0.99"); code != 0 {
+		t.Fatalf("check of the quantized model: exit %d: %s", code, stdout)
 	}
 	// One --input-shape, the dense model's, serves both in pare bench.
 	shape := "input_ids=1,1;position_ids=1,1;attention_mask=1,33;past_k0=1,2,32,16;past_v0=1,2,32,16;past_k1=1,2,32,16;past_v1=1,2,32,16"
