@@ -172,3 +172,37 @@ func TestMHAPastCacheHeads(t *testing.T) {
 	}
 	t.Log(r, r.Interface)
 }
+
+// TestAttentionPastCacheHeads: com.microsoft Attention (packed QKV, the
+// onnxruntime transformer optimizer's GPT-2 form) with its packed past
+// [2, batch, heads, past, head] as a graph input and its present as an
+// output: heads prune with the cache and match the dead-head oracle.
+func TestAttentionPastCacheHeads(t *testing.T) {
+	b := build.New(17).Import(ms, 1)
+	x := b.Input("x", f32, 1, 1, 8)
+	past := b.Input("past", f32, 2, 1, 2, 5, 8)
+	att := msNode(b, "Attention", []string{x, initRand(b, "wqkv", 1, 8, 48), initRand(b, "bqkv", 2, 48), "", past}, 2,
+		build.Int("num_heads", 2), build.Int("unidirectional", 1))
+	b.Output(b.Node("MatMul", []string{att[0], initRand(b, "wo", 3, 16, 8)}), f32, 1, 1, 8)
+	b.Output(att[1], f32, 2, 1, 2, 6, 8)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string][]int64{"x": {1, 1, 8}, "past": {2, 1, 2, 5, 8}}
+	in := randomFeed(t, 9, shapes)
+	other := randomFeed(t, 10, shapes)
+	other["x"] = in["x"]
+	if d := maxRelDiff(t, run(t, m, in)[:1], run(t, m, other)[:1]); d < 1e-3 {
+		t.Fatalf("another past moved the output by %.3g: the cache is not read", d)
+	}
+	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+		KindRatios: map[string]float64{prune.KindHeads: 0.5}}
+	r := prunetest.DeadOracle(t, m, in, prune.Options{}, s)
+	for _, name := range []string{"past", att[1]} {
+		if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != 2 || len(axes[0].Keep) != 1 {
+			t.Errorf("%s: kept positions %+v, want 1 of 2 heads on axis 2", name, axes)
+		}
+	}
+	t.Log(r, r.Interface)
+}

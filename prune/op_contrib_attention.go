@@ -13,9 +13,11 @@ import (
 // Dv columns of the V part (weight and bias), and its Dv output channels,
 // which the output projection reads. num_heads and qkv_hidden_sizes are
 // rewritten; the default scale 1/√D is unchanged. The input's channels
-// (the hidden width) are the weight's rows. A past/present state, a
-// computed attention_bias with a head axis, or --head-dim freeze the
-// heads, naming the node.
+// (the hidden width) are the weight's rows. A past state [2, batch, H,
+// past, D] that is a graph input read by this node alone, and the
+// present output, lose the removed heads with the weight (iface.go);
+// another past, a computed attention_bias with a head axis, or
+// --head-dim freeze the heads, naming the node.
 
 func init() { registerMS(ruleFunc(analyzeContribAttention), "Attention") }
 
@@ -43,7 +45,11 @@ func analyzeContribAttention(a *Analysis, n *graph.Node) error {
 	dqk, dv := int(sizes[0]/heads), int(sizes[2]/heads)
 	units := a.newElems(int(heads), n.Name())
 	cols := append(append(spread(units, dqk), spread(units, dqk)...), spread(units, dv)...)
-	if why := a.headsBlocked(n, []int{4}, []int{1}); why != "" {
+	why := a.headsBlocked(n, nil, nil)
+	if why == "" {
+		why = a.attentionCache(n, []int{4}, []int{1}, 2, units)
+	}
+	if why != "" {
 		a.freeze(units, why)
 	}
 	a.headBias(n, 5, units, n.Name())

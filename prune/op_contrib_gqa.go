@@ -76,7 +76,7 @@ func analyzeContribGQA(a *Analysis, n *graph.Node) error {
 		}
 		blocked = a.headsBlocked(n, []int{12, 13}, []int{3})
 		if blocked == "" {
-			blocked = a.attentionCache(n, []int{3, 4}, []int{1, 2}, units)
+			blocked = a.attentionCache(n, []int{3, 4}, []int{1, 2}, 1, units)
 		}
 		attr = []keptAttr{{n, "num_heads", units, rep}, {n, "kv_num_heads", units, 1}}
 	} else {

@@ -139,13 +139,14 @@ func (a *Analysis) headsBlocked(n *graph.Node, past []int, present []int) string
 }
 
 // attentionCache labels the head axis (axis 1 of [batch, heads, seq,
-// D]) of an attention operator's past inputs and present outputs with
-// units, one per head or KV group, or says why the heads cannot be
-// removed from them: a past must be a graph input read by this node
-// alone, and --keep-interface keeps every cache whole (iface.go).
-func (a *Analysis) attentionCache(n *graph.Node, past, present []int, units []int32) string {
+// D], axis 2 of Attention's packed [2, batch, heads, seq, D]) of an
+// attention operator's past inputs and present outputs with units, one
+// per head or KV group, or says why the heads cannot be removed from
+// them: a past must be a graph input read by this node alone, and
+// --keep-interface keeps every cache whole (iface.go).
+func (a *Analysis) attentionCache(n *graph.Node, past, present []int, axis int, units []int32) string {
 	for _, i := range past {
-		if p := n.Input(i); p != "" && !a.cacheInput(p, 1, units, n) {
+		if p := n.Input(i); p != "" && !a.cacheInput(p, axis, units, n) {
 			why := "is not a graph input read by this node alone"
 			if a.opts.KeepInterface {
 				why = "is part of the model's interface (--keep-interface)"
@@ -160,7 +161,7 @@ func (a *Analysis) attentionCache(n *graph.Node, past, present []int, units []in
 		if p := n.Output(i); a.opts.KeepInterface && a.g.Value(p).IsOutput {
 			return fmt.Sprintf("%s: the present state %s has the head axis and is part of the model's interface (--keep-interface)", n.Name(), p)
 		}
-		a.cacheOutput(n.Output(i), 1, units)
+		a.cacheOutput(n.Output(i), axis, units)
 	}
 	return ""
 }

@@ -45,7 +45,7 @@ func analyzeContribMHA(a *Analysis, n *graph.Node) error {
 	units := a.newElems(int(heads), n.Name())
 	why = a.headsBlocked(n, nil, []int{3})
 	if why == "" {
-		why = a.attentionCache(n, []int{6, 7}, []int{1, 2}, units)
+		why = a.attentionCache(n, []int{6, 7}, []int{1, 2}, 1, units)
 	}
 	if why != "" {
 		a.freeze(units, why)
