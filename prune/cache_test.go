@@ -206,3 +206,35 @@ func TestAttentionPastCacheHeads(t *testing.T) {
 	}
 	t.Log(r, r.Interface)
 }
+
+// TestConcatWithGraphInputStaysFixed: a graph input concatenated with
+// computed channels is not a cache unless the result is returned as an
+// output: the channels freeze and the interface is left alone.
+func TestConcatWithGraphInputStaysFixed(t *testing.T) {
+	b := build.New(17)
+	x := b.Input("x", f32, 1, 2, 8)
+	extra := b.Input("extra", f32, 1, 3, 16)
+	h := b.Node("MatMul", []string{x, initRand(b, "w1", 1, 8, 16)})
+	c := b.Node("Concat", []string{h, extra}, build.Int("axis", 1))
+	b.Output(b.Node("MatMul", []string{c, initRand(b, "w2", 2, 16, 4)}), f32, 1, 5, 4)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range an.Groups {
+		if g.Size == 16 {
+			found = true
+			if !g.Frozen || !strings.Contains(g.Reason, "concatenated with a fixed tensor") {
+				t.Errorf("group %s: frozen %v (%s), want frozen at the Concat", g.Name, g.Frozen, g.Reason)
+			}
+		}
+	}
+	if !found {
+		t.Error("no group of w1's 16 channels")
+	}
+}

@@ -14,8 +14,9 @@ import (
 // present outputs, with the heads (or head_dim) on an axis. Removing a
 // KV head there must remove it from the cache too, or --kv-groups would
 // change nothing on the decoders that need it most. So a graph input read
-// only by the Concat that appends the new keys (or by an attention
-// operator's past input) takes the labels of the tensor it meets, and a
+// only by the Concat that appends the new keys and returns the result as
+// a graph output (or by an attention operator's past input) takes the
+// labels of the tensor it meets, and a
 // graph output whose labels all come from such caches is sliced with
 // them. Apply rewrites the declared dims and records the kept positions
 // in the model's metadata (package ioslice), from which onnxruntime

@@ -98,9 +98,12 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		if l == nil {
 			continue
 		}
+		// A graph input appended to along another axis is a KV cache
+		// only when the result is returned as the present state.
+		present := a.g.Value(y) != nil && a.g.Value(y).IsOutput
 		fixed := false
 		for _, in := range n.Proto.Input {
-			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) && !a.cacheInput(in, ax, l, n) {
+			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) && !(present && a.cacheInput(in, ax, l, n)) {
 				fixed = true
 			}
 		}
