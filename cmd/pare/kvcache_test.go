@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,5 +77,30 @@ func TestPruneKVCacheGroups(t *testing.T) {
 	}
 	if stdout, code = runPare(t, "prune", model, "-o", out+".kept", "--kv-groups", "0.5", "--keep-interface"); code != 2 {
 		t.Fatalf("--keep-interface: exit %d, want 2: %s", code, stdout)
+	}
+}
+
+// TestPruneGenaiConfigNote: an onnxruntime-genai-shaped decoder (int4
+// MatMulNBits, GroupQueryAttention whose presents are graph outputs) with
+// a genai_config.json beside it: after --kv-groups the report says which
+// head counts the config must give the written model.
+func TestPruneGenaiConfigNote(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../fixtures/contrib/models/llama_decoder_nbits.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "model.onnx")
+	cfg := `{"model": {"decoder": {"num_attention_heads": 4, "num_key_value_heads": 2, "head_size": 16}}}`
+	if err := os.WriteFile(model, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "genai_config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, code := runPare(t, "prune", model, "-o", filepath.Join(t.TempDir(), "out.onnx"), "--kv-groups", "0.5", "--scope", "local")
+	want := "num_key_value_heads 1 (was 2) and num_attention_heads 2"
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Fatalf("exit %d, want a note with %q: %s", code, want, stdout)
 	}
 }

@@ -460,6 +460,9 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		if ch := ioslice.Changes(ioBefore, ioAfter); len(ch) > 0 {
 			res.Interface = ch
 			res.Notes = append(res.Notes, "interface: "+ch.Summary())
+			if note := genaiNote(o.Model, m); note != "" {
+				res.Notes = append(res.Notes, note)
+			}
 		}
 	}
 	if latencyNote != "" {
