@@ -10,6 +10,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/graph/build"
+	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
 	"github.com/pare-dev/pare/tensor"
@@ -237,4 +238,125 @@ func TestConcatWithGraphInputStaysFixed(t *testing.T) {
 	if !found {
 		t.Error("no group of w1's 16 channels")
 	}
+}
+
+// TestKVCacheDecodeLoop: the KV-pruned decoding step runs as a decoder
+// does, feeding its own present cache back as the next step's past
+// (the cache's new sizes are consistent step after step), and over 8
+// greedy steps from an empty cache its logits match the dense model's
+// with the removed groups zeroed, run the same way with its full cache.
+func TestKVCacheDecodeLoop(t *testing.T) {
+	m, err := graph.Load(filepath.Join(fixtureDir, "models", "llama_kv_nano_op17.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
+		KVGroups: true, KindRatios: map[string]float64{prune.KindKVGroups: 0.5}}
+	opts := prune.Options{KVGroups: true}
+	an, err := prune.Analyze(prunetest.Clone(t, m), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := importance.New(s.Criterion, "l2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := importance.ScoreAll(sc, an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := an.Select(scores, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := prunetest.Clone(t, m)
+	ad, err := prune.Analyze(dead, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for gid, kept := range plan.Keep() {
+		g := ad.Groups[gid]
+		removed := map[int]bool{}
+		for i := range g.Size {
+			removed[i] = !slices.Contains(kept, i)
+		}
+		for _, mem := range g.Members {
+			prunetest.Kill(t, dead, mem, removed)
+		}
+	}
+	pruned := prunetest.Clone(t, m)
+	ap, err := prune.Analyze(pruned, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ap.ApplyPlan(plan); err != nil {
+		t.Fatal(err)
+	}
+	pruned = prunetest.Clone(t, pruned)
+	want, wantTokens := decode(t, dead, 2, 8)
+	got, gotTokens := decode(t, pruned, 1, 8)
+	if !slices.Equal(gotTokens, wantTokens) {
+		t.Errorf("greedy tokens %v, dead-group model %v", gotTokens, wantTokens)
+	}
+	if d := maxRelDiff(t, got, want); d > prunetest.Tolerance {
+		t.Errorf("logits over the loop differ by %.3g relative", d)
+	}
+	t.Logf("tokens %v", gotTokens)
+}
+
+// decode runs steps greedy decoding steps of a llama_kv_nano-shaped
+// model with kv KV heads from an empty cache (token 1 first), feeding
+// each step's presents back as pasts; it returns every step's logits and
+// the tokens.
+func decode(t *testing.T, m *graph.Model, kv int64, steps int) ([]tensor.Dense, []int64) {
+	t.Helper()
+	past := map[string]tensor.Dense{}
+	for _, name := range []string{"past_k0", "past_v0", "past_k1", "past_v1"} {
+		z, err := tensor.Zeros(tensor.Float32, []int64{1, kv, 0, 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		past[name] = z
+	}
+	token := int64(1)
+	var logits []tensor.Dense
+	var tokens []int64
+	for step := range int64(steps) {
+		in := maps.Clone(past)
+		var err error
+		if in["input_ids"], err = tensor.New([]int64{1, 1}, []int64{token}); err != nil {
+			t.Fatal(err)
+		}
+		mask := make([]int64, step+1)
+		for i := range mask {
+			mask[i] = 1
+		}
+		in["attention_mask"], _ = tensor.New([]int64{1, step + 1}, mask)
+		in["position_ids"], _ = tensor.New([]int64{1, 1}, []int64{step})
+		out := run(t, m, in)
+		logits = append(logits, out[0])
+		for i, name := range []string{"past_k0", "past_v0", "past_k1", "past_v1"} {
+			if got := out[1+i].Shape; !slices.Equal(got, []int64{1, kv, step + 1, 16}) {
+				t.Fatalf("step %d: present %d is %v", step, i, got)
+			}
+			past[name] = out[1+i]
+		}
+		v, err := out[0].Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		token = int64(argmax(v))
+		tokens = append(tokens, token)
+	}
+	return logits, tokens
+}
+
+func argmax(v []float64) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
 }
