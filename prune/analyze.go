@@ -81,6 +81,9 @@ type Group struct {
 	// Kind is what the group's channels are (see kinds.go): heads,
 	// head-dim, mlp, embed or channels.
 	Kind string `json:"kind,omitempty"`
+	// Interface names the model inputs and outputs that lose positions
+	// with this group's channels (a KV cache's heads, iface.go).
+	Interface []string `json:"interface,omitempty"`
 
 	units  []int32 // element class root per index
 	width  int     // channels per index on the group's dims (gcd; 0 when it has none)
@@ -524,6 +527,14 @@ func (a *Analysis) buildGroups() {
 			if gid, ok := a.groupOf(a.labels[v][ax]); ok {
 				a.Groups[gid].Dims = append(a.Groups[gid].Dims, DimRef{v, ax})
 				a.Groups[gid].width = gcd(a.Groups[gid].width, a.positionsPerIndex(a.labels[v][ax]))
+			}
+		}
+	}
+	for _, e := range a.edits {
+		if io, ok := e.(ioDim); ok {
+			if gid, ok := a.groupOf(io.labels); ok && !a.Groups[gid].Frozen && !slices.Contains(a.Groups[gid].Interface, io.value) {
+				a.Groups[gid].Interface = append(a.Groups[gid].Interface, io.value)
+				slices.Sort(a.Groups[gid].Interface)
 			}
 		}
 	}

@@ -60,6 +60,12 @@ func TestKVCacheKVGroups(t *testing.T) {
 	if len(r.Interface) != len(cache) {
 		t.Errorf("interface changes %v, want only the cache", r.Interface)
 	}
+	// Each KV group names the four cache values of its layer.
+	for _, g := range kindGroups(t, prunetest.Clone(t, m), prune.Options{KVGroups: true}, prune.KindKVGroups) {
+		if len(g.Interface) != 4 {
+			t.Errorf("KV group %s: interface %v, want its layer's past and present keys and values", g.Name, g.Interface)
+		}
+	}
 	t.Log(r)
 
 	heads := base

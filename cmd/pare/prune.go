@@ -663,6 +663,9 @@ func printGroups(w io.Writer, groups, kv any) error {
 		if copies > 0 {
 			notes = append(notes, fmt.Sprintf("%d shared constant fills copied per reader", copies))
 		}
+		if len(g.Interface) > 0 && !g.Frozen {
+			notes = append(notes, "shrinks model inputs/outputs "+strings.Join(g.Interface, ", "))
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", g.ID, g.Kind, g.Name, g.Size, status, strings.Join(notes, "; "))
 	}
 	table := func(gs []*prune.Group, only string) error {
