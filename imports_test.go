@@ -20,7 +20,7 @@ const module = "github.com/pare-dev/pare/"
 var layer = map[string]int{
 	"onnx": 0, "tensor": 0, "progress": 0,
 	"ioslice": 1,
-	"graph": 2, "ort": 2,
+	"graph":   2, "ort": 2,
 	"graph/build": 3, "grad": 3, "calib": 3, "prune": 3, "upgrade": 3, "report": 3,
 	"recovery": 4, "quant": 4, "check": 4,
 	"importance": 4,
