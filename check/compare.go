@@ -29,6 +29,10 @@ type Options struct {
 	// Perplexity scores both models as causal LMs: next-token
 	// perplexity and top-1 of the logits output on the token input.
 	Perplexity bool
+	// Decode runs both models as decoding steps over the token sequences
+	// of src, one position at a time with their own key/value caches
+	// (Decoder), and compares the logits of every position.
+	Decode bool
 	// Progress, when set, is called after each batch with the rows done.
 	Progress func(done, total int64)
 }
@@ -48,8 +52,22 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 	if o.Thresholds.MaxPPLIncrease != nil {
 		o.Perplexity = true
 	}
-	names, err := comparable(ref, cand, o.Outputs)
-	if err != nil {
+	run := runBoth
+	var names []string
+	var err error
+	if o.Decode {
+		var rd, cd *Decoder
+		if rd, err = NewDecoder(ref); err == nil {
+			cd, err = NewDecoder(cand)
+		}
+		if err != nil {
+			return nil, err
+		}
+		names = []string{rd.Logits}
+		run = func(ctx context.Context, ref, cand *ort.Session, feed map[string]tensor.Dense, _ []string) ([]tensor.Dense, []tensor.Dense, error) {
+			return decodeBoth(ctx, ref, cand, rd, cd, feed)
+		}
+	} else if names, err = comparable(ref, cand, o.Outputs); err != nil {
 		return nil, err
 	}
 	batch := o.Batch
@@ -74,7 +92,7 @@ func Compare(ctx context.Context, ref, cand *ort.Session, src Source, o Options)
 		if err != nil {
 			return nil, err
 		}
-		r, c, err := runBoth(ctx, ref, cand, feed, names)
+		r, c, err := run(ctx, ref, cand, feed, names)
 		if err != nil {
 			return nil, fmt.Errorf("check: rows %d-%d: %w", at, end-1, err)
 		}
@@ -189,6 +207,31 @@ func (e *referenceError) Unwrap() error { return e.err }
 func ReferenceFailed(err error) bool {
 	var r *referenceError
 	return errors.As(err, &r)
+}
+
+// decodeBoth decodes the token ids of feed with both models, each with
+// its own cache, concurrently.
+func decodeBoth(ctx context.Context, ref, cand *ort.Session, rd, cd *Decoder, feed map[string]tensor.Dense) (r, c []tensor.Dense, err error) {
+	ids, ok := feed[rd.IDs]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: the data has no token ids for %s", ErrData, rd.IDs)
+	}
+	done := make(chan error, 1)
+	var cl tensor.Dense
+	go func() {
+		var err error
+		cl, err = cd.Run(ctx, cand, ids)
+		done <- err
+	}()
+	rl, err := rd.Run(ctx, ref, ids)
+	cerr := <-done
+	if err != nil {
+		return nil, nil, fmt.Errorf("reference: %w", &referenceError{err})
+	}
+	if cerr != nil {
+		return nil, nil, fmt.Errorf("candidate: %w", cerr)
+	}
+	return []tensor.Dense{rl}, []tensor.Dense{cl}, nil
 }
 
 // runBoth runs the two sessions concurrently on the same feed.

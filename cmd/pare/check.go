@@ -198,7 +198,22 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 	defer cand.Close()
 
 	var src check.Source
+	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds, Perplexity: o.Perplexity}
+	dec, decErr := check.NewDecoder(ref)
 	switch {
+	case o.Inputs != "" && decErr == nil && strings.EqualFold(filepath.Ext(o.Inputs), ".npy"):
+		// Token sequences for a decoding step with a key/value cache:
+		// decoded one position at a time.
+		var ids ort.ValueInfo
+		for _, in := range ref.Inputs() {
+			if in.Name == dec.IDs {
+				ids = in
+			}
+		}
+		if src, err = check.FromNpy(o.Inputs, []ort.ValueInfo{ids}); err == nil {
+			src = decodedSource{src}
+			copts.Decode = true
+		}
 	case o.Inputs != "":
 		src, err = check.FromFile(o.Inputs, ref.Inputs())
 	default:
@@ -214,7 +229,6 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	defer src.Close()
-	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds, Perplexity: o.Perplexity}
 	if o.Labels != "" {
 		if copts.Labels, err = check.LoadLabels(o.Labels); err != nil {
 			return nil, err
@@ -315,4 +329,12 @@ func terminal(f *os.File) (io.Writer, bool) {
 		return nil, false
 	}
 	return f, true
+}
+
+// decodedSource says in reports that the token sequences were decoded
+// one position at a time.
+type decodedSource struct{ check.Source }
+
+func (s decodedSource) Describe() string {
+	return s.Source.Describe() + "; decoded one position at a time, each model feeding back its own key/value cache"
 }

@@ -1,0 +1,176 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pare-dev/pare/ort"
+	"github.com/pare-dev/pare/tensor"
+)
+
+// A decoding step takes its key/value cache as inputs (past) and returns
+// it grown by the new tokens (present); it cannot be scored on a token
+// sequence in one run. Decoder runs one such model over token sequences
+// one position at a time, as generation does with teacher forcing: each
+// step feeds the next token, the mask and position of a sequence that
+// long, and the model's own presents of the step before as its pasts
+// (empty at first). The logits of every step, stacked, are what a
+// whole-sequence model would give, so outputs, perplexity and top-1
+// compare as for any causal LM. Each model keeps its own cache: a
+// candidate whose cache lost heads (ioslice) decodes with its own sizes.
+type Decoder struct {
+	IDs    string // the token ids input, [batch, 1] per step
+	Mask   string // attention_mask [batch, positions so far], "" when absent
+	Pos    string // position_ids [batch, 1], "" when absent
+	Logits string // the first output that is not a present state
+	pairs  []cachePair
+}
+
+type cachePair struct {
+	past    ort.ValueInfo
+	present string
+	axis    int // the past's length axis, 0 at the first step
+}
+
+// NewDecoder recognises a decoding step among s's inputs and outputs:
+// every input is a past state paired with a present output (past_k0 and
+// present_k0, past_key_values.0.key and present.0.key), token ids,
+// attention_mask or position_ids. It says what does not fit otherwise.
+func NewDecoder(s *ort.Session) (*Decoder, error) {
+	d := &Decoder{}
+	presents := map[string]string{}
+	for _, o := range s.Outputs() {
+		if key, ok := stateKey(o.Name, "present"); ok {
+			presents[key] = o.Name
+		} else if d.Logits == "" {
+			d.Logits = o.Name
+		}
+	}
+	var other []string
+	for _, in := range s.Inputs() {
+		key, isPast := stateKey(in.Name, "past_key_values", "past")
+		switch present, ok := presents[key]; {
+		case isPast && ok:
+			axis := -1
+			for i, dim := range in.Dims {
+				if i > 0 && dim < 0 {
+					if axis >= 0 {
+						return nil, fmt.Errorf("check: %w: past state %s (%v) has more than one free size besides the batch", ErrIncompatible, in.Name, in)
+					}
+					axis = i
+				}
+			}
+			if axis < 0 || len(in.Dims) < 3 || !in.DType.IsFloat() {
+				return nil, fmt.Errorf("check: %w: past state %s (%v) has no free length axis", ErrIncompatible, in.Name, in)
+			}
+			d.pairs = append(d.pairs, cachePair{in, present, axis})
+		case in.Name == "attention_mask" && in.DType.IsInteger() && len(in.Dims) == 2:
+			d.Mask = in.Name
+		case in.Name == "position_ids" && in.DType.IsInteger() && len(in.Dims) == 2:
+			d.Pos = in.Name
+		case d.IDs == "" && in.DType.IsInteger() && len(in.Dims) == 2:
+			d.IDs = in.Name
+		default:
+			other = append(other, in.Name)
+		}
+	}
+	switch {
+	case len(d.pairs) == 0:
+		return nil, fmt.Errorf("check: %w: no past input paired with a present output", ErrIncompatible)
+	case d.IDs == "" || d.Logits == "":
+		return nil, fmt.Errorf("check: %w: no token ids input or no logits output beside the cache", ErrIncompatible)
+	case len(other) > 0:
+		return nil, fmt.Errorf("check: %w: decoding step by step fills only token ids, attention_mask, position_ids and the cache, not %s", ErrIncompatible, strings.Join(other, ", "))
+	}
+	return d, nil
+}
+
+// stateKey strips the first of prefixes (and a following '.' or '_')
+// from name: the part a past and its present share.
+func stateKey(name string, prefixes ...string) (string, bool) {
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
+			return strings.TrimLeft(rest, "._"), true
+		}
+	}
+	return "", false
+}
+
+// Run decodes ids [batch, T] and returns the logits of every position,
+// [batch, T, ...], the step's logits stacked along axis 1.
+func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (tensor.Dense, error) {
+	if len(ids.Shape) != 2 {
+		return tensor.Dense{}, fmt.Errorf("check: token ids %v, want [batch, positions]", ids.Shape)
+	}
+	batch, steps := ids.Shape[0], ids.Shape[1]
+	tok, err := ids.Int64s()
+	if err != nil {
+		return tensor.Dense{}, err
+	}
+	feed := map[string]tensor.Dense{}
+	for _, p := range d.pairs {
+		shape := slices.Clone(p.past.Dims)
+		shape[0], shape[p.axis] = batch, 0
+		if feed[p.past.Name], err = tensor.Zeros(p.past.DType, shape); err != nil {
+			return tensor.Dense{}, err
+		}
+	}
+	var out []float32
+	var tail []int64
+	for t := range steps {
+		col := make([]int64, batch)
+		for b := range batch {
+			col[b] = tok[b*steps+t]
+		}
+		feed[d.IDs], _ = tensor.New([]int64{batch, 1}, col)
+		if d.Mask != "" {
+			ones := make([]int64, batch*(t+1))
+			for i := range ones {
+				ones[i] = 1
+			}
+			feed[d.Mask], _ = tensor.New([]int64{batch, t + 1}, ones)
+		}
+		if d.Pos != "" {
+			pos := make([]int64, batch)
+			for i := range pos {
+				pos[i] = t
+			}
+			feed[d.Pos], _ = tensor.New([]int64{batch, 1}, pos)
+		}
+		names := []string{d.Logits}
+		for _, p := range d.pairs {
+			names = append(names, p.present)
+		}
+		res, err := s.Run(ctx, feed, names)
+		if err != nil {
+			return tensor.Dense{}, fmt.Errorf("step %d: %w", t, err)
+		}
+		l := res[0]
+		if len(l.Shape) < 2 || l.Shape[0] != batch || l.Shape[1] != 1 {
+			return tensor.Dense{}, fmt.Errorf("check: step %d: logits %v, want [%d, 1, ...]", t, l.Shape, batch)
+		}
+		v, err := l.Float32s()
+		if err != nil {
+			return tensor.Dense{}, err
+		}
+		if t == 0 {
+			tail = slices.Clone(l.Shape[2:])
+			out = make([]float32, 0, int64(len(v))*steps)
+		}
+		out = append(out, v...) // [step][batch][rest]; reordered below
+		for i, p := range d.pairs {
+			feed[p.past.Name] = res[1+i]
+		}
+	}
+	// Steps come out as [T, batch, rest]; the stack is [batch, T, rest].
+	per := len(out) / int(steps*batch)
+	stacked := make([]float32, len(out))
+	for t := range int(steps) {
+		for b := range int(batch) {
+			copy(stacked[(b*int(steps)+t)*per:], out[(t*int(batch)+b)*per:(t*int(batch)+b+1)*per])
+		}
+	}
+	return tensor.New(append([]int64{batch, steps}, tail...), stacked)
+}
