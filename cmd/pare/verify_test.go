@@ -151,3 +151,29 @@ func TestFailingNode(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyInconclusiveWhenTheInputFailsToo: a model whose free input
+// sizes must fit together (c is as long as a and b concatenated) fails
+// on synthetic sizes drawn alike, and so does the model it was made from:
+// the verification is inconclusive, not a rejection.
+func TestVerifyInconclusiveWhenTheInputFailsToo(t *testing.T) {
+	b := build.New(17)
+	a := b.Input("a", onnx.TensorProto_FLOAT, -1, -1)
+	bb := b.Input("b", onnx.TensorProto_FLOAT, -1, -1)
+	c := b.Input("c", onnx.TensorProto_FLOAT, -1, -1)
+	cat := b.Node("Concat", []string{a, bb}, build.Int("axis", 1))
+	b.Node("Add", []string{cat, c})
+	b.Last().Output[0] = "y"
+	b.Output("y", onnx.TensorProto_FLOAT, -1, -1)
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sizes.onnx")
+	if err := m.Save(path, graph.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := check.VerifyFile(context.Background(), path, path); !errors.Is(err, check.ErrInconclusive) {
+		t.Fatalf("verify: %v, want %v", err, check.ErrInconclusive)
+	}
+}
