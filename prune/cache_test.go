@@ -162,22 +162,8 @@ func TestMHAPastCacheHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shapes := map[string][]int64{"x": {1, 1, 8}, "past_key": {1, 2, 5, 8}, "past_value": {1, 2, 5, 8}}
-	in := randomFeed(t, 7, shapes)
-	other := randomFeed(t, 8, shapes)
-	other["x"] = in["x"]
-	if d := maxRelDiff(t, run(t, m, in)[:1], run(t, m, other)[:1]); d < 1e-3 {
-		t.Fatalf("another past cache moved the output by %.3g: the cache is not read", d)
-	}
-	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
-		KindRatios: map[string]float64{prune.KindHeads: 0.5}}
-	r := prunetest.DeadOracle(t, m, in, prune.Options{}, s)
-	for _, name := range []string{"past_key", "past_value", att[1], att[2]} {
-		if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != 1 || len(axes[0].Keep) != 1 {
-			t.Errorf("%s: kept positions %+v, want 1 of 2 heads", name, axes)
-		}
-	}
-	t.Log(r, r.Interface)
+	headsWithPast(t, m, map[string][]int64{"x": {1, 1, 8}, "past_key": {1, 2, 5, 8}, "past_value": {1, 2, 5, 8}},
+		1, "past_key", "past_value", att[1], att[2])
 }
 
 // TestAttentionPastCacheHeads: com.microsoft Attention (packed QKV, the
@@ -196,9 +182,17 @@ func TestAttentionPastCacheHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shapes := map[string][]int64{"x": {1, 1, 8}, "past": {2, 1, 2, 5, 8}}
-	in := randomFeed(t, 9, shapes)
-	other := randomFeed(t, 10, shapes)
+	headsWithPast(t, m, map[string][]int64{"x": {1, 1, 8}, "past": {2, 1, 2, 5, 8}}, 2, "past", att[1])
+}
+
+// headsWithPast checks, on a one-layer attention model with a past cache
+// (x and the pasts of shapes), that the cache is read (another past moves
+// the first output), then prunes half the heads against the dead-head
+// oracle: each of names must keep 1 of its 2 heads on axis.
+func headsWithPast(t *testing.T, m *graph.Model, shapes map[string][]int64, axis int, names ...string) {
+	t.Helper()
+	in := randomFeed(t, 7, shapes)
+	other := randomFeed(t, 8, shapes)
 	other["x"] = in["x"]
 	if d := maxRelDiff(t, run(t, m, in)[:1], run(t, m, other)[:1]); d < 1e-3 {
 		t.Fatalf("another past moved the output by %.3g: the cache is not read", d)
@@ -206,9 +200,9 @@ func TestAttentionPastCacheHeads(t *testing.T) {
 	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
 		KindRatios: map[string]float64{prune.KindHeads: 0.5}}
 	r := prunetest.DeadOracle(t, m, in, prune.Options{}, s)
-	for _, name := range []string{"past", att[1]} {
-		if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != 2 || len(axes[0].Keep) != 1 {
-			t.Errorf("%s: kept positions %+v, want 1 of 2 heads on axis 2", name, axes)
+	for _, name := range names {
+		if axes := r.Interface[name]; len(axes) != 1 || axes[0].Axis != axis || len(axes[0].Keep) != 1 {
+			t.Errorf("%s: kept positions %+v, want 1 of 2 heads on axis %d", name, axes, axis)
 		}
 	}
 	t.Log(r, r.Interface)
@@ -276,20 +270,7 @@ func TestKVCacheDecodeLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := prunetest.Clone(t, m)
-	ad, err := prune.Analyze(dead, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for gid, kept := range plan.Keep() {
-		g := ad.Groups[gid]
-		removed := map[int]bool{}
-		for i := range g.Size {
-			removed[i] = !slices.Contains(kept, i)
-		}
-		for _, mem := range g.Members {
-			prunetest.Kill(t, dead, mem, removed)
-		}
-	}
+	prunetest.KillPlan(t, dead, opts, plan.Keep())
 	pruned := prunetest.Clone(t, m)
 	ap, err := prune.Analyze(pruned, opts)
 	if err != nil {

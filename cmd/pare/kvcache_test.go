@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -142,20 +141,7 @@ func TestCheckDecodesCachedSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	an, err := prune.Analyze(dead, prune.Options{KVGroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for gid, kept := range plan.Keep() {
-		g := an.Groups[gid]
-		removed := map[int]bool{}
-		for i := range g.Size {
-			removed[i] = !slices.Contains(kept, i)
-		}
-		for _, mem := range g.Members {
-			prunetest.Kill(t, dead, mem, removed)
-		}
-	}
+	prunetest.KillPlan(t, dead, prune.Options{KVGroups: true}, plan.Keep())
 	deadPath := filepath.Join(dir, "dead.onnx")
 	if err := dead.Save(deadPath, graph.SaveOptions{}); err != nil {
 		t.Fatal(err)

@@ -75,26 +75,10 @@ func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense,
 	}
 	res := Result{Plan: p, Exact: true}
 	dead := Clone(t, m)
-	ad, err := prune.Analyze(dead, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := p.Keep()
-	for gid, kept := range keep {
-		grp := ad.Groups[gid]
-		if len(kept) == grp.Size {
-			continue
-		}
+	for _, grp := range KillPlan(t, dead, opts, p.Keep()) {
 		res.RemovedGroups++
 		if grp.Inexact != "" {
 			res.Exact = false
-		}
-		removed := map[int]bool{}
-		for i := range grp.Size {
-			removed[i] = !slices.Contains(kept, i)
-		}
-		for _, mem := range grp.Members {
-			Kill(t, dead, mem, removed)
 		}
 	}
 	if res.RemovedGroups == 0 {
@@ -145,6 +129,33 @@ func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense,
 		t.Errorf("params %d → %d: nothing removed", c0.Params, c1.Params)
 	}
 	return res
+}
+
+// KillPlan zeroes in m the channels a selection removes (Kill on every
+// member of every group keep leaves short; keep maps group ids of m's
+// analysis under opts to kept indices) and returns those groups.
+func KillPlan(t testing.TB, m *graph.Model, opts prune.Options, keep map[int][]int) []*prune.Group {
+	t.Helper()
+	an, err := prune.Analyze(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*prune.Group
+	for gid, kept := range keep {
+		grp := an.Groups[gid]
+		if len(kept) == grp.Size {
+			continue
+		}
+		removed := map[int]bool{}
+		for i := range grp.Size {
+			removed[i] = !slices.Contains(kept, i)
+		}
+		for _, mem := range grp.Members {
+			Kill(t, m, mem, removed)
+		}
+		out = append(out, grp)
+	}
+	return out
 }
 
 // Kill zeroes the positions of a member's axis that map to removed
