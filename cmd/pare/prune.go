@@ -167,7 +167,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "zo-smax", Usage: "zeroth: largest fraction of a group removed (default --max-layer-ratio)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 			&cli.FloatFlag{Name: "heads", Usage: "fraction of attention heads removed in every attention layer (grouped-query attention: query heads, the same number in every KV group)"},
-			&cli.FloatFlag{Name: "kv-groups", Usage: "grouped-query attention: fraction of whole KV groups removed (a key/value head with its query heads)"},
+			&cli.FloatFlag{Name: "kv-groups", Usage: "grouped-query attention: fraction of whole KV groups removed (a key/value head with its query heads), ranked across layers; with --scope local the same number in every layer, as a runtime with one KV head count for all layers needs"},
 			&cli.FloatFlag{Name: "mlp", Usage: "fraction of MLP hidden width removed in every MLP"},
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
