@@ -216,33 +216,33 @@ func decodeBoth(ctx context.Context, ref, cand *ort.Session, rd, cd *Decoder, fe
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: the data has no token ids for %s", ErrData, rd.IDs)
 	}
-	done := make(chan error, 1)
-	var cl tensor.Dense
-	go func() {
-		var err error
-		cl, err = cd.Run(ctx, cand, ids)
-		done <- err
-	}()
-	rl, err := rd.Run(ctx, ref, ids)
-	cerr := <-done
-	if err != nil {
-		return nil, nil, fmt.Errorf("reference: %w", &referenceError{err})
+	decode := func(d *Decoder, s *ort.Session) func() ([]tensor.Dense, error) {
+		return func() ([]tensor.Dense, error) {
+			l, err := d.Run(ctx, s, ids)
+			return []tensor.Dense{l}, err
+		}
 	}
-	if cerr != nil {
-		return nil, nil, fmt.Errorf("candidate: %w", cerr)
-	}
-	return []tensor.Dense{rl}, []tensor.Dense{cl}, nil
+	return runPair(decode(rd, ref), decode(cd, cand))
 }
 
 // runBoth runs the two sessions concurrently on the same feed.
 func runBoth(ctx context.Context, ref, cand *ort.Session, feed map[string]tensor.Dense, names []string) (r, c []tensor.Dense, err error) {
+	run := func(s *ort.Session) func() ([]tensor.Dense, error) {
+		return func() ([]tensor.Dense, error) { return s.Run(ctx, feed, names) }
+	}
+	return runPair(run(ref), run(cand))
+}
+
+// runPair runs the reference and the candidate concurrently; a failed
+// reference is a referenceError (the inputs are at fault).
+func runPair(ref, cand func() ([]tensor.Dense, error)) (r, c []tensor.Dense, err error) {
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		c, err = cand.Run(ctx, feed, names)
+		c, err = cand()
 		done <- err
 	}()
-	r, err = ref.Run(ctx, feed, names)
+	r, err = ref()
 	cerr := <-done
 	if err != nil {
 		return nil, nil, fmt.Errorf("reference: %w", &referenceError{err})

@@ -26,6 +26,7 @@ type Decoder struct {
 	Pos    string // position_ids [batch, 1], "" when absent
 	Logits string // the first output that is not a present state
 	pairs  []cachePair
+	ids    ort.ValueInfo
 }
 
 type cachePair struct {
@@ -71,7 +72,7 @@ func NewDecoder(s *ort.Session) (*Decoder, error) {
 		case in.Name == "position_ids" && in.DType.IsInteger() && len(in.Dims) == 2:
 			d.Pos = in.Name
 		case d.IDs == "" && in.DType.IsInteger() && len(in.Dims) == 2:
-			d.IDs = in.Name
+			d.IDs, d.ids = in.Name, in
 		default:
 			other = append(other, in.Name)
 		}
@@ -117,6 +118,10 @@ func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (te
 			return tensor.Dense{}, err
 		}
 	}
+	names := []string{d.Logits}
+	for _, p := range d.pairs {
+		names = append(names, p.present)
+	}
 	var out []float32
 	var tail []int64
 	for t := range steps {
@@ -138,10 +143,6 @@ func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (te
 				pos[i] = t
 			}
 			feed[d.Pos], _ = tensor.New([]int64{batch, 1}, pos)
-		}
-		names := []string{d.Logits}
-		for _, p := range d.pairs {
-			names = append(names, p.present)
 		}
 		res, err := s.Run(ctx, feed, names)
 		if err != nil {
@@ -173,4 +174,20 @@ func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (te
 		}
 	}
 	return tensor.New(append([]int64{batch, steps}, tail...), stacked)
+}
+
+// Source reads token sequences [N, T] from a .npy file for the token ids
+// input; its description says they are decoded one position at a time.
+func (d *Decoder) Source(path string) (Source, error) {
+	src, err := FromNpy(path, []ort.ValueInfo{d.ids})
+	if err != nil {
+		return nil, err
+	}
+	return decodedSource{src}, nil
+}
+
+type decodedSource struct{ Source }
+
+func (s decodedSource) Describe() string {
+	return s.Source.Describe() + "; decoded one position at a time, each model feeding back its own key/value cache"
 }

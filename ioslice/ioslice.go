@@ -13,6 +13,7 @@ package ioslice
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -163,23 +164,15 @@ func Changes(before, after Map) Map {
 // Summary is one line for a report: how many inputs and outputs lost
 // positions, the first few named.
 func (mp Map) Summary() string {
-	names := make([]string, 0, len(mp))
-	for name := range mp {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(mp))
 	var parts []string
 	for _, name := range names {
 		for _, a := range mp[name] {
-			if len(parts) == 3 {
-				parts = append(parts, "…")
-				break
-			}
 			parts = append(parts, fmt.Sprintf("%s axis %d keeps %d of %d", name, a.Axis, len(a.Keep), a.Of))
 		}
-		if len(parts) > 3 {
-			break
-		}
+	}
+	if len(parts) > 3 {
+		parts = append(parts[:3], "…")
 	}
 	line := fmt.Sprintf("%d model inputs and outputs lost positions (%s); the kept positions are in the model's metadata %q, from which pare check and calibration slice data made for the original; a runtime feeding the cache must use the new sizes",
 		len(names), strings.Join(parts, ", "), Key)

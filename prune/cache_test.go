@@ -10,7 +10,6 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/graph/build"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/prune/prunetest"
 	"github.com/pare-dev/pare/tensor"
@@ -253,22 +252,7 @@ func TestKVCacheDecodeLoop(t *testing.T) {
 	s := prune.Settings{Criterion: "magnitude", Scope: "global", Target: "channels", MaxLayerRatio: 0.8,
 		KVGroups: true, KindRatios: map[string]float64{prune.KindKVGroups: 0.5}}
 	opts := prune.Options{KVGroups: true}
-	an, err := prune.Analyze(prunetest.Clone(t, m), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := importance.New(s.Criterion, "l2", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores, err := importance.ScoreAll(sc, an)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := an.Select(scores, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := prunetest.Select(t, m, opts, s)
 	dead := prunetest.Clone(t, m)
 	prunetest.KillPlan(t, dead, opts, plan.Keep())
 	pruned := prunetest.Clone(t, m)

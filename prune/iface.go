@@ -87,8 +87,10 @@ func (a *Analysis) settleOutputs() {
 	}
 }
 
+// allCache reports whether l has labels and every one is of a cache
+// class.
 func (a *Analysis) allCache(l []int32, cache map[int32]bool) bool {
-	any := false
+	labeled := false
 	for _, e := range l {
 		if e < 0 {
 			continue
@@ -96,9 +98,9 @@ func (a *Analysis) allCache(l []int32, cache map[int32]bool) bool {
 		if !cache[a.uf.find(e)] {
 			return false
 		}
-		any = true
+		labeled = true
 	}
-	return any
+	return labeled
 }
 
 // ioDim rewrites the declared size of a graph input's or output's axis

@@ -81,6 +81,9 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		return nil
 	}
 	a.setLab(y, axis, cat)
+	// A graph input appended to along another axis is a KV cache only
+	// when the result is returned as the present state.
+	present := a.g.Value(y) != nil && a.g.Value(y).IsOutput
 	for ax := 0; ax < rank; ax++ {
 		if ax == axis {
 			continue
@@ -98,9 +101,6 @@ func analyzeConcat(a *Analysis, n *graph.Node) error {
 		if l == nil {
 			continue
 		}
-		// A graph input appended to along another axis is a KV cache
-		// only when the result is returned as the present state.
-		present := a.g.Value(y) != nil && a.g.Value(y).IsOutput
 		fixed := false
 		for _, in := range n.Proto.Input {
 			if a.lab(in)[ax] == nil && !a.constSource(in, ax, l, n) && !(present && a.cacheInput(in, ax, l, n)) {

@@ -204,16 +204,8 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 	case o.Inputs != "" && decErr == nil && strings.EqualFold(filepath.Ext(o.Inputs), ".npy"):
 		// Token sequences for a decoding step with a key/value cache:
 		// decoded one position at a time.
-		var ids ort.ValueInfo
-		for _, in := range ref.Inputs() {
-			if in.Name == dec.IDs {
-				ids = in
-			}
-		}
-		if src, err = check.FromNpy(o.Inputs, []ort.ValueInfo{ids}); err == nil {
-			src = decodedSource{src}
-			copts.Decode = true
-		}
+		src, err = dec.Source(o.Inputs)
+		copts.Decode = true
 	case o.Inputs != "":
 		src, err = check.FromFile(o.Inputs, ref.Inputs())
 	default:
@@ -329,12 +321,4 @@ func terminal(f *os.File) (io.Writer, bool) {
 		return nil, false
 	}
 	return f, true
-}
-
-// decodedSource says in reports that the token sequences were decoded
-// one position at a time.
-type decodedSource struct{ check.Source }
-
-func (s decodedSource) Describe() string {
-	return s.Source.Describe() + "; decoded one position at a time, each model feeding back its own key/value cache"
 }

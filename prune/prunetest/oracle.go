@@ -56,23 +56,7 @@ func DeadOracle(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts p
 // is compared under basic optimisations.
 func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense, opts prune.Options, s prune.Settings, ro ort.Options) Result {
 	t.Helper()
-	dense := Clone(t, m)
-	an, err := prune.Analyze(dense, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := importance.New(s.Criterion, "l2", s.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores, err := importance.ScoreAll(sc, an)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := an.Select(scores, s)
-	if err != nil {
-		t.Fatalf("select: %v", err)
-	}
+	p := Select(t, m, opts, s)
 	res := Result{Plan: p, Exact: true}
 	dead := Clone(t, m)
 	for _, grp := range KillPlan(t, dead, opts, p.Keep()) {
@@ -129,6 +113,29 @@ func DeadOracleRuntime(t testing.TB, m *graph.Model, in map[string]tensor.Dense,
 		t.Errorf("params %d → %d: nothing removed", c0.Params, c1.Params)
 	}
 	return res
+}
+
+// Select analyses a copy of m under opts, scores it with s's
+// (data-free) criterion and returns the selection s makes.
+func Select(t testing.TB, m *graph.Model, opts prune.Options, s prune.Settings) *prune.Plan {
+	t.Helper()
+	an, err := prune.Analyze(Clone(t, m), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := importance.New(s.Criterion, "l2", s.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := importance.ScoreAll(sc, an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := an.Select(scores, s)
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	return p
 }
 
 // KillPlan zeroes in m the channels a selection removes (Kill on every
