@@ -558,6 +558,9 @@ type CriterionOptions struct {
 	// ReconstructBlocks fits a residual block's last layer to the dense
 	// block output (with Reconstruct).
 	ReconstructBlocks bool `json:"reconstruct_blocks,omitempty"`
+	// FitBlocks is the Adam steps per block of the gradient block fit
+	// after the last step (--fit-blocks), 0 for none.
+	FitBlocks int `json:"fit_blocks,omitempty"`
 	// RecoverKD is the distillation steps (--recover kd), 0 for none.
 	RecoverKD int `json:"recover_kd_steps,omitempty"`
 	// RecoverData is the file of unlabelled inputs distilled on

@@ -37,6 +37,11 @@ type Config struct {
 	// ReconstructBlocks (with Reconstruct) fits the last layer of each
 	// residual block to the dense block's output (recovery/block.go).
 	ReconstructBlocks bool
+	// FitBlocks (with Reconstruct) trains each block of the pruned
+	// model by gradient toward the unpruned model's outputs after the
+	// last step, this many Adam steps per block (recovery.FitBlocks;
+	// 0: none).
+	FitBlocks int
 	// origin, set by RunSteps, makes every step's reconstruction fit
 	// the model before the first step (recovery.Origin).
 	origin *recovery.Origin

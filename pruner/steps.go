@@ -49,7 +49,10 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if err != nil {
 		return nil, err
 	}
-	if steps > 1 && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
+	if cfg.FitBlocks > 0 && (!cfg.Reconstruct || cfg.ReconstructBlocks || cfg.fitPreviousStep || cfg.Calib == "") {
+		return nil, fmt.Errorf("prune: %w: --fit-blocks refines --reconstruct (without --reconstruct-blocks) and needs --calib data", prune.ErrInvalidOption)
+	}
+	if (steps > 1 || cfg.FitBlocks > 0) && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
 		if cfg.origin, err = recovery.NewOrigin(m); err != nil {
 			return nil, err
 		}
@@ -98,6 +101,18 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if out == nil {
 		return nil, fmt.Errorf("prune: %w: nothing to remove", prune.ErrTarget)
 	}
+	if cfg.FitBlocks > 0 && !cfg.DryRun {
+		notes, err := fitBlocks(ctx, m, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			all = append(all, "fit blocks: "+n)
+		}
+		if o := out.Plan.Settings.Options; o != nil {
+			o.FitBlocks = cfg.FitBlocks
+		}
+	}
 	if unpruned != nil {
 		notes, err := distillAfterSteps(ctx, m, unpruned, kdCfg)
 		if err != nil {
@@ -125,4 +140,15 @@ func distillAfterSteps(ctx context.Context, m, unpruned *graph.Model, cfg Config
 	}
 	defer src.Close()
 	return distill(ctx, m, unpruned, src, cfg)
+}
+
+// fitBlocks trains the pruned model's blocks toward the model before the
+// first step (cfg.origin), on the calibration data.
+func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error) {
+	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	return recovery.FitBlocks(ctx, m, cfg.origin.Model, cfg.origin.RowsOf, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks})
 }

@@ -47,8 +47,8 @@ func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 	o.rows = next
 }
 
-// rowsOf returns the original rows that original layer l keeps now.
-func (o *Origin) rowsOf(l *calib.Layer) []int {
+// RowsOf returns the original rows that original layer l keeps now.
+func (o *Origin) RowsOf(l *calib.Layer) []int {
 	if rows, ok := o.rows[l.Node.Name()]; ok {
 		return rows
 	}

@@ -147,7 +147,7 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 	if origin != nil && !blocks {
 		dense = origin.Model
 		changed = origin.changedLayers(m)
-		rowsOf = origin.rowsOf
+		rowsOf = origin.RowsOf
 		notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", len(changed)))
 	} else {
 		changed = changedLayers(dense, p)

@@ -1,0 +1,90 @@
+package recovery
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+)
+
+// Blocks are cut where one float value alone is still to be read: every
+// weighted layer falls in exactly one block, blocks follow graph order
+// without overlap, and a block whose end is reached from its last
+// layers through channelwise ops (a residual Add, a ReLU) matches that
+// end itself, so that its fit also absorbs the skip path's error.
+func TestCutBlocks(t *testing.T) {
+	for _, c := range []struct {
+		model         string
+		blocks, atEnd int
+	}{
+		// The patch embedding with the first attention (its conv reaches
+		// the residual Add through a Reshape, a Transpose and the class
+		// token's Concat: both last layers are matched on their own
+		// outputs); attention and MLP of 4 layers, each matched at its
+		// residual Add; layer 3's MLP with the head, at the logits.
+		{"fmnist_vit_op17.onnx", 9, 8},
+		// The stem with the first inverted residual, 5 more inverted
+		// residuals (each expansion with its depthwise and projection),
+		// the head conv with the classifier.
+		{"fmnist_mobilenet_op17.onnx", 7, 7},
+		// One dense layer (bottleneck and growth conv) per block, each
+		// ending at a Concat, where its growth conv's own output is
+		// matched; transitions join the next layer.
+		{"fmnist_densenet_op17.onnx", 13, 1},
+		{"fmnist_resnet_op17.onnx", 4, 4},
+	} {
+		m, err := graph.Load("../fixtures/models/" + c.model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := m.Graph.Inputs[0].Name
+		shapes, err := shapesAt(m, map[string][]int64{in: {64, 1, 28, 28}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers := map[string]*calib.Layer{}
+		for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
+			layers[l.Node.Name()] = l
+		}
+		blocks, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+		seen := map[string]int{}
+		last, atEnd := -1, 0
+		var desc []string
+		for i, b := range blocks {
+			if b.nodes[0].Index <= last {
+				t.Errorf("%s: block %d starts at node %d, before the previous block's end %d", c.model, i, b.nodes[0].Index, last)
+			}
+			last = b.nodes[len(b.nodes)-1].Index
+			for _, n := range b.nodes {
+				if layers[n.Name()] != nil {
+					seen[n.Name()]++
+				}
+			}
+			outs := blockOuts(m.Graph, shapes, b, layers, func(l *calib.Layer) []int {
+				return seqRows(l.Out())
+			})
+			if len(outs) == 1 && outs[0].value == b.end || b.end == "" && len(outs) == 1 && m.Graph.Value(outs[0].value).IsOutput {
+				atEnd++
+			}
+			desc = append(desc, fmt.Sprintf("%s→%s(%d: %s)", b.input, b.end, len(outs), outs[0].value))
+		}
+		t.Logf("%s: %d blocks: %v", c.model, len(blocks), desc)
+		for name := range layers {
+			if seen[name] != 1 {
+				t.Errorf("%s: weighted layer %s is in %d blocks", c.model, name, seen[name])
+			}
+		}
+		if c.blocks > 0 && (len(blocks) != c.blocks || atEnd != c.atEnd) {
+			t.Errorf("%s: %d blocks, %d matched at their end; want %d and %d", c.model, len(blocks), atEnd, c.blocks, c.atEnd)
+		}
+	}
+}
+
+func seqRows(n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = i
+	}
+	return r
+}
