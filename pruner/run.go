@@ -40,11 +40,14 @@ type Config struct {
 	// FitBlocks (with Reconstruct) trains each block of the pruned
 	// model by gradient toward the unpruned model's outputs after the
 	// last step, this many Adam steps per block (recovery.FitBlocks;
-	// 0: none).
+	// 0: none; below 0: the default search's choice, autoFitSteps).
 	FitBlocks int
 	// origin, set by RunSteps, makes every step's reconstruction fit
 	// the model before the first step (recovery.Origin).
 	origin *recovery.Origin
+	// keepOrigin makes a one-step RunSteps keep the model before it
+	// (the search's candidates, whose pick the block fit refines).
+	keepOrigin bool
 	// fitPreviousStep makes RunSteps fit each step to the previous
 	// step's outputs, as before Origin (a baseline for tests).
 	fitPreviousStep bool
@@ -83,6 +86,9 @@ type Outcome struct {
 	// criteria that measure one on calibration data (zeroth); nil
 	// otherwise.
 	Sensitivity map[int]float64
+	// origin is the model before the first step with the rows each
+	// layer kept of it, when RunSteps kept one.
+	origin *recovery.Origin
 }
 
 // Run scores, selects (or replays plan when not nil), compensates,

@@ -302,6 +302,27 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	} else {
 		install(m, bestModel)
 	}
+	blockSteps := cfg.FitBlocks
+	if blockSteps < 0 {
+		var note string
+		blockSteps, note = autoFitSteps(m)
+		if note != "" {
+			out.Notes = append(out.Notes, "fit blocks: "+note)
+		}
+	}
+	if blockSteps > 0 {
+		cfg.FitBlocks = blockSteps
+		notes, err := fitPick(ctx, m, best, src, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, n := range notes {
+			out.Notes = append(out.Notes, "fit blocks: "+n)
+		}
+		if o := out.Plan.Settings.Options; o != nil {
+			o.FitBlocks = blockSteps
+		}
+	}
 	if cfg.RecoverKD > 0 {
 		notes, err := distill(ctx, m, dense, src, cfg)
 		if err != nil {
@@ -358,6 +379,8 @@ func runCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
 	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
 	cc.CalibSamples, cc.RecoverKD, cc.RecoverData, cc.DryRun = samples, 0, "", false
+	// The block fit refines the pick alone, after the search.
+	cc.keepOrigin, cc.FitBlocks = cfg.FitBlocks != 0, 0
 	o := opts
 	o.HeadDim = c.HeadDim
 	return RunSteps(ctx, m, o, cc, c.Steps)

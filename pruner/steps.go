@@ -52,7 +52,7 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if cfg.FitBlocks > 0 && (!cfg.Reconstruct || cfg.ReconstructBlocks || cfg.fitPreviousStep || cfg.Calib == "") {
 		return nil, fmt.Errorf("prune: %w: --fit-blocks refines --reconstruct (without --reconstruct-blocks) and needs --calib data", prune.ErrInvalidOption)
 	}
-	if (steps > 1 || cfg.FitBlocks > 0) && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
+	if (steps > 1 || cfg.FitBlocks > 0 || cfg.keepOrigin) && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
 		if cfg.origin, err = recovery.NewOrigin(m); err != nil {
 			return nil, err
 		}
@@ -128,6 +128,7 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		}
 	}
 	out.Notes = all
+	out.origin = cfg.origin
 	return out, nil
 }
 
@@ -151,4 +152,43 @@ func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error
 	}
 	defer src.Close()
 	return recovery.FitBlocks(ctx, m, cfg.origin.Model, cfg.origin.RowsOf, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks})
+}
+
+// fitPick runs the block fit on the search's pick m, toward the model
+// its candidate started from.
+func fitPick(ctx context.Context, m *graph.Model, best *Outcome, src *calib.Source, cfg Config) ([]string, error) {
+	if best.origin == nil {
+		return []string{"block fit skipped: the picked path kept no unpruned model"}, nil
+	}
+	return recovery.FitBlocks(ctx, m, best.origin.Model, best.origin.RowsOf, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks})
+}
+
+// AutoFitSteps is the block fit's steps per block on the default search
+// (Config.FitBlocks < 0) and AutoFitBudget the most multiply-accumulates
+// it may take: the pruned model's MACs per sample × the batch × the
+// steps, about what the fit's forward passes cost (the block fit runs in
+// float64 gorgonia: 1–3 minutes of CPU at 2e10 on the Fashion-MNIST
+// models). Past it the fit is skipped with a note.
+const (
+	AutoFitSteps  = 200
+	AutoFitBudget = 1e11
+)
+
+// autoFitSteps returns the default search's block fit steps for the
+// pruned model m, and a note when it skips the fit.
+func autoFitSteps(m *graph.Model) (int, string) {
+	if in := m.Graph.Inputs; len(in) != 1 {
+		return 0, "" // blocks are cut from one float input
+	} else if s, ok := graph.ShapeFromInfo(in[0].Info); ok && !graph.IsFloat(s.Elem) {
+		return 0, ""
+	}
+	c, err := graph.Count(m)
+	if err != nil {
+		return 0, fmt.Sprintf("skipped by default: %v", err)
+	}
+	if cost := float64(c.MACs) * recovery.DefaultBlockFitBatch * AutoFitSteps; cost > AutoFitBudget {
+		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
+			cost, c.MACs, recovery.DefaultBlockFitBatch, AutoFitSteps, AutoFitBudget)
+	}
+	return AutoFitSteps, ""
 }

@@ -2,11 +2,10 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
@@ -44,7 +43,7 @@ type BlockFitConfig struct {
 // a BlockFitConfig that names none.
 const (
 	DefaultBlockFitBatch = 64
-	DefaultBlockFitLR    = 1e-4
+	DefaultBlockFitLR    = 2e-3
 )
 
 // fitBlock is a run of nodes between two cuts.
@@ -146,9 +145,6 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	}
 	batch = min(src.Fit(batch), src.Len())
 	lr := cfg.LR
-	if v, err := strconv.ParseFloat(os.Getenv("PARE_BF_LR"), 64); err == nil {
-		lr = v // EXPERIMENT
-	}
 	if lr <= 0 {
 		lr = DefaultBlockFitLR
 	}
@@ -217,7 +213,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		}
 		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr)
 		if err != nil {
-			if errorsIsUnsupported(err) {
+			if errors.Is(err, grad.ErrUnsupported) {
 				notes = append(notes, fmt.Sprintf("block ending at %s kept its weights: %v", b.nodes[len(b.nodes)-1].Name(), err))
 				continue
 			}
@@ -234,20 +230,6 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
 	return notes, nil
-}
-
-func errorsIsUnsupported(err error) bool {
-	for e := err; e != nil; {
-		if e == grad.ErrUnsupported {
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
 }
 
 // shapesAt infers m's shapes with its inputs fixed to dims.

@@ -153,7 +153,7 @@ func pruneCommand() *cli.Command {
 				}
 				return nil
 			}},
-			&cli.IntFlag{Name: "fit-blocks", Usage: "with --reconstruct and --calib: after the last step, train each block (the layers between two values all data flows through) by Adam toward the unpruned model's outputs of its last layers, `N` steps per block, on the calibration data (0: off)"},
+			&cli.IntFlag{Name: "fit-blocks", HideDefault: true, Usage: "train each block (the layers between two values all data flows through) by Adam toward the unpruned model's block outputs on the calibration data, `N` steps per block, after --reconstruct or the default search's pick (default: 200 on the default search when the pruned model's MACs × 64 × 200 stay within 1e11, else 0; 0: off)"},
 			&cli.IntFlag{Name: "recover-steps", Value: 200, Usage: "optimizer steps of --recover kd (one calibration batch of 32 each)"},
 			&cli.StringFlag{Name: "recover-schedule", Value: recovery.DefaultSchedule, Usage: "learning rate over the --recover kd steps: cosine (decays from 1e-3 to 0) or constant (1e-3)", Validator: func(v string) error {
 				if v != recovery.ScheduleConstant && v != recovery.ScheduleCosine {
@@ -424,7 +424,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		// candidates then.
 		sc := pruner.SearchConfig{OneStep: o.PlanOut != "", Candidates: o.SearchMode}
 		out, res.Search, err = pruner.RunSearch(ctx, m, an.Options(), cfg, sc)
-	case o.Steps > 1 || cfg.FitBlocks > 0:
+	case o.Steps > 1 || cfg.FitBlocks > 0 && !o.Search:
 		if plan != nil || o.PlanOut != "" {
 			return usageErrorf("prune: --steps and --fit-blocks run after selection from the data; --plan-in and --plan-out replay one step")
 		}
@@ -702,6 +702,16 @@ func (o pruneOptions) criterionName() string {
 	return "criterion " + o.Settings.Criterion
 }
 
+// fitBlocks is --fit-blocks, or -1 (the default search's choice:
+// pruner.AutoFitSteps on models within pruner.AutoFitBudget) when not
+// given.
+func fitBlocks(cmd *cli.Command) int {
+	if !cmd.IsSet("fit-blocks") {
+		return -1
+	}
+	return max(int(cmd.Int("fit-blocks")), 0)
+}
+
 // recoverSteps is the distillation steps asked for: --recover-steps with
 // --recover kd, else 0.
 func recoverSteps(cmd *cli.Command) int {
@@ -734,7 +744,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"), OBSOrder: cmd.String("obs-order"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
-			FitBlocks: int(cmd.Int("fit-blocks")), RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
+			FitBlocks: fitBlocks(cmd), RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
 			RecoverSchedule: cmd.String("recover-schedule"), RecoverMixup: cmd.Bool("recover-mixup"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},
