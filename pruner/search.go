@@ -311,9 +311,16 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 	}
 	if blockSteps > 0 {
+		auto := cfg.FitBlocks < 0
 		cfg.FitBlocks = blockSteps
 		notes, err := fitPick(ctx, m, best, src, cfg)
-		if err != nil {
+		switch {
+		case err != nil && auto && ctx.Err() == nil:
+			// The default's refinement is optional: a model it cannot
+			// take keeps the search's pick (blocks fitted before the
+			// failure keep their held-out-best weights).
+			notes = []string{fmt.Sprintf("block fit stopped: %v", err)}
+		case err != nil:
 			return nil, nil, err
 		}
 		for _, n := range notes {
