@@ -119,7 +119,7 @@ func build(m *graph.Model, shape []int64, given map[string][]int64) (*Net, error
 	if err != nil {
 		return nil, err
 	}
-	shapes, err := inferAt(m, dims)
+	shapes, err := ShapesAt(m, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -265,9 +265,9 @@ func inputDims(name string, ts graph.TensorShape, shape []int64) ([]int64, error
 	return dims, nil
 }
 
-// inferAt runs shape inference with the inputs fixed to dims, restoring
+// ShapesAt runs shape inference with the inputs fixed to dims, restoring
 // the model's own fixed shapes afterwards.
-func inferAt(m *graph.Model, dims map[string][]int64) (*graph.Shapes, error) {
+func ShapesAt(m *graph.Model, dims map[string][]int64) (*graph.Shapes, error) {
 	saved := m.InputShapes
 	defer func() { m.InputShapes = saved }()
 	if err := m.SetInputShapes(dims); err != nil {

@@ -165,7 +165,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		return nil, err
 	}
 	input := m.Graph.Inputs[0].Name
-	shapes, err := shapesAt(m, map[string][]int64{input: sample[input].Shape})
+	shapes, err := grad.ShapesAt(m, map[string][]int64{input: sample[input].Shape})
 	if err != nil {
 		return nil, err
 	}
@@ -230,16 +230,6 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
 	return notes, nil
-}
-
-// shapesAt infers m's shapes with its inputs fixed to dims.
-func shapesAt(m *graph.Model, dims map[string][]int64) (*graph.Shapes, error) {
-	saved := m.InputShapes
-	defer func() { m.InputShapes = saved }()
-	if err := m.SetInputShapes(dims); err != nil {
-		return nil, err
-	}
-	return graph.InferShapes(m)
 }
 
 // cutBlocks cuts g into blocks. A cut follows a node after which one

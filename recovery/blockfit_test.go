@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -39,7 +40,7 @@ func TestCutBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := m.Graph.Inputs[0].Name
-		shapes, err := shapesAt(m, map[string][]int64{in: {64, 1, 28, 28}})
+		shapes, err := grad.ShapesAt(m, map[string][]int64{in: {64, 1, 28, 28}})
 		if err != nil {
 			t.Fatal(err)
 		}
