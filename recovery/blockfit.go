@@ -157,8 +157,11 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 			floats++
 		}
 	}
-	if len(m.Graph.Inputs) != 1 || floats != 1 {
+	switch {
+	case len(m.Graph.Inputs) != 1:
 		return []string{fmt.Sprintf("block fit skipped: the model takes %d inputs; blocks are cut from one float input", len(m.Graph.Inputs))}, nil
+	case floats != 1:
+		return []string{fmt.Sprintf("block fit skipped: input %s is not float (token ids?); blocks are cut from one float input", m.Graph.Inputs[0].Name)}, nil
 	}
 	sample, err := src.Batch(0, batch)
 	if err != nil {
