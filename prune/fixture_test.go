@@ -13,9 +13,9 @@ import (
 	"github.com/pare-dev/pare/internal/sweeptest"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/prune/prunetest"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -275,15 +275,7 @@ func tryPlan(t *testing.T, m *graph.Model, s prune.Settings) (*prune.Analysis, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := importance.New(s.Criterion, "l2", s.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores, err := importance.ScoreAll(sc, an)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := an.Select(scores, s)
+	p, err := prunetest.SelectOn(t, an, s)
 	return an, p, err
 }
 

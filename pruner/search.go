@@ -311,11 +311,9 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 	}
 	if blockSteps > 0 {
-		auto := cfg.FitBlocks < 0
-		cfg.FitBlocks = blockSteps
-		notes, err := fitPick(ctx, m, best, src, cfg)
+		notes, err := fitToOrigin(ctx, m, best.origin, src, blockSteps)
 		switch {
-		case err != nil && auto && ctx.Err() == nil:
+		case err != nil && cfg.FitBlocks < 0 && ctx.Err() == nil:
 			// The default's refinement is optional: a model it cannot
 			// take keeps the search's pick (blocks fitted before the
 			// failure keep their held-out-best weights).

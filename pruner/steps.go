@@ -151,16 +151,16 @@ func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error
 		return nil, err
 	}
 	defer src.Close()
-	return recovery.FitBlocks(ctx, m, cfg.origin.Model, cfg.origin.RowsOf, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks})
+	return fitToOrigin(ctx, m, cfg.origin, src, cfg.FitBlocks)
 }
 
-// fitPick runs the block fit on the search's pick m, toward the model
-// its candidate started from.
-func fitPick(ctx context.Context, m *graph.Model, best *Outcome, src *calib.Source, cfg Config) ([]string, error) {
-	if best.origin == nil {
-		return []string{"block fit skipped: the picked path kept no unpruned model"}, nil
+// fitToOrigin runs the block fit on m, steps per block, toward the
+// model o kept from before pruning.
+func fitToOrigin(ctx context.Context, m *graph.Model, o *recovery.Origin, src *calib.Source, steps int) ([]string, error) {
+	if o == nil {
+		return []string{"block fit skipped: the pruned path kept no unpruned model"}, nil
 	}
-	return recovery.FitBlocks(ctx, m, best.origin.Model, best.origin.RowsOf, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks})
+	return recovery.FitBlocks(ctx, m, o.Model, o.RowsOf, src, recovery.BlockFitConfig{Steps: steps})
 }
 
 // AutoFitSteps is the block fit's steps per block on the default search

@@ -183,11 +183,10 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	for i := range blocks {
 		blocks[i].outs = blockOuts(m.Graph, shapes, blocks[i], refLayers, rowsOf)
 	}
-	mseg, err := calib.NewSegments(m, src, batch)
-	if err != nil {
-		return nil, err
-	}
-	rseg, err := calib.NewSegments(ref, src, batch)
+	// Both models run segment by segment, as the least-squares fit's do:
+	// a block's weights change after its input is captured and before
+	// any node reading its output runs.
+	seg, err := newSegmentRuns(m, ref, src, batch, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -199,11 +198,11 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		xs, err := blockInputs(ctx, mseg, src, b.input, input, batch)
+		xs, err := blockInputs(ctx, seg.pruned, src, b.input, input, batch)
 		if err != nil {
 			return nil, err
 		}
-		refs, scales, err := blockTargets(ctx, rseg, b.outs, batch)
+		refs, scales, err := blockTargets(ctx, seg.dense, b.outs, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -261,34 +260,41 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 		_, ok := g.Constant(v)
 		return ok
 	}
+	// A value is classified once, as it becomes live.
+	const (
+		liveFloat = iota // unknown types count as float: fewer cuts, never a wrong one
+		liveBaked        // an int64 shape value known at the fixed input size
+		liveData         // an integer value the data decides: no cut while it lives
+	)
 	baked := map[string]*onnx.TensorProto{}
-	bakeable := func(v string) bool {
+	classify := func(v string) int {
 		s, ok := shapes.Of(v)
-		if !ok || s.Elem != graph.DataType(7) || len(s.Dims) > 1 {
-			return false // int64 scalars and vectors (shapes) alone
+		if !ok || graph.IsFloat(s.Elem) {
+			return liveFloat
+		}
+		if s.Elem != graph.DataType(onnx.TensorProto_INT64) || len(s.Dims) > 1 {
+			return liveData // int64 scalars and vectors (shapes) alone are baked
 		}
 		dims, ok := shapes.IntValue(v)
 		if !ok {
-			return false
+			return liveData
 		}
 		vals := make([]int64, len(dims))
 		for i, d := range dims {
 			x, ok := d.Value()
 			if !ok {
-				return false
+				return liveData
 			}
 			vals[i] = x
 		}
-		if baked[v] == nil {
-			var dims []int64
-			if len(s.Dims) == 1 {
-				dims = []int64{int64(len(vals))}
-			}
-			baked[v] = graph.Int64Tensor(v, dims, vals)
+		var shape []int64
+		if len(s.Dims) == 1 {
+			shape = []int64{int64(len(vals))}
 		}
-		return true
+		baked[v] = graph.Int64Tensor(v, shape, vals)
+		return liveBaked
 	}
-	live := map[string]bool{input: true}
+	live := map[string]int{input: classify(input)}
 	var blocks []fitBlock
 	cur := fitBlock{input: input}
 	for i, n := range nodes {
@@ -302,7 +308,7 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 			if allConst {
 				static[o] = true
 			} else if o != "" && last[o] > i {
-				live[o] = true
+				live[o] = classify(o)
 			}
 		}
 		cur.nodes = append(cur.nodes, n)
@@ -313,15 +319,13 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 		}
 		var float []string
 		cut := true
-		for v := range live {
-			if bakeable(v) {
-				continue
+		for v, kind := range live {
+			switch kind {
+			case liveFloat:
+				float = append(float, v)
+			case liveData:
+				cut = false
 			}
-			if s, ok := shapes.Of(v); ok && !graph.IsFloat(s.Elem) {
-				cut = false // an integer value the data decides
-				continue
-			}
-			float = append(float, v)
 		}
 		if !cut || len(float) != 1 || i == len(nodes)-1 {
 			continue

@@ -123,6 +123,17 @@ func Select(t testing.TB, m *graph.Model, opts prune.Options, s prune.Settings) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	p, err := SelectOn(t, an, s)
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	return p
+}
+
+// SelectOn scores analysis an with s's (data-free) criterion and returns
+// the selection s makes, or the error selection gives.
+func SelectOn(t testing.TB, an *prune.Analysis, s prune.Settings) (*prune.Plan, error) {
+	t.Helper()
 	sc, err := importance.New(s.Criterion, "l2", s.Seed)
 	if err != nil {
 		t.Fatal(err)
@@ -131,11 +142,7 @@ func Select(t testing.TB, m *graph.Model, opts prune.Options, s prune.Settings) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := an.Select(scores, s)
-	if err != nil {
-		t.Fatalf("select: %v", err)
-	}
-	return p
+	return an.Select(scores, s)
 }
 
 // KillPlan zeroes in m the channels a selection removes (Kill on every
