@@ -198,6 +198,12 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if v := notPerSample(shapes, batch, b); v != "" {
+			// A Swin block's windows fold into the leading axis: its
+			// values hold no row per sample to batch and match.
+			notes = append(notes, fmt.Sprintf("block ending at %s kept its weights: %s does not lead with the batch of %d", b.nodes[len(b.nodes)-1].Name(), v, batch))
+			continue
+		}
 		xs, err := blockInputs(ctx, seg.pruned, src, b.input, input, batch)
 		if err != nil {
 			return nil, err
@@ -232,6 +238,26 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
 	return notes, nil
+}
+
+// notPerSample returns the first of block b's input and matched values
+// whose leading axis is not the batch (at the fixed input size), "" when
+// every one has a row per sample.
+func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
+	vals := []string{b.input}
+	for _, o := range b.outs {
+		vals = append(vals, o.value)
+	}
+	for _, v := range vals {
+		s, ok := shapes.Of(v)
+		if !ok || len(s.Dims) == 0 {
+			return v
+		}
+		if n, ok := s.Dims[0].Value(); !ok || n != int64(batch) {
+			return v
+		}
+	}
+	return ""
 }
 
 // cutBlocks cuts g into blocks. A cut follows a node after which one

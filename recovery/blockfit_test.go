@@ -89,3 +89,43 @@ func seqRows(n int) []int {
 	}
 	return r
 }
+
+// A Swin block folds its windows into the leading axis: the block whose
+// matched value holds a row per window, not per sample, is named and
+// left out of the fit, and the others stay in.
+func TestBlocksWithoutRowPerSample(t *testing.T) {
+	m, err := graph.Load("../fixtures/models/swin_nano_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := m.Graph.Inputs[0].Name
+	shapes, err := grad.ShapesAt(m, map[string][]int64{in: {64, 3, 32, 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := map[string]*calib.Layer{}
+	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
+		layers[l.Node.Name()] = l
+	}
+	blocks, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	var folded, kept []string
+	for _, b := range blocks {
+		b.outs = blockOuts(m.Graph, shapes, b, layers, func(l *calib.Layer) []int { return seqRows(l.Out()) })
+		if v := notPerSample(shapes, 64, b); v != "" {
+			folded = append(folded, v)
+		} else {
+			kept = append(kept, b.end)
+		}
+	}
+	t.Logf("folded: %v; kept: %v", folded, kept)
+	if len(folded) == 0 || len(kept) == 0 {
+		t.Fatalf("want both window-folded and per-sample blocks; folded %v, kept %v", folded, kept)
+	}
+	for _, v := range folded {
+		if s, ok := shapes.Of(v); ok && len(s.Dims) > 0 {
+			if n, ok := s.Dims[0].Value(); ok && n == 64 {
+				t.Errorf("%s leads with the batch (%v) but was named", v, s.Dims)
+			}
+		}
+	}
+}
