@@ -64,7 +64,8 @@ func TestFitBlocksBeatsLeastSquaresViT(t *testing.T) {
 }
 
 // --fit-blocks refines the least-squares fit: without --reconstruct or
-// calibration data it is refused, naming the flag.
+// calibration data it is refused, naming the flag; so is a model with a
+// token-id input, on a fixed path and on the search, before pruning.
 func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	m, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
 	if err != nil {
@@ -74,5 +75,24 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	_, err = RunSteps(context.Background(), m, prune.Options{}, Config{Settings: s, Calib: fixtures + "data/fmnist_calib_x.npy", FitBlocks: 10}, 1)
 	if err == nil || !strings.Contains(err.Error(), "--fit-blocks") {
 		t.Fatalf("want a refusal naming --fit-blocks, got %v", err)
+	}
+	dec, err := graph.Load(fixtures + "models/llama_char_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := graph.Count(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := Config{Settings: s, Calib: fixtures + "data/llama_calib_ids.npy", Reconstruct: true, FitBlocks: 10}
+	tok.Settings.Criterion = "obs"
+	if _, err = RunSteps(context.Background(), dec, prune.Options{}, tok, 1); err == nil || !strings.Contains(err.Error(), "--fit-blocks: input input_ids is not float") {
+		t.Errorf("fixed path on token ids: want a refusal naming the input, got %v", err)
+	}
+	if _, _, err = RunSearch(context.Background(), dec, prune.Options{}, tok, SearchConfig{}); err == nil || !strings.Contains(err.Error(), "--fit-blocks: input input_ids is not float") {
+		t.Errorf("search on token ids: want a refusal naming the input, got %v", err)
+	}
+	if after, err := graph.Count(dec); err != nil || after.Params != before.Params {
+		t.Errorf("the refused model changed: %d → %d parameters (%v)", before.Params, after.Params, err)
 	}
 }

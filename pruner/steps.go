@@ -52,6 +52,11 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if cfg.FitBlocks > 0 && (!cfg.Reconstruct || cfg.ReconstructBlocks || cfg.fitPreviousStep || cfg.Calib == "") {
 		return nil, fmt.Errorf("prune: %w: --fit-blocks refines --reconstruct (without --reconstruct-blocks) and needs --calib data", prune.ErrInvalidOption)
 	}
+	if cfg.FitBlocks > 0 {
+		if err := recovery.Fittable(m); err != nil {
+			return nil, fmt.Errorf("prune: %w: --fit-blocks: %v", prune.ErrInvalidOption, err)
+		}
+	}
 	if (steps > 1 || cfg.FitBlocks > 0 || cfg.keepOrigin) && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
 		if cfg.origin, err = recovery.NewOrigin(m); err != nil {
 			return nil, err
@@ -177,10 +182,8 @@ const (
 // autoFitSteps returns the default search's block fit steps for the
 // pruned model m, and a note when it skips the fit.
 func autoFitSteps(m *graph.Model) (int, string) {
-	if in := m.Graph.Inputs; len(in) != 1 {
-		return 0, "" // blocks are cut from one float input
-	} else if s, ok := graph.ShapeFromInfo(in[0].Info); ok && !graph.IsFloat(s.Elem) {
-		return 0, ""
+	if recovery.Fittable(m) != nil {
+		return 0, "" // the default stays silent where blocks cannot be cut
 	}
 	c, err := graph.Count(m)
 	if err != nil {

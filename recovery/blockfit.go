@@ -151,17 +151,8 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	if src.Len()/batch < 2 {
 		return []string{fmt.Sprintf("block fit skipped: %d calibration samples make fewer than two batches of %d (one is held out)", src.Len(), batch)}, nil
 	}
-	floats := 0
-	for _, in := range m.Graph.Inputs {
-		if s, ok := graph.ShapeFromInfo(in.Info); !ok || graph.IsFloat(s.Elem) {
-			floats++
-		}
-	}
-	switch {
-	case len(m.Graph.Inputs) != 1:
-		return []string{fmt.Sprintf("block fit skipped: the model takes %d inputs; blocks are cut from one float input", len(m.Graph.Inputs))}, nil
-	case floats != 1:
-		return []string{fmt.Sprintf("block fit skipped: input %s is not float (token ids?); blocks are cut from one float input", m.Graph.Inputs[0].Name)}, nil
+	if err := Fittable(m); err != nil {
+		return []string{fmt.Sprintf("block fit skipped: %v", err)}, nil
 	}
 	sample, err := src.Batch(0, batch)
 	if err != nil {
@@ -238,6 +229,19 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
 	return notes, nil
+}
+
+// Fittable says why FitBlocks cannot cut m into blocks, nil when it can:
+// blocks are cut from one float input.
+func Fittable(m *graph.Model) error {
+	ins := m.Graph.Inputs
+	if len(ins) != 1 {
+		return fmt.Errorf("the model takes %d inputs; blocks are cut from one float input", len(ins))
+	}
+	if s, ok := graph.ShapeFromInfo(ins[0].Info); ok && !graph.IsFloat(s.Elem) {
+		return fmt.Errorf("input %s is not float (token ids?); blocks are cut from one float input", ins[0].Name)
+	}
+	return nil
 }
 
 // notPerSample returns the first of block b's input and matched values
