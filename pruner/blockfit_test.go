@@ -7,6 +7,7 @@ import (
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // On the trained ViT at 70% of the parameters removed, training each
@@ -94,5 +95,53 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	}
 	if after, err := graph.Count(dec); err != nil || after.Params != before.Params {
 		t.Errorf("the refused model changed: %d → %d parameters (%v)", before.Params, after.Params, err)
+	}
+}
+
+// The default's block fit takes more steps on more calibration samples,
+// never fewer than AutoFitSteps, and no more than the budget allows; a
+// model whose AutoFitSteps alone are past the budget is skipped with a
+// note naming the budget, and a token-id model silently.
+func TestAutoFitSteps(t *testing.T) {
+	vit, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.Count(vit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perStep := float64(c.MACs) * recovery.DefaultBlockFitBatch
+	capped := int(AutoFitBudget / perStep)
+	if capped < 2*AutoFitSteps {
+		t.Fatalf("the ViT's %d MACs leave %d steps in the budget; the test needs a model with room", c.MACs, capped)
+	}
+	for _, tc := range []struct{ samples, want int }{
+		{64, AutoFitSteps},
+		{256, AutoFitSteps}, // 40 passes of 256 are 160 steps
+		{1024, 640},
+		{1 << 20, capped},
+	} {
+		got, note := autoFitSteps(vit, tc.samples)
+		if got != tc.want || note != "" {
+			t.Errorf("%d samples: %d steps (note %q), want %d", tc.samples, got, note, tc.want)
+		}
+	}
+	res, err := graph.Load(fixtures + "models/fmnist_resnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := graph.Count(res); err != nil || float64(rc.MACs)*recovery.DefaultBlockFitBatch*AutoFitSteps <= AutoFitBudget {
+		t.Fatalf("the dense ResNet (%d MACs, %v) should be past the budget at %d steps", rc.MACs, err, AutoFitSteps)
+	}
+	if got, note := autoFitSteps(res, 256); got != 0 || !strings.Contains(note, "past the budget") {
+		t.Errorf("dense ResNet: %d steps, note %q; want it skipped with a note", got, note)
+	}
+	dec, err := graph.Load(fixtures + "models/llama_char_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, note := autoFitSteps(dec, 256); got != 0 || note != "" {
+		t.Errorf("token-id decoder: %d steps, note %q; want a silent skip", got, note)
 	}
 }

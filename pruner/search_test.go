@@ -130,3 +130,33 @@ func TestSearchModeBySize(t *testing.T) {
 		t.Errorf("--search sideways: %v, want an invalid option", err)
 	}
 }
+
+// A candidate that removed less than asked is ranked after every one
+// that reached the target, however closely it follows the dense model;
+// among those that all fall short, or all reach it, the held-out error
+// decides. A latency target is not counted.
+func TestSearchRanksShortCandidatesLast(t *testing.T) {
+	s := prune.Settings{Target: "params", Ratio: 0.7}
+	short := Tried{Removed: 0.678, Score: HeldOutScore{RelMSE: 0.048}}
+	reached := Tried{Removed: 0.695, Score: HeldOutScore{RelMSE: 0.060}}
+	over := Tried{Removed: 0.712, Score: HeldOutScore{RelMSE: 0.055}}
+	if betterCandidate(short, reached, s) || !betterCandidate(reached, short, s) {
+		t.Error("a candidate 2.2 points short beat one within the shortfall")
+	}
+	if !betterCandidate(over, reached, s) {
+		t.Error("between two that reach the target, the lower error should win")
+	}
+	shorter := Tried{Removed: 0.6, Score: HeldOutScore{RelMSE: 0.02}}
+	if !betterCandidate(shorter, short, s) {
+		t.Error("between two that fall short, the lower error should win")
+	}
+	lat := prune.Settings{Target: "latency", Ratio: 0.7}
+	if !betterCandidate(short, reached, lat) {
+		t.Error("a latency target is not counted in params: the error decides")
+	}
+	sr := &Search{Picked: 1, Candidates: []Tried{{Candidate: Candidate{Name: "a"}, Removed: 0.678}, {Candidate: Candidate{Name: "b"}, Removed: 0.70}}}
+	notes := sr.shortNotes(s)
+	if len(notes) != 1 || !strings.Contains(notes[0], "a ranked last: it removed 67.8% of params, short of the 70.0% asked") {
+		t.Errorf("notes %q", notes)
+	}
+}

@@ -168,20 +168,26 @@ func fitToOrigin(ctx context.Context, m *graph.Model, o *recovery.Origin, src *c
 	return recovery.FitBlocks(ctx, m, o.Model, o.RowsOf, src, recovery.BlockFitConfig{Steps: steps})
 }
 
-// AutoFitSteps is the block fit's steps per block on the default search
-// (Config.FitBlocks < 0) and AutoFitBudget the most multiply-accumulates
-// it may take: the pruned model's MACs per sample × the batch × the
-// steps, about what the fit's forward passes cost (the block fit runs in
-// float64 gorgonia: 1–3 minutes of CPU at 2e10 on the Fashion-MNIST
-// models). Past it the fit is skipped with a note.
+// The default search's block fit (Config.FitBlocks < 0) takes
+// AutoFitEpochs passes over the calibration samples per block, at least
+// AutoFitSteps steps, within AutoFitBudget multiply-accumulates: the
+// pruned model's MACs per sample × the batch × the steps, about what
+// the fit's forward passes cost (the block fit runs in float64
+// gorgonia: 1–3 minutes of CPU at 2e10 on the Fashion-MNIST models).
+// More samples buy more steps because the fit gains more from them
+// than from more passes over few (docs/RESULTS.md, "Block fitting by
+// gradient"). Below AutoFitSteps within the budget the fit is skipped
+// with a note.
 const (
 	AutoFitSteps  = 200
+	AutoFitEpochs = 40
 	AutoFitBudget = 1e11
 )
 
 // autoFitSteps returns the default search's block fit steps for the
-// pruned model m, and a note when it skips the fit.
-func autoFitSteps(m *graph.Model) (int, string) {
+// pruned model m fitted on samples calibration samples, and a note when
+// it skips the fit.
+func autoFitSteps(m *graph.Model, samples int) (int, string) {
 	if recovery.Fittable(m) != nil {
 		return 0, "" // the default stays silent where blocks cannot be cut
 	}
@@ -189,9 +195,15 @@ func autoFitSteps(m *graph.Model) (int, string) {
 	if err != nil {
 		return 0, fmt.Sprintf("skipped by default: %v", err)
 	}
-	if cost := float64(c.MACs) * recovery.DefaultBlockFitBatch * AutoFitSteps; cost > AutoFitBudget {
-		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
-			cost, c.MACs, recovery.DefaultBlockFitBatch, AutoFitSteps, AutoFitBudget)
+	batch := recovery.DefaultBlockFitBatch
+	steps := max(AutoFitSteps, (AutoFitEpochs*samples+batch-1)/batch)
+	perStep := float64(c.MACs) * float64(batch)
+	if perStep > 0 {
+		steps = min(steps, int(AutoFitBudget/perStep))
 	}
-	return AutoFitSteps, ""
+	if steps < AutoFitSteps {
+		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
+			perStep*AutoFitSteps, c.MACs, batch, AutoFitSteps, AutoFitBudget)
+	}
+	return steps, ""
 }

@@ -703,7 +703,8 @@ func (o pruneOptions) criterionName() string {
 }
 
 // fitBlocks is --fit-blocks, or -1 (the default search's choice:
-// pruner.AutoFitSteps on models within pruner.AutoFitBudget) when not
+// pruner.autoFitSteps: AutoFitEpochs passes over the calibration samples,
+// at least AutoFitSteps, within pruner.AutoFitBudget) when not
 // given.
 func fitBlocks(cmd *cli.Command) int {
 	if !cmd.IsSet("fit-blocks") {
