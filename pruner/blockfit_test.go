@@ -65,8 +65,9 @@ func TestFitBlocksBeatsLeastSquaresViT(t *testing.T) {
 }
 
 // --fit-blocks refines the least-squares fit: without --reconstruct or
-// calibration data it is refused, naming the flag; so is a model with a
-// token-id input, on a fixed path and on the search, before pruning.
+// calibration data it is refused, naming the flag; so is a model with
+// several inputs (blocks are cut from one), on a fixed path and on the
+// search, before pruning.
 func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	m, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
 	if err != nil {
@@ -77,7 +78,7 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--fit-blocks") {
 		t.Fatalf("want a refusal naming --fit-blocks, got %v", err)
 	}
-	dec, err := graph.Load(fixtures + "models/llama_char_op17.onnx")
+	dec, err := graph.Load(fixtures + "models/llama_masked_nano_op17.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +86,16 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := Config{Settings: s, Calib: fixtures + "data/llama_calib_ids.npy", Reconstruct: true, FitBlocks: 10}
-	tok.Settings.Criterion = "obs"
-	if _, err = RunSteps(context.Background(), dec, prune.Options{}, tok, 1); err == nil || !strings.Contains(err.Error(), "--fit-blocks: input input_ids is not float") {
-		t.Errorf("fixed path on token ids: want a refusal naming the input, got %v", err)
+	// The refusal comes before the data are read: no calibration file
+	// for this model's three inputs is needed.
+	several := Config{Settings: s, Calib: fixtures + "data/llama_calib_ids.npy", Reconstruct: true, FitBlocks: 10}
+	several.Settings.Criterion = "obs"
+	want := "--fit-blocks: the model takes 3 inputs"
+	if _, err = RunSteps(context.Background(), dec, prune.Options{}, several, 1); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("fixed path on a model of 3 inputs: want a refusal %q, got %v", want, err)
 	}
-	if _, _, err = RunSearch(context.Background(), dec, prune.Options{}, tok, SearchConfig{}); err == nil || !strings.Contains(err.Error(), "--fit-blocks: input input_ids is not float") {
-		t.Errorf("search on token ids: want a refusal naming the input, got %v", err)
+	if _, _, err = RunSearch(context.Background(), dec, prune.Options{}, several, SearchConfig{}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("search on a model of 3 inputs: want a refusal %q, got %v", want, err)
 	}
 	if after, err := graph.Count(dec); err != nil || after.Params != before.Params {
 		t.Errorf("the refused model changed: %d → %d parameters (%v)", before.Params, after.Params, err)
@@ -101,7 +105,7 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 // The default's block fit takes more steps on more calibration samples,
 // never fewer than AutoFitSteps, and no more than the budget allows; a
 // model whose AutoFitSteps alone are past the budget is skipped with a
-// note naming the budget, and a token-id model silently.
+// note naming the budget, and a model of several inputs silently.
 func TestAutoFitSteps(t *testing.T) {
 	vit, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
 	if err != nil {
@@ -137,11 +141,11 @@ func TestAutoFitSteps(t *testing.T) {
 	if got, note := autoFitSteps(res, 256); got != 0 || !strings.Contains(note, "past the budget") {
 		t.Errorf("dense ResNet: %d steps, note %q; want it skipped with a note", got, note)
 	}
-	dec, err := graph.Load(fixtures + "models/llama_char_op17.onnx")
+	several, err := graph.Load(fixtures + "models/llama_masked_nano_op17.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, note := autoFitSteps(dec, 256); got != 0 || note != "" {
-		t.Errorf("token-id decoder: %d steps, note %q; want a silent skip", got, note)
+	if got, note := autoFitSteps(several, 256); got != 0 || note != "" {
+		t.Errorf("a model of 3 inputs: %d steps, note %q; want a silent skip", got, note)
 	}
 }

@@ -167,9 +167,12 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	for _, l := range weightedLayers(ref, func(*calib.Layer) bool { return true }) {
 		refLayers[l.Node.Name()] = l
 	}
-	blocks, baked := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
+	blocks, baked, fixed := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
 	if len(blocks) == 0 {
 		return []string{"block fit skipped: no block with a weighted layer"}, nil
+	}
+	if err := bakeFixed(ctx, m, shapes, src, batch, fixed, baked); err != nil {
+		return nil, err
 	}
 	for i := range blocks {
 		blocks[i].outs = blockOuts(m.Graph, shapes, blocks[i], refLayers, rowsOf)
@@ -232,14 +235,12 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 }
 
 // Fittable says why FitBlocks cannot cut m into blocks, nil when it can:
-// blocks are cut from one float input.
+// blocks are cut from one input, float or integer (token ids, read by
+// the first block's embedding).
 func Fittable(m *graph.Model) error {
 	ins := m.Graph.Inputs
 	if len(ins) != 1 {
-		return fmt.Errorf("the model takes %d inputs; blocks are cut from one float input", len(ins))
-	}
-	if s, ok := graph.ShapeFromInfo(ins[0].Info); ok && !graph.IsFloat(s.Elem) {
-		return fmt.Errorf("input %s is not float (token ids?); blocks are cut from one float input", ins[0].Name)
+		return fmt.Errorf("the model takes %d inputs; blocks are cut from one input", len(ins))
 	}
 	return nil
 }
@@ -265,14 +266,18 @@ func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
 }
 
 // cutBlocks cuts g into blocks. A cut follows a node after which one
-// float value alone is still to be read (integer values computed from
-// shapes alone are known at the fixed input size and baked into the
-// blocks that read them). A run of nodes without a weighted layer joins
-// the next block, as does one with fewer than MinBlockLayers weighted
-// layers; the last run ends at the graph's outputs. baked maps
-// every such integer value to its contents.
-func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func(*graph.Node) bool) ([]fitBlock, map[string]*onnx.TensorProto) {
+// float value alone is still to be read: values the input's size alone
+// decides (shapes, a causal mask, rotary tables) are known at the fixed
+// input size and baked into the blocks that read them. A run of nodes
+// without a weighted layer joins the next block, as does one with fewer
+// than MinBlockLayers weighted layers; the last run ends at the graph's
+// outputs. baked maps every integer shape value the shape inference
+// evaluates to its contents; fixed lists the other size-decided values
+// the blocks read across a cut, which a run of the model gives
+// (bakeFixed).
+func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func(*graph.Node) bool) (blocks []fitBlock, baked map[string]*onnx.TensorProto, fixed []string) {
 	nodes := g.Nodes
+	sized := sizeDecided(g)
 	last := map[string]int{}
 	for i, n := range nodes {
 		for _, in := range append(slices.Clone(n.Proto.Input), n.Implicit...) {
@@ -296,9 +301,15 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 		liveBaked        // an int64 shape value known at the fixed input size
 		liveData         // an integer value the data decides: no cut while it lives
 	)
-	baked := map[string]*onnx.TensorProto{}
+	baked = map[string]*onnx.TensorProto{}
 	classify := func(v string) int {
 		s, ok := shapes.Of(v)
+		if ok && sized[v] && bakeable(s) {
+			if dims, ok := shapes.IntValue(v); !ok || len(s.Dims) > 1 || !allKnown(dims) {
+				fixed = append(fixed, v)
+				return liveBaked
+			}
+		}
 		if !ok || graph.IsFloat(s.Elem) {
 			return liveFloat
 		}
@@ -325,7 +336,6 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 		return liveBaked
 	}
 	live := map[string]int{input: classify(input)}
-	var blocks []fitBlock
 	cur := fitBlock{input: input}
 	for i, n := range nodes {
 		allConst := len(n.Implicit) == 0
@@ -385,7 +395,111 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 			out = append(out, b)
 		}
 	}
-	return out, baked
+	return out, baked, fixed
+}
+
+// sizeDecided returns the values of g that the input's size alone
+// decides: a Shape or Size of anything, and what is computed from
+// those and constants only (a Range over the sequence length, the
+// causal mask from it, the rotary cos and sin tables).
+func sizeDecided(g *graph.Graph) map[string]bool {
+	sized := map[string]bool{}
+	for _, n := range g.Nodes {
+		ok := n.Op() == "Shape" || n.Op() == "Size"
+		if !ok {
+			ok = true
+			for _, in := range append(slices.Clone(n.Proto.Input), n.Implicit...) {
+				if _, c := g.Constant(in); in != "" && !c && !sized[in] {
+					ok = false
+					break
+				}
+			}
+		}
+		if ok {
+			for _, o := range n.Proto.Output {
+				sized[o] = true
+			}
+		}
+	}
+	return sized
+}
+
+// bakeable reports whether a value of shape s can be baked from a run:
+// float32 or int64, every dim known.
+func bakeable(s graph.TensorShape) bool {
+	if s.Elem != graph.DataType(onnx.TensorProto_FLOAT) && s.Elem != graph.DataType(onnx.TensorProto_INT64) {
+		return false
+	}
+	for _, d := range s.Dims {
+		if _, ok := d.Value(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func allKnown(dims []graph.Dim) bool {
+	for _, d := range dims {
+		if _, ok := d.Value(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// errBaked stops a capture after its first batch.
+var errBaked = errors.New("baked")
+
+// bakeFixed runs m on one batch of src for the values names, which the
+// input's size alone decides, and adds them to baked. A value whose
+// run gives another shape than the shape inference's at that size
+// (the inference was wrong about it) is an error.
+func bakeFixed(ctx context.Context, m *graph.Model, shapes *graph.Shapes, src *calib.Source, batch int, names []string, baked map[string]*onnx.TensorProto) error {
+	if len(names) == 0 {
+		return nil
+	}
+	seg, err := calib.NewSegments(m, src, batch)
+	if err != nil {
+		return err
+	}
+	err = seg.Capture(ctx, names, func(vals map[string]tensor.Dense, _, _ int) error {
+		for _, v := range names {
+			d := vals[v]
+			s, _ := shapes.Of(v)
+			if len(d.Shape) != len(s.Dims) {
+				return fmt.Errorf("block fit: %s has shape %v in a run of %d samples, not the inferred %v", v, d.Shape, batch, s.Dims)
+			}
+			for i, dim := range s.Dims {
+				if n, _ := dim.Value(); n != d.Shape[i] {
+					return fmt.Errorf("block fit: %s has shape %v in a run of %d samples, not the inferred %v", v, d.Shape, batch, s.Dims)
+				}
+			}
+			switch d.DType {
+			case tensor.Float32:
+				f, err := d.Float32s()
+				if err != nil {
+					return err
+				}
+				baked[v] = graph.FloatTensor(v, slices.Clone(d.Shape), slices.Clone(f))
+			case tensor.Int64:
+				x, err := d.Int64s()
+				if err != nil {
+					return err
+				}
+				baked[v] = graph.Int64Tensor(v, slices.Clone(d.Shape), slices.Clone(x))
+			default:
+				return fmt.Errorf("block fit: %s is %v, which is not baked", v, d.DType)
+			}
+		}
+		return errBaked
+	})
+	if errors.Is(err, errBaked) {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("block fit: no batch of %d samples to bake %s from", batch, names[0])
+	}
+	return err
 }
 
 // MinBlockLayers is the fewest weighted layers a block holds (the last
@@ -604,6 +718,20 @@ func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, ba
 	}
 	gp.Node = append(gp.Node, &onnx.NodeProto{OpType: proto.String("Concat"), Name: proto.String(blockOutput), Input: parts, Output: []string{blockOutput},
 		Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
+	// Values baked in from before the block are Constant nodes, not
+	// initializers: the gradient engine trains every float initializer
+	// and folds Constants (a decoder's rotary tables stay fixed).
+	var consts []*onnx.NodeProto
+	for _, n := range gp.Node {
+		for _, in := range n.Input {
+			if t, ok := baked[in]; ok && !produced[in] && g.Initializer(in) == nil {
+				consts = append(consts, &onnx.NodeProto{OpType: proto.String("Constant"), Name: proto.String("pare.block_fit.baked." + in), Output: []string{in},
+					Attribute: []*onnx.AttributeProto{{Name: proto.String("value"), Type: onnx.AttributeProto_TENSOR.Enum(), T: t}}})
+				produced[in] = true
+			}
+		}
+	}
+	gp.Node = append(consts, gp.Node...)
 	// Nodes the matched values do not depend on (a bias added after a
 	// last layer whose own output is matched) are left out: their
 	// weights would have no gradient.
@@ -629,11 +757,6 @@ func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, ba
 	}
 	for _, t := range g.Proto.Initializer {
 		if used[t.GetName()] {
-			gp.Initializer = append(gp.Initializer, t)
-		}
-	}
-	for v := range used {
-		if t, ok := baked[v]; ok && !produced[v] && g.Initializer(v) == nil {
 			gp.Initializer = append(gp.Initializer, t)
 		}
 	}

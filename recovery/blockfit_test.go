@@ -48,7 +48,7 @@ func TestCutBlocks(t *testing.T) {
 		for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
 			layers[l.Node.Name()] = l
 		}
-		blocks, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+		blocks, _, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
 		seen := map[string]int{}
 		last, atEnd := -1, 0
 		var desc []string
@@ -107,7 +107,7 @@ func TestBlocksWithoutRowPerSample(t *testing.T) {
 	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
 		layers[l.Node.Name()] = l
 	}
-	blocks, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	blocks, _, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
 	var folded, kept []string
 	for _, b := range blocks {
 		b.outs = blockOuts(m.Graph, shapes, b, layers, func(l *calib.Layer) []int { return seqRows(l.Out()) })
