@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
 	"github.com/pare-dev/pare/recovery"
@@ -105,47 +106,70 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 // The default's block fit takes more steps on more calibration samples,
 // never fewer than AutoFitSteps, and no more than the budget allows; a
 // model whose AutoFitSteps alone are past the budget is skipped with a
-// note naming the budget, and a model of several inputs silently.
+// note naming the budget, and a model of several inputs silently. The
+// MACs are counted at the calibration sample's size: a decoder's
+// 64-token windows, not one token.
 func TestAutoFitSteps(t *testing.T) {
-	vit, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := graph.Count(vit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	perStep := float64(c.MACs) * recovery.DefaultBlockFitBatch
-	capped := int(AutoFitBudget / perStep)
-	if capped < 2*AutoFitSteps {
-		t.Fatalf("the ViT's %d MACs leave %d steps in the budget; the test needs a model with room", c.MACs, capped)
-	}
+	var macs int64 = 700_000
+	capped := int(AutoFitBudget / float64(macs*recovery.DefaultBlockFitBatch))
 	for _, tc := range []struct{ samples, want int }{
 		{64, AutoFitSteps},
 		{256, AutoFitSteps}, // 40 passes of 256 are 160 steps
 		{1024, 640},
 		{1 << 20, capped},
 	} {
-		got, note := autoFitSteps(vit, tc.samples)
+		got, note := fitStepsFor(macs, tc.samples)
 		if got != tc.want || note != "" {
 			t.Errorf("%d samples: %d steps (note %q), want %d", tc.samples, got, note, tc.want)
 		}
 	}
-	res, err := graph.Load(fixtures + "models/fmnist_resnet_op17.onnx")
+	if got, note := fitStepsFor(10_000_000, 256); got != 0 || !strings.Contains(note, "past the budget") {
+		t.Errorf("10M MACs per sample: %d steps, note %q; want it skipped with a note", got, note)
+	}
+	open := func(model, data string) (*graph.Model, *calib.Source) {
+		m, err := graph.Load(fixtures + "models/" + model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := calib.Open(fixtures+"data/"+data, m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		return m, src
+	}
+	vit, src := open("fmnist_vit_op17.onnx", "fmnist_unlabelled_x.npy")
+	c, err := graph.Count(vit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc, err := graph.Count(res); err != nil || float64(rc.MACs)*recovery.DefaultBlockFitBatch*AutoFitSteps <= AutoFitBudget {
-		t.Fatalf("the dense ResNet (%d MACs, %v) should be past the budget at %d steps", rc.MACs, err, AutoFitSteps)
+	if got, _ := fitStepsFor(c.MACs, 1024); got != 640 {
+		t.Fatalf("the dense ViT (%d MACs) should take 640 steps on 1024 samples, got %d", c.MACs, got)
 	}
-	if got, note := autoFitSteps(res, 256); got != 0 || !strings.Contains(note, "past the budget") {
-		t.Errorf("dense ResNet: %d steps, note %q; want it skipped with a note", got, note)
+	if got, note := autoFitSteps(vit, src); got != 640 || note != "" {
+		t.Errorf("ViT on 1024 images: %d steps, note %q; want 640", got, note)
+	}
+	dec, ids := open("llama_char_op17.onnx", "llama_calib_ids.npy")
+	perToken, err := graph.Count(dec) // symbolic dims taken as 1: one token
+	if err != nil {
+		t.Fatal(err)
+	}
+	perWindow, err := recovery.SampleMACs(dec, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perWindow < 50*perToken.MACs {
+		t.Errorf("the decoder's 64-token window counts %d MACs, one token %d: the window's size was not used", perWindow, perToken.MACs)
+	}
+	want, _ := fitStepsFor(perWindow, ids.Len())
+	if got, _ := autoFitSteps(dec, ids); got != want {
+		t.Errorf("decoder: %d steps, want %d for %d MACs per window", got, want, perWindow)
 	}
 	several, err := graph.Load(fixtures + "models/llama_masked_nano_op17.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, note := autoFitSteps(several, 256); got != 0 || note != "" {
+	if got, note := autoFitSteps(several, ids); got != 0 || note != "" {
 		t.Errorf("a model of 3 inputs: %d steps, note %q; want a silent skip", got, note)
 	}
 }

@@ -312,7 +312,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	blockSteps := cfg.FitBlocks
 	if blockSteps < 0 {
 		var note string
-		blockSteps, note = autoFitSteps(m, src.Len())
+		blockSteps, note = autoFitSteps(m, src)
 		if note != "" {
 			out.Notes = append(out.Notes, "fit blocks: "+note)
 		}

@@ -185,25 +185,31 @@ const (
 )
 
 // autoFitSteps returns the default search's block fit steps for the
-// pruned model m fitted on samples calibration samples, and a note when
-// it skips the fit.
-func autoFitSteps(m *graph.Model, samples int) (int, string) {
+// pruned model m on the calibration samples of src, and a note when it
+// skips the fit.
+func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
 	if recovery.Fittable(m) != nil {
 		return 0, "" // the default stays silent where blocks cannot be cut
 	}
-	c, err := graph.Count(m)
+	macs, err := recovery.SampleMACs(m, src)
 	if err != nil {
 		return 0, fmt.Sprintf("skipped by default: %v", err)
 	}
+	return fitStepsFor(macs, src.Len())
+}
+
+// fitStepsFor is autoFitSteps for a model of macs multiply-accumulates
+// per sample fitted on samples samples.
+func fitStepsFor(macs int64, samples int) (int, string) {
 	batch := recovery.DefaultBlockFitBatch
 	steps := max(AutoFitSteps, (AutoFitEpochs*samples+batch-1)/batch)
-	perStep := float64(c.MACs) * float64(batch)
+	perStep := float64(macs) * float64(batch)
 	if perStep > 0 {
 		steps = min(steps, int(AutoFitBudget/perStep))
 	}
 	if steps < AutoFitSteps {
 		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
-			perStep*AutoFitSteps, c.MACs, batch, AutoFitSteps, AutoFitBudget)
+			perStep*AutoFitSteps, macs, batch, AutoFitSteps, AutoFitBudget)
 	}
 	return steps, ""
 }

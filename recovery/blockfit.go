@@ -245,6 +245,25 @@ func Fittable(m *graph.Model) error {
 	return nil
 }
 
+// SampleMACs returns m's multiply-accumulates for one calibration
+// sample of src, counted at the sample's own size (a decoder's window
+// length, which a count with symbolic dims taken as 1 would miss).
+func SampleMACs(m *graph.Model, src *calib.Source) (int64, error) {
+	one, err := src.Batch(0, 1)
+	if err != nil {
+		return 0, err
+	}
+	dims := map[string][]int64{}
+	for name, d := range one {
+		dims[name] = d.Shape
+	}
+	shapes, err := grad.ShapesAt(m, dims)
+	if err != nil {
+		return 0, err
+	}
+	return graph.CountWithShapes(m, shapes).MACs, nil
+}
+
 // notPerSample returns the first of block b's input and matched values
 // whose leading axis is not the batch (at the fixed input size), "" when
 // every one has a row per sample.
