@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/pare-dev/pare/calib"
-	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -22,15 +20,7 @@ func TestCutBlocksDecoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := m.Graph.Inputs[0].Name
-	shapes, err := grad.ShapesAt(m, map[string][]int64{in: {8, 64}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers := map[string]*calib.Layer{}
-	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
-		layers[l.Node.Name()] = l
-	}
-	blocks, _, fixed := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	blocks, fixed, shapes, _ := cutFixture(t, m, []int64{8, 64})
 	var ends []string
 	for _, b := range blocks {
 		ends = append(ends, b.end)

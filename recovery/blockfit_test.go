@@ -39,16 +39,7 @@ func TestCutBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := m.Graph.Inputs[0].Name
-		shapes, err := grad.ShapesAt(m, map[string][]int64{in: {64, 1, 28, 28}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers := map[string]*calib.Layer{}
-		for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
-			layers[l.Node.Name()] = l
-		}
-		blocks, _, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+		blocks, _, shapes, layers := cutFixture(t, m, []int64{64, 1, 28, 28})
 		seen := map[string]int{}
 		last, atEnd := -1, 0
 		var desc []string
@@ -98,16 +89,7 @@ func TestBlocksWithoutRowPerSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := m.Graph.Inputs[0].Name
-	shapes, err := grad.ShapesAt(m, map[string][]int64{in: {64, 3, 32, 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers := map[string]*calib.Layer{}
-	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
-		layers[l.Node.Name()] = l
-	}
-	blocks, _, _ := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	blocks, _, shapes, layers := cutFixture(t, m, []int64{64, 3, 32, 32})
 	var folded, kept []string
 	for _, b := range blocks {
 		b.outs = blockOuts(m.Graph, shapes, b, layers, func(l *calib.Layer) []int { return seqRows(l.Out()) })
@@ -128,4 +110,22 @@ func TestBlocksWithoutRowPerSample(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cutFixture cuts m into blocks at the input shape, every weighted
+// layer counted; it returns the blocks, the values baked from a run,
+// the shapes at that size and the layers by node name.
+func cutFixture(t *testing.T, m *graph.Model, shape []int64) ([]fitBlock, []string, *graph.Shapes, map[string]*calib.Layer) {
+	t.Helper()
+	in := m.Graph.Inputs[0].Name
+	shapes, err := grad.ShapesAt(m, map[string][]int64{in: shape})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := map[string]*calib.Layer{}
+	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
+		layers[l.Node.Name()] = l
+	}
+	blocks, _, fixed := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	return blocks, fixed, shapes, layers
 }
