@@ -481,7 +481,10 @@ func bakeFixed(ctx context.Context, m *graph.Model, shapes *graph.Shapes, src *c
 	if err != nil {
 		return err
 	}
-	err = seg.Capture(ctx, names, func(vals map[string]tensor.Dense, _, _ int) error {
+	err = seg.Capture(ctx, names, func(vals map[string]tensor.Dense, _, rows int) error {
+		if rows != batch {
+			return nil // a first one-sample run: a class token expanded to its batch differs
+		}
 		for _, v := range names {
 			d := vals[v]
 			s, _ := shapes.Of(v)
