@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -48,7 +49,7 @@ const (
 
 // fitBlock is a run of nodes between two cuts.
 type fitBlock struct {
-	input   string        // the one float value the block reads from before it
+	input   string        // the one value the block reads from before it (float, or the token ids)
 	nodes   []*graph.Node // in graph order
 	end     string        // the value after which the block ends (the graph output after the last; "" for several)
 	targets []*graph.Node // weighted nodes whose outputs reach the block's end through no other weighted node
@@ -425,7 +426,7 @@ func sizeDecided(g *graph.Graph) map[string]bool {
 	sized := map[string]bool{}
 	for _, n := range g.Nodes {
 		ok := n.Op() == "Shape" || n.Op() == "Size"
-		if !ok {
+		if !ok && !random(n.Op()) {
 			ok = true
 			for _, in := range append(slices.Clone(n.Proto.Input), n.Implicit...) {
 				if _, c := g.Constant(in); in != "" && !c && !sized[in] {
@@ -441,6 +442,12 @@ func sizeDecided(g *graph.Graph) map[string]bool {
 		}
 	}
 	return sized
+}
+
+// random reports whether op draws new values at every run, which a
+// baked value would freeze.
+func random(op string) bool {
+	return strings.HasPrefix(op, "Random") || op == "Multinomial" || op == "Bernoulli" || op == "Dropout"
 }
 
 // bakeable reports whether a value of shape s can be baked from a run:
