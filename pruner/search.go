@@ -10,7 +10,6 @@ import (
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
-	"github.com/pare-dev/pare/recovery"
 )
 
 // The default with --calib searches: no single path is best on every
@@ -207,10 +206,8 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if cfg.RecoverData != "" && cfg.RecoverKD == 0 {
 		return nil, nil, fmt.Errorf("prune: %w: --recover-data without --recover kd", prune.ErrInvalidOption)
 	}
-	if cfg.FitBlocks > 0 {
-		if err := recovery.Fittable(m); err != nil {
-			return nil, nil, fmt.Errorf("prune: %w: --fit-blocks: %v", prune.ErrInvalidOption, err)
-		}
+	if err := fitRefusal(m, cfg); err != nil {
+		return nil, nil, err
 	}
 	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
 	if err != nil {

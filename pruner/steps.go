@@ -52,10 +52,8 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if cfg.FitBlocks > 0 && (!cfg.Reconstruct || cfg.ReconstructBlocks || cfg.fitPreviousStep || cfg.Calib == "") {
 		return nil, fmt.Errorf("prune: %w: --fit-blocks refines --reconstruct (without --reconstruct-blocks) and needs --calib data", prune.ErrInvalidOption)
 	}
-	if cfg.FitBlocks > 0 {
-		if err := recovery.Fittable(m); err != nil {
-			return nil, fmt.Errorf("prune: %w: --fit-blocks: %v", prune.ErrInvalidOption, err)
-		}
+	if err := fitRefusal(m, cfg); err != nil {
+		return nil, err
 	}
 	if (steps > 1 || cfg.FitBlocks > 0 || cfg.keepOrigin) && cfg.Reconstruct && !cfg.ReconstructBlocks && !cfg.fitPreviousStep {
 		if cfg.origin, err = recovery.NewOrigin(m); err != nil {
@@ -157,6 +155,18 @@ func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error
 	}
 	defer src.Close()
 	return fitToOrigin(ctx, m, cfg.origin, src, cfg.FitBlocks)
+}
+
+// fitRefusal refuses an explicit --fit-blocks on a model the fit cannot
+// cut, before anything is pruned.
+func fitRefusal(m *graph.Model, cfg Config) error {
+	if cfg.FitBlocks <= 0 {
+		return nil
+	}
+	if err := recovery.Fittable(m); err != nil {
+		return fmt.Errorf("prune: %w: --fit-blocks: %v", prune.ErrInvalidOption, err)
+	}
+	return nil
 }
 
 // fitToOrigin runs the block fit on m, steps per block, toward the

@@ -293,8 +293,8 @@ func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
 // than MinBlockLayers weighted layers; the last run ends at the graph's
 // outputs. baked maps every integer shape value the shape inference
 // evaluates to its contents; fixed lists the other size-decided values
-// the blocks read across a cut, which a run of the model gives
-// (bakeFixed).
+// that are live past the node making them, which a run of the model
+// gives (bakeFixed).
 func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func(*graph.Node) bool) (blocks []fitBlock, baked map[string]*onnx.TensorProto, fixed []string) {
 	nodes := g.Nodes
 	sized := sizeDecided(g)
@@ -318,7 +318,7 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 	// A value is classified once, as it becomes live.
 	const (
 		liveFloat = iota // unknown types count as float: fewer cuts, never a wrong one
-		liveBaked        // an int64 shape value known at the fixed input size
+		liveBaked        // a value the input's size alone decides: baked, never a reason not to cut
 		liveData         // an integer value the data decides: no cut while it lives
 	)
 	baked = map[string]*onnx.TensorProto{}
@@ -495,13 +495,8 @@ func bakeFixed(ctx context.Context, m *graph.Model, shapes *graph.Shapes, src *c
 		for _, v := range names {
 			d := vals[v]
 			s, _ := shapes.Of(v)
-			if len(d.Shape) != len(s.Dims) {
+			if !slices.EqualFunc(s.Dims, d.Shape, func(dim graph.Dim, n int64) bool { k, _ := dim.Value(); return k == n }) {
 				return fmt.Errorf("block fit: %s has shape %v in a run of %d samples, not the inferred %v", v, d.Shape, batch, s.Dims)
-			}
-			for i, dim := range s.Dims {
-				if n, _ := dim.Value(); n != d.Shape[i] {
-					return fmt.Errorf("block fit: %s has shape %v in a run of %d samples, not the inferred %v", v, d.Shape, batch, s.Dims)
-				}
 			}
 			switch d.DType {
 			case tensor.Float32:
