@@ -261,10 +261,6 @@ func (s Settings) roundKeep(k int, g *Group) int {
 // roundStep is the multiple of indices that kept counts of g round to:
 // RoundTo channels, fewer indices when each index is several channels
 // wide; 1 for heads and without RoundTo.
-// RoundStep is the step between g's rounded kept counts (1 without
-// rounding, and for heads).
-func (s Settings) RoundStep(g *Group) int { return max(s.roundStep(g), 1) }
-
 func (s Settings) roundStep(g *Group) int {
 	r, w := s.RoundTo, max(g.width, 1)
 	if r > 1 && s.RoundNarrow > 0 && g.Size*w < 8*r {

@@ -24,9 +24,8 @@ import (
 // With the error of a group modelled as s·(r/f)² at ratio r (probe f),
 // minimising Σ error for a fixed saving Σ c·r/f gives r ∝ c·f/s: each
 // group's ratio is μ·c·f/s, capped at --max-layer-ratio, and μ is found
-// by bisection so the plan meets the target; single groups then move by
-// rounded steps until the saving lands on it (land.go). Groups keep
-// their best channels by the criterion's scores.
+// by bisection so the plan meets the target. Groups keep their best
+// channels by the criterion's scores.
 
 // probeFraction is the share of a group removed to measure it.
 const probeFraction = 0.5
@@ -226,7 +225,7 @@ func allocateBySensitivity(an *prune.Analysis, s prune.Settings, scores map[int]
 			lo = mid
 		}
 	}
-	return landOnTarget(an, s, scores, sens, best, bestGot)
+	return best, nil
 }
 
 // reduction is the fraction of the target the plan removes.
