@@ -304,6 +304,13 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		out.Plan, out.Sensitivity, out.ForwardPasses = best.Plan, best.Sensitivity, out.ForwardPasses+best.ForwardPasses
 		out.Notes = append(out.Notes, fmt.Sprintf("search: %s redone on all %d calibration samples", s.Candidates[s.Picked].Name, fit+held))
 	} else {
+		if sc.KeepModels {
+			// The kept candidate stays as the search measured it: the
+			// block fit below trains m's weights in place.
+			if bestModel, err = cloneModel(bestModel); err != nil {
+				return nil, nil, err
+			}
+		}
 		install(m, bestModel)
 	}
 	blockSteps := cfg.FitBlocks
