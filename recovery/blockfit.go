@@ -164,10 +164,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	if err != nil {
 		return nil, err
 	}
-	refLayers := map[string]*calib.Layer{}
-	for _, l := range weightedLayers(ref, func(*calib.Layer) bool { return true }) {
-		refLayers[l.Node.Name()] = l
-	}
+	refLayers := layersByName(ref)
 	blocks, baked, fixed := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
 	if len(blocks) == 0 {
 		return []string{"block fit skipped: no block with a weighted layer"}, nil
@@ -233,6 +230,15 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
 	return notes, nil
+}
+
+// layersByName maps the name of each of m's weighted layers to it.
+func layersByName(m *graph.Model) map[string]*calib.Layer {
+	out := map[string]*calib.Layer{}
+	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
+		out[l.Node.Name()] = l
+	}
+	return out
 }
 
 // Fittable says why FitBlocks cannot cut m into blocks, nil when it can:

@@ -113,8 +113,9 @@ func TestBlocksWithoutRowPerSample(t *testing.T) {
 }
 
 // cutFixture cuts m into blocks at the input shape, every weighted
-// layer counted; it returns the blocks, the values baked from a run,
-// the shapes at that size and the layers by node name.
+// layer counted; it returns the blocks, the size-decided values a run
+// must give (bakeFixed), the shapes at that size and the layers by
+// node name.
 func cutFixture(t *testing.T, m *graph.Model, shape []int64) ([]fitBlock, []string, *graph.Shapes, map[string]*calib.Layer) {
 	t.Helper()
 	in := m.Graph.Inputs[0].Name
@@ -122,10 +123,7 @@ func cutFixture(t *testing.T, m *graph.Model, shape []int64) ([]fitBlock, []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers := map[string]*calib.Layer{}
-	for _, l := range weightedLayers(m, func(*calib.Layer) bool { return true }) {
-		layers[l.Node.Name()] = l
-	}
+	layers := layersByName(m)
 	blocks, _, fixed := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
 	return blocks, fixed, shapes, layers
 }
