@@ -49,22 +49,108 @@ func (g convGeom) dims(x, w tensor.Shape) convDims {
 	return convDims{n: x[0], c: x[1], h: x[2], w: x[3], co: w[0], oh: oh, ow: ow, ci: x[1] / g.groups, cpg: w[0] / g.groups}
 }
 
-// visit calls f(xOff, yOff) for every input/output position pair that
-// filter tap (ky, kx) connects, over one input and one output plane.
-func (g convGeom) visit(d convDims, ky, kx int, f func(xOff, yOff int)) {
-	for oy := range d.oh {
-		iy := oy*g.sh - g.ph + ky*g.dh
-		if iy < 0 || iy >= d.h {
+// tapSpan is what one filter tap (ky, kx) connects over one input and
+// one output plane: output rows oy0..oy1-1 and columns ox0..ox1-1 read
+// the input inside the plane, output (oy, ox) reading input offset
+// x0 + oy·rowStep + ox·sw. The ops walk these ranges directly: a
+// closure per position cost more than the multiply it wrapped.
+type tapSpan struct{ oy0, oy1, ox0, ox1, x0, rowStep, sw int }
+
+func (g convGeom) tap(d convDims, ky, kx int) tapSpan {
+	offY, offX := ky*g.dh-g.ph, kx*g.dw-g.pw // input row and column under output (0, 0)
+	return tapSpan{
+		oy0: max(ceilDiv(-offY, g.sh), 0), oy1: min(floorDiv(d.h-1-offY, g.sh)+1, d.oh),
+		ox0: max(ceilDiv(-offX, g.sw), 0), ox1: min(floorDiv(d.w-1-offX, g.sw)+1, d.ow),
+		x0: offY*d.w + offX, rowStep: g.sh * d.w, sw: g.sw,
+	}
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
+
+// axpy adds k·x at the tap's input positions to y at its output
+// positions (the forward pass), ow output columns a row.
+func (s tapSpan) axpy(k float64, x, y []float64, ow int) {
+	if s.ox0 >= s.ox1 {
+		return
+	}
+	for oy := s.oy0; oy < s.oy1; oy++ {
+		xr, yr := s.x0+oy*s.rowStep, oy*ow
+		if s.sw == 1 {
+			ys := y[yr+s.ox0 : yr+s.ox1]
+			xs := x[xr+s.ox0 : xr+s.ox1]
+			for i := range ys {
+				ys[i] += k * xs[i]
+			}
 			continue
 		}
-		for ox := range d.ow {
-			ix := ox*g.sw - g.pw + kx*g.dw
-			if ix < 0 || ix >= d.w {
-				continue
-			}
-			f(iy*d.w+ix, oy*d.ow+ox)
+		for ox := s.ox0; ox < s.ox1; ox++ {
+			y[yr+ox] += k * x[xr+ox*s.sw]
 		}
 	}
+}
+
+// scatter adds k·dy at the tap's output positions to dx at its input
+// positions (the input gradient).
+func (s tapSpan) scatter(k float64, dy, dx []float64, ow int) {
+	if s.ox0 >= s.ox1 {
+		return
+	}
+	for oy := s.oy0; oy < s.oy1; oy++ {
+		xr, yr := s.x0+oy*s.rowStep, oy*ow
+		if s.sw == 1 {
+			ds := dy[yr+s.ox0 : yr+s.ox1]
+			xs := dx[xr+s.ox0 : xr+s.ox1]
+			for i := range ds {
+				xs[i] += k * ds[i]
+			}
+			continue
+		}
+		for ox := s.ox0; ox < s.ox1; ox++ {
+			dx[xr+ox*s.sw] += k * dy[yr+ox]
+		}
+	}
+}
+
+// dot is Σ x·dy over the tap's position pairs (the filter gradient).
+func (s tapSpan) dot(x, dy []float64, ow int) float64 {
+	if s.ox0 >= s.ox1 {
+		return 0
+	}
+	sum := 0.0
+	for oy := s.oy0; oy < s.oy1; oy++ {
+		xr, yr := s.x0+oy*s.rowStep, oy*ow
+		if s.sw == 1 {
+			ds := dy[yr+s.ox0 : yr+s.ox1]
+			xs := x[xr+s.ox0 : xr+s.ox1]
+			for i := range ds {
+				sum += xs[i] * ds[i]
+			}
+			continue
+		}
+		for ox := s.ox0; ox < s.ox1; ox++ {
+			sum += x[xr+ox*s.sw] * dy[yr+ox]
+		}
+	}
+	return sum
+}
+
+// taps returns the span of every filter tap, in filter order.
+func (g convGeom) taps(d convDims) []tapSpan {
+	out := make([]tapSpan, 0, g.kh*g.kw)
+	for ky := range g.kh {
+		for kx := range g.kw {
+			out = append(out, g.tap(d, ky, kx))
+		}
+	}
+	return out
 }
 
 type groupConvOp struct{ g convGeom }
@@ -97,7 +183,8 @@ func (o groupConvOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	d := o.g.dims(xs, ws)
 	y := make([]float64, d.n*d.co*d.oh*d.ow)
-	taps := o.g.kh * o.g.kw
+	spans := o.g.taps(d)
+	taps := len(spans)
 	parallel(d.n*d.co, func(i int) {
 		n, oc := i/d.co, i%d.co
 		yp := y[(n*d.co+oc)*d.oh*d.ow:][:d.oh*d.ow]
@@ -105,8 +192,7 @@ func (o groupConvOp) Do(in ...G.Value) (G.Value, error) {
 		for ic := range d.ci {
 			xp := x[(n*d.c+first+ic)*d.h*d.w:][:d.h*d.w]
 			for t := range taps {
-				k := w[(oc*d.ci+ic)*taps+t]
-				o.g.visit(d, t/o.g.kw, t%o.g.kw, func(xo, yo int) { yp[yo] += k * xp[xo] })
+				spans[t].axpy(w[(oc*d.ci+ic)*taps+t], xp, yp, d.ow)
 			}
 		}
 	})
@@ -161,7 +247,8 @@ func (o convInputGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	d := o.g.dims(o.x, ws)
 	dx := make([]float64, o.x.TotalSize())
-	taps := o.g.kh * o.g.kw
+	spans := o.g.taps(d)
+	taps := len(spans)
 	// One (sample, group) at a time: only that group's output channels
 	// write to its input channels.
 	parallel(d.n*o.g.groups, func(i int) {
@@ -171,8 +258,7 @@ func (o convInputGradOp) Do(in ...G.Value) (G.Value, error) {
 			for ic := range d.ci {
 				dxp := dx[(n*d.c+gr*d.ci+ic)*d.h*d.w:][:d.h*d.w]
 				for t := range taps {
-					k := w[(oc*d.ci+ic)*taps+t]
-					o.g.visit(d, t/o.g.kw, t%o.g.kw, func(xo, yo int) { dxp[xo] += k * dyp[yo] })
+					spans[t].scatter(w[(oc*d.ci+ic)*taps+t], dyp, dxp, d.ow)
 				}
 			}
 		}
@@ -217,7 +303,8 @@ func (o convFilterGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	d := o.g.dims(xs, o.w)
 	dw := make([]float64, o.w.TotalSize())
-	taps := o.g.kh * o.g.kw
+	spans := o.g.taps(d)
+	taps := len(spans)
 	parallel(d.co, func(oc int) {
 		first := oc / d.cpg * d.ci
 		for n := range d.n {
@@ -225,9 +312,7 @@ func (o convFilterGradOp) Do(in ...G.Value) (G.Value, error) {
 			for ic := range d.ci {
 				xp := x[(n*d.c+first+ic)*d.h*d.w:][:d.h*d.w]
 				for t := range taps {
-					s := 0.0
-					o.g.visit(d, t/o.g.kw, t%o.g.kw, func(xo, yo int) { s += xp[xo] * dyp[yo] })
-					dw[(oc*d.ci+ic)*taps+t] += s
+					dw[(oc*d.ci+ic)*taps+t] += spans[t].dot(xp, dyp, d.ow)
 				}
 			}
 		}

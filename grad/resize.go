@@ -68,21 +68,63 @@ func Repeat(x *G.Node, f []int) (*G.Node, error) {
 	return G.ApplyOp(repeatOp{f}, x)
 }
 
-// blockOffsets calls f(small, big) for every element of the big
-// tensor (shape small·f) and the element of the small one it repeats.
-func blockOffsets(small tensor.Shape, f []int, fn func(small, big int)) {
+// repeatInto writes into y (shape small·f) every element of x (shape
+// small) repeated f[a] times along each axis a, from axis a on, at
+// offsets xo and yo. A repeated sub-block is computed once and copied:
+// the copies are memmoves, not an index computed per element.
+func repeatInto(x, y []float64, small tensor.Shape, f, xst, yst []int, a, xo, yo int) {
+	last := a == len(small)-1
+	if last && f[a] == 1 {
+		copy(y[yo:yo+small[a]], x[xo:xo+small[a]])
+		return
+	}
+	for i := range small[a] {
+		base := yo + i*f[a]*yst[a]
+		if last {
+			v := x[xo+i]
+			run := y[base : base+f[a]]
+			for r := range run {
+				run[r] = v
+			}
+			continue
+		}
+		repeatInto(x, y, small, f, xst, yst, a+1, xo+i*xst[a], base)
+		for r := 1; r < f[a]; r++ {
+			copy(y[base+r*yst[a]:base+(r+1)*yst[a]], y[base:base+yst[a]])
+		}
+	}
+}
+
+// sumBlocks adds to x (shape small) the sum of each f-block of y (shape
+// small·f), from axis a on: repeatInto's adjoint.
+func sumBlocks(y, x []float64, small tensor.Shape, f, xst, yst []int, a, xo, yo int) {
+	last := a == len(small)-1
+	if last && f[a] == 1 {
+		row := x[xo : xo+small[a]]
+		for i, v := range y[yo : yo+small[a]] {
+			row[i] += v
+		}
+		return
+	}
+	for i := range small[a] {
+		for r := range f[a] {
+			at := yo + (i*f[a]+r)*yst[a]
+			if last {
+				x[xo+i] += y[at]
+				continue
+			}
+			sumBlocks(y, x, small, f, xst, yst, a+1, xo+i*xst[a], at)
+		}
+	}
+}
+
+// repeatStrides are the row-major strides of small and of small·f.
+func repeatStrides(small tensor.Shape, f []int) (xst, yst []int) {
 	big := small.Clone()
 	for a := range big {
 		big[a] *= f[a]
 	}
-	st := strides(small)
-	eachIndex(big, func(idx []int, off int) {
-		o := 0
-		for a, i := range idx {
-			o += i / f[a] * st[a]
-		}
-		fn(o, off)
-	})
+	return strides(small), strides(big)
 }
 
 type repeatOp struct{ f []int }
@@ -109,7 +151,12 @@ func (o repeatOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	out, _ := o.InferShape(s)
 	y := make([]float64, out.TotalSize())
-	blockOffsets(s, o.f, func(i, j int) { y[j] = x[i] })
+	if len(s) > 0 {
+		xst, yst := repeatStrides(s, o.f)
+		repeatInto(x, y, s, o.f, xst, yst, 0, 0, 0)
+	} else {
+		copy(y, x)
+	}
 	return newDense(out, y), nil
 }
 
@@ -151,7 +198,12 @@ func (o blockSumOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	small, _ := o.InferShape(s)
 	x := make([]float64, small.TotalSize())
-	blockOffsets(small, o.f, func(i, j int) { x[i] += y[j] })
+	if len(small) > 0 {
+		xst, yst := repeatStrides(small, o.f)
+		sumBlocks(y, x, small, o.f, xst, yst, 0, 0, 0)
+	} else {
+		copy(x, y)
+	}
 	return newDense(small, x), nil
 }
 
