@@ -4,15 +4,15 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/pare-dev/pare/graph"
 )
 
 func init() { rules["Conv"] = conv }
 
-// conv translates a 2-D Conv: gorgonia's Conv2d (im2col and a matrix
-// product) without groups, GroupConv (grad's own op) with groups.
+// conv translates a 2-D Conv to GroupConv (grad's own op; a plain conv
+// is one group), which multiplies in the model's [N, C, H, W] order
+// where gorgonia's Conv2d transposes its product (convgemm.go).
 func conv(t *translator, n *graph.Node) error {
 	x, err := t.in(n, 0)
 	if err != nil {
@@ -28,7 +28,6 @@ func conv(t *translator, n *graph.Node) error {
 	if ap := n.StringAttr("auto_pad", "NOTSET"); ap != "NOTSET" {
 		return fmt.Errorf("%w: auto_pad %s", ErrUnsupported, ap)
 	}
-	kernel := tensor.Shape{w.Shape()[2], w.Shape()[3]}
 	pads := n.IntsAttr("pads", []int64{0, 0, 0, 0})
 	if len(pads) != 4 || pads[0] != pads[2] || pads[1] != pads[3] {
 		return fmt.Errorf("%w: asymmetric pads %v", ErrUnsupported, pads)
@@ -37,12 +36,7 @@ func conv(t *translator, n *graph.Node) error {
 	stride := ints(n.IntsAttr("strides", []int64{1, 1}))
 	dil := ints(n.IntsAttr("dilations", []int64{1, 1}))
 	groups := int(n.IntAttr("group", 1))
-	var y *G.Node
-	if groups == 1 {
-		y, err = G.Conv2d(x, w, kernel, pad, stride, dil)
-	} else {
-		y, err = GroupConv(x, w, groups, pad, stride, dil)
-	}
+	y, err := GroupConv(x, w, groups, pad, stride, dil)
 	if err != nil {
 		return err
 	}

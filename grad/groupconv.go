@@ -184,6 +184,10 @@ func (o groupConvOp) Do(in ...G.Value) (G.Value, error) {
 	d := o.g.dims(xs, ws)
 	y := make([]float64, d.n*d.co*d.oh*d.ow)
 	spans := o.g.taps(d)
+	if gemmWorth(d) {
+		convGemm(o.g, d, spans, x, w, y)
+		return newDense(tensor.Shape{d.n, d.co, d.oh, d.ow}, y), nil
+	}
 	taps := len(spans)
 	parallel(d.n*d.co, func(i int) {
 		n, oc := i/d.co, i%d.co
@@ -248,6 +252,10 @@ func (o convInputGradOp) Do(in ...G.Value) (G.Value, error) {
 	d := o.g.dims(o.x, ws)
 	dx := make([]float64, o.x.TotalSize())
 	spans := o.g.taps(d)
+	if gemmWorth(d) {
+		convGemmInputGrad(o.g, d, spans, w, dy, dx)
+		return newDense(o.x, dx), nil
+	}
 	taps := len(spans)
 	// One (sample, group) at a time: only that group's output channels
 	// write to its input channels.
@@ -304,6 +312,10 @@ func (o convFilterGradOp) Do(in ...G.Value) (G.Value, error) {
 	d := o.g.dims(xs, o.w)
 	dw := make([]float64, o.w.TotalSize())
 	spans := o.g.taps(d)
+	if gemmWorth(d) {
+		convGemmFilterGrad(o.g, d, spans, x, dy, dw)
+		return newDense(o.w, dw), nil
+	}
 	taps := len(spans)
 	parallel(d.co, func(oc int) {
 		first := oc / d.cpg * d.ci

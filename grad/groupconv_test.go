@@ -46,7 +46,7 @@ func (c naiveConv) each(f func(xi, wi, yi int)) {
 
 func randConvCase(r *rand.Rand) (convGeom, tensor.Shape, tensor.Shape) {
 	groups := 1 + r.Intn(3)
-	ci, cpg := 1+r.Intn(2), 1+r.Intn(2)
+	ci, cpg := 1+r.Intn(4), 1+r.Intn(5)
 	g := convGeom{groups: groups, kh: 1 + r.Intn(3), kw: 1 + r.Intn(4), ph: r.Intn(4), pw: r.Intn(4),
 		sh: 1 + r.Intn(3), sw: 1 + r.Intn(3), dh: 1 + r.Intn(2), dw: 1 + r.Intn(3)}
 	h, w := 1+r.Intn(7), 1+r.Intn(7)
@@ -56,16 +56,19 @@ func randConvCase(r *rand.Rand) (convGeom, tensor.Shape, tensor.Shape) {
 	return g, tensor.Shape{1 + r.Intn(2), groups * ci, h, w}, tensor.Shape{groups * cpg, ci, g.kh, g.kw}
 }
 
-// TestGroupConvSpansMatchDefinition: over random geometries (paddings
+// TestGroupConvMatchesDefinition: over random geometries (paddings
 // wider than the filter's reach, strides and dilations above one, planes
 // smaller than the filter), the forward op and both gradient ops equal
-// the convolution's definition.
-func TestGroupConvSpansMatchDefinition(t *testing.T) {
+// the convolution's definition, by the per-tap loops and by the matrix
+// products alike.
+func TestGroupConvMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
-	for c := range 400 {
+	paths := map[bool]int{}
+	for c := range 600 {
 		g, xs, ws := randConvCase(r)
 		xv, wv := rnd(r, xs...), rnd(r, ws...)
 		d := g.dims(xs, ws)
+		paths[gemmWorth(d)]++
 		dyv := rnd(r, d.n, d.co, d.oh, d.ow)
 		x, w, dy := xv.Data().([]float64), wv.Data().([]float64), dyv.Data().([]float64)
 		want := struct{ y, dx, dw []float64 }{make([]float64, len(dy)), make([]float64, len(x)), make([]float64, len(w))}
@@ -97,15 +100,25 @@ func TestGroupConvSpansMatchDefinition(t *testing.T) {
 			}
 		}
 	}
+	if paths[true] < 100 || paths[false] < 100 {
+		t.Fatalf("cases by matrix products / per-tap loops: %d / %d, want 100 of each", paths[true], paths[false])
+	}
 }
 
-// BenchmarkGroupConv times a depthwise 3×3 layer of a MobileNet block
-// (32 samples, 96 channels of 14×14): the forward op and both gradient
-// ops.
+// BenchmarkGroupConv times the forward op and both gradient ops on 32
+// samples of 14×14: a depthwise 3×3 layer of 96 channels (a MobileNet
+// block's) and a plain 3×3 conv of 32 to 32 channels (a ResNet's).
 func BenchmarkGroupConv(b *testing.B) {
+	b.Run("depthwise", func(b *testing.B) {
+		benchConv(b, convGeom{groups: 96, kh: 3, kw: 3, ph: 1, pw: 1, sh: 1, sw: 1, dh: 1, dw: 1}, tensor.Shape{32, 96, 14, 14}, tensor.Shape{96, 1, 3, 3})
+	})
+	b.Run("dense", func(b *testing.B) {
+		benchConv(b, convGeom{groups: 1, kh: 3, kw: 3, ph: 1, pw: 1, sh: 1, sw: 1, dh: 1, dw: 1}, tensor.Shape{32, 32, 14, 14}, tensor.Shape{32, 32, 3, 3})
+	})
+}
+
+func benchConv(b *testing.B, g convGeom, xs, ws tensor.Shape) {
 	r := rand.New(rand.NewSource(1))
-	g := convGeom{groups: 96, kh: 3, kw: 3, ph: 1, pw: 1, sh: 1, sw: 1, dh: 1, dw: 1}
-	xs, ws := tensor.Shape{32, 96, 14, 14}, tensor.Shape{96, 1, 3, 3}
 	xv, wv := rnd(r, xs...), rnd(r, ws...)
 	d := g.dims(xs, ws)
 	dyv := rnd(r, d.n, d.co, d.oh, d.ow)
