@@ -68,63 +68,78 @@ func Repeat(x *G.Node, f []int) (*G.Node, error) {
 	return G.ApplyOp(repeatOp{f}, x)
 }
 
-// repeatInto writes into y (shape small·f) every element of x (shape
-// small) repeated f[a] times along each axis a, from axis a on, at
-// offsets xo and yo. A repeated sub-block is computed once and copied:
-// the copies are memmoves, not an index computed per element.
-func repeatInto(x, y []float64, small tensor.Shape, f, xst, yst []int, a, xo, yo int) {
-	last := a == len(small)-1
-	if last && f[a] == 1 {
-		copy(y[yo:yo+small[a]], x[xo:xo+small[a]])
-		return
-	}
-	for i := range small[a] {
-		base := yo + i*f[a]*yst[a]
-		if last {
-			v := x[xo+i]
-			run := y[base : base+f[a]]
-			for r := range run {
-				run[r] = v
-			}
-			continue
-		}
-		repeatInto(x, y, small, f, xst, yst, a+1, xo+i*xst[a], base)
-		for r := 1; r < f[a]; r++ {
-			copy(y[base+r*yst[a]:base+(r+1)*yst[a]], y[base:base+yst[a]])
-		}
-	}
+// repeatPlan is the layout of a repeat from small to small·f: the
+// strides of both, and tail, the first axis after which every axis of
+// small has size 1, so that from there one element of small fills a
+// contiguous run of run elements (a per-channel BatchNormalization
+// parameter broadcast over a plane).
+type repeatPlan struct {
+	small     tensor.Shape
+	f         []int
+	xst, yst  []int
+	tail, run int
 }
 
-// sumBlocks adds to x (shape small) the sum of each f-block of y (shape
-// small·f), from axis a on: repeatInto's adjoint.
-func sumBlocks(y, x []float64, small tensor.Shape, f, xst, yst []int, a, xo, yo int) {
-	last := a == len(small)-1
-	if last && f[a] == 1 {
-		row := x[xo : xo+small[a]]
-		for i, v := range y[yo : yo+small[a]] {
-			row[i] += v
-		}
-		return
-	}
-	for i := range small[a] {
-		for r := range f[a] {
-			at := yo + (i*f[a]+r)*yst[a]
-			if last {
-				x[xo+i] += y[at]
-				continue
-			}
-			sumBlocks(y, x, small, f, xst, yst, a+1, xo+i*xst[a], at)
-		}
-	}
-}
-
-// repeatStrides are the row-major strides of small and of small·f.
-func repeatStrides(small tensor.Shape, f []int) (xst, yst []int) {
+func newRepeatPlan(small tensor.Shape, f []int) repeatPlan {
 	big := small.Clone()
 	for a := range big {
 		big[a] *= f[a]
 	}
-	return strides(small), strides(big)
+	p := repeatPlan{small: small, f: f, xst: strides(small), yst: strides(big), tail: len(small), run: 1}
+	for p.tail > 0 && small[p.tail-1] == 1 {
+		p.tail--
+		p.run *= f[p.tail]
+	}
+	return p
+}
+
+// repeat writes into y every element of x repeated f[a] times along
+// each axis a, from axis a on, at offsets xo and yo. A repeated
+// sub-block is computed once and copied.
+func (p repeatPlan) repeat(x, y []float64, a, xo, yo int) {
+	if a == p.tail {
+		run := y[yo : yo+p.run]
+		for i := range run {
+			run[i] = x[xo]
+		}
+		return
+	}
+	if a == len(p.small)-1 && p.f[a] == 1 {
+		copy(y[yo:yo+p.small[a]], x[xo:xo+p.small[a]])
+		return
+	}
+	for i := range p.small[a] {
+		base := yo + i*p.f[a]*p.yst[a]
+		p.repeat(x, y, a+1, xo+i*p.xst[a], base)
+		for r := 1; r < p.f[a]; r++ {
+			copy(y[base+r*p.yst[a]:base+(r+1)*p.yst[a]], y[base:base+p.yst[a]])
+		}
+	}
+}
+
+// sum adds to x the sum of each f-block of y, from axis a on: repeat's
+// adjoint.
+func (p repeatPlan) sum(y, x []float64, a, xo, yo int) {
+	if a == p.tail {
+		s := 0.0
+		for _, v := range y[yo : yo+p.run] {
+			s += v
+		}
+		x[xo] += s
+		return
+	}
+	if a == len(p.small)-1 && p.f[a] == 1 {
+		row := x[xo : xo+p.small[a]]
+		for i, v := range y[yo : yo+p.small[a]] {
+			row[i] += v
+		}
+		return
+	}
+	for i := range p.small[a] {
+		for r := range p.f[a] {
+			p.sum(y, x, a+1, xo+i*p.xst[a], yo+(i*p.f[a]+r)*p.yst[a])
+		}
+	}
 }
 
 type repeatOp struct{ f []int }
@@ -151,12 +166,7 @@ func (o repeatOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	out, _ := o.InferShape(s)
 	y := make([]float64, out.TotalSize())
-	if len(s) > 0 {
-		xst, yst := repeatStrides(s, o.f)
-		repeatInto(x, y, s, o.f, xst, yst, 0, 0, 0)
-	} else {
-		copy(y, x)
-	}
+	newRepeatPlan(s, o.f).repeat(x, y, 0, 0, 0)
 	return newDense(out, y), nil
 }
 
@@ -198,12 +208,7 @@ func (o blockSumOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	small, _ := o.InferShape(s)
 	x := make([]float64, small.TotalSize())
-	if len(small) > 0 {
-		xst, yst := repeatStrides(small, o.f)
-		sumBlocks(y, x, small, o.f, xst, yst, 0, 0, 0)
-	} else {
-		copy(x, y)
-	}
+	newRepeatPlan(small, o.f).sum(y, x, 0, 0, 0)
 	return newDense(small, x), nil
 }
 
