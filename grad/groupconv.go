@@ -75,69 +75,32 @@ func floorDiv(a, b int) int {
 
 func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
 
+// Each row of a tap's span is one BLAS level-1 call: the input
+// positions of a row are sw apart, its output positions adjacent.
+
 // axpy adds k·x at the tap's input positions to y at its output
 // positions (the forward pass), ow output columns a row.
 func (s tapSpan) axpy(k float64, x, y []float64, ow int) {
-	if s.ox0 >= s.ox1 {
-		return
-	}
-	for oy := s.oy0; oy < s.oy1; oy++ {
-		xr, yr := s.x0+oy*s.rowStep, oy*ow
-		if s.sw == 1 {
-			ys := y[yr+s.ox0 : yr+s.ox1]
-			xs := x[xr+s.ox0 : xr+s.ox1]
-			for i := range ys {
-				ys[i] += k * xs[i]
-			}
-			continue
-		}
-		for ox := s.ox0; ox < s.ox1; ox++ {
-			y[yr+ox] += k * x[xr+ox*s.sw]
-		}
+	n := s.ox1 - s.ox0
+	for oy := s.oy0; n > 0 && oy < s.oy1; oy++ {
+		blasImpl.Daxpy(n, k, x[s.x0+oy*s.rowStep+s.ox0*s.sw:], s.sw, y[oy*ow+s.ox0:], 1)
 	}
 }
 
 // scatter adds k·dy at the tap's output positions to dx at its input
 // positions (the input gradient).
 func (s tapSpan) scatter(k float64, dy, dx []float64, ow int) {
-	if s.ox0 >= s.ox1 {
-		return
-	}
-	for oy := s.oy0; oy < s.oy1; oy++ {
-		xr, yr := s.x0+oy*s.rowStep, oy*ow
-		if s.sw == 1 {
-			ds := dy[yr+s.ox0 : yr+s.ox1]
-			xs := dx[xr+s.ox0 : xr+s.ox1]
-			for i := range ds {
-				xs[i] += k * ds[i]
-			}
-			continue
-		}
-		for ox := s.ox0; ox < s.ox1; ox++ {
-			dx[xr+ox*s.sw] += k * dy[yr+ox]
-		}
+	n := s.ox1 - s.ox0
+	for oy := s.oy0; n > 0 && oy < s.oy1; oy++ {
+		blasImpl.Daxpy(n, k, dy[oy*ow+s.ox0:], 1, dx[s.x0+oy*s.rowStep+s.ox0*s.sw:], s.sw)
 	}
 }
 
 // dot is Σ x·dy over the tap's position pairs (the filter gradient).
 func (s tapSpan) dot(x, dy []float64, ow int) float64 {
-	if s.ox0 >= s.ox1 {
-		return 0
-	}
-	sum := 0.0
-	for oy := s.oy0; oy < s.oy1; oy++ {
-		xr, yr := s.x0+oy*s.rowStep, oy*ow
-		if s.sw == 1 {
-			ds := dy[yr+s.ox0 : yr+s.ox1]
-			xs := x[xr+s.ox0 : xr+s.ox1]
-			for i := range ds {
-				sum += xs[i] * ds[i]
-			}
-			continue
-		}
-		for ox := s.ox0; ox < s.ox1; ox++ {
-			sum += x[xr+ox*s.sw] * dy[yr+ox]
-		}
+	n, sum := s.ox1-s.ox0, 0.0
+	for oy := s.oy0; n > 0 && oy < s.oy1; oy++ {
+		sum += blasImpl.Ddot(n, x[s.x0+oy*s.rowStep+s.ox0*s.sw:], s.sw, dy[oy*ow+s.ox0:], 1)
 	}
 	return sum
 }
