@@ -1,9 +1,6 @@
 package grad
 
 import (
-	"runtime"
-	"sync"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -88,38 +85,4 @@ func convGemmFilterGrad(g convGeom, d convDims, spans []tapSpan, x, dy, dw []flo
 			dw[j] += v
 		}
 	}
-}
-
-// parallelScratch runs f(scratch, i) for i in [0, n) on up to GOMAXPROCS
-// goroutines, each with its own zeroed scratch of size floats, and
-// returns the scratches.
-func parallelScratch(n, size int, f func(scratch []float64, i int)) [][]float64 {
-	workers := max(min(runtime.GOMAXPROCS(0), n), 1)
-	scratch := make([][]float64, workers)
-	for w := range scratch {
-		scratch[w] = make([]float64, size)
-	}
-	if workers == 1 {
-		for i := range n {
-			f(scratch[0], i)
-		}
-		return scratch
-	}
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(scratch[w], i)
-			}
-		}()
-	}
-	wg.Wait()
-	return scratch
 }

@@ -72,29 +72,41 @@ func newDense(shape tensor.Shape, data []float64) *tensor.Dense {
 
 // parallel runs f(i) for i in [0, n) on up to GOMAXPROCS goroutines.
 func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
+	parallelScratch(n, 0, func(_ []float64, i int) { f(i) })
+}
+
+// parallelScratch runs f(scratch, i) for i in [0, n) on up to
+// GOMAXPROCS goroutines, each with its own zeroed scratch of size
+// floats, and returns the scratches (one per goroutine).
+func parallelScratch(n, size int, f func(scratch []float64, i int)) [][]float64 {
+	workers := max(min(runtime.GOMAXPROCS(0), n), 1)
+	scratch := make([][]float64, workers)
+	for w := range scratch {
+		scratch[w] = make([]float64, size)
 	}
-	var wg sync.WaitGroup
+	if workers == 1 {
+		for i := range n {
+			f(scratch[0], i)
+		}
+		return scratch
+	}
 	next := make(chan int, n)
 	for i := range n {
 		next <- i
 	}
 	close(next)
-	for range workers {
+	var wg sync.WaitGroup
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				f(i)
+				f(scratch[w], i)
 			}
 		}()
 	}
 	wg.Wait()
+	return scratch
 }
 
 // strides of a row-major shape.
