@@ -93,7 +93,7 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 		// Cross-entropy of the net's log-softmax against the target
 		// probabilities; it differs from the KL by the target's entropy,
 		// a constant that Step adds back.
-		ls, err := G.LogSoftMax(out, 1)
+		ls, err := LogSoftmax(out)
 		if err != nil {
 			return nil, err
 		}

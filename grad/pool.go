@@ -57,7 +57,7 @@ func softmax(t *translator, n *graph.Node) error {
 	if axis != x.Dims()-1 {
 		return fmt.Errorf("%w: Softmax over axis %d (only the last)", ErrUnsupported, axis)
 	}
-	y, err := G.SoftMax(x, axis)
+	y, err := Softmax(x)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func rnd(r *rand.Rand, shape ...int) *tensor.Dense {
 
 // TestPrimitiveGradients: each gorgonia op the rules use, and the ones
 // grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat,
-// Embed),
+// Embed, Softmax, LogSoftmax),
 // has the derivative of its finite differences on random data. (gorgonia's own InverseSqrt and
 // GlobalAveragePool2D fail this, so the rules avoid them.)
 func TestPrimitiveGradients(t *testing.T) {
@@ -116,6 +116,14 @@ func TestPrimitiveGradients(t *testing.T) {
 		"softmax4d": {[]int{2, 2, 3, 4}, []int{2, 2, 3, 4}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)
 			return G.SoftMax(a, 3)
+		}},
+		"softmaxLast": {[]int{2, 3, 5}, []int{2, 3, 5}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return Softmax(a)
+		}},
+		"logSoftmaxLast": {[]int{4, 7}, []int{4, 7}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return LogSoftmax(a)
 		}},
 		"sin": {[]int{2, 3}, []int{2, 3}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)
