@@ -25,7 +25,7 @@ func rnd(r *rand.Rand, shape ...int) *tensor.Dense {
 
 // TestPrimitiveGradients: each gorgonia op the rules use, and the ones
 // grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat,
-// Embed, Softmax, LogSoftmax),
+// Embed, Softmax, LogSoftmax, Permute),
 // has the derivative of its finite differences on random data. (gorgonia's own InverseSqrt and
 // GlobalAveragePool2D fail this, so the rules avoid them.)
 func TestPrimitiveGradients(t *testing.T) {
@@ -116,6 +116,9 @@ func TestPrimitiveGradients(t *testing.T) {
 		"softmax4d": {[]int{2, 2, 3, 4}, []int{2, 2, 3, 4}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)
 			return G.SoftMax(a, 3)
+		}},
+		"permute": {[]int{1}, []int{2, 3, 4, 2}, func(_, w *G.Node) (*G.Node, error) {
+			return Permute(w, []int{0, 2, 3, 1})
 		}},
 		"softmaxLast": {[]int{2, 3, 5}, []int{2, 3, 5}, func(x, w *G.Node) (*G.Node, error) {
 			a, _ := G.HadamardProd(x, w)

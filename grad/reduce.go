@@ -68,7 +68,7 @@ func reduceMean(t *translator, n *graph.Node) error {
 	}
 	y := x
 	if !slices.IsSorted(perm) {
-		if y, err = G.Transpose(y, perm...); err != nil {
+		if y, err = Permute(y, perm); err != nil {
 			return err
 		}
 	}

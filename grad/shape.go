@@ -110,7 +110,7 @@ func transpose(t *translator, n *graph.Node) error {
 			perm = append(perm, i)
 		}
 	}
-	y, err := G.Transpose(x, perm...)
+	y, err := Permute(x, perm)
 	if err != nil {
 		return err
 	}
