@@ -21,6 +21,11 @@ func gemmWorth(d convDims) bool { return d.ci*d.cpg >= 8 }
 
 var blasImpl gonum.Implementation
 
+// groupIn and groupOut are the offsets of sample n's group gr in the
+// input and the output: ci planes of h×w, cpg planes of oh×ow.
+func (d convDims) groupIn(n, gr int) int  { return (n*d.c + gr*d.ci) * d.h * d.w }
+func (d convDims) groupOut(n, gr int) int { return (n*d.co + gr*d.cpg) * d.oh * d.ow }
+
 // im2col writes into cols [ci·taps, P] the group's input planes xg
 // (ci planes of h×w) as each tap reads them, zero where a tap reads
 // padding. cols must be zero on entry.
@@ -52,8 +57,8 @@ func convGemm(g convGeom, d convDims, spans []tapSpan, x, w, y []float64) {
 	parallelScratch(d.n*g.groups, k*p, func(cols []float64, i int) {
 		n, gr := i/g.groups, i%g.groups
 		clear(cols)
-		im2col(spans, d, x[(n*d.c+gr*d.ci)*d.h*d.w:], cols)
-		blasImpl.Dgemm(blas.NoTrans, blas.NoTrans, d.cpg, p, k, 1, w[gr*d.cpg*k:], k, cols, p, 0, y[(n*d.co+gr*d.cpg)*p:], p)
+		im2col(spans, d, x[d.groupIn(n, gr):], cols)
+		blasImpl.Dgemm(blas.NoTrans, blas.NoTrans, d.cpg, p, k, 1, w[gr*d.cpg*k:], k, cols, p, 0, y[d.groupOut(n, gr):], p)
 	})
 }
 
@@ -63,8 +68,8 @@ func convGemmInputGrad(g convGeom, d convDims, spans []tapSpan, w, dy, dx []floa
 	p, k := d.oh*d.ow, d.ci*len(spans)
 	parallelScratch(d.n*g.groups, k*p, func(cols []float64, i int) {
 		n, gr := i/g.groups, i%g.groups
-		blasImpl.Dgemm(blas.Trans, blas.NoTrans, k, p, d.cpg, 1, w[gr*d.cpg*k:], k, dy[(n*d.co+gr*d.cpg)*p:], p, 0, cols, p)
-		col2im(spans, d, cols, dx[(n*d.c+gr*d.ci)*d.h*d.w:])
+		blasImpl.Dgemm(blas.Trans, blas.NoTrans, k, p, d.cpg, 1, w[gr*d.cpg*k:], k, dy[d.groupOut(n, gr):], p, 0, cols, p)
+		col2im(spans, d, cols, dx[d.groupIn(n, gr):])
 	})
 }
 
@@ -77,8 +82,8 @@ func convGemmFilterGrad(g convGeom, d convDims, spans []tapSpan, x, dy, dw []flo
 		n, gr := i/g.groups, i%g.groups
 		cols, acc := buf[:k*p], buf[k*p:]
 		clear(cols)
-		im2col(spans, d, x[(n*d.c+gr*d.ci)*d.h*d.w:], cols)
-		blasImpl.Dgemm(blas.NoTrans, blas.Trans, d.cpg, k, p, 1, dy[(n*d.co+gr*d.cpg)*p:], p, cols, p, 1, acc[gr*d.cpg*k:], k)
+		im2col(spans, d, x[d.groupIn(n, gr):], cols)
+		blasImpl.Dgemm(blas.NoTrans, blas.Trans, d.cpg, k, p, 1, dy[d.groupOut(n, gr):], p, cols, p, 1, acc[gr*d.cpg*k:], k)
 	})
 	for _, buf := range accs {
 		for j, v := range buf[k*p:] {

@@ -10,7 +10,7 @@ import (
 
 // naiveConv is a grouped convolution and its two gradients written
 // from the definition, one output position at a time: the reference
-// the ops' span loops are checked and benchmarked against.
+// the ops' per-tap loops and matrix products are checked against.
 type naiveConv struct {
 	g    convGeom
 	d    convDims

@@ -27,7 +27,9 @@ func rnd(r *rand.Rand, shape ...int) *tensor.Dense {
 // grad adds (Erf, invSqrt, globalAveragePool, GroupConv, Pad, Repeat,
 // Embed, Softmax, LogSoftmax, Permute),
 // has the derivative of its finite differences on random data. (gorgonia's own InverseSqrt and
-// GlobalAveragePool2D fail this, so the rules avoid them.)
+// GlobalAveragePool2D fail this, so the rules avoid them. gorgonia's
+// Conv2d and SoftMax, which the rules no longer use, stay checked: the
+// tests of grad's conv and softmax compare against them.)
 func TestPrimitiveGradients(t *testing.T) {
 	cases := map[string]struct {
 		xs, ws []int

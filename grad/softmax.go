@@ -96,12 +96,9 @@ type softmaxGradOp softmaxOp
 func (softmaxGradOp) Arity() int    { return 2 }
 func (softmaxGradOp) Type() hm.Type { return sameType(2) }
 
-func (softmaxGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+// InferShape is the output's shape, which is the gradient's.
+func (o softmaxGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return softmaxOp(o).InferShape(in[0])
 }
 
 func (o softmaxGradOp) Do(in ...G.Value) (G.Value, error) {
