@@ -160,6 +160,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		return nil, err
 	}
 	input := m.Graph.Inputs[0].Name
+	tokens := sample[input].DType == tensor.Int64 || sample[input].DType == tensor.Int32
 	shapes, err := grad.ShapesAt(m, map[string][]int64{input: sample[input].Shape})
 	if err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		return nil, err
 	}
 	var notes []string
-	fitted, params := 0, 0
+	fitted, params, kl := 0, 0, 0
 	var before, after float64
 	for i, b := range blocks {
 		progress.Report(ctx, "block fit", i, len(blocks))
@@ -200,18 +201,19 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		if err != nil {
 			return nil, err
 		}
-		refs, scales, err := blockTargets(ctx, seg.dense, b.outs, batch)
+		loss := blockLoss(m, shapes, b, tokens)
+		refs, scales, err := blockTargets(ctx, seg.dense, b.outs, batch, loss == grad.MSE)
 		if err != nil {
 			return nil, err
 		}
 		if len(xs) != len(refs) || len(xs) < 2 {
 			return nil, fmt.Errorf("block fit: %d input batches and %d target batches of %d", len(xs), len(refs), batch)
 		}
-		sub, err := blockModel(m, b, xs[0][b.input], scales, baked)
+		sub, err := blockModel(m, b, xs[0][b.input], scales, baked, loss)
 		if err != nil {
 			return nil, err
 		}
-		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr)
+		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr, loss)
 		if err != nil {
 			if errors.Is(err, grad.ErrUnsupported) {
 				notes = append(notes, fmt.Sprintf("block ending at %s kept its weights: %v", b.nodes[len(b.nodes)-1].Name(), err))
@@ -223,13 +225,38 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 			return nil, err
 		}
 		fitted++
+		if loss == grad.KL {
+			kl++
+		}
 		params += res.params
 		before += res.start
 		after += res.best
 	}
-	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss summed over blocks %.4g → %.4g",
-		fitted, len(blocks), cfg.Steps, batch, lr, params, before, after))
+	what := "relative MSE"
+	if kl > 0 {
+		what = "relative MSE, KL on the logits"
+	}
+	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss (%s) summed over blocks %.4g → %.4g",
+		fitted, len(blocks), cfg.Steps, batch, lr, params, what, before, after))
 	return notes, nil
+}
+
+// blockLoss is the loss block b's fit minimises. A block that ends at
+// the model's logits (it matches one value, the first graph output,
+// which outputLoss takes for logits) is fitted by the KL toward the
+// dense softmax, as --recover kd compares them: what the logits are
+// read for is their softmax, and the MSE spends the fit on offsets the
+// softmax ignores. Every other block matches the relative MSE of
+// blockTargets.
+func blockLoss(m *graph.Model, shapes *graph.Shapes, b fitBlock, tokens bool) grad.Loss {
+	if len(b.outs) != 1 || b.outs[0].value != m.Graph.Outputs[0].Name {
+		return grad.MSE
+	}
+	t, ok := shapes.Of(b.outs[0].value)
+	if !ok || !t.Ranked {
+		return grad.MSE
+	}
+	return outputLoss(m, len(t.Dims), tokens)
 }
 
 // layersByName maps the name of each of m's weighted layers to it.
@@ -641,8 +668,9 @@ func blockInputs(ctx context.Context, seg *calib.Segments, src *calib.Source, na
 // outputs of the block's target layers at the rows their pruned nodes
 // kept, each flattened per sample and scaled so that every target
 // weighs the same in the loss (by its mean square over the data),
-// concatenated per sample; and the scales.
-func blockTargets(ctx context.Context, seg *calib.Segments, outs []blockOut, batch int) ([][]float32, []float64, error) {
+// concatenated per sample; and the scales. Unscaled (scales of 1), the
+// outputs are the reference's own, as a KL loss needs its logits.
+func blockTargets(ctx context.Context, seg *calib.Segments, outs []blockOut, batch int, scaled bool) ([][]float32, []float64, error) {
 	names := make([]string, len(outs))
 	for i, o := range outs {
 		names[i] = o.ref
@@ -677,7 +705,10 @@ func blockTargets(ctx context.Context, seg *calib.Segments, outs []blockOut, bat
 	// MSE_i / ms_i.
 	scales := make([]float64, k)
 	for i := range k {
-		scales[i] = math.Sqrt(float64(total) / (float64(k) * float64(width[i]) * ms[i]))
+		scales[i] = 1
+		if scaled {
+			scales[i] = math.Sqrt(float64(total) / (float64(k) * float64(width[i]) * ms[i]))
+		}
 	}
 	samples := len(data[0]) / width[0]
 	var refs [][]float32
@@ -701,9 +732,10 @@ const blockOutput = "pare.block_fit.out"
 // blockModel builds a model of the block's nodes alone: its input the
 // block input, the integer values it reads from before it baked in, and
 // one output, the concatenation per sample of its targets' outputs,
-// flattened and scaled (blockTargets). Initializers are m's own, so the
-// trained weights write back by name.
-func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, baked map[string]*onnx.TensorProto) (*graph.Model, error) {
+// flattened and scaled (blockTargets); for the KL loss, its one matched
+// value as it is (logits, with the classes last). Initializers are m's
+// own, so the trained weights write back by name.
+func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, baked map[string]*onnx.TensorProto, loss grad.Loss) (*graph.Model, error) {
 	g := m.Graph
 	gp := &onnx.GraphProto{Name: proto.String("block")}
 	produced := map[string]bool{b.input: true}
@@ -737,6 +769,9 @@ func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, ba
 		TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(int32(x.DType)), Shape: dims}}}}}
 	var parts []string
 	for i, t := range b.outs {
+		if loss != grad.MSE {
+			break
+		}
 		flat, scaled := fmt.Sprintf("pare.block_fit.flat%d", i), fmt.Sprintf("pare.block_fit.scaled%d", i)
 		scale := fmt.Sprintf("pare.block_fit.scale%d", i)
 		gp.Initializer = append(gp.Initializer, graph.FloatTensor(scale, nil, []float32{float32(scales[i])}))
@@ -746,8 +781,12 @@ func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, ba
 			&onnx.NodeProto{OpType: proto.String("Mul"), Name: proto.String(scaled), Input: []string{flat, scale}, Output: []string{scaled}})
 		parts = append(parts, scaled)
 	}
-	gp.Node = append(gp.Node, &onnx.NodeProto{OpType: proto.String("Concat"), Name: proto.String(blockOutput), Input: parts, Output: []string{blockOutput},
-		Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
+	if loss == grad.MSE {
+		gp.Node = append(gp.Node, &onnx.NodeProto{OpType: proto.String("Concat"), Name: proto.String(blockOutput), Input: parts, Output: []string{blockOutput},
+			Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
+	} else {
+		gp.Node = append(gp.Node, &onnx.NodeProto{OpType: proto.String("Identity"), Name: proto.String(blockOutput), Input: []string{b.outs[0].value}, Output: []string{blockOutput}})
+	}
 	// Values baked in from before the block are Constant nodes, not
 	// initializers: the gradient engine trains every float initializer
 	// and folds Constants (a decoder's rotary tables stay fixed).
@@ -806,22 +845,23 @@ type blockRun struct {
 // held out: the weights kept are the checkpoint (the start included)
 // with the lowest held-out loss, so the fit never leaves a block worse
 // on data it did not train on.
-func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64) (*blockRun, error) {
+func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64, loss grad.Loss) (*blockRun, error) {
 	net, err := grad.BuildInputs(sub, map[string][]int64{input: xs[0][input].Shape})
 	if err != nil {
 		return nil, err
 	}
-	obj, err := grad.NewObjective(net, grad.MSE)
+	obj, err := grad.NewObjective(net, loss)
 	if err != nil {
 		return nil, err
 	}
+	cols := net.Output.Shape()[net.Output.Dims()-1]
 	train := len(xs) - 1
 	held := func() (float64, error) {
 		out, err := net.ForwardInputs(xs[train])
 		if err != nil {
 			return 0, err
 		}
-		return distance(grad.MSE, out, refs[train], 1), nil
+		return distance(loss, out, refs[train], cols), nil
 	}
 	names := net.WeightNames()
 	run := &blockRun{net: net}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -20,7 +22,7 @@ func TestCutBlocksDecoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := m.Graph.Inputs[0].Name
-	blocks, fixed, shapes, _ := cutFixture(t, m, []int64{8, 64})
+	blocks, fixed, shapes, layers := cutFixture(t, m, []int64{8, 64})
 	var ends []string
 	for _, b := range blocks {
 		ends = append(ends, b.end)
@@ -36,6 +38,14 @@ func TestCutBlocksDecoder(t *testing.T) {
 	for i, b := range blocks {
 		if b.input != in && (i == 0 || b.input != blocks[i-1].end) {
 			t.Errorf("block %d reads %s, not the previous block's end", i, b.input)
+		}
+	}
+	// The LM head's block is fitted by the KL of every position's
+	// next-token distribution, the residual blocks by the MSE.
+	for i, b := range blocks {
+		b.outs = blockOuts(m.Graph, shapes, b, layers, func(l *calib.Layer) []int { return seqRows(l.Out()) })
+		if got, want := blockLoss(m, shapes, b, true), map[bool]grad.Loss{true: grad.KL, false: grad.MSE}[i == len(blocks)-1]; got != want {
+			t.Errorf("block %d ending at %s is fitted by the %v, want the %v", i, b.end, got, want)
 		}
 	}
 	for _, v := range []string{"/rotary_emb/Cast_3_output_0", "/rotary_emb/Cast_4_output_0", "/Unsqueeze_4_output_0"} {

@@ -60,6 +60,11 @@ func TestCutBlocks(t *testing.T) {
 				atEnd++
 			}
 			desc = append(desc, fmt.Sprintf("%s→%s(%d: %s)", b.input, b.end, len(outs), outs[0].value))
+			// Only the block ending at the logits is fitted by the KL.
+			b.outs = outs
+			if got, want := blockLoss(m, shapes, b, false), map[bool]grad.Loss{true: grad.KL, false: grad.MSE}[i == len(blocks)-1]; got != want {
+				t.Errorf("%s: block %d of %d is fitted by the %v, want the %v", c.model, i, len(blocks), got, want)
+			}
 		}
 		t.Logf("%s: %d blocks: %v", c.model, len(blocks), desc)
 		for name := range layers {

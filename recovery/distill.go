@@ -109,14 +109,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 	if err != nil {
 		return nil, fmt.Errorf("recover kd: %w", err)
 	}
-	// KL toward the dense softmax for logits: a classifier's rows, or
-	// every position of a decoder (its next-token distributions). An
-	// encoder's hidden states (a BERT's output is a LayerNorm, not a
-	// linear head) get the MSE.
-	loss := grad.KL
-	if (student.Output.Dims() != 2 && !student.Tokens()) || (student.Tokens() && !linearHead(m)) {
-		loss = grad.MSE
-	}
+	loss := outputLoss(m, student.Output.Dims(), student.Tokens())
 	var notes []string
 	if outs := m.Graph.Outputs; len(outs) > 1 {
 		notes = append(notes, fmt.Sprintf("distilled on output %s; the other %d outputs (a key/value cache) follow from the same weights", outs[0].Name, len(outs)-1))
@@ -264,6 +257,18 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		notes = append(notes, fmt.Sprintf("one batch, none held out (give more --recover-data): loss on it %.4g → %.4g at the checkpoints; weights of step %d kept", start, best, bestStep))
 	}
 	return notes, nil
+}
+
+// outputLoss is the loss toward the dense model's first output, of the
+// given rank: KL toward the dense softmax for logits (a classifier's
+// rows, or every position of a decoder: its next-token distributions),
+// else the MSE (an encoder's hidden states: a BERT's output is a
+// LayerNorm, not a linear head). tokens: m reads token ids.
+func outputLoss(m *graph.Model, rank int, tokens bool) grad.Loss {
+	if (rank != 2 && !tokens) || (tokens && !linearHead(m)) {
+		return grad.MSE
+	}
+	return grad.KL
 }
 
 // linearHead reports whether the model's output is computed by a
