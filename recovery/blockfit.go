@@ -324,7 +324,7 @@ func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
 // input size and baked into the blocks that read them. A run of nodes
 // without a weighted layer joins the next block, as does one with fewer
 // than MinBlockLayers weighted layers; the last run ends at the graph's
-// outputs. baked maps every integer shape value the shape inference
+// outputs, and joins the block before it when it holds fewer. baked maps every integer shape value the shape inference
 // evaluates to its contents; fixed lists the other size-decided values
 // that are live past the node making them, which a run of the model
 // gives (bakeFixed).
@@ -438,6 +438,14 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 		}
 		if len(ends) == 1 {
 			cur.end = ends[0]
+		}
+		if n := len(blocks); n > 0 && countFunc(cur.nodes, weighted) < MinBlockLayers {
+			// A head alone (a decoder's LM head after its last
+			// residual Add) is a linear map of a fixed input: it joins
+			// the block before it, so that the logits' fit moves a
+			// nonlinear layer too.
+			cur.nodes, cur.input = append(blocks[n-1].nodes, cur.nodes...), blocks[n-1].input
+			blocks = blocks[:n-1]
 		}
 		cur.targets = terminalLayers(g, cur.nodes, ends, weighted)
 		blocks = append(blocks, cur)
@@ -559,10 +567,11 @@ func bakeFixed(ctx context.Context, m *graph.Model, shapes *graph.Shapes, src *c
 	return err
 }
 
-// MinBlockLayers is the fewest weighted layers a block holds (the last
+// MinBlockLayers is the fewest weighted layers a block holds (the only
 // block may hold fewer): a layer cut off alone (a MobileNet block's
 // expansion, a transition conv) is fitted with the layers after it, so
-// that what it computes is chosen for what they make of it.
+// that what it computes is chosen for what they make of it, and a last
+// one (a head) with the layers before it.
 var MinBlockLayers = 2
 
 func countFunc[T any](s []T, f func(T) bool) int {

@@ -23,8 +23,10 @@ func TestCutBlocks(t *testing.T) {
 		// the residual Add through a Reshape, a Transpose and the class
 		// token's Concat: both last layers are matched on their own
 		// outputs); attention and MLP of 4 layers, each matched at its
-		// residual Add; layer 3's MLP with the head, at the logits.
-		{"fmnist_vit_op17.onnx", 9, 8},
+		// residual Add; layer 3's MLP with the final norm and the head,
+		// at the logits (the head alone would be a linear map of a fixed
+		// input).
+		{"fmnist_vit_op17.onnx", 8, 7},
 		// The stem with the first inverted residual, 5 more inverted
 		// residuals (each expansion with its depthwise and projection),
 		// the head conv with the classifier.
@@ -32,8 +34,12 @@ func TestCutBlocks(t *testing.T) {
 		// One dense layer (bottleneck and growth conv) per block, each
 		// ending at a Concat, where its growth conv's own output is
 		// matched; transitions join the next layer.
-		{"fmnist_densenet_op17.onnx", 13, 1},
-		{"fmnist_resnet_op17.onnx", 4, 4},
+		// The last dense layer holds the final norm and the classifier.
+		{"fmnist_densenet_op17.onnx", 12, 1},
+		// Two residual stages, the last with the pooling and the
+		// classifier, which alone would be a linear map of a fixed
+		// input.
+		{"fmnist_resnet_op17.onnx", 3, 3},
 	} {
 		m, err := graph.Load("../fixtures/models/" + c.model)
 		if err != nil {
