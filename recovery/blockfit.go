@@ -324,10 +324,11 @@ func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
 // input size and baked into the blocks that read them. A run of nodes
 // without a weighted layer joins the next block, as does one with fewer
 // than MinBlockLayers weighted layers; the last run ends at the graph's
-// outputs, and joins the block before it when it holds fewer. baked maps every integer shape value the shape inference
-// evaluates to its contents; fixed lists the other size-decided values
-// that are live past the node making them, which a run of the model
-// gives (bakeFixed).
+// outputs, and joins the block before it when it holds fewer. baked
+// maps every integer shape value the shape inference evaluates to its
+// contents; fixed lists the other size-decided values that are live
+// past the node making them, which a run of the model gives
+// (bakeFixed).
 func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func(*graph.Node) bool) (blocks []fitBlock, baked map[string]*onnx.TensorProto, fixed []string) {
 	nodes := g.Nodes
 	sized := sizeDecided(g)
@@ -776,21 +777,18 @@ func blockModel(m *graph.Model, b fitBlock, x tensor.Dense, scales []float64, ba
 	}
 	gp.Input = []*onnx.ValueInfoProto{{Name: proto.String(b.input), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
 		TensorType: &onnx.TypeProto_Tensor{ElemType: proto.Int32(int32(x.DType)), Shape: dims}}}}}
-	var parts []string
-	for i, t := range b.outs {
-		if loss != grad.MSE {
-			break
-		}
-		flat, scaled := fmt.Sprintf("pare.block_fit.flat%d", i), fmt.Sprintf("pare.block_fit.scaled%d", i)
-		scale := fmt.Sprintf("pare.block_fit.scale%d", i)
-		gp.Initializer = append(gp.Initializer, graph.FloatTensor(scale, nil, []float32{float32(scales[i])}))
-		gp.Node = append(gp.Node,
-			&onnx.NodeProto{OpType: proto.String("Flatten"), Name: proto.String(flat), Input: []string{t.value}, Output: []string{flat},
-				Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}},
-			&onnx.NodeProto{OpType: proto.String("Mul"), Name: proto.String(scaled), Input: []string{flat, scale}, Output: []string{scaled}})
-		parts = append(parts, scaled)
-	}
 	if loss == grad.MSE {
+		var parts []string
+		for i, t := range b.outs {
+			flat, scaled := fmt.Sprintf("pare.block_fit.flat%d", i), fmt.Sprintf("pare.block_fit.scaled%d", i)
+			scale := fmt.Sprintf("pare.block_fit.scale%d", i)
+			gp.Initializer = append(gp.Initializer, graph.FloatTensor(scale, nil, []float32{float32(scales[i])}))
+			gp.Node = append(gp.Node,
+				&onnx.NodeProto{OpType: proto.String("Flatten"), Name: proto.String(flat), Input: []string{t.value}, Output: []string{flat},
+					Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}},
+				&onnx.NodeProto{OpType: proto.String("Mul"), Name: proto.String(scaled), Input: []string{flat, scale}, Output: []string{scaled}})
+			parts = append(parts, scaled)
+		}
 		gp.Node = append(gp.Node, &onnx.NodeProto{OpType: proto.String("Concat"), Name: proto.String(blockOutput), Input: parts, Output: []string{blockOutput},
 			Attribute: []*onnx.AttributeProto{{Name: proto.String("axis"), Type: onnx.AttributeProto_INT.Enum(), I: proto.Int64(1)}}})
 	} else {
