@@ -160,7 +160,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		return nil, err
 	}
 	input := m.Graph.Inputs[0].Name
-	tokens := sample[input].DType == tensor.Int64 || sample[input].DType == tensor.Int32
+	tokens := tokenIDs(sample[input])
 	shapes, err := grad.ShapesAt(m, map[string][]int64{input: sample[input].Shape})
 	if err != nil {
 		return nil, err

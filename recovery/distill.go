@@ -96,11 +96,7 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		return nil, fmt.Errorf("recover kd: the data has no values for input %s", input)
 	}
 	shape := slices.Clone(lead.Shape)
-	tokens := false
-	switch lead.Data.(type) {
-	case []int64, []int32:
-		tokens = true
-	}
+	tokens := tokenIDs(lead)
 	chunk := cfg.Chunk
 	if chunk <= 0 || batch%chunk != 0 {
 		chunk = grad.ChunkRows(batch, shape, tokens)
@@ -257,6 +253,16 @@ func Distill(ctx context.Context, m, dense *graph.Model, src *calib.Source, cfg 
 		notes = append(notes, fmt.Sprintf("one batch, none held out (give more --recover-data): loss on it %.4g → %.4g at the checkpoints; weights of step %d kept", start, best, bestStep))
 	}
 	return notes, nil
+}
+
+// tokenIDs reports whether d holds integers: token ids, which the
+// model's first op (an embedding) reads.
+func tokenIDs(d tensor.Dense) bool {
+	switch d.Data.(type) {
+	case []int64, []int32:
+		return true
+	}
+	return false
 }
 
 // outputLoss is the loss toward the dense model's first output, of the
