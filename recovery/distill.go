@@ -290,8 +290,14 @@ func linearHead(m *graph.Model) bool {
 		switch n.Op() {
 		case "MatMul", "Gemm":
 			return true
-		case "Reshape", "Identity", "Transpose", "Squeeze", "Unsqueeze", "Add":
+		case "Reshape", "Identity", "Transpose", "Squeeze", "Unsqueeze":
 			name = n.Input(0)
+		case "Add":
+			// The bias may come first (a torch export's bias + x).
+			name = n.Input(0)
+			if m.Graph.Initializer(name) != nil {
+				name = n.Input(1)
+			}
 		default:
 			return false
 		}
