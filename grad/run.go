@@ -284,3 +284,18 @@ func (n *Net) WriteBack(m *graph.Model) error {
 	}
 	return nil
 }
+
+// TrainOnly keeps as trainable weights those whose names keep accepts;
+// the others stay in the net as fixed values (an objective built after
+// this takes no gradient for them, and WriteBack leaves them alone).
+func (n *Net) TrainOnly(keep func(name string) bool) {
+	w := n.Weights[:0]
+	for _, x := range n.Weights {
+		if keep(x.Name()) {
+			w = append(w, x)
+		} else {
+			delete(n.byName, x.Name())
+		}
+	}
+	n.Weights = w
+}

@@ -561,6 +561,9 @@ type CriterionOptions struct {
 	// FitBlocks is the Adam steps per block of the gradient block fit
 	// after the last step (--fit-blocks), 0 for none.
 	FitBlocks int `json:"fit_blocks,omitempty"`
+	// FitOutput is the weight of the model output in each inner
+	// block's loss of that fit (--fit-output), 0 for none.
+	FitOutput float64 `json:"fit_output,omitempty"`
 	// RecoverKD is the distillation steps (--recover kd), 0 for none.
 	RecoverKD int `json:"recover_kd_steps,omitempty"`
 	// RecoverData is the file of unlabelled inputs distilled on

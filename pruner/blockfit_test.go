@@ -2,6 +2,7 @@ package pruner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,5 +178,45 @@ func TestAutoFitSteps(t *testing.T) {
 	}
 	if got, note := autoFitSteps(several, ids); got != 0 || note != "" {
 		t.Errorf("a model of 3 inputs: %d steps, note %q; want a silent skip", got, note)
+	}
+}
+
+// With the model output in the inner blocks' loss (--fit-output), each
+// inner block trains through the layers after it: the fit still beats
+// least squares on the test images' outputs, says how many blocks
+// weighed the output, and the plan records the weight.
+func TestFitOutputViT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two prunes with calibration and a gradient block fit: run without -short")
+	}
+	dense, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	denseOut := testOutputs(t, dense)
+	run := func(steps int, w float64) (HeldOutScore, *Outcome) {
+		m, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := prune.Settings{Criterion: "obs", Target: "params", Ratio: 0.7, MaxLayerRatio: 0.8, RoundTo: 8, RoundSoft: true, Seed: 1, HeadDim: true, PruneEmbed: true}
+		out, err := RunSteps(context.Background(), m, prune.Options{HeadDim: true}, Config{Settings: s,
+			Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, Allocate: "sensitivity", FitBlocks: steps, FitOutput: w}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return compareOutputs(denseOut, testOutputs(t, m), 10), out
+	}
+	ls, _ := run(0, 0)
+	fit, out := run(40, 0.5)
+	t.Logf("least squares: KL %.4f, relative output error %.4f; fit with the output term: %.4f, %.4f; notes %q", ls.KL, ls.RelMSE, fit.KL, fit.RelMSE, out.Notes)
+	if fit.KL > 0.9*ls.KL {
+		t.Errorf("KL toward the dense softmax %.4f with the fit, want at least 10%% below least squares' %.4f", fit.KL, ls.KL)
+	}
+	if o := out.Plan.Settings.Options; o == nil || o.FitOutput != 0.5 {
+		t.Errorf("the plan does not record the output weight: %+v", o)
+	}
+	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "7 inner blocks weighed the model output at 0.5") }) {
+		t.Errorf("want the ViT's 7 inner blocks (all but the one ending at the logits) to weigh the output; notes %q", out.Notes)
 	}
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// last step, this many Adam steps per block (recovery.FitBlocks;
 	// 0: none; below 0: the default search's choice, autoFitSteps).
 	FitBlocks int
+	// FitOutput weighs the model output in each inner block's loss
+	// (recovery.BlockFitConfig.Output; 0: each block's own output).
+	FitOutput float64
 	// origin, set by RunSteps, makes every step's reconstruction fit
 	// the model before the first step (recovery.Origin).
 	origin *recovery.Origin

@@ -10,6 +10,7 @@ import (
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/prune"
+	"github.com/pare-dev/pare/recovery"
 )
 
 // The default with --calib searches: no single path is best on every
@@ -322,7 +323,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 	}
 	if blockSteps > 0 {
-		notes, err := fitToOrigin(ctx, m, best.origin, src, blockSteps)
+		notes, err := fitToOrigin(ctx, m, best.origin, src, recovery.BlockFitConfig{Steps: blockSteps, Output: cfg.FitOutput})
 		switch {
 		case err != nil && cfg.FitBlocks < 0 && ctx.Err() == nil:
 			// The default's refinement is optional: a model it cannot
@@ -336,7 +337,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 			out.Notes = append(out.Notes, "fit blocks: "+n)
 		}
 		if o := out.Plan.Settings.Options; o != nil {
-			o.FitBlocks = blockSteps
+			o.FitBlocks, o.FitOutput = blockSteps, cfg.FitOutput
 		}
 	}
 	if cfg.RecoverKD > 0 {

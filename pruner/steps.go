@@ -113,7 +113,7 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 			all = append(all, "fit blocks: "+n)
 		}
 		if o := out.Plan.Settings.Options; o != nil {
-			o.FitBlocks = cfg.FitBlocks
+			o.FitBlocks, o.FitOutput = cfg.FitBlocks, cfg.FitOutput
 		}
 	}
 	if unpruned != nil {
@@ -154,7 +154,7 @@ func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error
 		return nil, err
 	}
 	defer src.Close()
-	return fitToOrigin(ctx, m, cfg.origin, src, cfg.FitBlocks)
+	return fitToOrigin(ctx, m, cfg.origin, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks, Output: cfg.FitOutput})
 }
 
 // fitRefusal refuses an explicit --fit-blocks on a model the fit cannot
@@ -169,13 +169,13 @@ func fitRefusal(m *graph.Model, cfg Config) error {
 	return nil
 }
 
-// fitToOrigin runs the block fit on m, steps per block, toward the
-// model o kept from before pruning.
-func fitToOrigin(ctx context.Context, m *graph.Model, o *recovery.Origin, src *calib.Source, steps int) ([]string, error) {
+// fitToOrigin runs the block fit on m toward the model o kept from
+// before pruning.
+func fitToOrigin(ctx context.Context, m *graph.Model, o *recovery.Origin, src *calib.Source, fc recovery.BlockFitConfig) ([]string, error) {
 	if o == nil {
 		return []string{"block fit skipped: the pruned path kept no unpruned model"}, nil
 	}
-	return recovery.FitBlocks(ctx, m, o.Model, o.RowsOf, src, recovery.BlockFitConfig{Steps: steps})
+	return recovery.FitBlocks(ctx, m, o.Model, o.RowsOf, src, fc)
 }
 
 // The default search's block fit (Config.FitBlocks < 0) takes

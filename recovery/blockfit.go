@@ -38,6 +38,10 @@ type BlockFitConfig struct {
 	Steps int     // Adam steps per block
 	Batch int     // samples per step (0: DefaultBlockFitBatch)
 	LR    float64 // Adam's initial rate, cosine to 0 (0: DefaultBlockFitLR)
+	// Output is the weight in [0, 1) of the model output's relative
+	// MSE in each inner block's loss (blockfit_output.go); 0: each
+	// block matches its own output alone.
+	Output float64
 }
 
 // DefaultBlockFitBatch and DefaultBlockFitLR are the batch and rate of
@@ -149,6 +153,9 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	if lr <= 0 {
 		lr = DefaultBlockFitLR
 	}
+	if cfg.Output < 0 || cfg.Output >= 1 {
+		return nil, fmt.Errorf("block fit: the output weight %g is not in [0, 1)", cfg.Output)
+	}
 	if src.Len()/batch < 2 {
 		return []string{fmt.Sprintf("block fit skipped: %d calibration samples make fewer than two batches of %d (one is held out)", src.Len(), batch)}, nil
 	}
@@ -183,8 +190,14 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	if err != nil {
 		return nil, err
 	}
+	var outT *outputTargets
+	if cfg.Output > 0 && len(blocks) > 1 {
+		if outT, err = newOutputTargets(ctx, ref, shapes, src, batch); err != nil {
+			return nil, err
+		}
+	}
 	var notes []string
-	fitted, params, kl := 0, 0, 0
+	fitted, params, kl, withOut := 0, 0, 0, 0
 	var before, after float64
 	for i, b := range blocks {
 		progress.Report(ctx, "block fit", i, len(blocks))
@@ -209,11 +222,20 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		if len(xs) != len(refs) || len(xs) < 2 {
 			return nil, fmt.Errorf("block fit: %d input batches and %d target batches of %d", len(xs), len(refs), batch)
 		}
+		var train map[string]bool
+		if outT != nil && loss == grad.MSE && i < len(blocks)-1 {
+			if len(outT.refs) != len(refs) {
+				return nil, fmt.Errorf("block fit: %d output batches and %d target batches", len(outT.refs), len(refs))
+			}
+			b, train = withOutput(m.Graph, b, outT)
+			refs, scales = mixTargets(refs, scales, outT, cfg.Output, batch)
+			withOut++
+		}
 		sub, err := blockModel(m, b, xs[0][b.input], scales, baked, loss)
 		if err != nil {
 			return nil, err
 		}
-		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr, loss)
+		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr, loss, train)
 		if err != nil {
 			if errors.Is(err, grad.ErrUnsupported) {
 				notes = append(notes, fmt.Sprintf("block ending at %s kept its weights: %v", b.nodes[len(b.nodes)-1].Name(), err))
@@ -235,6 +257,9 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	what := "relative MSE"
 	if kl > 0 {
 		what = "relative MSE, KL on the logits"
+	}
+	if withOut > 0 {
+		what += fmt.Sprintf("; %d inner blocks weighed the model output at %g", withOut, cfg.Output)
 	}
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss (%s) summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, what, before, after))
@@ -851,11 +876,15 @@ type blockRun struct {
 // trainBlock runs Adam on the block model toward refs, the last batch
 // held out: the weights kept are the checkpoint (the start included)
 // with the lowest held-out loss, so the fit never leaves a block worse
-// on data it did not train on.
-func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64, loss grad.Loss) (*blockRun, error) {
+// on data it did not train on. A non-nil trainable names the only weights
+// that train (the block's own, when the model after it is in sub).
+func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64, loss grad.Loss, trainable map[string]bool) (*blockRun, error) {
 	net, err := grad.BuildInputs(sub, map[string][]int64{input: xs[0][input].Shape})
 	if err != nil {
 		return nil, err
+	}
+	if trainable != nil {
+		net.TrainOnly(func(name string) bool { return trainable[name] })
 	}
 	obj, err := grad.NewObjective(net, loss)
 	if err != nil {
