@@ -42,6 +42,7 @@ func (l Loss) String() string {
 type Objective struct {
 	Net    *Net
 	loss   Loss
+	mixed  *Mixed // the loss is a Mixed one (NewMixedObjective)
 	target *G.Node
 	cost   *G.Node
 	grads  map[*G.Node]*G.Node // weight → its gradient node
@@ -110,15 +111,25 @@ func NewObjective(n *Net, loss Loss) (*Objective, error) {
 			return nil, err
 		}
 	}
+	if err := o.differentiate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// differentiate adds the gradient of the cost toward every weight and
+// the machine that runs both.
+func (o *Objective) differentiate() error {
+	n := o.Net
 	gs, err := G.Grad(o.cost, n.Weights...)
 	if err != nil {
-		return nil, fmt.Errorf("grad: differentiating: %w", err)
+		return fmt.Errorf("grad: differentiating: %w", err)
 	}
 	for i, w := range n.Weights {
 		o.grads[w] = gs[i]
 	}
 	o.vm = G.NewTapeMachine(n.Graph)
-	return o, nil
+	return nil
 }
 
 // Step runs the net on a batch of inputs x with reference outputs ref
@@ -218,7 +229,9 @@ func (o *Objective) stepChunk(x []any, ref []float32) (float64, error) {
 	}
 	tgt := make([]float64, len(ref))
 	entropy := 0.0
-	if o.loss == PseudoLabel {
+	if o.mixed != nil {
+		entropy = o.mixed.target(ref, tgt, s[0])
+	} else if o.loss == PseudoLabel {
 		rows, cols := s[0], s[1]
 		for r := range rows {
 			best := r * cols

@@ -216,7 +216,7 @@ func TestFitOutputViT(t *testing.T) {
 	if o := out.Plan.Settings.Options; o == nil || o.FitOutput != 0.5 {
 		t.Errorf("the plan does not record the output weight: %+v", o)
 	}
-	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "7 inner blocks weighed the model output at 0.5") }) {
+	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "7 inner blocks weighed the model output (KL) at 0.5") }) {
 		t.Errorf("want the ViT's 7 inner blocks (all but the one ending at the logits) to weigh the output; notes %q", out.Notes)
 	}
 }

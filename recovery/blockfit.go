@@ -192,7 +192,7 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	}
 	var outT *outputTargets
 	if cfg.Output > 0 && len(blocks) > 1 {
-		if outT, err = newOutputTargets(ctx, ref, shapes, src, batch); err != nil {
+		if outT, err = newOutputTargets(ctx, ref, shapes, src, batch, tokens); err != nil {
 			return nil, err
 		}
 	}
@@ -223,19 +223,25 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 			return nil, fmt.Errorf("block fit: %d input batches and %d target batches of %d", len(xs), len(refs), batch)
 		}
 		var train map[string]bool
+		var mixed *grad.Mixed
 		if outT != nil && loss == grad.MSE && i < len(blocks)-1 {
 			if len(outT.refs) != len(refs) {
 				return nil, fmt.Errorf("block fit: %d output batches and %d target batches", len(outT.refs), len(refs))
 			}
 			b, train = withOutput(m.Graph, b, outT)
-			refs, scales = mixTargets(refs, scales, outT, cfg.Output, batch)
+			if outT.kl {
+				mixed = &grad.Mixed{Head: len(refs[0]) / batch, Classes: len(outT.out.rows), Weight: cfg.Output}
+				refs, scales = appendTargets(refs, scales, outT, batch)
+			} else {
+				refs, scales = mixTargets(refs, scales, outT, cfg.Output, batch)
+			}
 			withOut++
 		}
 		sub, err := blockModel(m, b, xs[0][b.input], scales, baked, loss)
 		if err != nil {
 			return nil, err
 		}
-		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr, loss, train)
+		res, err := trainBlock(ctx, sub, b.input, xs, refs, cfg.Steps, lr, objective{loss, mixed}, train)
 		if err != nil {
 			if errors.Is(err, grad.ErrUnsupported) {
 				notes = append(notes, fmt.Sprintf("block ending at %s kept its weights: %v", b.nodes[len(b.nodes)-1].Name(), err))
@@ -259,7 +265,11 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 		what = "relative MSE, KL on the logits"
 	}
 	if withOut > 0 {
-		what += fmt.Sprintf("; %d inner blocks weighed the model output at %g", withOut, cfg.Output)
+		term := "relative MSE"
+		if outT.kl {
+			term = "KL"
+		}
+		what += fmt.Sprintf("; %d inner blocks weighed the model output (%s) at %g", withOut, term, cfg.Output)
 	}
 	notes = append(notes, fmt.Sprintf("%d of %d blocks fitted by gradient (%d Adam steps each, batches of %d, lr %g cosine, %d weights): held-out block loss (%s) summed over blocks %.4g → %.4g",
 		fitted, len(blocks), cfg.Steps, batch, lr, params, what, before, after))
@@ -878,7 +888,7 @@ type blockRun struct {
 // with the lowest held-out loss, so the fit never leaves a block worse
 // on data it did not train on. A non-nil trainable names the only weights
 // that train (the block's own, when the model after it is in sub).
-func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64, loss grad.Loss, trainable map[string]bool) (*blockRun, error) {
+func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[string]tensor.Dense, refs [][]float32, steps int, lr float64, obj objective, trainable map[string]bool) (*blockRun, error) {
 	net, err := grad.BuildInputs(sub, map[string][]int64{input: xs[0][input].Shape})
 	if err != nil {
 		return nil, err
@@ -886,7 +896,7 @@ func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[st
 	if trainable != nil {
 		net.TrainOnly(func(name string) bool { return trainable[name] })
 	}
-	obj, err := grad.NewObjective(net, loss)
+	fit, err := obj.build(net)
 	if err != nil {
 		return nil, err
 	}
@@ -897,7 +907,10 @@ func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[st
 		if err != nil {
 			return 0, err
 		}
-		return distance(loss, out, refs[train], cols), nil
+		if obj.mixed != nil {
+			return obj.mixed.Distance(out, refs[train], net.Batch()), nil
+		}
+		return distance(obj.loss, out, refs[train], cols), nil
 	}
 	names := net.WeightNames()
 	run := &blockRun{net: net}
@@ -929,11 +942,11 @@ func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[st
 			return nil, err
 		}
 		i := step % train
-		if _, err := obj.StepInputs(xs[i], refs[i]); err != nil {
+		if _, err := fit.StepInputs(xs[i], refs[i]); err != nil {
 			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 		opt.lr = lrAt(ScheduleCosine, lr, step, steps)
-		opt.step(obj)
+		opt.step(fit)
 		if (step+1)%checkEvery == 0 || step+1 == steps {
 			if err := checkpoint(); err != nil {
 				return nil, err
@@ -945,4 +958,18 @@ func trainBlock(ctx context.Context, sub *graph.Model, input string, xs []map[st
 	}
 	run.best = best
 	return run, nil
+}
+
+// objective is what a block's fit minimises: loss, or the mixed loss of
+// its own output and the model's logits when mixed is set.
+type objective struct {
+	loss  grad.Loss
+	mixed *grad.Mixed
+}
+
+func (o objective) build(net *grad.Net) (*grad.Objective, error) {
+	if o.mixed != nil {
+		return grad.NewMixedObjective(net, *o.mixed)
+	}
+	return grad.NewObjective(net, o.loss)
 }

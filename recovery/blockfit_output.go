@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -30,12 +31,13 @@ type outputTargets struct {
 	refs  [][]float32 // per batch, flattened per sample
 	width int         // values per sample
 	ms    float64     // mean square over the data, the relative MSE's scale
+	kl    bool        // the output is logits: its term is the KL (grad.Mixed)
 }
 
 // newOutputTargets runs ref on src in batches of batch for its first
 // output. A run of its own: the fit's segment runners move forward
 // block by block and keep nothing past the block in hand.
-func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shapes, src *calib.Source, batch int) (*outputTargets, error) {
+func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shapes, src *calib.Source, batch int, tokens bool) (*outputTargets, error) {
 	name := ref.Graph.Outputs[0].Name
 	s, ok := shapes.Of(name)
 	if !ok || !s.Ranked || len(s.Dims) == 0 {
@@ -49,7 +51,7 @@ func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shape
 	for i := range rows {
 		rows[i] = i
 	}
-	t := &outputTargets{out: blockOut{value: name, ref: name, axis: len(s.Dims) - 1, rows: rows}}
+	t := &outputTargets{out: blockOut{value: name, ref: name, axis: len(s.Dims) - 1, rows: rows}, kl: outputLoss(ref, len(s.Dims), tokens) == grad.KL}
 	seg, err := calib.NewSegments(ref, src, batch)
 	if err != nil {
 		return nil, err
@@ -120,4 +122,20 @@ func mixTargets(refs [][]float32, scales []float64, t *outputTargets, w float64,
 		sc[i] = s * f
 	}
 	return mixed, append(sc, so)
+}
+
+// appendTargets appends the output's logits, as they are, to each batch
+// of refs, for the mixed loss (grad.Mixed), and a scale of 1 for them.
+func appendTargets(refs [][]float32, scales []float64, t *outputTargets, batch int) ([][]float32, []float64) {
+	own := len(refs[0]) / batch
+	out := make([][]float32, len(refs))
+	for k, r := range refs {
+		o := make([]float32, 0, batch*(own+t.width))
+		for s := range batch {
+			o = append(o, r[s*own:(s+1)*own]...)
+			o = append(o, t.refs[k][s*t.width:(s+1)*t.width]...)
+		}
+		out[k] = o
+	}
+	return out, append(slices.Clone(scales), 1)
 }
