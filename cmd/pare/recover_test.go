@@ -262,3 +262,25 @@ func TestPruneRecoverKDTransformers(t *testing.T) {
 		})
 	}
 }
+
+// --fit-output weighs the block fit's loss: on an explicit path without
+// --fit-blocks, or with --fit-blocks 0, and with a weight outside
+// [0, 1), it is a usage error naming the flag, and nothing is written.
+func TestPruneFitOutputRefusals(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	for _, extra := range [][]string{
+		{"--criterion", "obs", "--reconstruct", "--fit-output", "0.5"},
+		{"--criterion", "obs", "--reconstruct", "--fit-blocks", "0", "--fit-output", "0.5"},
+		{"--fit-blocks", "0", "--fit-output", "0.5"},
+		{"--criterion", "obs", "--reconstruct", "--fit-blocks", "10", "--fit-output", "1"},
+	} {
+		args := append([]string{"prune", kdModel, "-o", out, "--ratio", "0.3", "--target", "params", "--calib", kdCalib}, extra...)
+		stdout, code := runCLI(t, args...)
+		if code != exitUsage || !strings.Contains(stdout, "--fit-output") {
+			t.Errorf("%v: exit %d, output %q: want exit %d naming --fit-output", extra, code, stdout, exitUsage)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%v: %s written after a refusal", extra, out)
+		}
+	}
+}
