@@ -236,20 +236,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 					}
 					g := append([]float64(nil), o.Grad(name)...)
 					for _, i := range []int{0, len(data) - 1} {
-						const h = 1e-5
-						keep := data[i]
-						data[i] = keep + h
-						up, err := o.Step(x, ref)
-						if err != nil {
-							t.Fatal(err)
-						}
-						data[i] = keep - h
-						down, err := o.Step(x, ref)
-						if err != nil {
-							t.Fatal(err)
-						}
-						data[i] = keep
-						fd := (up - down) / (2 * h)
+						fd := finiteDifference(t, func() (float64, error) { return o.Step(x, ref) }, data, i)
 						if math.Abs(fd-g[i]) > 1e-5+1e-3*math.Abs(fd) {
 							t.Errorf("%v %s[%d]: gradient %.8g, finite difference %.8g", loss, name, i, g[i], fd)
 						}
@@ -381,20 +368,7 @@ func TestDecoderGradientsMatchFiniteDifferences(t *testing.T) {
 				at = []int{int(x[0])*h + 3, int(x[len(x)-1])*h + h - 1}
 			}
 			for _, i := range at {
-				const h = 1e-5
-				keep := data[i]
-				data[i] = keep + h
-				up, err := o.StepTokens(x, ref)
-				if err != nil {
-					t.Fatal(err)
-				}
-				data[i] = keep - h
-				down, err := o.StepTokens(x, ref)
-				if err != nil {
-					t.Fatal(err)
-				}
-				data[i] = keep
-				fd := (up - down) / (2 * h)
+				fd := finiteDifference(t, func() (float64, error) { return o.StepTokens(x, ref) }, data, i)
 				if math.Abs(fd-g[i]) > 1e-6+1e-3*math.Abs(fd) {
 					t.Errorf("%v %s[%d]: gradient %.8g, finite difference %.8g", loss, name, i, g[i], fd)
 				} else if g[i] == 0 {
@@ -403,4 +377,24 @@ func TestDecoderGradientsMatchFiniteDifferences(t *testing.T) {
 			}
 		}
 	}
+}
+
+// finiteDifference is the central difference of the loss step returns
+// in the weight value data[i] (step 1e-5); data[i] is left as it was.
+func finiteDifference(t *testing.T, step func() (float64, error), data []float64, i int) float64 {
+	t.Helper()
+	const h = 1e-5
+	keep := data[i]
+	defer func() { data[i] = keep }()
+	data[i] = keep + h
+	up, err := step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[i] = keep - h
+	down, err := step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (up - down) / (2 * h)
 }

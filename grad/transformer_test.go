@@ -164,20 +164,7 @@ func checkGradients(t *testing.T, net *Net, loss Loss, step func() (float64, err
 			t.Errorf("%v %s: zero gradient", loss, name)
 		}
 		for _, i := range []int{0, top} {
-			const h = 1e-5
-			keep := data[i]
-			data[i] = keep + h
-			up, err := step()
-			if err != nil {
-				t.Fatal(err)
-			}
-			data[i] = keep - h
-			down, err := step()
-			if err != nil {
-				t.Fatal(err)
-			}
-			data[i] = keep
-			fd := (up - down) / (2 * h)
+			fd := finiteDifference(t, step, data, i)
 			if math.Abs(fd-g[i]) > 1e-6+1e-3*math.Abs(fd) {
 				t.Errorf("%v %s[%d]: gradient %.8g, finite difference %.8g", loss, name, i, g[i], fd)
 			}
