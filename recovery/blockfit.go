@@ -38,9 +38,9 @@ type BlockFitConfig struct {
 	Steps int     // Adam steps per block
 	Batch int     // samples per step (0: DefaultBlockFitBatch)
 	LR    float64 // Adam's initial rate, cosine to 0 (0: DefaultBlockFitLR)
-	// Output is the weight in [0, 1) of the model output's relative
-	// MSE in each inner block's loss (blockfit_output.go); 0: each
-	// block matches its own output alone.
+	// Output is the weight in [0, 1) of the model output's error (the
+	// KL for logits, else the relative MSE) in each inner block's loss
+	// (blockfit_output.go); 0: each block matches its own output alone.
 	Output float64
 }
 

@@ -16,13 +16,14 @@ import (
 // some far more than others; what a DenseNet layer's bottleneck or a
 // ViT block gets wrong matters only as far as the logits show it. With
 // BlockFitConfig.Output = w, an inner block's loss is (1 − w) × its own
-// relative MSE + w × the relative MSE of the model's output, computed
+// relative MSE + w × the model output's error (the KL toward the dense
+// softmax for logits, grad.Mixed; else its relative MSE), computed
 // through the pruned layers after the block (least-squares fitted, and
 // frozen while the block trains), as PD-Quant's prediction-difference
 // loss reads quantized blocks through the network after them. Only the
 // block's weights train. The output term needs data: on 256 images it
 // gained nothing, on 1024 it gained (docs/RESULTS.md, "Block fitting by
-// gradient"), for 3.5-4.5 times the fit's CPU.
+// gradient"), for 2.5-4.5 times the fit's CPU.
 
 // outputTargets holds the reference model's output on every batch of
 // the calibration data, for the output term.
