@@ -154,7 +154,7 @@ func pruneCommand() *cli.Command {
 				return nil
 			}},
 			&cli.IntFlag{Name: "fit-blocks", HideDefault: true, Usage: "train each block (the layers between two values all data flows through) by Adam toward the unpruned model's block outputs on the calibration data, `N` steps per block, after --reconstruct or the default search's pick (default: 200 on the default search when the pruned model's MACs × 64 × 200 stay within 1e11, else 0; 0: off)"},
-			&cli.FloatFlag{Name: "fit-output", Usage: "weight `W` in [0, 1) of the model output's error in each inner block's loss of the block fit, read through the pruned layers after the block (frozen); helps with 1000 or more calibration samples, for 3-5 times the fit's CPU (0: each block matches its own output)", Validator: func(w float64) error {
+			&cli.FloatFlag{Name: "fit-output", Usage: "weight `W` in [0, 1) of the model output's error in each inner block's loss of the block fit, read through the pruned layers after the block (frozen); helps with 1000 or more calibration samples, for 2.5-4.5 times the fit's CPU (0: each block matches its own output)", Validator: func(w float64) error {
 				if w < 0 || w >= 1 {
 					return fmt.Errorf("--fit-output %g: want a weight in [0, 1)", w)
 				}
