@@ -118,7 +118,7 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 		"prune": {"ratio": "0.3", "norm": "l1", "max-layer-ratio": "0.5", "round-to": "8", "ignore": "^none$",
 			"plan-in": calib, "sparsity": "0.5", "nm": "2:4", "seed": "1", "calib": calib, "calib-samples": "8",
 			"zo-budget": "10", "zo-local": "wanda", "zo-smax": "0.5", "heads": "0.5", "mlp": "0.5", "embed": "0.5",
-			"kv-groups": "0.5", "input-shape": "input=1,1,28,28", "steps": "2", "recover": "kd", "recover-steps": "5", "fit-blocks": "0",
+			"kv-groups": "0.5", "input-shape": "input=1,1,28,28", "steps": "2", "recover": "kd", "recover-steps": "5", "fit-blocks": "0", "fit-output": "0.5",
 			"recover-data": calib},
 		"quant": {"bits": "8", "block": "64", "calib": calib, "calib-samples": "8", "exclude": "^none$",
 			"accuracy-level": "4", "seed": "1", "per-channel": "false", "input-shape": "input=1,1,28,28"},
