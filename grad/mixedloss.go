@@ -2,10 +2,8 @@ package grad
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -53,7 +51,7 @@ func NewMixedObjective(n *Net, mx Mixed) (*Objective, error) {
 	constant := func(v []float64, name string) *G.Node {
 		return G.NewConstant(tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(v)), G.WithName(name))
 	}
-	y, err := G.ApplyOp(tailLogSoftmaxOp{head: mx.Head, classes: mx.Classes}, out)
+	y, err := G.ApplyOp(softmaxOp{log: true, head: mx.Head, classes: mx.Classes}, out)
 	if err != nil {
 		return nil, err
 	}
@@ -132,142 +130,34 @@ func (mx *Mixed) target(ref []float32, tgt []float64, batch int) float64 {
 func (mx *Mixed) Distance(out []float64, ref []float32, batch int) float64 {
 	width := len(ref) / batch
 	var se, kl float64
-	rows := 0
 	for r := range batch {
 		o, t := out[r*width:(r+1)*width], ref[r*width:(r+1)*width]
 		for c := range mx.Head {
 			d := o[c] - float64(t[c])
 			se += d * d
 		}
-		for lo := mx.Head; lo < width; lo += mx.Classes {
-			kl += klRow(t[lo:lo+mx.Classes], o[lo:lo+mx.Classes])
-			rows++
-		}
+		kl += MeanKL(t[mx.Head:], o[mx.Head:], mx.Classes)
 	}
-	return (1-mx.Weight)*se/float64(batch*max(mx.Head, 1)) + mx.Weight*kl/float64(max(rows, 1))
+	// Every row holds the same number of logit rows: the mean of the
+	// rows' means is the mean over all.
+	return (1-mx.Weight)*se/float64(batch*max(mx.Head, 1)) + mx.Weight*kl/float64(batch)
 }
 
-// klRow is KL(softmax(ref) ‖ softmax(out)) of one row of logits.
-func klRow(ref []float32, out []float64) float64 {
-	lp := make([]float64, len(ref))
-	lq := make([]float64, len(out))
-	logSoftmaxInto(func(i int) float64 { return float64(ref[i]) }, lp)
-	logSoftmaxInto(func(i int) float64 { return out[i] }, lq)
+// MeanKL is the mean over rows of cols logits of KL(softmax(ref) ‖
+// softmax(out)): the distillation loss of a held-out batch.
+func MeanKL(ref []float32, out []float64, cols int) float64 {
+	rows := len(out) / cols
+	p, q, r := make([]float64, cols), make([]float64, cols), make([]float64, cols)
 	kl := 0.0
-	for i := range lp {
-		kl += math.Exp(lp[i]) * (lp[i] - lq[i])
-	}
-	return kl
-}
-
-func logSoftmaxInto(at func(int) float64, out []float64) {
-	m := math.Inf(-1)
-	for i := range out {
-		m = max(m, at(i))
-	}
-	s := 0.0
-	for i := range out {
-		s += math.Exp(at(i) - m)
-	}
-	ls := m + math.Log(s)
-	for i := range out {
-		out[i] = at(i) - ls
-	}
-}
-
-// tailLogSoftmaxOp passes the first head values of each row through and
-// takes the log-softmax of the rest in runs of classes.
-type tailLogSoftmaxOp struct{ head, classes int }
-
-func (tailLogSoftmaxOp) Arity() int    { return 1 }
-func (tailLogSoftmaxOp) Type() hm.Type { return sameType(1) }
-
-func (tailLogSoftmaxOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapeOf(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
-}
-
-func (o tailLogSoftmaxOp) Do(in ...G.Value) (G.Value, error) {
-	x, s, err := data64(in[0])
-	if err != nil {
-		return nil, err
-	}
-	y := make([]float64, len(x))
-	eachRow(len(x), s[len(s)-1], func(lo, hi int) {
-		row, out := x[lo:hi], y[lo:hi]
-		copy(out[:o.head], row[:o.head])
-		for c := o.head; c < len(row); c += o.classes {
-			logSoftmaxInto(func(i int) float64 { return row[c+i] }, out[c:c+o.classes])
+	for row := range rows {
+		for i, v := range ref[row*cols : (row+1)*cols] {
+			r[i] = float64(v)
 		}
-	})
-	return newDense(s, y), nil
-}
-
-func (tailLogSoftmaxOp) ReturnsPtr() bool        { return false }
-func (tailLogSoftmaxOp) CallsExtern() bool       { return false }
-func (tailLogSoftmaxOp) OverwritesInput() int    { return -1 }
-func (o tailLogSoftmaxOp) WriteHash(h hash.Hash) { writeHash(h, o.String()) }
-func (o tailLogSoftmaxOp) Hashcode() uint32      { return hashString(o.String()) }
-func (o tailLogSoftmaxOp) String() string {
-	return fmt.Sprintf("TailLogSoftmax{%d,%d}", o.head, o.classes)
-}
-func (tailLogSoftmaxOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (o tailLogSoftmaxOp) SymDiff(_ G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(tailLogSoftmaxGradOp(o), out, grad)
-	return G.Nodes{dx}, err
-}
-
-// tailLogSoftmaxGradOp(y, dy): dy on the head values, dy − exp(y) Σ dy
-// on each run of logits.
-type tailLogSoftmaxGradOp tailLogSoftmaxOp
-
-func (tailLogSoftmaxGradOp) Arity() int    { return 2 }
-func (tailLogSoftmaxGradOp) Type() hm.Type { return sameType(2) }
-
-func (o tailLogSoftmaxGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	return tailLogSoftmaxOp(o).InferShape(in[0])
-}
-
-func (o tailLogSoftmaxGradOp) Do(in ...G.Value) (G.Value, error) {
-	y, s, err := data64(in[0])
-	if err != nil {
-		return nil, err
-	}
-	dy, _, err := data64(in[1])
-	if err != nil {
-		return nil, err
-	}
-	if len(dy) != len(y) {
-		return nil, fmt.Errorf("tail log-softmax gradient: %d output values and %d gradients", len(y), len(dy))
-	}
-	dx := make([]float64, len(y))
-	eachRow(len(y), s[len(s)-1], func(lo, hi int) {
-		yr, gr, out := y[lo:hi], dy[lo:hi], dx[lo:hi]
-		copy(out[:o.head], gr[:o.head])
-		for c := o.head; c < len(yr); c += o.classes {
-			sum := 0.0
-			for _, g := range gr[c : c+o.classes] {
-				sum += g
-			}
-			for i := c; i < c+o.classes; i++ {
-				out[i] = gr[i] - math.Exp(yr[i])*sum
-			}
+		softmaxRun(r, p, true)
+		softmaxRun(out[row*cols:(row+1)*cols], q, true)
+		for i := range p {
+			kl += math.Exp(p[i]) * (p[i] - q[i])
 		}
-	})
-	return newDense(s, dx), nil
-}
-
-func (tailLogSoftmaxGradOp) ReturnsPtr() bool        { return false }
-func (tailLogSoftmaxGradOp) CallsExtern() bool       { return false }
-func (tailLogSoftmaxGradOp) OverwritesInput() int    { return -1 }
-func (o tailLogSoftmaxGradOp) WriteHash(h hash.Hash) { writeHash(h, o.String()) }
-func (o tailLogSoftmaxGradOp) Hashcode() uint32      { return hashString(o.String()) }
-func (o tailLogSoftmaxGradOp) String() string        { return tailLogSoftmaxOp(o).String() + "Grad" }
-func (tailLogSoftmaxGradOp) DiffWRT(int) []bool      { return []bool{false, false} }
-func (tailLogSoftmaxGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, noSymDiff("TailLogSoftmaxGrad")
+	}
+	return kl / float64(rows)
 }

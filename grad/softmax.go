@@ -23,7 +23,26 @@ func Softmax(x *G.Node) (*G.Node, error) { return G.ApplyOp(softmaxOp{}, x) }
 // LogSoftmax is x − max − log Σ exp(x − max) along the last axis.
 func LogSoftmax(x *G.Node) (*G.Node, error) { return G.ApplyOp(softmaxOp{log: true}, x) }
 
-type softmaxOp struct{ log bool }
+// softmaxOp takes the softmax (or its log) of each row of the last
+// axis. With head or classes set, the first head values of a row pass
+// through unchanged and the rest is taken in runs of classes (0: the
+// whole rest): a mixed loss's rows of a block output and logits.
+type softmaxOp struct {
+	log           bool
+	head, classes int
+}
+
+// runs calls f(lo, hi) for every run [lo, hi) of a row of width values
+// that the op normalises.
+func (o softmaxOp) runs(width int, f func(lo, hi int)) {
+	n := o.classes
+	if n <= 0 {
+		n = width - o.head
+	}
+	for c := o.head; c+n <= width; c += n {
+		f(c, c+n)
+	}
+}
 
 func (softmaxOp) Arity() int    { return 1 }
 func (softmaxOp) Type() hm.Type { return sameType(1) }
@@ -47,27 +66,33 @@ func (o softmaxOp) Do(in ...G.Value) (G.Value, error) {
 	y := make([]float64, len(x))
 	eachRow(len(x), s[len(s)-1], func(lo, hi int) {
 		row, out := x[lo:hi], y[lo:hi]
-		m := math.Inf(-1)
-		for _, v := range row {
-			m = max(m, v)
-		}
-		sum := 0.0
-		for i, v := range row {
-			out[i] = math.Exp(v - m)
-			sum += out[i]
-		}
-		if o.log {
-			ls := m + math.Log(sum)
-			for i, v := range row {
-				out[i] = v - ls
-			}
-			return
-		}
-		for i := range out {
-			out[i] /= sum
-		}
+		copy(out[:o.head], row[:o.head])
+		o.runs(len(row), func(a, b int) { softmaxRun(row[a:b], out[a:b], o.log) })
 	})
 	return newDense(s, y), nil
+}
+
+// softmaxRun writes the softmax of x (its log with log) into out.
+func softmaxRun(x, out []float64, log bool) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, v)
+	}
+	sum := 0.0
+	for i, v := range x {
+		out[i] = math.Exp(v - m)
+		sum += out[i]
+	}
+	if log {
+		ls := m + math.Log(sum)
+		for i, v := range x {
+			out[i] = v - ls
+		}
+		return
+	}
+	for i := range out {
+		out[i] /= sum
+	}
 }
 
 func (softmaxOp) ReturnsPtr() bool        { return false }
@@ -76,10 +101,14 @@ func (softmaxOp) OverwritesInput() int    { return -1 }
 func (o softmaxOp) WriteHash(h hash.Hash) { writeHash(h, o.String()) }
 func (o softmaxOp) Hashcode() uint32      { return hashString(o.String()) }
 func (o softmaxOp) String() string {
+	name := "SoftmaxLast"
 	if o.log {
-		return "LogSoftmaxLast"
+		name = "LogSoftmaxLast"
 	}
-	return "SoftmaxLast"
+	if o.head != 0 || o.classes != 0 {
+		name += fmt.Sprintf("{%d,%d}", o.head, o.classes)
+	}
+	return name
 }
 func (softmaxOp) DiffWRT(int) []bool { return []bool{true} }
 
@@ -116,24 +145,31 @@ func (o softmaxGradOp) Do(in ...G.Value) (G.Value, error) {
 	dx := make([]float64, len(y))
 	eachRow(len(y), s[len(s)-1], func(lo, hi int) {
 		yr, gr, out := y[lo:hi], dy[lo:hi], dx[lo:hi]
-		sum := 0.0
-		if o.log {
-			for _, g := range gr {
-				sum += g
-			}
-			for i, v := range yr {
-				out[i] = gr[i] - math.Exp(v)*sum
-			}
-			return
-		}
-		for i, v := range yr {
-			sum += gr[i] * v
-		}
-		for i, v := range yr {
-			out[i] = v * (gr[i] - sum)
-		}
+		copy(out[:o.head], gr[:o.head])
+		softmaxOp(o).runs(len(yr), func(a, b int) { softmaxRunGrad(yr[a:b], gr[a:b], out[a:b], o.log) })
 	})
 	return newDense(s, dx), nil
+}
+
+// softmaxRunGrad writes into out the gradient through one run of
+// softmaxRun, from its output y and the gradient dy of that output.
+func softmaxRunGrad(y, dy, out []float64, log bool) {
+	sum := 0.0
+	if log {
+		for _, g := range dy {
+			sum += g
+		}
+		for i, v := range y {
+			out[i] = dy[i] - math.Exp(v)*sum
+		}
+		return
+	}
+	for i, v := range y {
+		sum += dy[i] * v
+	}
+	for i, v := range y {
+		out[i] = v * (dy[i] - sum)
+	}
 }
 
 func (softmaxGradOp) ReturnsPtr() bool        { return false }

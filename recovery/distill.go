@@ -326,40 +326,7 @@ func distance(loss grad.Loss, out []float64, ref []float32, cols int) float64 {
 		}
 		return s / float64(len(out))
 	}
-	rows := len(out) / cols
-	kl := 0.0
-	for r := range rows {
-		p := logSoftmax64(ref[r*cols : (r+1)*cols])
-		q := logSoftmax(out[r*cols : (r+1)*cols])
-		for i := range p {
-			kl += math.Exp(p[i]) * (p[i] - q[i])
-		}
-	}
-	return kl / float64(rows)
-}
-
-func logSoftmax64(r []float32) []float64 {
-	v := make([]float64, len(r))
-	for i, x := range r {
-		v[i] = float64(x)
-	}
-	return logSoftmax(v)
-}
-
-func logSoftmax(r []float64) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range r {
-		mx = math.Max(mx, v)
-	}
-	s := 0.0
-	for _, v := range r {
-		s += math.Exp(v - mx)
-	}
-	out := make([]float64, len(r))
-	for i, v := range r {
-		out[i] = v - mx - math.Log(s)
-	}
-	return out
+	return grad.MeanKL(ref, out, cols)
 }
 
 // adam is Adam (β1 0.9, β2 0.999, ε 1e-8) over the net's live weights.
