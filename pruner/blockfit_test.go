@@ -220,3 +220,60 @@ func TestFitOutputViT(t *testing.T) {
 		t.Errorf("want the ViT's 7 inner blocks (all but the one ending at the logits) to weigh the output; notes %q", out.Notes)
 	}
 }
+
+// The default search weighs the model output in its block fit from
+// AutoFitOutputSamples calibration samples, within its budget, and
+// records the weight in the plan; on fewer samples, or past the budget,
+// it does not (with a note naming the budget), and an explicit weight,
+// 0 included, is kept as given.
+func TestAutoFitOutput(t *testing.T) {
+	for _, tc := range []struct {
+		macs           int64
+		samples, steps int
+		want           float64
+		note           string
+	}{
+		{1_000_000, 1024, 640, AutoFitOutputWeight, ""},
+		{1_000_000, 1023, 640, 0, ""},
+		{1_000_000, 256, 200, 0, ""},
+		{20_000_000, 1024, 640, 0, "past the budget"},
+	} {
+		got, note := outputWeightFor(tc.macs, tc.samples, tc.steps)
+		if got != tc.want || tc.note == "" && note != "" || !strings.Contains(note, tc.note) {
+			t.Errorf("%d MACs, %d samples, %d steps: weight %g (note %q), want %g (note with %q)", tc.macs, tc.samples, tc.steps, got, note, tc.want, tc.note)
+		}
+	}
+	if testing.Short() {
+		t.Skip("three default searches with a block fit: run without -short")
+	}
+	search := func(data string, weight float64) *Outcome {
+		m, err := graph.Load(fixtures + "models/fmnist_opnet_op12.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/" + data, Reconstruct: true, FitBlocks: 5, FitOutput: weight}
+		out, _, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	weighed := func(out *Outcome) bool {
+		return slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "weighed the model output") })
+	}
+	for _, tc := range []struct {
+		data   string
+		weight float64 // Config.FitOutput: below 0 the default's choice
+		want   float64
+	}{
+		{"fmnist_unlabelled_x.npy", -1, AutoFitOutputWeight},
+		{"fmnist_calib_x.npy", -1, 0},
+		{"fmnist_unlabelled_x.npy", 0, 0},
+	} {
+		out := search(tc.data, tc.weight)
+		o := out.Plan.Settings.Options
+		if o == nil || o.FitBlocks != 5 || o.FitOutput != tc.want || weighed(out) != (tc.want > 0) {
+			t.Errorf("%s, FitOutput %g: plan %+v, notes %q; want the fit weighing the output at %g", tc.data, tc.weight, o, out.Notes, tc.want)
+		}
+	}
+}

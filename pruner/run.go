@@ -43,7 +43,9 @@ type Config struct {
 	// 0: none; below 0: the default search's choice, autoFitSteps).
 	FitBlocks int
 	// FitOutput weighs the model output in each inner block's loss
-	// (recovery.BlockFitConfig.Output; 0: each block's own output).
+	// (recovery.BlockFitConfig.Output; 0: each block's own output;
+	// below 0: the default search's choice, autoFitOutput, and 0 on a
+	// fixed path).
 	FitOutput float64
 	// origin, set by RunSteps, makes every step's reconstruction fit
 	// the model before the first step (recovery.Origin).

@@ -322,8 +322,20 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 			out.Notes = append(out.Notes, "fit blocks: "+note)
 		}
 	}
+	fitOutput := cfg.FitOutput
+	if fitOutput < 0 {
+		var note string
+		var ref *graph.Model
+		if best.origin != nil {
+			ref = best.origin.Model
+		}
+		fitOutput, note = autoFitOutput(m, ref, src, blockSteps)
+		if note != "" {
+			out.Notes = append(out.Notes, "fit blocks: "+note)
+		}
+	}
 	if blockSteps > 0 {
-		notes, err := fitToOrigin(ctx, m, best.origin, src, recovery.BlockFitConfig{Steps: blockSteps, Output: cfg.FitOutput})
+		notes, err := fitToOrigin(ctx, m, best.origin, src, recovery.BlockFitConfig{Steps: blockSteps, Output: fitOutput})
 		switch {
 		case err != nil && cfg.FitBlocks < 0 && ctx.Err() == nil:
 			// The default's refinement is optional: a model it cannot
@@ -337,7 +349,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 			out.Notes = append(out.Notes, "fit blocks: "+n)
 		}
 		if o := out.Plan.Settings.Options; o != nil {
-			o.FitBlocks, o.FitOutput = blockSteps, cfg.FitOutput
+			o.FitBlocks, o.FitOutput = blockSteps, fitOutput
 		}
 	}
 	if cfg.RecoverKD > 0 {

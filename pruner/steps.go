@@ -113,7 +113,7 @@ func RunSteps(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 			all = append(all, "fit blocks: "+n)
 		}
 		if o := out.Plan.Settings.Options; o != nil {
-			o.FitBlocks, o.FitOutput = cfg.FitBlocks, cfg.FitOutput
+			o.FitBlocks, o.FitOutput = cfg.FitBlocks, max(cfg.FitOutput, 0)
 		}
 	}
 	if unpruned != nil {
@@ -154,7 +154,7 @@ func fitBlocks(ctx context.Context, m *graph.Model, cfg Config) ([]string, error
 		return nil, err
 	}
 	defer src.Close()
-	return fitToOrigin(ctx, m, cfg.origin, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks, Output: cfg.FitOutput})
+	return fitToOrigin(ctx, m, cfg.origin, src, recovery.BlockFitConfig{Steps: cfg.FitBlocks, Output: max(cfg.FitOutput, 0)})
 }
 
 // fitRefusal refuses an explicit --fit-blocks on a model the fit cannot
@@ -206,6 +206,50 @@ func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
 		return 0, fmt.Sprintf("skipped by default: %v", err)
 	}
 	return fitStepsFor(macs, src.Len())
+}
+
+// From AutoFitOutputSamples calibration samples the default's block
+// fit weighs the model output in each inner block's loss
+// (BlockFitConfig.Output) at AutoFitOutputWeight, when the fit with it
+// stays within AutoFitOutputBudget multiply-accumulates: the passes
+// through the rest of the model counted (recovery.FitMACs), 2-4.5 times
+// the fit alone on the models measured. On 1024 samples the term gained
+// on every model measured (0.2-1.1 points on the classifiers, a point
+// of top-1 on the decoder); on 256 it gained nothing beyond noise
+// (docs/RESULTS.md, "Block fitting by gradient"). The larger budget is
+// what a user giving four times the data buys.
+const (
+	AutoFitOutputSamples = 1024
+	AutoFitOutputWeight  = 0.5
+	AutoFitOutputBudget  = 5e11
+)
+
+// autoFitOutput returns the default's output weight for a block fit of
+// steps steps of the pruned model m toward ref on src, and a note when
+// the term is left out for its cost.
+func autoFitOutput(m, ref *graph.Model, src *calib.Source, steps int) (float64, string) {
+	if steps <= 0 || ref == nil || src.Len() < AutoFitOutputSamples {
+		return 0, ""
+	}
+	macs, err := recovery.FitMACs(m, ref, src, true)
+	if err != nil {
+		return 0, fmt.Sprintf("output term skipped by default: %v", err)
+	}
+	return outputWeightFor(macs, src.Len(), steps)
+}
+
+// outputWeightFor is autoFitOutput for a fit of macs multiply-accumulates
+// per sample and step with the output term.
+func outputWeightFor(macs int64, samples, steps int) (float64, string) {
+	if samples < AutoFitOutputSamples {
+		return 0, ""
+	}
+	cost := float64(macs) * float64(recovery.DefaultBlockFitBatch) * float64(steps)
+	if cost > AutoFitOutputBudget {
+		return 0, fmt.Sprintf("output term skipped by default: %.2g multiply-accumulates (%d per sample through the rest of the model × %d samples × %d steps) past the budget of %.0g; --fit-output %g runs it",
+			cost, macs, recovery.DefaultBlockFitBatch, steps, AutoFitOutputBudget, AutoFitOutputWeight)
+	}
+	return AutoFitOutputWeight, ""
 }
 
 // fitStepsFor is autoFitSteps for a model of macs multiply-accumulates

@@ -154,7 +154,7 @@ func pruneCommand() *cli.Command {
 				return nil
 			}},
 			&cli.IntFlag{Name: "fit-blocks", HideDefault: true, Usage: "train each block (the layers between two values all data flows through) by Adam toward the unpruned model's block outputs on the calibration data, `N` steps per block, after --reconstruct or the default search's pick (default: 200 on the default search when the pruned model's MACs × 64 × 200 stay within 1e11, else 0; 0: off)"},
-			&cli.FloatFlag{Name: "fit-output", Usage: "weight `W` in [0, 1) of the model output's error in each inner block's loss of the block fit, read through the pruned layers after the block (frozen); helps with 1000 or more calibration samples, for 2.5-4.5 times the fit's CPU (0: each block matches its own output)", Validator: func(w float64) error {
+			&cli.FloatFlag{Name: "fit-output", HideDefault: true, Usage: "weight `W` in [0, 1) of the model output's error in each inner block's loss of the block fit, read through the pruned layers after the block (frozen); helps with 1000 or more calibration samples, for 2-4.5 times the fit's CPU (default: 0.5 on the default search from 1024 calibration samples when the fit with it stays within 5e11 multiply-accumulates, else 0; 0: each block matches its own output)", Validator: func(w float64) error {
 				if w < 0 || w >= 1 {
 					return fmt.Errorf("--fit-output %g: want a weight in [0, 1)", w)
 				}
@@ -722,6 +722,16 @@ func fitBlocks(cmd *cli.Command) int {
 	return max(int(cmd.Int("fit-blocks")), 0)
 }
 
+// fitOutput is --fit-output, or -1 (the default search's choice:
+// pruner.autoFitOutput, on from pruner.AutoFitOutputSamples samples
+// within pruner.AutoFitOutputBudget) when not given.
+func fitOutput(cmd *cli.Command) float64 {
+	if !cmd.IsSet("fit-output") {
+		return -1
+	}
+	return cmd.Float("fit-output")
+}
+
 // recoverSteps is the distillation steps asked for: --recover-steps with
 // --recover kd, else 0.
 func recoverSteps(cmd *cli.Command) int {
@@ -754,7 +764,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"), OBSOrder: cmd.String("obs-order"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),
-			FitBlocks: fitBlocks(cmd), FitOutput: cmd.Float("fit-output"), RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
+			FitBlocks: fitBlocks(cmd), FitOutput: fitOutput(cmd), RecoverKD: recoverSteps(cmd), RecoverData: cmd.String("recover-data"),
 			RecoverSchedule: cmd.String("recover-schedule"), RecoverMixup: cmd.Bool("recover-mixup"),
 			ZOBudget: int(cmd.Int("zo-budget")), ZOLocal: cmd.String("zo-local"), ZOSMax: cmd.Float("zo-smax"),
 		},

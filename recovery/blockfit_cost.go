@@ -1,0 +1,45 @@
+package recovery
+
+import (
+	"slices"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/grad"
+	"github.com/pare-dev/pare/graph"
+)
+
+// FitMACs returns the multiply-accumulates one sample costs in one step
+// of the block fit of m toward ref (FitBlocks), counted at the size of
+// src's samples: every block's own nodes, and with the output term
+// (BlockFitConfig.Output > 0) every node after each inner block too,
+// which that block's loss runs through. The forward pass stands for the
+// step: what the default's budget compares is one fit against another.
+func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error) {
+	one, err := src.Batch(0, 1)
+	if err != nil {
+		return 0, err
+	}
+	input := m.Graph.Inputs[0].Name
+	shapes, err := grad.ShapesAt(m, map[string][]int64{input: one[input].Shape})
+	if err != nil {
+		return 0, err
+	}
+	refLayers := layersByName(ref)
+	blocks, _, _ := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
+	nodeMACs := map[*graph.Node]int64{}
+	counts := graph.CountWithShapes(m, shapes).Nodes
+	for i, n := range m.Graph.Nodes {
+		nodeMACs[n] = counts[i].MACs
+	}
+	var total int64
+	for i, b := range blocks {
+		nodes := b.nodes
+		if output && i < len(blocks)-1 {
+			nodes = m.Graph.Nodes[slices.Index(m.Graph.Nodes, b.nodes[0]):]
+		}
+		for _, n := range nodes {
+			total += nodeMACs[n]
+		}
+	}
+	return total, nil
+}
