@@ -14,6 +14,8 @@ import (
 // (BlockFitConfig.Output > 0) every node after each inner block too,
 // which that block's loss runs through. The forward pass stands for the
 // step: what the default's budget compares is one fit against another.
+// With output, a model output the term cannot match (no known last
+// axis) is an error, before any fit runs.
 func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error) {
 	one, err := src.Batch(0, 1)
 	if err != nil {
@@ -23,6 +25,11 @@ func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error)
 	shapes, err := grad.ShapesAt(m, map[string][]int64{input: one[input].Shape})
 	if err != nil {
 		return 0, err
+	}
+	if output {
+		if _, _, err := outputClasses(shapes, ref.Graph.Outputs[0].Name); err != nil {
+			return 0, err
+		}
 	}
 	refLayers := layersByName(ref)
 	blocks, _, _ := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })

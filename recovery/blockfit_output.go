@@ -40,13 +40,9 @@ type outputTargets struct {
 // block by block and keep nothing past the block in hand.
 func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shapes, src *calib.Source, batch int, tokens bool) (*outputTargets, error) {
 	name := ref.Graph.Outputs[0].Name
-	s, ok := shapes.Of(name)
-	if !ok || !s.Ranked || len(s.Dims) == 0 {
-		return nil, fmt.Errorf("block fit: the output %s has no known shape", name)
-	}
-	c, ok := s.Dims[len(s.Dims)-1].Value()
-	if !ok {
-		return nil, fmt.Errorf("block fit: the output %s has a free last axis", name)
+	s, c, err := outputClasses(shapes, name)
+	if err != nil {
+		return nil, err
 	}
 	rows := make([]int, c)
 	for i := range rows {
@@ -73,6 +69,20 @@ func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shape
 	}
 	t.ms = max(t.ms/float64(n), 1e-12)
 	return t, nil
+}
+
+// outputClasses returns the shape of the model output name and the
+// size of its last axis, the values per row the output term matches.
+func outputClasses(shapes *graph.Shapes, name string) (graph.TensorShape, int64, error) {
+	s, ok := shapes.Of(name)
+	if !ok || !s.Ranked || len(s.Dims) == 0 {
+		return s, 0, fmt.Errorf("block fit: the output %s has no known shape", name)
+	}
+	c, ok := s.Dims[len(s.Dims)-1].Value()
+	if !ok {
+		return s, 0, fmt.Errorf("block fit: the output %s has a free last axis", name)
+	}
+	return s, c, nil
 }
 
 // withOutput extends block b, which starts at nodes[first] of g, with
