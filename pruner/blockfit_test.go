@@ -111,27 +111,36 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 }
 
 // The default's block fit takes more steps on more calibration samples,
-// never fewer than AutoFitSteps, and no more than the budget allows; a
-// model whose AutoFitSteps alone are past the budget is skipped with a
-// note naming the budget, and a model of several inputs silently. The
+// never fewer than AutoFitSteps, and no more than the budget allows (the
+// larger one from AutoFitLargeSamples samples); a model whose
+// AutoFitSteps alone are past the budget is skipped with a note naming
+// the budget, and a model of several inputs silently. The
 // MACs are counted at the calibration sample's size: a decoder's
 // 64-token windows, not one token.
 func TestAutoFitSteps(t *testing.T) {
 	var macs int64 = 700_000
-	capped := int(AutoFitBudget / float64(macs*recovery.DefaultBlockFitBatch))
-	for _, tc := range []struct{ samples, want int }{
-		{64, AutoFitSteps},
-		{256, AutoFitSteps}, // 40 passes of 256 are 160 steps
-		{1024, 640},
-		{1 << 20, capped},
+	capped := int(AutoFitLargeBudget / float64(macs*recovery.DefaultBlockFitBatch))
+	for _, tc := range []struct {
+		macs          int64
+		samples, want int
+	}{
+		{macs, 64, AutoFitSteps},
+		{macs, 256, AutoFitSteps}, // 40 passes of 256 are 160 steps
+		{macs, 1024, 640},
+		{macs, 1 << 20, capped},
+		{5_000_000, 256, AutoFitSteps},
+		{5_000_000, 1024, 640}, // 312 within the smaller budget
 	} {
-		got, note := fitStepsFor(macs, tc.samples)
+		got, note := fitStepsFor(tc.macs, tc.samples)
 		if got != tc.want || note != "" {
-			t.Errorf("%d samples: %d steps (note %q), want %d", tc.samples, got, note, tc.want)
+			t.Errorf("%d MACs, %d samples: %d steps (note %q), want %d", tc.macs, tc.samples, got, note, tc.want)
 		}
 	}
-	if got, note := fitStepsFor(10_000_000, 256); got != 0 || !strings.Contains(note, "past the budget") {
+	if got, note := fitStepsFor(10_000_000, 256); got != 0 || !strings.Contains(note, "past the budget of 1e+11") {
 		t.Errorf("10M MACs per sample: %d steps, note %q; want it skipped with a note", got, note)
+	}
+	if got, note := fitStepsFor(50_000_000, 1024); got != 0 || !strings.Contains(note, "past the budget of 5e+11") {
+		t.Errorf("50M MACs per sample on 1024 samples: %d steps, note %q; want it skipped with a note", got, note)
 	}
 	open := func(model, data string) (*graph.Model, *calib.Source) {
 		m, err := graph.Load(fixtures + "models/" + model)
@@ -222,7 +231,7 @@ func TestFitOutputViT(t *testing.T) {
 }
 
 // The default search weighs the model output in its block fit from
-// AutoFitOutputSamples calibration samples, within its budget, and
+// AutoFitLargeSamples calibration samples, within its budget, and
 // records the weight in the plan; on fewer samples, or past the budget,
 // it does not (with a note naming the budget), and an explicit weight,
 // 0 included, is kept as given.

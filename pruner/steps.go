@@ -194,6 +194,30 @@ const (
 	AutoFitBudget = 1e11
 )
 
+// From AutoFitLargeSamples calibration samples the budget is
+// AutoFitLargeBudget, and the fit weighs the model output in each inner
+// block's loss (BlockFitConfig.Output) at AutoFitOutputWeight when the
+// fit with it stays within that budget, the passes through the rest of
+// the model counted (recovery.FitMACs: 2-4.5 times the fit alone on the
+// models measured). On 1024 samples the term gained on every model
+// measured (0.2-1.1 points on the classifiers, a point of top-1 on the
+// decoder); on 256 it gained nothing beyond noise (docs/RESULTS.md,
+// "Block fitting by gradient"). Four times the data buys a fit that
+// reads the whole model.
+const (
+	AutoFitLargeSamples = 1024
+	AutoFitLargeBudget  = 5e11
+	AutoFitOutputWeight = 0.5
+)
+
+// fitBudget is the default fit's budget on samples calibration samples.
+func fitBudget(samples int) float64 {
+	if samples >= AutoFitLargeSamples {
+		return AutoFitLargeBudget
+	}
+	return AutoFitBudget
+}
+
 // autoFitSteps returns the default search's block fit steps for the
 // pruned model m on the calibration samples of src, and a note when it
 // skips the fit.
@@ -208,27 +232,11 @@ func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
 	return fitStepsFor(macs, src.Len())
 }
 
-// From AutoFitOutputSamples calibration samples the default's block
-// fit weighs the model output in each inner block's loss
-// (BlockFitConfig.Output) at AutoFitOutputWeight, when the fit with it
-// stays within AutoFitOutputBudget multiply-accumulates: the passes
-// through the rest of the model counted (recovery.FitMACs), 2-4.5 times
-// the fit alone on the models measured. On 1024 samples the term gained
-// on every model measured (0.2-1.1 points on the classifiers, a point
-// of top-1 on the decoder); on 256 it gained nothing beyond noise
-// (docs/RESULTS.md, "Block fitting by gradient"). The larger budget is
-// what a user giving four times the data buys.
-const (
-	AutoFitOutputSamples = 1024
-	AutoFitOutputWeight  = 0.5
-	AutoFitOutputBudget  = 5e11
-)
-
 // autoFitOutput returns the default's output weight for a block fit of
 // steps steps of the pruned model m toward ref on src, and a note when
 // the term is left out for its cost.
 func autoFitOutput(m, ref *graph.Model, src *calib.Source, steps int) (float64, string) {
-	if steps <= 0 || ref == nil || src.Len() < AutoFitOutputSamples {
+	if steps <= 0 || ref == nil || src.Len() < AutoFitLargeSamples {
 		return 0, ""
 	}
 	macs, err := recovery.FitMACs(m, ref, src, true)
@@ -241,13 +249,13 @@ func autoFitOutput(m, ref *graph.Model, src *calib.Source, steps int) (float64, 
 // outputWeightFor is autoFitOutput for a fit of macs multiply-accumulates
 // per sample and step with the output term.
 func outputWeightFor(macs int64, samples, steps int) (float64, string) {
-	if samples < AutoFitOutputSamples {
+	if samples < AutoFitLargeSamples {
 		return 0, ""
 	}
 	cost := float64(macs) * float64(recovery.DefaultBlockFitBatch) * float64(steps)
-	if cost > AutoFitOutputBudget {
+	if budget := fitBudget(samples); cost > budget {
 		return 0, fmt.Sprintf("output term skipped by default: %.2g multiply-accumulates (%d per sample through the rest of the model × %d samples × %d steps) past the budget of %.0g; --fit-output %g runs it",
-			cost, macs, recovery.DefaultBlockFitBatch, steps, AutoFitOutputBudget, AutoFitOutputWeight)
+			cost, macs, recovery.DefaultBlockFitBatch, steps, budget, AutoFitOutputWeight)
 	}
 	return AutoFitOutputWeight, ""
 }
@@ -259,11 +267,11 @@ func fitStepsFor(macs int64, samples int) (int, string) {
 	steps := max(AutoFitSteps, (AutoFitEpochs*samples+batch-1)/batch)
 	perStep := float64(macs) * float64(batch)
 	if perStep > 0 {
-		steps = min(steps, int(AutoFitBudget/perStep))
+		steps = min(steps, int(fitBudget(samples)/perStep))
 	}
 	if steps < AutoFitSteps {
 		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
-			perStep*AutoFitSteps, macs, batch, AutoFitSteps, AutoFitBudget)
+			perStep*AutoFitSteps, macs, batch, AutoFitSteps, fitBudget(samples))
 	}
 	return steps, ""
 }

@@ -153,7 +153,7 @@ func pruneCommand() *cli.Command {
 				}
 				return nil
 			}},
-			&cli.IntFlag{Name: "fit-blocks", HideDefault: true, Usage: "train each block (the layers between two values all data flows through) by Adam toward the unpruned model's block outputs on the calibration data, `N` steps per block, after --reconstruct or the default search's pick (default: 200 on the default search when the pruned model's MACs × 64 × 200 stay within 1e11, else 0; 0: off)"},
+			&cli.IntFlag{Name: "fit-blocks", HideDefault: true, Usage: "train each block (the layers between two values all data flows through) by Adam toward the unpruned model's block outputs on the calibration data, `N` steps per block, after --reconstruct or the default search's pick (default on the default search: 40 passes over the calibration samples, at least 200 steps, while the pruned model's MACs × 64 × the steps stay within 1e11, 5e11 from 1024 samples, else 0; 0: off)"},
 			&cli.FloatFlag{Name: "fit-output", HideDefault: true, Usage: "weight `W` in [0, 1) of the model output's error in each inner block's loss of the block fit, read through the pruned layers after the block (frozen); helps with 1000 or more calibration samples, for 2-4.5 times the fit's CPU (default: 0.5 on the default search from 1024 calibration samples when the fit with it stays within 5e11 multiply-accumulates, else 0; 0: each block matches its own output)", Validator: func(w float64) error {
 				if w < 0 || w >= 1 {
 					return fmt.Errorf("--fit-output %g: want a weight in [0, 1)", w)
@@ -713,7 +713,8 @@ func (o pruneOptions) criterionName() string {
 
 // fitBlocks is --fit-blocks, or -1 (the default search's choice:
 // pruner.autoFitSteps: AutoFitEpochs passes over the calibration samples,
-// at least AutoFitSteps, within pruner.AutoFitBudget) when not
+// at least AutoFitSteps, within pruner.AutoFitBudget, or
+// pruner.AutoFitLargeBudget from pruner.AutoFitLargeSamples) when not
 // given.
 func fitBlocks(cmd *cli.Command) int {
 	if !cmd.IsSet("fit-blocks") {
@@ -723,8 +724,8 @@ func fitBlocks(cmd *cli.Command) int {
 }
 
 // fitOutput is --fit-output, or -1 (the default search's choice:
-// pruner.autoFitOutput, on from pruner.AutoFitOutputSamples samples
-// within pruner.AutoFitOutputBudget) when not given.
+// pruner.autoFitOutput, on from pruner.AutoFitLargeSamples samples
+// within pruner.AutoFitLargeBudget) when not given.
 func fitOutput(cmd *cli.Command) float64 {
 	if !cmd.IsSet("fit-output") {
 		return -1
