@@ -232,24 +232,31 @@ func TestFitOutputViT(t *testing.T) {
 
 // The default search weighs the model output in its block fit from
 // AutoFitLargeSamples calibration samples, within its budget, and
-// records the weight in the plan; on fewer samples, or past the budget,
-// it does not (with a note naming the budget), and an explicit weight,
-// 0 included, is kept as given.
+// records the weight in the plan; on fewer samples it does not. Past the
+// budget it cuts the default's steps to keep the term, down to
+// AutoFitSteps; below that, or on steps the user gave, it leaves the
+// term out with a note naming the budget. An explicit weight, 0
+// included, is kept as given.
 func TestAutoFitOutput(t *testing.T) {
 	for _, tc := range []struct {
 		macs           int64
 		samples, steps int
+		cut            bool // the steps are the default's, to cut to the budget
 		want           float64
+		wantSteps      int
 		note           string
 	}{
-		{1_000_000, 1024, 640, AutoFitOutputWeight, ""},
-		{1_000_000, 1023, 640, 0, ""},
-		{1_000_000, 256, 200, 0, ""},
-		{20_000_000, 1024, 640, 0, "past the budget"},
+		{1_000_000, 1024, 640, true, AutoFitOutputWeight, 640, ""},
+		{1_000_000, 1023, 640, true, 0, 640, ""},
+		{1_000_000, 256, 200, true, 0, 200, ""},
+		{20_000_000, 1024, 640, true, AutoFitOutputWeight, 390, ""}, // 5e11 / (2e7 × 64)
+		{20_000_000, 1024, 640, false, 0, 640, "past the budget of 5e+11"},
+		{50_000_000, 1024, 640, true, 0, 640, "past the budget of 5e+11"}, // 156 steps would fit
 	} {
-		got, note := outputWeightFor(tc.macs, tc.samples, tc.steps)
-		if got != tc.want || tc.note == "" && note != "" || !strings.Contains(note, tc.note) {
-			t.Errorf("%d MACs, %d samples, %d steps: weight %g (note %q), want %g (note with %q)", tc.macs, tc.samples, tc.steps, got, note, tc.want, tc.note)
+		got, steps, note := outputWeightFor(tc.macs, tc.samples, tc.steps, tc.cut)
+		if got != tc.want || steps != tc.wantSteps || tc.note == "" && note != "" || !strings.Contains(note, tc.note) {
+			t.Errorf("%d MACs, %d samples, %d steps (cut %v): weight %g and %d steps (note %q), want %g and %d (note with %q)",
+				tc.macs, tc.samples, tc.steps, tc.cut, got, steps, note, tc.want, tc.wantSteps, tc.note)
 		}
 	}
 	if testing.Short() {

@@ -329,7 +329,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		if best.origin != nil {
 			ref = best.origin.Model
 		}
-		fitOutput, note = autoFitOutput(m, ref, src, blockSteps)
+		fitOutput, blockSteps, note = autoFitOutput(m, ref, src, blockSteps, cfg.FitBlocks < 0)
 		if note != "" {
 			out.Notes = append(out.Notes, "fit blocks: "+note)
 		}
