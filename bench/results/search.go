@@ -40,6 +40,7 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	cfg.Calib = inRoot(cfg.Calib)
 	cfg.Settings.Criterion, cfg.Reconstruct = "obs", true
 	cfg.FitBlocks = -1 // the default's block fit, as the command line leaves it
+	cfg.FitOutput = -1 // and its output term (on from 1024 samples)
 	// The command line's rounding, not the rows' --round-to 8: the row
 	// is what pare prune --ratio R --calib X writes.
 	cfg.Settings.RoundTo, cfg.Settings.RoundNarrow, cfg.Settings.RoundSoft = prune.DefaultRoundTo, prune.DefaultRoundNarrow, true
