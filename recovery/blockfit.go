@@ -318,19 +318,25 @@ func Fittable(m *graph.Model) error {
 // sample of src, counted at the sample's own size (a decoder's window
 // length, which a count with symbolic dims taken as 1 would miss).
 func SampleMACs(m *graph.Model, src *calib.Source) (int64, error) {
-	one, err := src.Batch(0, 1)
+	shapes, err := sampleShapes(m, src)
 	if err != nil {
 		return 0, err
+	}
+	return graph.CountWithShapes(m, shapes).MACs, nil
+}
+
+// sampleShapes infers m's shapes at the size of one calibration sample
+// of src, every input's.
+func sampleShapes(m *graph.Model, src *calib.Source) (*graph.Shapes, error) {
+	one, err := src.Batch(0, 1)
+	if err != nil {
+		return nil, err
 	}
 	dims := map[string][]int64{}
 	for name, d := range one {
 		dims[name] = d.Shape
 	}
-	shapes, err := grad.ShapesAt(m, dims)
-	if err != nil {
-		return 0, err
-	}
-	return graph.CountWithShapes(m, shapes).MACs, nil
+	return grad.ShapesAt(m, dims)
 }
 
 // notPerSample returns the first of block b's input and matched values

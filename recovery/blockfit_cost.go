@@ -1,10 +1,7 @@
 package recovery
 
 import (
-	"slices"
-
 	"github.com/pare-dev/pare/calib"
-	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -17,15 +14,11 @@ import (
 // With output, a model output the term cannot match (no known last
 // axis) is an error, before any fit runs.
 func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error) {
-	one, err := src.Batch(0, 1)
+	shapes, err := sampleShapes(m, src)
 	if err != nil {
 		return 0, err
 	}
 	input := m.Graph.Inputs[0].Name
-	shapes, err := grad.ShapesAt(m, map[string][]int64{input: one[input].Shape})
-	if err != nil {
-		return 0, err
-	}
 	if output {
 		if _, _, err := outputClasses(shapes, ref.Graph.Outputs[0].Name); err != nil {
 			return 0, err
@@ -42,7 +35,7 @@ func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error)
 	for i, b := range blocks {
 		nodes := b.nodes
 		if output && i < len(blocks)-1 {
-			nodes = m.Graph.Nodes[slices.Index(m.Graph.Nodes, b.nodes[0]):]
+			nodes = b.through(m.Graph)
 		}
 		for _, n := range nodes {
 			total += nodeMACs[n]

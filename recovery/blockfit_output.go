@@ -71,6 +71,12 @@ func newOutputTargets(ctx context.Context, ref *graph.Model, shapes *graph.Shape
 	return t, nil
 }
 
+// through returns the nodes of g an inner block's loss runs with the
+// output term: its own and every node after it.
+func (b fitBlock) through(g *graph.Graph) []*graph.Node {
+	return g.Nodes[slices.Index(g.Nodes, b.nodes[0]):]
+}
+
 // outputClasses returns the shape of the model output name and the
 // size of its last axis, the values per row the output term matches.
 func outputClasses(shapes *graph.Shapes, name string) (graph.TensorShape, int64, error) {
@@ -97,9 +103,8 @@ func withOutput(g *graph.Graph, b fitBlock, t *outputTargets) (ext fitBlock, tra
 			}
 		}
 	}
-	first := slices.Index(g.Nodes, b.nodes[0])
 	ext = b
-	ext.nodes = slices.Clone(g.Nodes[first:])
+	ext.nodes = slices.Clone(b.through(g))
 	ext.outs = append(slices.Clone(b.outs), t.out)
 	return ext, train
 }
