@@ -232,7 +232,8 @@ func TestFitOutputViT(t *testing.T) {
 
 // The default search weighs the model output in its block fit from
 // AutoFitLargeSamples calibration samples, within its budget, and
-// records the weight in the plan; on fewer samples it does not. Past the
+// records the weight in the plan; on fewer samples it does not, and says
+// so. Past the
 // budget it cuts the default's steps to keep the term, down to
 // AutoFitSteps; below that, or on steps the user gave, it leaves the
 // term out with a note naming the budget. An explicit weight, 0
@@ -247,8 +248,8 @@ func TestAutoFitOutput(t *testing.T) {
 		note           string
 	}{
 		{1_000_000, 1024, 640, true, AutoFitOutputWeight, 640, ""},
-		{1_000_000, 1023, 640, true, 0, 640, ""},
-		{1_000_000, 256, 200, true, 0, 200, ""},
+		{1_000_000, 1023, 640, true, 0, 640, "below 1024 calibration samples (1023 given)"},
+		{1_000_000, 256, 200, true, 0, 200, "below 1024 calibration samples (256 given)"},
 		{20_000_000, 1024, 640, true, AutoFitOutputWeight, 390, ""}, // 5e11 / (2e7 × 64)
 		{20_000_000, 1024, 640, false, 0, 640, "past the budget of 5e+11"},
 		{50_000_000, 1024, 640, true, 0, 640, "past the budget of 5e+11"}, // 156 steps would fit
@@ -274,22 +275,26 @@ func TestAutoFitOutput(t *testing.T) {
 		}
 		return out
 	}
-	weighed := func(out *Outcome) bool {
-		return slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "weighed the model output") })
+	noted := func(out *Outcome, what string) bool {
+		return slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, what) })
 	}
 	for _, tc := range []struct {
 		data   string
 		weight float64 // Config.FitOutput: below 0 the default's choice
 		want   float64
+		note   string // a note the default leaves ("": none on the term)
 	}{
-		{"fmnist_unlabelled_x.npy", -1, AutoFitOutputWeight},
-		{"fmnist_calib_x.npy", -1, 0},
-		{"fmnist_unlabelled_x.npy", 0, 0},
+		{"fmnist_unlabelled_x.npy", -1, AutoFitOutputWeight, ""},
+		{"fmnist_calib_x.npy", -1, 0, "output term off by default below 1024 calibration samples (256 given)"},
+		{"fmnist_unlabelled_x.npy", 0, 0, ""},
 	} {
 		out := search(tc.data, tc.weight)
 		o := out.Plan.Settings.Options
-		if o == nil || o.FitBlocks != 5 || o.FitOutput != tc.want || weighed(out) != (tc.want > 0) {
+		if o == nil || o.FitBlocks != 5 || o.FitOutput != tc.want || noted(out, "weighed the model output") != (tc.want > 0) {
 			t.Errorf("%s, FitOutput %g: plan %+v, notes %q; want the fit weighing the output at %g", tc.data, tc.weight, o, out.Notes, tc.want)
+		}
+		if tc.note != "" && !noted(out, tc.note) || tc.note == "" && noted(out, "output term") {
+			t.Errorf("%s, FitOutput %g: notes %q; want a note on the output term %q", tc.data, tc.weight, out.Notes, tc.note)
 		}
 	}
 }
