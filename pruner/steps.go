@@ -245,6 +245,8 @@ func autoFitOutput(m, ref *graph.Model, src *calib.Source, steps int, cut bool) 
 		return 0, steps, ""
 	}
 	if src.Len() < AutoFitLargeSamples {
+		// outputWeightFor's first case, which reads no MACs: the count
+		// (shape inference over the whole model) is not needed.
 		return outputWeightFor(0, src.Len(), steps, cut)
 	}
 	macs, err := recovery.FitMACs(m, ref, src, true)
