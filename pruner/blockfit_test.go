@@ -233,9 +233,8 @@ func TestFitOutputViT(t *testing.T) {
 // The default search weighs the model output in its block fit from
 // AutoFitLargeSamples calibration samples, within its budget, and
 // records the weight in the plan; on fewer samples it does not, and says
-// so. Past the
-// budget it cuts the default's steps to keep the term, down to
-// AutoFitSteps; below that, or on steps the user gave, it leaves the
+// so. Past the budget it cuts the default's steps to keep the term, down
+// to AutoFitSteps; below that, or on steps the user gave, it leaves the
 // term out with a note naming the budget. An explicit weight, 0
 // included, is kept as given.
 func TestAutoFitOutput(t *testing.T) {
