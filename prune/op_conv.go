@@ -8,7 +8,8 @@ import (
 // and the bias; input channels follow W axis 1. Depthwise (g = C, one
 // input channel per group) ties input and output channels, expanded by
 // the channel multiplier, and rewrites `group`. Other grouped
-// convolutions are frozen.
+// convolutions (ResNeXt, RegNet) couple the channels at the same offset
+// of every group (groupedConv).
 //
 // ConvTranspose: W [C, M/g, k...]. Input channels follow W axis 0, output
 // channels are fresh on W axis 1 and the bias; grouped ones are frozen.
@@ -56,9 +57,41 @@ func analyzeConv(a *Analysis, n *graph.Node) error {
 		a.setLab(y, 1, out)
 		a.edits = append(a.edits, groupAttr{node: n, dim: DimRef{x, 1}, size: g})
 	default:
-		a.freeze(xl, n.Name()+": grouped convolution with 1 < group < channels")
+		a.groupedConv(n, w, y, xl, int(g), int(m), int(cpg))
 	}
 	return nil
+}
+
+// groupedConv handles a Conv of g groups, cpg input channels each. Group
+// j reads input channels [j·cpg, (j+1)·cpg) through W axis 1, which
+// indexes the offset inside a group, and writes outputs [j·M/g,
+// (j+1)·M/g). A channel is the same offset in every group: removing it
+// removes one input (or output) channel from each group, so the groups
+// stay equal, W stays rectangular and `group` keeps its value. Coarser
+// than choosing per group (an index is g channels), but exact, and
+// what onnxruntime's grouped kernels need.
+func (a *Analysis) groupedConv(n *graph.Node, w, y string, xl []int32, g, m, cpg int) {
+	if g < 2 || m%g != 0 || xl != nil && len(xl) != g*cpg {
+		a.freeze(xl, n.Name()+": grouped convolution whose channels do not divide into its groups")
+		return
+	}
+	why := n.Name() + ": the same offset in every group of a grouped convolution"
+	if xl != nil {
+		a.union(tile(xl[:cpg], g), xl, why)
+		a.addParam(w, 1, xl[:cpg], KindWeightIn, n)
+	}
+	out := tile(a.newElems(m/g, n.Name()), g)
+	a.outParams(n, w, 0, out)
+	a.setLab(y, 1, out)
+}
+
+// tile repeats l n times: the positions of n groups laid end to end.
+func tile(l []int32, n int) []int32 {
+	out := make([]int32, 0, len(l)*n)
+	for range n {
+		out = append(out, l...)
+	}
+	return out
 }
 
 func analyzeConvTranspose(a *Analysis, n *graph.Node) error {
