@@ -33,6 +33,10 @@ type Layer struct {
 	// cannot be unfolded (convErr says why).
 	conv    *convGeom
 	convErr error
+
+	// part is the group a part of a grouped Conv views (GroupParts), of
+	// parts; parts is 0 for a whole layer.
+	part, parts int
 }
 
 // View returns the [out, in] view of n: a Conv of any rank and group
@@ -85,6 +89,48 @@ func NewLayer(g *graph.Graph, n *graph.Node) (*Layer, error) {
 		return nil, fmt.Errorf("calib: %s: %w", n, l.convErr)
 	}
 	return l, nil
+}
+
+// GroupParts returns one layer per group of a grouped 2-D Conv with
+// explicit pads: part j is W[j·M/g : (j+1)·M/g] seen as [M/g, in] over
+// the patches of input channels [j·C/g, (j+1)·C/g). Each group is a
+// layer of its own for a least-squares refit; the weight stays one
+// tensor (SetMatrix writes the part's rows only).
+func GroupParts(g *graph.Graph, n *graph.Node) ([]*Layer, error) {
+	l, err := View(g, n)
+	if err != nil {
+		return nil, err
+	}
+	groups := int(l.Desc.Group)
+	switch {
+	case !l.Desc.Spatial || len(l.Dims) != 4:
+		return nil, fmt.Errorf("calib: %s: only 2-D Conv", n)
+	case groups < 2 || int(l.Dims[0])%groups != 0:
+		return nil, fmt.Errorf("calib: %s: not a grouped Conv", n)
+	case l.convErr != nil:
+		return nil, fmt.Errorf("calib: %s: %w", n, l.convErr)
+	}
+	out := make([]*Layer, groups)
+	for j := range out {
+		p := *l
+		p.Dims = slices.Clone(l.Dims)
+		p.Dims[0] /= int64(groups)
+		p.part, p.parts = j, groups
+		out[j] = &p
+	}
+	return out, nil
+}
+
+// Part returns the group a part views and the group count (0, 0 for a
+// whole layer).
+func (l *Layer) Part() (part, parts int) { return l.part, l.parts }
+
+// Key names the layer, or the part of one, uniquely in its graph.
+func (l *Layer) Key() string {
+	if l.parts == 0 {
+		return l.Node.Name()
+	}
+	return fmt.Sprintf("%s#%d", l.Node.Name(), l.part)
 }
 
 // Unfoldable reports whether calibration data can become rows of the
@@ -149,8 +195,9 @@ func (l *Layer) Matrix(g *graph.Graph) ([]float64, error) {
 	// data file need not stay resident behind it (a decoder's OBS reads
 	// every projection once per group it scores).
 	defer graph.Release(t)
-	out := make([]float64, len(v))
 	r, c := l.Out(), l.In()
+	v = v[l.part*r*c:] // a part's rows (a Conv weight is never transposed)
+	out := make([]float64, r*c)
 	for i := range r {
 		for j := range c {
 			if l.T {
@@ -171,12 +218,22 @@ func (l *Layer) SetMatrix(g *graph.Graph, w []float64) error {
 	}
 	r, c := l.Out(), l.In()
 	v := make([]float32, len(w))
+	if l.parts > 0 {
+		// The other groups' rows stay as they are.
+		all, err := graph.Float32s(t)
+		if err != nil {
+			return err
+		}
+		v = slices.Clone(all)
+		graph.Release(t)
+	}
+	at := v[l.part*r*c:]
 	for i := range r {
 		for j := range c {
 			if l.T {
-				v[j*r+i] = float32(w[i*c+j])
+				at[j*r+i] = float32(w[i*c+j])
 			} else {
-				v[i*c+j] = float32(w[i*c+j])
+				at[i*c+j] = float32(w[i*c+j])
 			}
 		}
 	}
@@ -207,7 +264,7 @@ func (l *Layer) RowsInto(buf []float64, d tensor.Dense) ([]float64, error) {
 		}
 		return x, nil
 	}
-	if l.Groups() != 1 {
+	if l.Groups() != 1 && l.parts == 0 {
 		return nil, fmt.Errorf("calib: %s: grouped Conv", l.Node)
 	}
 	x, err := d.Float64s()
@@ -215,7 +272,10 @@ func (l *Layer) RowsInto(buf []float64, d tensor.Dense) ([]float64, error) {
 		return nil, err
 	}
 	rows := buf[:0]
-	err = l.Patches(d.Shape, x, func(_, _ int, r []float64) {
+	err = l.Patches(d.Shape, x, func(_, g int, r []float64) {
+		if g != l.part {
+			return // another group's part (part is 0 for an ungrouped Conv)
+		}
 		if len(rows) == 0 && len(d.Shape) > 0 {
 			// Every sample unfolds to as many rows: room for all.
 			rows = slices.Grow(rows, len(r)*int(d.Shape[0]))

@@ -59,7 +59,10 @@ func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, 
 	if damping <= 0 {
 		damping = prune.DefaultDamping
 	}
-	o := &OBS{Damping: damping, scored: scored, layers: consumerLayersOf(an, false, scored), hinv: map[string][]float64{}}
+	// A grouped Conv's groups are consumers of their own (one Hessian
+	// each) when the data is real; the data-free Hessian reads batch
+	// norms over a whole layer's inputs.
+	o := &OBS{Damping: damping, scored: scored, layers: consumerLayersOf(an, false, scored, d.Src != nil), hinv: map[string][]float64{}}
 	reps, members := sharedInputs(o.layers)
 	hs, notes, err := Hessians(ctx, m, d, reps)
 	if err != nil {
@@ -133,24 +136,22 @@ func (o *OBS) oneShotScore(g *graph.Graph, grp *prune.Group) ([]float64, error) 
 	// group; collect them before the next group reads its own.
 	defer func() { calib.CollectAfterBytes(read) }()
 	for _, mem := range grp.Members {
-		l := o.consumer(mem)
-		if l == nil {
-			continue
-		}
-		covered = true
-		// Read on demand: a float64 copy of every consumer's weight
-		// held for the whole run would double a large model's weights.
-		w, err := l.Matrix(g)
-		if err != nil {
-			return nil, err
-		}
-		read += 8 * int64(len(w))
-		for i, ps := range positionsByIndex(mem, grp.Size) {
-			c, err := prune.OBSCost(w, l.Out(), l.In(), o.hinv[mem.Node], l.Columns(ps))
+		for _, l := range o.consumers(mem) {
+			covered = true
+			// Read on demand: a float64 copy of every consumer's weight
+			// held for the whole run would double a large model's weights.
+			w, err := l.Matrix(g)
 			if err != nil {
 				return nil, err
 			}
-			cost[i] += c
+			read += 8 * int64(len(w))
+			for i, ps := range positionsByIndex(mem, grp.Size) {
+				c, err := prune.OBSCost(w, l.Out(), l.In(), o.hinv[l.Key()], l.Columns(ps))
+				if err != nil {
+					return nil, err
+				}
+				cost[i] += c
+			}
 		}
 	}
 	if !covered {
@@ -161,14 +162,29 @@ func (o *OBS) oneShotScore(g *graph.Graph, grp *prune.Group) ([]float64, error) 
 	return cost, nil
 }
 
-// consumer is the layer with statistics whose input channels mem
-// slices, or nil when mem is not such a layer's input axis.
-func (o *OBS) consumer(mem prune.Member) *calib.Layer {
-	l := o.layers[mem.Node]
-	if mem.Kind != prune.KindWeightIn || l == nil || o.hinv[mem.Node] == nil || mem.Axis != l.InAxis() || l.Weight != mem.Tensor {
+// consumers are the layers with statistics whose input channels mem
+// slices: one, or a grouped Conv's groups; none when mem is not such a
+// layer's input axis.
+func (o *OBS) consumers(mem prune.Member) []*calib.Layer {
+	if mem.Kind != prune.KindWeightIn {
 		return nil
 	}
-	return l
+	ok := func(l *calib.Layer) bool {
+		return l != nil && o.hinv[l.Key()] != nil && mem.Axis == l.InAxis() && l.Weight == mem.Tensor
+	}
+	if l := o.layers[mem.Node]; ok(l) {
+		return []*calib.Layer{l}
+	}
+	var out []*calib.Layer
+	for j := 0; ; j++ {
+		l := o.layers[fmt.Sprintf("%s#%d", mem.Node, j)]
+		if l == nil {
+			return out
+		}
+		if ok(l) {
+			out = append(out, l)
+		}
+	}
 }
 
 // positionsByIndex lists, per group index, the positions of mem's axis

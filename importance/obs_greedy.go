@@ -123,26 +123,24 @@ func (o *OBS) greedyConsumers(grp *prune.Group) []*consumerState {
 	shared := map[*float64]*sharedInverse{}
 	byNode := map[string]*consumerState{}
 	for _, mem := range grp.Members {
-		l := o.consumer(mem)
-		if l == nil {
-			continue
-		}
-		// A layer listed twice (two members on its input) is one
-		// consumer: its columns add up.
-		st := byNode[mem.Node]
-		if st == nil {
-			src := o.hinv[mem.Node]
-			inv := shared[&src[0]]
-			if inv == nil {
-				inv = &sharedInverse{src: src, n: l.In()}
-				shared[&src[0]] = inv
+		for _, l := range o.consumers(mem) {
+			// A layer listed twice (two members on its input) is one
+			// consumer: its columns add up.
+			st := byNode[l.Key()]
+			if st == nil {
+				src := o.hinv[l.Key()]
+				inv := shared[&src[0]]
+				if inv == nil {
+					inv = &sharedInverse{src: src, n: l.In()}
+					shared[&src[0]] = inv
+				}
+				st = &consumerState{layer: l, rows: l.Out(), cols: l.In(), hinv: inv, colsOf: make([][]int, grp.Size)}
+				byNode[l.Key()] = st
+				states = append(states, st)
 			}
-			st = &consumerState{layer: l, rows: l.Out(), cols: l.In(), hinv: inv, colsOf: make([][]int, grp.Size)}
-			byNode[mem.Node] = st
-			states = append(states, st)
-		}
-		for i, ps := range positionsByIndex(mem, grp.Size) {
-			st.colsOf[i] = append(st.colsOf[i], l.Columns(ps)...)
+			for i, ps := range positionsByIndex(mem, grp.Size) {
+				st.colsOf[i] = append(st.colsOf[i], l.Columns(ps)...)
+			}
 		}
 	}
 	return states

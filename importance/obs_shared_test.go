@@ -83,8 +83,8 @@ func TestOBSSkipsGroupsSelectionLeavesWhole(t *testing.T) {
 	if len(some.hinv) == 0 || len(some.hinv) >= len(all.hinv) {
 		t.Fatalf("%d layers measured for the selectable groups, %d for all", len(some.hinv), len(all.hinv))
 	}
-	for name := range consumerLayersOf(an, false, func(g *prune.Group) bool { return g == embed }) {
-		if some.hinv[name] != nil && consumerLayersOf(an, false, prune.Settings{}.Selects)[name] == nil {
+	for name := range consumerLayersOf(an, false, func(g *prune.Group) bool { return g == embed }, true) {
+		if some.hinv[name] != nil && consumerLayersOf(an, false, prune.Settings{}.Selects, true)[name] == nil {
 			t.Errorf("%s reads only the residual stream but was measured", name)
 		}
 	}

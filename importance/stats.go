@@ -37,12 +37,14 @@ func (d Data) BatchSize() int {
 // consumerLayers returns the layers (by node name) that own a weight-in
 // member of a prunable group, or, with out, a weight-out member too.
 func consumerLayers(an *prune.Analysis, out bool) map[string]*calib.Layer {
-	return consumerLayersOf(an, out, nil)
+	return consumerLayersOf(an, out, nil, false)
 }
 
 // consumerLayersOf is consumerLayers for the prunable groups that scored
-// accepts (all of them when nil).
-func consumerLayersOf(an *prune.Analysis, out bool, scored func(*prune.Group) bool) map[string]*calib.Layer {
+// accepts (all of them when nil). With parts, a grouped Conv reading a
+// group's channels is there too, as one layer per group of the Conv
+// (calib.GroupParts, keyed by calib.Layer.Key).
+func consumerLayersOf(an *prune.Analysis, out bool, scored func(*prune.Group) bool, parts bool) map[string]*calib.Layer {
 	g := an.Graph()
 	byName := map[string]*graph.Node{}
 	for _, n := range g.Nodes {
@@ -63,6 +65,15 @@ func consumerLayersOf(an *prune.Analysis, out bool, scored func(*prune.Group) bo
 			}
 			if l, err := calib.NewLayer(g, n); err == nil && l.Weight == m.Tensor {
 				res[m.Node] = l
+				continue
+			}
+			if !parts || m.Kind != prune.KindWeightIn {
+				continue
+			}
+			if ps, err := calib.GroupParts(g, n); err == nil && ps[0].Weight == m.Tensor {
+				for _, l := range ps {
+					res[l.Key()] = l
+				}
 			}
 		}
 	}

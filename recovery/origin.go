@@ -33,8 +33,9 @@ func NewOrigin(m *graph.Model) (*Origin, error) {
 // from): each layer's kept rows, mapped to the original model's rows.
 func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 	next := map[string][]int{}
-	for _, l := range weightedLayers(before, func(*calib.Layer) bool { return true }) {
-		prev := o.rows[l.Node.Name()]
+	all := func(*calib.Layer) bool { return true }
+	for _, l := range append(weightedLayers(before, all), groupParts(before, all)...) {
+		prev := o.rows[l.Key()]
 		var rows []int
 		for _, r := range keptRows(l, p) {
 			if prev != nil {
@@ -42,14 +43,15 @@ func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 			}
 			rows = append(rows, r)
 		}
-		next[l.Node.Name()] = rows
+		next[l.Key()] = rows
 	}
 	o.rows = next
 }
 
-// RowsOf returns the original rows that original layer l keeps now.
+// RowsOf returns the original rows that original layer l (or part of
+// one) keeps now.
 func (o *Origin) RowsOf(l *calib.Layer) []int {
-	if rows, ok := o.rows[l.Node.Name()]; ok {
+	if rows, ok := o.rows[l.Key()]; ok {
 		return rows
 	}
 	rows := make([]int, l.Out())
@@ -62,8 +64,9 @@ func (o *Origin) RowsOf(l *calib.Layer) []int {
 // changedLayers lists, in graph order, the original model's
 // Conv/Gemm/MatMul layers that have fewer inputs in m.
 func (o *Origin) changedLayers(m *graph.Model) []*calib.Layer {
-	return weightedLayers(o.Model, func(l *calib.Layer) bool {
+	lost := func(l *calib.Layer) bool {
 		pn, pl, err := prunedLayer(m.Graph, l)
 		return pn != nil && err == nil && pl.In() < l.In()
-	})
+	}
+	return inGraphOrder(o.Model.Graph, append(weightedLayers(o.Model, lost), groupParts(o.Model, lost)...))
 }

@@ -43,9 +43,52 @@ func weightedLayers(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer
 // changedLayers lists, in graph order, the Conv/Gemm/MatMul layers of
 // the dense model whose input channels the plan removes.
 func changedLayers(dense *graph.Model, p *prune.Plan) []*calib.Layer {
-	return weightedLayers(dense, func(l *calib.Layer) bool {
-		return slices.Contains(prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])), false)
-	})
+	return weightedLayers(dense, func(l *calib.Layer) bool { return lostInputs(l, p) })
+}
+
+func lostInputs(l *calib.Layer, p *prune.Plan) bool {
+	return slices.Contains(prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])), false)
+}
+
+// groupParts lists, in graph order, the groups of m's grouped Convs
+// (calib.GroupParts) that keep accepts: each group's outputs read only
+// its own inputs, so it is refitted as a layer of its own.
+func groupParts(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer {
+	var out []*calib.Layer
+	for _, n := range m.Graph.Nodes {
+		if n.Op() != "Conv" || n.IntAttr("group", 1) < 2 {
+			continue
+		}
+		parts, err := calib.GroupParts(m.Graph, n)
+		if err != nil {
+			continue
+		}
+		for _, l := range parts {
+			if keep(l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// countNodes counts the layers of ls, a grouped Conv's parts once.
+func countNodes(ls []*calib.Layer) int {
+	seen := map[*graph.Node]bool{}
+	for _, l := range ls {
+		seen[l.Node] = true
+	}
+	return len(seen)
+}
+
+// inGraphOrder sorts layers (and parts) by their node's place in g.
+func inGraphOrder(g *graph.Graph, ls []*calib.Layer) []*calib.Layer {
+	at := map[*graph.Node]int{}
+	for i, n := range g.Nodes {
+		at[n] = i
+	}
+	slices.SortStableFunc(ls, func(a, b *calib.Layer) int { return at[a.Node] - at[b.Node] })
+	return ls
 }
 
 // outAxis is the axis of the stored weight over output channels.
@@ -56,12 +99,14 @@ func outAxis(l *calib.Layer) int {
 	return 0
 }
 
-// keptRows returns the dense output rows the pruned layer still has.
+// keptRows returns the dense output rows the pruned layer still has (a
+// part's own rows, counted from its first).
 func keptRows(l *calib.Layer, p *prune.Plan) []int {
+	part, parts := l.Part()
 	var rows []int
-	for i, k := range prune.KeptPositions(p, l.Weight, outAxis(l), l.Out()) {
-		if k {
-			rows = append(rows, i)
+	for i, k := range prune.KeptPositions(p, l.Weight, outAxis(l), l.Out()*max(parts, 1)) {
+		if r := i - part*l.Out(); k && r >= 0 && r < l.Out() {
+			rows = append(rows, r)
 		}
 	}
 	return rows
@@ -74,8 +119,19 @@ func prunedLayer(g *graph.Graph, dl *calib.Layer) (n *graph.Node, pl *calib.Laye
 	if n = nodeByName(g, dl.Node.Name()); n == nil {
 		return nil, nil, nil
 	}
-	pl, err = calib.NewLayer(g, n)
-	return n, pl, err
+	part, parts := dl.Part()
+	if parts == 0 {
+		pl, err = calib.NewLayer(g, n)
+		return n, pl, err
+	}
+	ps, err := calib.GroupParts(g, n)
+	if err != nil {
+		return n, nil, err
+	}
+	if len(ps) != parts {
+		return n, nil, fmt.Errorf("%d groups, was %d", len(ps), parts)
+	}
+	return n, ps[part], nil
 }
 
 // nodeByName finds a node of g.
@@ -148,16 +204,17 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		dense = origin.Model
 		changed = origin.changedLayers(m)
 		rowsOf = origin.RowsOf
-		notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", len(changed)))
+		notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", countNodes(changed)))
 	} else {
-		changed = changedLayers(dense, p)
+		lost := func(l *calib.Layer) bool { return lostInputs(l, p) }
+		changed = inGraphOrder(dense.Graph, append(changedLayers(dense, p), groupParts(dense, lost)...))
 	}
 	targets := map[string]*blockTarget{}
 	capture := denseInputs(changed)
 	if blocks {
 		for _, dl := range changed {
 			n, pl, err := prunedLayer(m.Graph, dl)
-			if n == nil || err != nil {
+			if _, parts := dl.Part(); n == nil || err != nil || parts > 0 {
 				continue
 			}
 			if bt := findBlock(m.Graph, n, pl.Out()); bt != nil && dense.Graph.Value(bt.add) != nil {
@@ -185,7 +242,9 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 			notes = append(notes, fmt.Sprintf("%s: %v", dl.Node.Name(), err))
 			continue
 		}
-		if ReconAddBias && layerBias(m.Graph, n, pl.Out()) == "" {
+		// A group's rows share the bias with the others: it stays, and
+		// the part fits its weights alone (layerBias finds none for it).
+		if _, parts := pl.Part(); ReconAddBias && parts == 0 && layerBias(m.Graph, n, pl.Out()) == "" {
 			if d, ok := graph.WeightedOf(n); ok && d.HasBiasInput() {
 				if _, err := addBias(m, n, pl.Out(), ".reconstructed_bias"); err != nil {
 					return nil, err
