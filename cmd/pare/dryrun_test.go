@@ -154,3 +154,22 @@ func TestPruneDefaultWithCalibPrunesEmbedding(t *testing.T) {
 		}
 	}
 }
+
+// A grouped Conv's groups count offsets: the report says how many
+// channels one index is (4 and 8 in the RegNet's stages of group width
+// 8), and nothing for ordinary channel groups.
+func TestPruneReportsChannelsPerIndex(t *testing.T) {
+	res := pruneJSON(t, "prune", "../../fixtures/models/fmnist_regnet_op17.onnx", "--dry-run", "--ratio", "0.5", "--target", "params", "--json")
+	per := map[string]int{}
+	for _, g := range res.Groups {
+		per[g.Name] = g.PerIndex
+	}
+	for name, want := range map[string]int{
+		"/blocks/blocks.0/a/a.0/Conv": 4, "/blocks/blocks.0/b/b.0/Conv": 4,
+		"/blocks/blocks.1/a/a.0/Conv": 8, "/stem/stem.0/Conv": 0, "/blocks/blocks.0/c/c.0/Conv": 0,
+	} {
+		if got, ok := per[name]; !ok || got != want {
+			t.Errorf("group %s: %d channels per index (found %v), want %d", name, got, ok, want)
+		}
+	}
+}

@@ -114,6 +114,38 @@ type groupRow struct {
 	// Sensitivity is the group's measured sensitivity on calibration
 	// data, for criteria that measure one (zeroth).
 	Sensitivity *float64 `json:"sensitivity,omitempty"`
+	// PerIndex is the output channels one index of a channel group
+	// stands for when more than one (a grouped Conv's offset: one
+	// channel per group); 0 otherwise.
+	PerIndex int `json:"channels_per_index,omitempty"`
+}
+
+// channelsPerIndex is the most output channels of one layer that an
+// index of a channel group covers, when above 1: a grouped Conv's
+// offset is g channels. Heads and MLP widths say what they count.
+func channelsPerIndex(g prune.PlanGroup) int {
+	if g.Kind != prune.KindChannels {
+		return 0
+	}
+	most := 0
+	for _, m := range g.Members {
+		if m.Kind != prune.KindWeightOut {
+			continue
+		}
+		count := map[int]int{}
+		for _, idx := range m.Map {
+			if idx >= 0 {
+				count[idx]++
+			}
+		}
+		for _, c := range count {
+			most = max(most, c)
+		}
+	}
+	if most < 2 {
+		return 0
+	}
+	return most
 }
 
 func init() { inspectGroups, inspectGroupsText = groupsForInspect, printGroups }
@@ -485,7 +517,8 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	res.Settings = &plan.Settings
 	for _, g := range plan.Groups {
-		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact, Kind: g.Kind}
+		row := groupRow{ID: g.ID, Name: g.Name, Size: g.Size, Kept: len(g.Kept), Frozen: g.Reason, Inexact: g.Inexact, Kind: g.Kind,
+			PerIndex: channelsPerIndex(g)}
 		if v, ok := out.Sensitivity[g.ID]; ok {
 			row.Sensitivity = &v
 		}
@@ -594,10 +627,14 @@ func printPruneText(w io.Writer, r *pruneResult) error {
 			if g.Frozen != "" {
 				continue
 			}
-			note := ""
-			if g.Inexact != "" {
-				note = "inexact: " + g.Inexact
+			var notes []string
+			if g.PerIndex > 1 {
+				notes = append(notes, fmt.Sprintf("%d channels of a layer per index", g.PerIndex))
 			}
+			if g.Inexact != "" {
+				notes = append(notes, "inexact: "+g.Inexact)
+			}
+			note := strings.Join(notes, "; ")
 			sens := "-"
 			if g.Sensitivity != nil {
 				sens = fmt.Sprintf("%.4g", *g.Sensitivity)
