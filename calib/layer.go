@@ -130,8 +130,11 @@ func (l *Layer) Key() string {
 	if l.parts == 0 {
 		return l.Node.Name()
 	}
-	return fmt.Sprintf("%s#%d", l.Node.Name(), l.part)
+	return PartKey(l.Node.Name(), l.part)
 }
+
+// PartKey is the Key of part j of the grouped Conv node.
+func PartKey(node string, j int) string { return fmt.Sprintf("%s#%d", node, j) }
 
 // Unfoldable reports whether calibration data can become rows of the
 // layer (Rows, Patches), and if not why.

@@ -177,7 +177,7 @@ func (o *OBS) consumers(mem prune.Member) []*calib.Layer {
 	}
 	var out []*calib.Layer
 	for j := 0; ; j++ {
-		l := o.layers[fmt.Sprintf("%s#%d", mem.Node, j)]
+		l := o.layers[calib.PartKey(mem.Node, j)]
 		if l == nil {
 			return out
 		}

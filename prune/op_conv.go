@@ -1,6 +1,8 @@
 package prune
 
 import (
+	"slices"
+
 	"github.com/pare-dev/pare/graph"
 )
 
@@ -77,21 +79,12 @@ func (a *Analysis) groupedConv(n *graph.Node, w, y string, xl []int32, g, m, cpg
 	}
 	why := n.Name() + ": the same offset in every group of a grouped convolution"
 	if xl != nil {
-		a.union(tile(xl[:cpg], g), xl, why)
+		a.union(slices.Repeat(xl[:cpg], g), xl, why)
 		a.addParam(w, 1, xl[:cpg], KindWeightIn, n)
 	}
-	out := tile(a.newElems(m/g, n.Name()), g)
+	out := slices.Repeat(a.newElems(m/g, n.Name()), g) // group j's outputs, laid end to end
 	a.outParams(n, w, 0, out)
 	a.setLab(y, 1, out)
-}
-
-// tile repeats l n times: the positions of n groups laid end to end.
-func tile(l []int32, n int) []int32 {
-	out := make([]int32, 0, len(l)*n)
-	for range n {
-		out = append(out, l...)
-	}
-	return out
 }
 
 func analyzeConvTranspose(a *Analysis, n *graph.Node) error {

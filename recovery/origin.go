@@ -33,8 +33,7 @@ func NewOrigin(m *graph.Model) (*Origin, error) {
 // from): each layer's kept rows, mapped to the original model's rows.
 func (o *Origin) follow(before *graph.Model, p *prune.Plan) {
 	next := map[string][]int{}
-	all := func(*calib.Layer) bool { return true }
-	for _, l := range append(weightedLayers(before, all), groupParts(before, all)...) {
+	for _, l := range refitLayers(before, func(*calib.Layer) bool { return true }) {
 		prev := o.rows[l.Key()]
 		var rows []int
 		for _, r := range keptRows(l, p) {
@@ -62,11 +61,11 @@ func (o *Origin) RowsOf(l *calib.Layer) []int {
 }
 
 // changedLayers lists, in graph order, the original model's
-// Conv/Gemm/MatMul layers that have fewer inputs in m.
+// Conv/Gemm/MatMul layers (a grouped Conv group by group) that have
+// fewer inputs in m.
 func (o *Origin) changedLayers(m *graph.Model) []*calib.Layer {
-	lost := func(l *calib.Layer) bool {
+	return refitLayers(o.Model, func(l *calib.Layer) bool {
 		pn, pl, err := prunedLayer(m.Graph, l)
 		return pn != nil && err == nil && pl.In() < l.In()
-	}
-	return inGraphOrder(o.Model.Graph, append(weightedLayers(o.Model, lost), groupParts(o.Model, lost)...))
+	})
 }

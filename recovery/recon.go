@@ -50,11 +50,11 @@ func lostInputs(l *calib.Layer, p *prune.Plan) bool {
 	return slices.Contains(prune.KeptPositions(p, l.Weight, l.InAxis(), int(l.Dims[l.InAxis()])), false)
 }
 
-// groupParts lists, in graph order, the groups of m's grouped Convs
-// (calib.GroupParts) that keep accepts: each group's outputs read only
-// its own inputs, so it is refitted as a layer of its own.
-func groupParts(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer {
-	var out []*calib.Layer
+// refitLayers is weightedLayers with the groups of m's grouped Convs
+// (calib.GroupParts) among them, in graph order: each group's outputs
+// read only its own inputs, so it is refitted as a layer of its own.
+func refitLayers(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer {
+	out := weightedLayers(m, keep)
 	for _, n := range m.Graph.Nodes {
 		if n.Op() != "Conv" || n.IntAttr("group", 1) < 2 {
 			continue
@@ -69,7 +69,7 @@ func groupParts(m *graph.Model, keep func(*calib.Layer) bool) []*calib.Layer {
 			}
 		}
 	}
-	return out
+	return inGraphOrder(m.Graph, out)
 }
 
 // countNodes counts the layers of ls, a grouped Conv's parts once.
@@ -206,8 +206,7 @@ func ReconstructFrom(ctx context.Context, m, dense *graph.Model, p *prune.Plan, 
 		rowsOf = origin.RowsOf
 		notes = append(notes, fmt.Sprintf("%d layers fitted to the unpruned model's outputs", countNodes(changed)))
 	} else {
-		lost := func(l *calib.Layer) bool { return lostInputs(l, p) }
-		changed = inGraphOrder(dense.Graph, append(changedLayers(dense, p), groupParts(dense, lost)...))
+		changed = refitLayers(dense, func(l *calib.Layer) bool { return lostInputs(l, p) })
 	}
 	targets := map[string]*blockTarget{}
 	capture := denseInputs(changed)
