@@ -3,7 +3,6 @@ package recovery
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/pare-dev/pare/calib"
@@ -37,18 +36,11 @@ func groupedPair(t *testing.T) (m, dense *graph.Model, plan *prune.Plan, src *ca
 		t.Fatal(err)
 	}
 	rows := []float32{1, 0, 2, -1, 0, 2, 1, 1, 1, 1, -3, 0.5, -1, 3, 0, 2, 2, -2, 1, 1, 0.5, 0.25, -1, 4}
+	src = calibFile(t, m, rows, 6, 4, 1, 1)
 	d, err := tensor.New([]int64{6, 4, 1, 1}, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "x.npy")
-	if err := tensor.WriteNpyFile(path, d); err != nil {
-		t.Fatal(err)
-	}
-	if src, err = calib.Open(path, m, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { src.Close() })
 	a, err := prune.Analyze(m, prune.Options{})
 	if err != nil {
 		t.Fatal(err)

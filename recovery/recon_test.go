@@ -39,9 +39,14 @@ func twoGemms(t *testing.T) (*graph.Model, *prune.Analysis) {
 
 const f32 = onnx.TensorProto_FLOAT
 
-func calibFile(t *testing.T, m *graph.Model, rows []float32) *calib.Source {
+// calibFile writes rows as calibration samples of shape dims (default
+// [·, 2]) and opens them for m.
+func calibFile(t *testing.T, m *graph.Model, rows []float32, dims ...int64) *calib.Source {
 	t.Helper()
-	d, err := tensor.New([]int64{int64(len(rows) / 2), 2}, rows)
+	if dims == nil {
+		dims = []int64{int64(len(rows) / 2), 2}
+	}
+	d, err := tensor.New(dims, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
