@@ -248,3 +248,51 @@ func (o *OBS) Compensate(g *graph.Graph, p *prune.Plan) (int, error) {
 	}
 	return n, nil
 }
+
+// BlockCosts costs every channel of a group whose channels repeat in
+// blocks (prune.Analysis.Blocks) on its own: cost[j][i] is what removing
+// index i from block j alone leaves in the consumers, as oneShotScore
+// sums over all blocks. ok is false when no consumer has statistics.
+func (o *OBS) BlockCosts(g *graph.Graph, grp *prune.Group, blocks int) (cost [][]float64, ok bool, err error) {
+	cost = make([][]float64, blocks)
+	for j := range cost {
+		cost[j] = make([]float64, grp.Size)
+	}
+	for _, mem := range grp.Members {
+		for _, l := range o.consumers(mem) {
+			w, err := l.Matrix(g)
+			if err != nil {
+				return nil, false, err
+			}
+			hinv := o.hinv[l.Key()]
+			if part, parts := l.Part(); parts > 0 {
+				// A grouped Conv's group reads its own block.
+				if parts != blocks {
+					return nil, false, nil
+				}
+				for i, ps := range positionsByIndex(mem, grp.Size) {
+					c, err := prune.OBSCost(w, l.Out(), l.In(), hinv, l.Columns(ps))
+					if err != nil {
+						return nil, false, err
+					}
+					cost[part][i] += c
+				}
+				ok = true
+				continue
+			}
+			b := len(mem.Map) / blocks
+			for p, i := range mem.Map {
+				if i < 0 || i >= grp.Size {
+					continue
+				}
+				c, err := prune.OBSCost(w, l.Out(), l.In(), hinv, l.Columns([]int{p}))
+				if err != nil {
+					return nil, false, err
+				}
+				cost[p/b][i] += c
+			}
+			ok = true
+		}
+	}
+	return cost, ok, nil
+}

@@ -21,6 +21,7 @@ var allocationModels = []string{
 	"fixtures/models/fmnist_opnet_op12.onnx",
 	"fixtures/models/fmnist_mobilenet_op17.onnx",
 	"fixtures/models/fmnist_densenet_op17.onnx",
+	"fixtures/models/fmnist_regnet_op17.onnx",
 }
 
 // allocationConfig is one row: criterion × allocation × compensation.
@@ -251,10 +252,25 @@ func (e *evaluator) runSteps(ctx context.Context, model string, opts prune.Optio
 		return measured{err: err}
 	}
 	cfg.Calib = inRoot(cfg.Calib)
+	if err := alignBlocks(ctx, m, opts, cfg); err != nil {
+		return measured{err: err}
+	}
 	out, err := pruner.RunSteps(ctx, m, opts, cfg, steps)
 	if err != nil {
 		return measured{err: err}
 	}
 	acc, err := e.accuracy(ctx, m)
 	return measured{acc: acc, notes: out.Notes, err: err}
+}
+
+// alignBlocks reorders the channels inside grouped Convs' groups as
+// pare prune does before pruning with calibration data
+// (pruner.AlignBlocks).
+func alignBlocks(ctx context.Context, m *graph.Model, opts prune.Options, cfg pruner.Config) error {
+	an, err := prune.Analyze(m, opts)
+	if err != nil {
+		return err
+	}
+	_, _, err = pruner.AlignBlocks(ctx, m, an, cfg)
+	return err
 }

@@ -44,6 +44,9 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	// The command line's rounding, not the rows' --round-to 8: the row
 	// is what pare prune --ratio R --calib X writes.
 	cfg.Settings.RoundTo, cfg.Settings.RoundNarrow, cfg.Settings.RoundSoft = prune.DefaultRoundTo, prune.DefaultRoundNarrow, true
+	if err := alignBlocks(ctx, m, prune.Options{}, cfg); err != nil {
+		return measured{err: err}, searchMeasured{}
+	}
 	out, s, err := pruner.RunSearch(ctx, m, prune.Options{}, cfg, pruner.SearchConfig{KeepModels: true})
 	if err != nil {
 		return measured{err: err}, searchMeasured{}

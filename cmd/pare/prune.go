@@ -434,6 +434,23 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 			return err
 		}
 	}
+	var alignNote string
+	if plan == nil && o.PlanOut == "" && o.Criteria.Calib != "" {
+		// A plan's indices are offsets of the file as given: replays and
+		// written plans keep its order.
+		cfg := o.Criteria
+		cfg.Settings = o.Settings
+		moved, note, err := pruner.AlignBlocks(ctx, m, an, cfg)
+		if err != nil {
+			return err
+		}
+		if moved {
+			if an, err = prune.Analyze(m, an.Options()); err != nil {
+				return err
+			}
+		}
+		alignNote = note
+	}
 	var latencyNote string
 	if o.Settings.Target == "latency" && plan == nil {
 		if o.Steps > 1 {
@@ -494,6 +511,9 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		res.After = modelSize{Params: out.Plan.After.Params, MACs: out.Plan.After.MACs}
 	}
 	plan, res.Notes, res.ForwardPasses = out.Plan, out.Notes, out.ForwardPasses
+	if alignNote != "" {
+		res.Notes = append([]string{alignNote}, res.Notes...)
+	}
 	if !o.DryRun {
 		ioAfter, err := ioslice.FromModel(m.Proto)
 		if err != nil {
