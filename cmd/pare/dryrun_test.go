@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -171,5 +172,30 @@ func TestPruneReportsChannelsPerIndex(t *testing.T) {
 		if got, ok := per[name]; !ok || got != want {
 			t.Errorf("group %s: %d channels per index (found %v), want %d", name, got, ok, want)
 		}
+	}
+}
+
+// With calibration data, pare prune reorders the channels inside the
+// RegNet's grouped Convs' groups before selecting, and says so; a
+// written plan keeps the file's order (its indices are the file's
+// offsets), and so does a run without data.
+func TestPruneReordersGroupedConvChannels(t *testing.T) {
+	const model = "../../fixtures/models/fmnist_regnet_op17.onnx"
+	calib := "../../fixtures/data/fmnist_calib_x.npy"
+	reordered := func(res pruneResult) bool {
+		return slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "channels reordered inside the groups of grouped convolutions") })
+	}
+	res := pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--criterion", "obs", "--calib", calib, "--json")
+	if !reordered(res) {
+		t.Errorf("notes %q: want the grouped Convs' channels reordered", res.Notes)
+	}
+	dir := t.TempDir()
+	res = pruneJSON(t, "prune", model, "-o", filepath.Join(dir, "out.onnx"), "--ratio", "0.3", "--target", "params", "--criterion", "obs", "--calib", calib, "--plan-out", filepath.Join(dir, "plan.json"), "--json")
+	if reordered(res) {
+		t.Errorf("notes %q: a written plan must keep the file's order", res.Notes)
+	}
+	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--json")
+	if reordered(res) {
+		t.Errorf("notes %q: reordered without calibration data", res.Notes)
 	}
 }
