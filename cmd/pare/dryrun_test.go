@@ -183,7 +183,9 @@ func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	const model = "../../fixtures/models/fmnist_regnet_op17.onnx"
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
 	reordered := func(res pruneResult) bool {
-		return slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "channels reordered inside the groups of grouped convolutions") })
+		return slices.ContainsFunc(res.Notes, func(n string) bool {
+			return strings.Contains(n, "channels reordered inside the groups of grouped convolutions")
+		})
 	}
 	res := pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--criterion", "obs", "--calib", calib, "--json")
 	if !reordered(res) {
