@@ -178,7 +178,7 @@ func TestPruneReportsChannelsPerIndex(t *testing.T) {
 // With calibration data, pare prune reorders the channels inside the
 // RegNet's grouped Convs' groups before selecting, and says so; a
 // written plan keeps the file's order (its indices are the file's
-// offsets), and so does a run without data.
+// offsets), and so do a run without data and --keep-order.
 func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	const model = "../../fixtures/models/fmnist_regnet_op17.onnx"
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
@@ -199,5 +199,12 @@ func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--json")
 	if reordered(res) {
 		t.Errorf("notes %q: reordered without calibration data", res.Notes)
+	}
+	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--criterion", "obs", "--calib", calib, "--keep-order", "--json")
+	if reordered(res) {
+		t.Errorf("notes %q: reordered with --keep-order", res.Notes)
+	}
+	if text, code := runPare(t, "prune", model, "--dry-run", "--ratio", "0.3", "--keep-order"); code != exitUsage {
+		t.Errorf("--keep-order without --calib: exit %d (%s), want %d: it would change nothing", code, text, exitUsage)
 	}
 }

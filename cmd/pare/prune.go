@@ -67,6 +67,9 @@ type pruneOptions struct {
 	// OBSOrderSet is whether --obs-order was given (its value is
 	// Criteria.OBSOrder).
 	OBSOrderSet bool
+	// KeepOrder leaves the channels inside grouped convolutions' groups
+	// in the file's order (pruner.AlignBlocks not run).
+	KeepOrder bool
 }
 
 // pruneResult is what pare prune reports (docs/PRUNING.md lists the JSON).
@@ -211,6 +214,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.BoolFlag{Name: "keep-order", Usage: "keep the file's channel order inside the groups of grouped convolutions (with --calib they are otherwise sorted by OBS cost first, so that an offset removes each group's cheapest channel)"},
 			&cli.BoolFlag{Name: "keep-interface", Usage: "never change the model's input and output sizes: a KV cache's heads (past/present) freeze instead of shrinking with the removed KV groups or head dims"},
 			&cli.StringFlag{Name: "obs-order", Value: importance.OBSGreedy, Usage: "obs: greedy (remove a group's channels one at a time, re-costing the rest after each optimal update) or one-shot (cost every channel as if it alone went)", Validator: func(v string) error {
 				if !slices.Contains(importance.OBSOrders, v) {
@@ -288,6 +292,9 @@ func (o pruneOptions) validateModeFlags() error {
 		return usageErrorf("prune: --obs-order applies to the obs criterion when it selects (--criterion obs, or the default with --calib), not to %s", o.criterionName())
 	}
 	sparse := o.Unstructured || o.NM != ""
+	if o.KeepOrder && (sparse || o.Criteria.Calib == "" || o.PlanIn != "" || o.PlanOut != "") {
+		return usageErrorf("prune: --keep-order applies to structured pruning with --calib, which otherwise reorders the channels inside grouped convolutions' groups; without data, and with --plan-in or --plan-out, the file's order is kept anyway")
+	}
 	mode := "--unstructured"
 	if o.NM != "" {
 		mode = "--nm"
@@ -435,7 +442,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		}
 	}
 	var alignNote string
-	if plan == nil && o.PlanOut == "" && o.Criteria.Calib != "" {
+	if plan == nil && o.PlanOut == "" && o.Criteria.Calib != "" && !o.KeepOrder {
 		// A plan's indices are offsets of the file as given: replays and
 		// written plans keep its order.
 		cfg := o.Criteria
@@ -818,7 +825,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"), KeepInterface: cmd.Bool("keep-interface"),
 		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
-		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"), OBSOrderSet: cmd.IsSet("obs-order"),
+		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"), OBSOrderSet: cmd.IsSet("obs-order"), KeepOrder: cmd.Bool("keep-order"),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"), OBSOrder: cmd.String("obs-order"),
 			RecalibrateBN: cmd.Bool("recalibrate-bn"), Reconstruct: cmd.Bool("reconstruct"), ReconstructBlocks: cmd.Bool("reconstruct-blocks"), Allocate: cmd.String("allocate"),

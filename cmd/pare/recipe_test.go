@@ -157,6 +157,9 @@ func TestRecipeAcceptsEveryCommandOption(t *testing.T) {
 				case name == "search":
 					// It bounds the default search, which --calib alone runs.
 					opts = fmt.Sprintf("ratio: 0.3, calib: %q, %s", calib, opts)
+				case name == "keep-order":
+					// It keeps an order the data would otherwise change.
+					opts = fmt.Sprintf("ratio: 0.3, calib: %q, %s", calib, opts)
 				case name == "obs-order":
 					// It orders the obs criterion's channels.
 					opts = fmt.Sprintf("ratio: 0.3, criterion: obs, calib: %q, %s", calib, opts)
