@@ -406,6 +406,25 @@ func requireChange(o pruneOptions, res *pruneResult) error {
 	return nil
 }
 
+// reorderGroupedConvs sorts the channels inside grouped convolutions'
+// groups by their OBS cost on the calibration data (pruner.AlignBlocks)
+// and returns m's analysis afresh when they moved, with the note for the
+// report. Without data, with --keep-order, or when a plan is written
+// (its indices are the offsets of the file as given) m is left as it is.
+func reorderGroupedConvs(ctx context.Context, m *graph.Model, an *prune.Analysis, o pruneOptions) (*prune.Analysis, string, error) {
+	if o.Criteria.Calib == "" || o.KeepOrder || o.PlanOut != "" {
+		return an, "", nil
+	}
+	cfg := o.Criteria
+	cfg.Settings = o.Settings
+	moved, note, err := pruner.AlignBlocks(ctx, m, an, cfg)
+	if err != nil || !moved {
+		return an, note, err
+	}
+	an, err = prune.Analyze(m, an.Options())
+	return an, note, err
+}
+
 func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
 	res.Mode = "structured"
 	var re *regexp.Regexp
@@ -442,21 +461,10 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		}
 	}
 	var alignNote string
-	if plan == nil && o.PlanOut == "" && o.Criteria.Calib != "" && !o.KeepOrder {
-		// A plan's indices are offsets of the file as given: replays and
-		// written plans keep its order.
-		cfg := o.Criteria
-		cfg.Settings = o.Settings
-		moved, note, err := pruner.AlignBlocks(ctx, m, an, cfg)
-		if err != nil {
+	if plan == nil {
+		if an, alignNote, err = reorderGroupedConvs(ctx, m, an, o); err != nil {
 			return err
 		}
-		if moved {
-			if an, err = prune.Analyze(m, an.Options()); err != nil {
-				return err
-			}
-		}
-		alignNote = note
 	}
 	var latencyNote string
 	if o.Settings.Target == "latency" && plan == nil {
