@@ -224,13 +224,31 @@ func (a *Analysis) mutableConst(name string) (*onnx.TensorProto, error) {
 
 // sliceTensor keeps the positions of axis where keep is true.
 func sliceTensor(t *onnx.TensorProto, axis int, keep []bool) error {
+	if axis < 0 || axis >= len(t.Dims) || t.Dims[axis] != int64(len(keep)) {
+		return fmt.Errorf("%w: dims %v, %d positions on axis %d", ErrPlanMismatch, t.Dims, len(keep), axis)
+	}
+	kept := make([]int, 0, countTrue(keep))
+	for i, k := range keep {
+		if k {
+			kept = append(kept, i)
+		}
+	}
+	return gatherAxis(t, axis, func(int64) []int { return kept })
+}
+
+// gatherAxis rewrites t so that position p of axis holds what position
+// from(o)[p] held, o being the position over the axes before it. Every
+// from(o) has the same length, the axis's new size: fewer positions
+// slice it (sliceTensor), all of them in another order permute it
+// (PermuteBlocks).
+func gatherAxis(t *onnx.TensorProto, axis int, from func(outer int64) []int) error {
 	dt := graph.DataTypeOf(t)
 	bits := graph.Bits(dt)
 	if bits < 8 {
 		return fmt.Errorf("%w: element type %v", ErrUnsupported, dt)
 	}
-	if axis < 0 || axis >= len(t.Dims) || t.Dims[axis] != int64(len(keep)) {
-		return fmt.Errorf("%w: dims %v, %d positions on axis %d", ErrPlanMismatch, t.Dims, len(keep), axis)
+	if axis < 0 || axis >= len(t.Dims) {
+		return fmt.Errorf("%w: dims %v, axis %d", ErrPlanMismatch, t.Dims, axis)
 	}
 	raw, err := graph.RawBytes(t)
 	if err != nil {
@@ -238,18 +256,17 @@ func sliceTensor(t *onnx.TensorProto, axis int, keep []bool) error {
 	}
 	outer := prod(t.Dims[:axis])
 	inner := prod(t.Dims[axis+1:]) * int64(bits/8)
-	n := int64(len(keep))
-	out := make([]byte, 0, int64(len(raw))/n*int64(countTrue(keep)))
-	for o := int64(0); o < outer; o++ {
+	n := t.Dims[axis]
+	size := int64(len(from(0)))
+	out := make([]byte, 0, outer*size*inner)
+	for o := range outer {
 		base := o * n * inner
-		for i := int64(0); i < n; i++ {
-			if keep[i] {
-				out = append(out, raw[base+i*inner:base+(i+1)*inner]...)
-			}
+		for _, q := range from(o) {
+			out = append(out, raw[base+int64(q)*inner:base+int64(q+1)*inner]...)
 		}
 	}
 	dims := append([]int64{}, t.Dims...)
-	dims[axis] = int64(countTrue(keep))
+	dims[axis] = size
 	graph.SetRaw(t, dims, out)
 	return nil
 }

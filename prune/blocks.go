@@ -2,9 +2,6 @@ package prune
 
 import (
 	"fmt"
-
-	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/onnx"
 )
 
 // Blocks. A grouped Conv couples the channel at one offset of every group
@@ -178,7 +175,7 @@ func (a *Analysis) PermuteBlocks(grp *Group, from [][]int) error {
 			return err
 		}
 		src := blockSources(mem, g, from)
-		if err := permuteAxis(t, mem.Axis, src); err != nil {
+		if err := gatherAxis(t, mem.Axis, src); err != nil {
 			return fmt.Errorf("prune: reorder %q axis %d: %w", mem.Tensor, mem.Axis, err)
 		}
 	}
@@ -222,32 +219,4 @@ func positionOf(m IndexMap) map[int]int {
 		}
 	}
 	return at
-}
-
-// permuteAxis rewrites t so that position p of axis holds what position
-// src(o)[p] held, o being the position over the axes before it.
-func permuteAxis(tp *onnx.TensorProto, axis int, src func(outer int64) []int) error {
-	dims := tp.Dims
-	bits := graph.Bits(graph.DataTypeOf(tp))
-	if bits < 8 || axis < 0 || axis >= len(dims) {
-		return fmt.Errorf("%w: element type %v, axis %d of %v", ErrUnsupported, graph.DataTypeOf(tp), axis, dims)
-	}
-	raw, err := graph.RawBytes(tp)
-	if err != nil {
-		return err
-	}
-	outer := prod(dims[:axis])
-	inner := prod(dims[axis+1:]) * int64(bits/8)
-	n := dims[axis]
-	out := make([]byte, len(raw))
-	for o := range outer {
-		s := src(o)
-		base := o * n * inner
-		for p := range n {
-			q := int64(s[p])
-			copy(out[base+p*inner:base+(p+1)*inner], raw[base+q*inner:base+(q+1)*inner])
-		}
-	}
-	graph.SetRaw(tp, append([]int64{}, dims...), out)
-	return nil
 }
