@@ -28,9 +28,9 @@ const alignCheckSamples = 16
 // block's cheapest channel rather than whichever the exporter put
 // there. m changes in place and computes what it did before: the
 // reordered model is run on calibration samples against the original
-// and put back when it differs. an is stale afterwards when the note
-// says channels moved; the caller analyses m again.
-func AlignBlocks(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Config) (moved bool, note string, err error) {
+// and the orders are undone when it differs. an stays m's analysis (only
+// constants' contents move). The note is "" when nothing was reordered.
+func AlignBlocks(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Config) (note string, err error) {
 	blocks := map[int]int{}
 	for _, grp := range an.Groups {
 		if !cfg.Settings.Selects(grp) {
@@ -41,25 +41,21 @@ func AlignBlocks(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Co
 		}
 	}
 	if len(blocks) == 0 || cfg.Calib == "" {
-		return false, "", nil
+		return "", nil
 	}
 	src, err := calib.Open(cfg.Calib, m, cfg.CalibSamples)
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
 	defer src.Close()
 	ref, err := newHeldOut(ctx, m, src, 0, min(src.Len(), alignCheckSamples), importanceBatch(cfg))
 	if err != nil {
-		return false, "", err
-	}
-	backup, err := graph.Clone(m)
-	if err != nil {
-		return false, "", err
+		return "", err
 	}
 	obs, err := importance.NewOBSFor(ctx, m, an, importance.Data{Src: src, Batch: cfg.Batch}, cfg.Damping,
 		func(grp *prune.Group) bool { return blocks[grp.ID] > 0 })
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
 	defer obs.Release()
 	// Every order is costed before any tensor moves: a layer's inverse
@@ -72,35 +68,39 @@ func AlignBlocks(ctx context.Context, m *graph.Model, an *prune.Analysis, cfg Co
 		}
 		cost, ok, err := obs.BlockCosts(m.Graph, grp, g)
 		if err != nil {
-			return false, "", err
+			return "", err
 		}
 		if ok {
 			orders[grp.ID] = costOrders(cost)
 		}
 	}
-	n := 0
+	var moved []*prune.Group
 	for _, grp := range an.Groups {
 		from, ok := orders[grp.ID]
 		if !ok || identityOrders(from) {
 			continue
 		}
 		if err := an.PermuteBlocks(grp, from); err != nil {
-			return false, "", err
+			return "", err
 		}
-		n++
+		moved = append(moved, grp)
 	}
-	if n == 0 {
-		return false, "", nil
+	if len(moved) == 0 {
+		return "", nil
 	}
 	got, err := ref.score(ctx, m)
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
 	if got.RelMSE > AlignTolerance {
-		*m = *backup
-		return true, fmt.Sprintf("channels not reordered inside the groups of grouped convolutions: the reordered model's outputs differed from the original's (relative error %.2g)", got.RelMSE), nil
+		for _, grp := range moved {
+			if err := an.PermuteBlocks(grp, inverseOrders(orders[grp.ID])); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("channels not reordered inside the groups of grouped convolutions: the reordered model's outputs differed from the original's (relative error %.2g)", got.RelMSE), nil
 	}
-	return true, fmt.Sprintf("channels reordered inside the groups of grouped convolutions (%d channel groups, by OBS cost): an offset removes each group's cheapest channel; outputs unchanged on %d calibration samples (relative error %.1g)", n, ref.to, got.RelMSE), nil
+	return fmt.Sprintf("channels reordered inside the groups of grouped convolutions (%d channel groups, by OBS cost): an offset removes each group's cheapest channel; outputs unchanged on %d calibration samples (relative error %.1g)", len(moved), ref.to, got.RelMSE), nil
 }
 
 // costOrders lists, per block, the indices from the most to the least
@@ -116,6 +116,19 @@ func costOrders(cost [][]float64) [][]int {
 		out[j] = o
 	}
 	return out
+}
+
+// inverseOrders undoes orders: block j's index from[j][i] takes back
+// what index i holds.
+func inverseOrders(from [][]int) [][]int {
+	inv := make([][]int, len(from))
+	for j, o := range from {
+		inv[j] = make([]int, len(o))
+		for i, v := range o {
+			inv[j][v] = i
+		}
+	}
+	return inv
 }
 
 func identityOrders(from [][]int) bool {

@@ -271,6 +271,6 @@ func alignBlocks(ctx context.Context, m *graph.Model, opts prune.Options, cfg pr
 	if err != nil {
 		return err
 	}
-	_, _, err = pruner.AlignBlocks(ctx, m, an, cfg)
+	_, err = pruner.AlignBlocks(ctx, m, an, cfg)
 	return err
 }

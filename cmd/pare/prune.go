@@ -407,22 +407,17 @@ func requireChange(o pruneOptions, res *pruneResult) error {
 }
 
 // reorderGroupedConvs sorts the channels inside grouped convolutions'
-// groups by their OBS cost on the calibration data (pruner.AlignBlocks)
-// and returns m's analysis afresh when they moved, with the note for the
-// report. Without data, with --keep-order, or when a plan is written
-// (its indices are the offsets of the file as given) m is left as it is.
-func reorderGroupedConvs(ctx context.Context, m *graph.Model, an *prune.Analysis, o pruneOptions) (*prune.Analysis, string, error) {
+// groups by their OBS cost on the calibration data (pruner.AlignBlocks;
+// an stays m's analysis) and returns the note for the report. Without
+// data, with --keep-order, or when a plan is written (its indices are
+// the offsets of the file as given) m is left as it is.
+func reorderGroupedConvs(ctx context.Context, m *graph.Model, an *prune.Analysis, o pruneOptions) (string, error) {
 	if o.Criteria.Calib == "" || o.KeepOrder || o.PlanOut != "" {
-		return an, "", nil
+		return "", nil
 	}
 	cfg := o.Criteria
 	cfg.Settings = o.Settings
-	moved, note, err := pruner.AlignBlocks(ctx, m, an, cfg)
-	if err != nil || !moved {
-		return an, note, err
-	}
-	an, err = prune.Analyze(m, an.Options())
-	return an, note, err
+	return pruner.AlignBlocks(ctx, m, an, cfg)
 }
 
 func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pruneResult) error {
@@ -462,7 +457,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	}
 	var alignNote string
 	if plan == nil {
-		if an, alignNote, err = reorderGroupedConvs(ctx, m, an, o); err != nil {
+		if alignNote, err = reorderGroupedConvs(ctx, m, an, o); err != nil {
 			return err
 		}
 	}
