@@ -27,6 +27,10 @@ type Options struct {
 	// outputs even where they are a KV cache's heads, which are otherwise
 	// pruned with the cache's declared sizes rewritten (iface.go).
 	KeepInterface bool
+	// ConvGroups prunes grouped convolutions by whole groups (a group's
+	// input channels, its filters and outputs together; `group` is
+	// rewritten) instead of the same offset inside every group.
+	ConvGroups bool
 }
 
 // DimRef names one axis of a value.

@@ -273,16 +273,18 @@ func gatherAxis(t *onnx.TensorProto, axis int, from func(outer int64) []int) err
 
 // --- edits ---------------------------------------------------------------
 
-// groupAttr rewrites a depthwise convolution's group to its kept input
-// channels.
+// groupAttr rewrites a convolution's group to the kept channels of dim
+// over the channels per group: a depthwise Conv's kept inputs, or the
+// kept whole groups of a grouped one (Options.ConvGroups).
 type groupAttr struct {
 	node *graph.Node
 	dim  DimRef
 	size int64
+	per  int64 // channels of dim per group; 0 means 1
 }
 
 func (e groupAttr) apply(ap *applier) error {
-	e.node.SetIntAttr("group", ap.keptCount(e.dim, e.size))
+	e.node.SetIntAttr("group", ap.keptCount(e.dim, e.size)/max(e.per, 1))
 	return nil
 }
 

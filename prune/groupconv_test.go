@@ -2,6 +2,7 @@ package prune_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
@@ -54,5 +55,60 @@ func TestGroupedConvDeadOracle(t *testing.T) {
 			}
 			t.Log(r)
 		})
+	}
+}
+
+// TestGroupedConvWholeGroupsDeadOracle: with Options.ConvGroups an index
+// of the grouped Conv is a whole group (its 2 input channels, 3 filters
+// and their outputs): the pruned model runs in onnxruntime and equals
+// the dense model with the removed groups zeroed, its `group` falls by
+// the groups removed and every group keeps its width.
+func TestGroupedConvWholeGroupsDeadOracle(t *testing.T) {
+	opts := prune.Options{ConvGroups: true}
+	fewer := 0
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			m, in := resnextBlock(t)
+			an, err := prune.Analyze(prunetest.Clone(t, m), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var grouped *prune.Group
+			for _, grp := range an.Groups {
+				if grp.Name == "Conv_0" || slices.ContainsFunc(grp.Members, func(mem prune.Member) bool { return mem.Tensor == "grouped" }) {
+					grouped = grp
+				}
+			}
+			if grouped == nil || grouped.Size != 4 || grouped.Frozen {
+				t.Fatalf("the grouped Conv's group: %+v, want 4 prunable indices (its groups)", grouped)
+			}
+			s := prune.Settings{Criterion: "random", Seed: seed, Scope: "global", Target: "channels", Ratio: 0.4, MaxLayerRatio: 0.7}
+			r := prunetest.DeadOracle(t, m, in, opts, s)
+			pruned := prunetest.Clone(t, m)
+			ap, err := prune.Analyze(pruned, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ap.ApplyPlan(r.Plan); err != nil {
+				t.Fatal(err)
+			}
+			kept := len(r.Plan.Keep()[grouped.ID])
+			for _, n := range pruned.Graph.Nodes {
+				if n.Op() != "Conv" || n.Input(1) != "grouped" {
+					continue
+				}
+				w, _ := pruned.Graph.Constant("grouped")
+				if g := n.IntAttr("group", 1); g != int64(kept) || w.Dims[0] != int64(3*kept) || w.Dims[1] != 2 {
+					t.Errorf("grouped Conv: group %d, W %v; want %d groups of 2 inputs and 3 outputs", g, w.Dims, kept)
+				}
+			}
+			t.Logf("%v; %d of 4 groups kept", r, kept)
+			if kept < 4 {
+				fewer++
+			}
+		})
+	}
+	if fewer == 0 {
+		t.Error("no selection removed a group of the grouped Conv: the test proves nothing about it")
 	}
 }

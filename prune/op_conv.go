@@ -77,6 +77,10 @@ func (a *Analysis) groupedConv(n *graph.Node, w, y string, xl []int32, g, m, cpg
 		a.freeze(xl, n.Name()+": grouped convolution whose channels do not divide into its groups")
 		return
 	}
+	if a.opts.ConvGroups {
+		a.wholeGroups(n, w, y, xl, g, m, cpg)
+		return
+	}
 	why := n.Name() + ": the same offset in every group of a grouped convolution"
 	if xl != nil {
 		a.union(slices.Repeat(xl[:cpg], g), xl, why)
@@ -85,6 +89,30 @@ func (a *Analysis) groupedConv(n *graph.Node, w, y string, xl []int32, g, m, cpg
 	out := slices.Repeat(a.newElems(m/g, n.Name()), g) // group j's outputs, laid end to end
 	a.outParams(n, w, 0, out)
 	a.setLab(y, 1, out)
+}
+
+// wholeGroups handles a grouped Conv under Options.ConvGroups: group j's
+// input channels [j·cpg, (j+1)·cpg) and its outputs [j·M/g, (j+1)·M/g)
+// are one channel of the analysis, so pruning it removes the whole group
+// (its filters, the channels it reads and the ones it writes) and
+// `group` becomes the kept input channels over cpg. W axis 1 keeps its
+// size.
+func (a *Analysis) wholeGroups(n *graph.Node, w, y string, xl []int32, g, m, cpg int) {
+	if xl == nil {
+		return // fixed input channels: every group stays, so do the outputs
+	}
+	why := n.Name() + ": one group of a grouped convolution"
+	out := make([]int32, 0, m)
+	for j := range g {
+		in := xl[j*cpg : (j+1)*cpg]
+		a.union(slices.Repeat(in[:1], cpg), in, why)
+		for range m / g {
+			out = append(out, in[0])
+		}
+	}
+	a.outParams(n, w, 0, out)
+	a.setLab(y, 1, out)
+	a.edits = append(a.edits, groupAttr{node: n, dim: DimRef{y, 1}, size: int64(m), per: int64(m / g)})
 }
 
 func analyzeConvTranspose(a *Analysis, n *graph.Node) error {

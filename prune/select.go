@@ -58,6 +58,10 @@ type Settings struct {
 	// Options.KeepInterface (a KV cache's heads frozen), so that a
 	// replay analyses alike.
 	KeepInterface bool `json:"keep_interface,omitempty"`
+	// ConvGroups records that the analysis ran with Options.ConvGroups
+	// (whole groups of grouped convolutions), so that a plan replays
+	// with it.
+	ConvGroups bool `json:"conv_groups,omitempty"`
 	// nearest: a latency target under default rounding takes the
 	// rounded selection closest to the target rather than failing
 	// (Select).

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pare-dev/pare/graph"
 )
 
 // pruneJSON runs pare prune with args, --json among them, and returns
@@ -206,5 +208,65 @@ func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	}
 	if text, code := runPare(t, "prune", model, "--dry-run", "--ratio", "0.3", "--keep-order"); code != exitUsage {
 		t.Errorf("--keep-order without --calib: exit %d (%s), want %d: it would change nothing", code, text, exitUsage)
+	}
+}
+
+// TestPruneConvGroupsRemovesWholeGroups: --conv-groups prunes the
+// RegNet's grouped Convs by whole groups: their `group` falls and every
+// group keeps its 8 input channels (the default keeps the groups and
+// narrows them); a plan written with it replays to the same file
+// without the flag; with --unstructured it is refused.
+func TestPruneConvGroupsRemovesWholeGroups(t *testing.T) {
+	const model = "../../fixtures/models/fmnist_regnet_op17.onnx"
+	dense, err := graph.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := func(m *graph.Model) map[string][2]int64 { // node → group, W axis 1
+		out := map[string][2]int64{}
+		for _, n := range m.Graph.Nodes {
+			if n.Op() == "Conv" && n.IntAttr("group", 1) > 1 {
+				w, _ := m.Graph.Constant(n.Input(1))
+				out[n.Name()] = [2]int64{n.IntAttr("group", 1), w.Dims[1]}
+			}
+		}
+		return out
+	}
+	before := groups(dense)
+	if len(before) != 4 {
+		t.Fatalf("grouped Convs %v, want the fixture's 4", before)
+	}
+	dir := t.TempDir()
+	out, plan := filepath.Join(dir, "groups.onnx"), filepath.Join(dir, "plan.json")
+	if text, code := runPare(t, "prune", model, "-o", out, "--ratio", "0.5", "--target", "params", "--conv-groups", "--plan-out", plan); code != exitOK {
+		t.Fatalf("exit %d: %s", code, text)
+	}
+	pruned, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fewer := 0
+	for name, g := range groups(pruned) {
+		if g[1] != before[name][1] || g[0] > before[name][0] {
+			t.Errorf("%s: group %d with %d inputs each, dense %d with %d: want whole groups removed, their width kept", name, g[0], g[1], before[name][0], before[name][1])
+		}
+		if g[0] < before[name][0] {
+			fewer++
+		}
+	}
+	if fewer == 0 {
+		t.Errorf("no grouped Conv lost a group: %v", groups(pruned))
+	}
+	replay := filepath.Join(dir, "replay.onnx")
+	if text, code := runPare(t, "prune", model, "-o", replay, "--plan-in", plan); code != exitOK {
+		t.Fatalf("replay: exit %d: %s", code, text)
+	}
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(replay)
+	if !bytes.Equal(a, b) {
+		t.Error("the plan written with --conv-groups replays to a different file")
+	}
+	if text, code := runPare(t, "prune", model, "-o", filepath.Join(dir, "u.onnx"), "--unstructured", "--sparsity", "0.5", "--conv-groups"); code != exitUsage {
+		t.Errorf("--conv-groups with --unstructured: exit %d (%s), want %d", code, text, exitUsage)
 	}
 }

@@ -44,6 +44,8 @@ type pruneOptions struct {
 	Criteria pruner.Config
 	HeadDim  bool
 	KVGroups bool
+	// ConvGroups prunes grouped convolutions by whole groups.
+	ConvGroups bool
 	// KeepInterface freezes a KV cache's heads instead of shrinking the
 	// model's cache inputs and outputs.
 	KeepInterface bool
@@ -214,6 +216,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "embed", Usage: "fraction of embedding (layer-norm) width removed in every such group; implies --prune-embed"},
 			&cli.BoolFlag{Name: "prune-embed", Usage: "let --ratio select embedding/residual width too (changes layer-norm statistics)"},
 			&cli.BoolFlag{Name: "head-dim", Usage: "prune head_dim uniformly across heads instead of whole heads"},
+			&cli.BoolFlag{Name: "conv-groups", Usage: "prune grouped convolutions by whole groups (group count falls, group width stays) instead of the same offset inside every group"},
 			&cli.BoolFlag{Name: "keep-order", Usage: "keep the file's channel order inside the groups of grouped convolutions (with --calib they are otherwise sorted by OBS cost first, so that an offset removes each group's cheapest channel)"},
 			&cli.BoolFlag{Name: "keep-interface", Usage: "never change the model's input and output sizes: a KV cache's heads (past/present) freeze instead of shrinking with the removed KV groups or head dims"},
 			&cli.StringFlag{Name: "obs-order", Value: importance.OBSGreedy, Usage: "obs: greedy (remove a group's channels one at a time, re-costing the rest after each optimal update) or one-shot (cost every channel as if it alone went)", Validator: func(v string) error {
@@ -292,8 +295,11 @@ func (o pruneOptions) validateModeFlags() error {
 		return usageErrorf("prune: --obs-order applies to the obs criterion when it selects (--criterion obs, or the default with --calib), not to %s", o.criterionName())
 	}
 	sparse := o.Unstructured || o.NM != ""
-	if o.KeepOrder && (sparse || o.Criteria.Calib == "" || o.PlanIn != "" || o.PlanOut != "") {
-		return usageErrorf("prune: --keep-order applies to structured pruning with --calib, which otherwise reorders the channels inside grouped convolutions' groups; without data, and with --plan-in or --plan-out, the file's order is kept anyway")
+	if o.KeepOrder && (sparse || o.Criteria.Calib == "" || o.PlanIn != "" || o.PlanOut != "" || o.ConvGroups) {
+		return usageErrorf("prune: --keep-order applies to structured pruning with --calib, which otherwise reorders the channels inside grouped convolutions' groups; without data, with --plan-in or --plan-out, and with --conv-groups (whole groups go), the file's order is kept anyway")
+	}
+	if o.ConvGroups && sparse {
+		return usageErrorf("prune: --conv-groups chooses what structured pruning removes from grouped convolutions; --unstructured and --nm remove weights, not channels")
 	}
 	mode := "--unstructured"
 	if o.NM != "" {
@@ -445,8 +451,9 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 	headDim := o.HeadDim || (plan != nil && plan.Settings.HeadDim)
 	kvGroups := o.KVGroups || (plan != nil && plan.Settings.KVGroups)
 	keepIO := o.KeepInterface || (plan != nil && plan.Settings.KeepInterface)
+	convGroups := o.ConvGroups || (plan != nil && plan.Settings.ConvGroups)
 	progress.Report(ctx, "analysis", 0, 0)
-	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups, KeepInterface: keepIO})
+	an, err := prune.Analyze(m, prune.Options{Ignore: re, HeadDim: headDim, KVGroups: kvGroups, KeepInterface: keepIO, ConvGroups: convGroups})
 	if err != nil {
 		return err
 	}
@@ -827,7 +834,8 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 		PlanIn: cmd.String("plan-in"), PlanOut: cmd.String("plan-out"),
 		Unstructured: cmd.Bool("unstructured"), Sparsity: cmd.Float("sparsity"), NM: cmd.String("nm"),
 		JSON: cmd.Bool("json"), HeadDim: cmd.Bool("head-dim"), KVGroups: cmd.IsSet("kv-groups"), KeepInterface: cmd.Bool("keep-interface"),
-		NoVerify: cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
+		ConvGroups: cmd.Bool("conv-groups"),
+		NoVerify:   cmd.Bool("no-verify"), OrtLib: cmd.Root().String("ort-lib"), DryRun: cmd.Bool("dry-run"), Steps: int(cmd.Int("steps")),
 		SearchMode: cmd.String("search"), SearchSet: cmd.IsSet("search"), OBSOrderSet: cmd.IsSet("obs-order"), KeepOrder: cmd.Bool("keep-order"),
 		Criteria: pruner.Config{
 			Calib: cmd.String("calib"), CalibSamples: int(cmd.Int("calib-samples")), DataFree: cmd.Bool("data-free"), OBSOrder: cmd.String("obs-order"),
@@ -841,6 +849,7 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 	opts.Settings.HeadDim = opts.HeadDim
 	opts.Settings.KeepInterface = opts.KeepInterface
 	opts.Settings.KVGroups = opts.KVGroups
+	opts.Settings.ConvGroups = opts.ConvGroups
 	headKind := prune.KindHeads
 	if opts.HeadDim {
 		headKind = prune.KindHeadDim
