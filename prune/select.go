@@ -532,11 +532,18 @@ func (a *Analysis) prunedSet(keep map[int][]int) map[int32]bool {
 	return out
 }
 
+// SyntheticCalib is the calibration file a plan records when the data
+// was synthesized from the model's inputs (pare prune's default without
+// --calib) rather than read.
+const SyntheticCalib = "synthetic"
+
 // CriterionOptions are the settings of data-driven criteria and of the
 // recovery steps, recorded in plans so that a replay redoes them.
 type CriterionOptions struct {
-	// Calib is the calibration file and CalibSamples the samples used
-	// (0: all); DataFree replaces data by BatchNormalization statistics.
+	// Calib is the calibration file (SyntheticCalib: inputs pare
+	// synthesized, made again on replay) and CalibSamples the samples
+	// used (0: all); DataFree replaces data by BatchNormalization
+	// statistics.
 	Calib        string `json:"calib,omitempty"`
 	CalibSamples int    `json:"calib_samples,omitempty"`
 	DataFree     bool   `json:"data_free,omitempty"`

@@ -2,6 +2,7 @@ package pruner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -23,8 +24,16 @@ type Config struct {
 	Calib        string
 	CalibSamples int
 	Batch        int
-	DataFree     bool
-	Damping      float64
+	// CalibName, when set, is what plans record instead of Calib: the
+	// data was made, not read (prune.SyntheticCalib), and a replay
+	// makes it again.
+	CalibName string
+	// SensitivityOrGlobal lets sensitivity allocation fall back to the
+	// global ranking, with a note, when no group can be measured (a
+	// default chose the allocation, not the user).
+	SensitivityOrGlobal bool
+	DataFree            bool
+	Damping             float64
 	// OBSOrder is how the obs criterion orders a group's channels:
 	// importance.OBSGreedy (the default, "") or importance.OBSOneShot.
 	OBSOrder string
@@ -135,7 +144,11 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 	if cfg.RecoverData != "" && cfg.RecoverKD == 0 {
 		return nil, fmt.Errorf("prune: %w: --recover-data without --recover kd", prune.ErrInvalidOption)
 	}
-	opts := &prune.CriterionOptions{Calib: cfg.Calib, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
+	recorded := cfg.Calib
+	if cfg.CalibName != "" {
+		recorded = cfg.CalibName
+	}
+	opts := &prune.CriterionOptions{Calib: recorded, CalibSamples: cfg.CalibSamples, DataFree: cfg.DataFree && cfg.Calib == "",
 		RecalibrateBN: cfg.RecalibrateBN, Reconstruct: cfg.Reconstruct, ReconstructBlocks: cfg.Reconstruct && cfg.ReconstructBlocks, RecoverKD: cfg.RecoverKD}
 	if cfg.RecoverKD > 0 {
 		opts.RecoverData = cfg.RecoverData
@@ -247,7 +260,22 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				if err != nil {
 					return nil, err
 				}
-				if plan, err = allocateBySensitivity(an, s, scores, sens); err != nil {
+				if len(sens) == 0 && cfg.SensitivityOrGlobal {
+					if plan, err = an.Select(scores, s); err != nil {
+						return nil, err
+					}
+					logf("allocate: no group can be measured for sensitivity (each is too narrow to lose a probe's share); one global ranking instead")
+					break
+				}
+				plan, err = allocateBySensitivity(an, s, scores, sens)
+				if le := (*landingError)(nil); errors.As(err, &le) {
+					if plan, err = an.Select(scores, s); err != nil {
+						return nil, err
+					}
+					logf("allocate: %v; one global ranking instead", le)
+					break
+				}
+				if err != nil {
 					return nil, err
 				}
 				out.Sensitivity = map[int]float64{}

@@ -77,8 +77,9 @@ func TestPruneDryRunReportsAllocation(t *testing.T) {
 // so: with nothing else chosen it searches the candidate paths and keeps
 // the one with the lowest held-out output error (a dry run shows the
 // plan of the candidate's own run on the 48 samples); an explicit --allocate takes the
-// fixed sensitivity-free path; without --calib the default stays
-// magnitude. 64 calibration samples (48 pruned on, 16 held out) keep
+// fixed sensitivity-free path; without --calib the default scores by
+// obs on synthesized inputs (prune_synth_test.go), and --criterion
+// magnitude asks for weights alone. 64 calibration samples (48 pruned on, 16 held out) keep
 // the search short.
 func TestPruneDefaultWithCalib(t *testing.T) {
 	model := "../../fixtures/models/fmnist_resnet_bn_op17.onnx"
@@ -93,7 +94,8 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 		{[]string{"--calib", calib, "--search", "one-step"}, "obs", "default with --calib: obs + reconstruct, the allocation, steps and group kinds searched", true, 2},
 		{[]string{"--calib", calib, "--allocate", "global"}, "obs", "default with --calib: obs + reconstruct (", false, 0},
 		{[]string{"--calib", calib, "--steps", "1"}, "obs", "default with --calib: obs + sensitivity allocation", false, 0},
-		{nil, "magnitude", "", false, 0},
+		{nil, "obs", "", false, 0},
+		{[]string{"--criterion", "magnitude"}, "magnitude", "", false, 0},
 		{[]string{"--calib", calib, "--criterion", "wanda"}, "wanda", "", false, 0},
 	} {
 		args := append([]string{"prune", model, "--dry-run", "--ratio", "0.5", "--target", "params", "--json", "--calib-samples", "64"}, c.args...)
@@ -101,6 +103,9 @@ func TestPruneDefaultWithCalib(t *testing.T) {
 		said := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default with --calib")
 		if !strings.HasPrefix(res.Settings.Criterion, c.crit) || said != (c.note != "") || (said && !strings.HasPrefix(res.Notes[0], c.note)) {
 			t.Errorf("%v: criterion %s, notes %q", c.args, res.Settings.Criterion, res.Notes)
+		}
+		if synth := len(res.Notes) > 0 && strings.HasPrefix(res.Notes[0], "default without --calib: obs"); synth != (c.args == nil) {
+			t.Errorf("%v: notes %q: want the synthesized default named exactly without --calib or --criterion", c.args, res.Notes)
 		}
 		if c.note != "" && (res.Settings.Options == nil || !res.Settings.Options.Reconstruct) {
 			t.Errorf("%v: the default path does not reconstruct: %+v", c.args, res.Settings.Options)
@@ -180,7 +185,8 @@ func TestPruneReportsChannelsPerIndex(t *testing.T) {
 // With calibration data, pare prune reorders the channels inside the
 // RegNet's grouped Convs' groups before selecting, and says so; a
 // written plan keeps the file's order (its indices are the file's
-// offsets), and so do a run without data and --keep-order.
+// offsets), and so do a magnitude run without data and --keep-order;
+// the default without data reorders on its synthesized inputs.
 func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	const model = "../../fixtures/models/fmnist_regnet_op17.onnx"
 	calib := "../../fixtures/data/fmnist_calib_x.npy"
@@ -198,15 +204,19 @@ func TestPruneReordersGroupedConvChannels(t *testing.T) {
 	if reordered(res) {
 		t.Errorf("notes %q: a written plan must keep the file's order", res.Notes)
 	}
-	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--json")
+	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--criterion", "magnitude", "--json")
 	if reordered(res) {
 		t.Errorf("notes %q: reordered without calibration data", res.Notes)
+	}
+	// The default without data reorders on its synthesized inputs.
+	if res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--json"); !reordered(res) {
+		t.Errorf("notes %q: the default on synthesized inputs did not reorder", res.Notes)
 	}
 	res = pruneJSON(t, "prune", model, "--dry-run", "--ratio", "0.3", "--target", "params", "--criterion", "obs", "--calib", calib, "--keep-order", "--json")
 	if reordered(res) {
 		t.Errorf("notes %q: reordered with --keep-order", res.Notes)
 	}
-	if text, code := runPare(t, "prune", model, "--dry-run", "--ratio", "0.3", "--keep-order"); code != exitUsage {
+	if text, code := runPare(t, "prune", model, "--dry-run", "--ratio", "0.3", "--criterion", "magnitude", "--keep-order"); code != exitUsage {
 		t.Errorf("--keep-order without --calib: exit %d (%s), want %d: it would change nothing", code, text, exitUsage)
 	}
 }

@@ -31,7 +31,7 @@ func TestNonsenseFlagsRefused(t *testing.T) {
 		{"prune", model, "-o", out, "--ratio", "0.3", "--search", "full"},
 		{"prune", model, "-o", out, "--ratio", "0.3", "--calib", garbage, "--criterion", "obs", "--search", "full"},
 		{"prune", model, "-o", out, "--ratio", "0.3", "--obs-order", "sideways"},
-		{"prune", model, "-o", out, "--ratio", "0.3", "--obs-order", "one-shot"},
+		{"prune", model, "-o", out, "--ratio", "0.3", "--criterion", "magnitude", "--obs-order", "one-shot"},
 		{"prune", model, "-o", out, "--ratio", "0.3", "--criterion", "wanda", "--calib", garbage, "--obs-order", "greedy"},
 		{"quant", model, "-o", out, "--calib-samples", "-5"},
 		{"quant", model, "-o", out, "--calib-samples", "0"},

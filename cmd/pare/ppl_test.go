@@ -138,7 +138,7 @@ func TestRunPerplexityGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for limit, code := range map[string]int{"2": exitCheckFailed, "50": exitOK} {
-		recipe := writeRecipe(t, "models: ["+model+"]\nsteps:\n  - prune: {ratio: 0.4}\n  - check: {inputs: "+ids+"}\ngates:\n  max-ppl-increase: "+limit+"\n")
+		recipe := writeRecipe(t, "models: ["+model+"]\nsteps:\n  - prune: {ratio: 0.4, criterion: magnitude}\n  - check: {inputs: "+ids+"}\ngates:\n  max-ppl-increase: "+limit+"\n")
 		out := t.TempDir()
 		text, got := runCLI(t, "run", recipe, "--out", out, "--json")
 		if got != code {

@@ -56,6 +56,12 @@ type pruneOptions struct {
 	DryRun bool
 	// Steps prunes toward the ratio in this many steps (pruner.RunSteps).
 	Steps int
+	// SynthCalib: neither --calib nor --criterion was given, and the
+	// default scores by OBS with sensitivity allocation on synthesized
+	// inputs (prune_synth.go) where the model allows; SynthNote says
+	// what was done.
+	SynthCalib bool
+	SynthNote  string
 	// DataDefault is set when --calib without --criterion chose the
 	// data-aware default path (defaultWithCalib).
 	DataDefault string
@@ -292,10 +298,10 @@ func (o pruneOptions) validateModeFlags() error {
 		}
 	}
 	if o.OBSOrderSet && (o.Settings.Criterion != "obs" || o.PlanIn != "") {
-		return usageErrorf("prune: --obs-order applies to the obs criterion when it selects (--criterion obs, or the default with --calib), not to %s", o.criterionName())
+		return usageErrorf("prune: --obs-order applies to the obs criterion when it selects (--criterion obs, or the defaults with and without --calib), not to %s", o.criterionName())
 	}
 	sparse := o.Unstructured || o.NM != ""
-	if o.KeepOrder && (sparse || o.Criteria.Calib == "" || o.PlanIn != "" || o.PlanOut != "" || o.ConvGroups) {
+	if o.KeepOrder && (sparse || o.Criteria.Calib == "" && !o.SynthCalib || o.PlanIn != "" || o.PlanOut != "" || o.ConvGroups) {
 		return usageErrorf("prune: --keep-order applies to structured pruning with --calib, which otherwise reorders the channels inside grouped convolutions' groups; without data, with --plan-in or --plan-out, and with --conv-groups (whole groups go), the file's order is kept anyway")
 	}
 	if o.ConvGroups && sparse {
@@ -352,6 +358,20 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
+	}
+	if o.SynthCalib {
+		path, why, cleanup, err := synthesizeCalib(ctx, m, o.Settings.Seed, o.OrtLib)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		if path == "" {
+			o.Settings.Criterion, o.Criteria.Allocate = "magnitude", ""
+			o.SynthNote = "default without --calib: magnitude (inputs not synthesized: " + why + "); --calib data for the data-aware default"
+		} else {
+			o.Criteria.Calib, o.Criteria.CalibName, o.Criteria.SensitivityOrGlobal = path, prune.SyntheticCalib, true
+			o.SynthNote = fmt.Sprintf("default without --calib: obs + sensitivity allocation on %d synthesized inputs (N(0, 1) floats, token ids over the embedding rows); --calib data for the data-aware default, --criterion magnitude for weights alone", synthSamples)
+		}
 	}
 	switch {
 	case o.Unstructured || o.NM != "":
@@ -445,6 +465,18 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		f.Close()
 		if err != nil {
 			return err
+		}
+		if po := plan.Settings.Options; po != nil && po.Calib == prune.SyntheticCalib && o.Criteria.Calib == "" {
+			// Made on synthesized inputs: the same seed makes them again.
+			path, why, cleanup, err := synthesizeCalib(ctx, m, plan.Settings.Seed, o.OrtLib)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			if path == "" {
+				return usageErrorf("prune: --plan-in: the plan was made on synthesized inputs, which cannot be made again here (%s): give --calib", why)
+			}
+			o.Criteria.Calib, o.Criteria.CalibName = path, prune.SyntheticCalib
 		}
 	}
 	// A plan made with --head-dim replays with it.
@@ -548,6 +580,9 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		p := out.Plan
 		res.Notes = append(res.Notes, latencyNote, fmt.Sprintf("latency estimate (onnxruntime, batch 1, one thread): %.0f µs → %.0f µs (%.2f×)",
 			p.Before.LatencyUs, p.After.LatencyUs, p.After.LatencyUs/max(p.Before.LatencyUs, 1e-9)))
+	}
+	if o.SynthNote != "" {
+		res.Notes = append([]string{o.SynthNote}, res.Notes...)
 	}
 	if o.DataDefault != "" && o.PlanIn == "" {
 		res.Notes = append([]string{"default with --calib: " + o.DataDefault + " (--criterion magnitude for the data-free path)"}, res.Notes...)
@@ -862,6 +897,9 @@ func pruneOptionsFrom(cmd *cli.Command) pruneOptions {
 			opts.Settings.KindRatios[k.kind] = cmd.Float(k.flag)
 		}
 	}
+	if !cmd.IsSet("criterion") && opts.Criteria.Calib == "" {
+		opts.defaultWithoutCalib(cmd.IsSet("allocate"))
+	}
 	if !cmd.IsSet("criterion") && opts.Criteria.Calib != "" {
 		chosen := cmd.IsSet("allocate") || cmd.IsSet("steps") || cmd.IsSet("prune-embed") || cmd.IsSet("head-dim") || len(opts.Settings.KindRatios) > 0
 		opts.defaultWithCalib(cmd.IsSet("allocate"), cmd.IsSet("prune-embed"), chosen)
@@ -907,6 +945,24 @@ func (o *pruneOptions) defaultWithCalib(allocateSet, embedSet, chosen bool) {
 		}
 	}
 	o.DataDefault = path
+}
+
+// defaultWithoutCalib chooses OBS with sensitivity allocation on
+// synthesized inputs for structured pruning given no data and no
+// criterion (prune_synth.go), except where a choice made needs real
+// data or has its own path: a plan, --data-free, the latency target,
+// steps, fits and recovery.
+func (o *pruneOptions) defaultWithoutCalib(allocateSet bool) {
+	c := o.Criteria
+	if o.Unstructured || o.NM != "" || o.PlanIn != "" || o.Settings.Target == "latency" || allocateSet || o.Steps > 1 ||
+		c.DataFree || c.Reconstruct || c.ReconstructBlocks || c.RecalibrateBN || c.FitBlocks > 0 || c.RecoverKD > 0 {
+		return
+	}
+	o.Settings.Criterion, o.SynthCalib = "obs", true
+	if len(o.Settings.KindRatios) == 0 {
+		// Kind ratios (--heads, --mlp, ...) ask for their own shares.
+		o.Criteria.Allocate = "sensitivity"
+	}
 }
 
 // requireKinds refuses a --heads, --mlp or --embed ratio for a kind of

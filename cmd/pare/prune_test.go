@@ -289,7 +289,7 @@ func TestPruneDefaultRounding(t *testing.T) {
 			t.Errorf("heads group %d keeps %d of %d, want exactly %d", g.ID, g.Kept, g.Size, g.Size-g.Size/4)
 		}
 	}
-	narrow := []string{"prune", "../../fixtures/models/resnet18_w16_op13.onnx", "-o", out, "--ratio", "0.4", "--target", "macs"}
+	narrow := []string{"prune", "../../fixtures/models/resnet18_w16_op13.onnx", "-o", out, "--ratio", "0.4", "--target", "macs", "--criterion", "magnitude"}
 	if stdout, code := runPare(t, narrow...); code != exitOK {
 		t.Errorf("default rounding on a narrow model: exit %d: %s", code, stdout)
 	}

@@ -84,7 +84,7 @@ func TestRecipeDefaultsComeFromCommands(t *testing.T) {
 	}
 	p := pruneOptionsFrom(cmd)
 	s := p.Settings
-	if s.Ratio != 0.25 || s.RoundTo != 8 || s.Criterion != "magnitude" || s.MaxLayerRatio != 0.8 || s.Target != "channels" || p.Norm != "l2" {
+	if s.Ratio != 0.25 || s.RoundTo != 8 || s.Criterion != "obs" || !p.SynthCalib || s.MaxLayerRatio != 0.8 || s.Target != "channels" || p.Norm != "l2" {
 		t.Errorf("prune options %+v", p)
 	}
 	cmd, err = r.Command(context.Background(), 1, "m.onnx")
