@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pare-dev/pare/prune"
 )
 
 // checkAccuracy runs pare check on the 1000 committed test images and
@@ -51,5 +55,32 @@ func TestPruneWithoutCalibSynthesizesInputs(t *testing.T) {
 				t.Errorf("default without data %.3f, magnitude %.3f: want at least 0.7 and 20 points above magnitude", accDef, accMag)
 			}
 		})
+	}
+}
+
+// TestPruneWithoutCalibFallsBackToMagnitude: a decoder with a KV cache
+// does not run on independently synthesized inputs (the mask's length
+// must match the past's), so the default without data keeps magnitude,
+// says why, and still writes a model; a plan made on synthesized inputs
+// records them as such and replays to the same file.
+func TestPruneWithoutCalibFallsBackToMagnitude(t *testing.T) {
+	dir := t.TempDir()
+	res := pruneJSON(t, "prune", "../../fixtures/models/llama_kv_nano_op17.onnx", "-o", filepath.Join(dir, "kv.onnx"), "--ratio", "0.3", "--json")
+	if res.Settings == nil || !strings.HasPrefix(res.Settings.Criterion, "magnitude") || len(res.Notes) == 0 || !strings.HasPrefix(res.Notes[0], "default without --calib: magnitude (inputs not synthesized: ") {
+		t.Errorf("settings %+v, notes %q: want magnitude and the reason", res.Settings, res.Notes)
+	}
+	model := "../../fixtures/models/fmnist_mobilenet_op17.onnx"
+	a, b, plan := filepath.Join(dir, "a.onnx"), filepath.Join(dir, "b.onnx"), filepath.Join(dir, "plan.json")
+	res = pruneJSON(t, "prune", model, "-o", a, "--ratio", "0.2", "--target", "params", "--plan-out", plan, "--json")
+	if res.Settings == nil || res.Settings.Options == nil || res.Settings.Options.Calib != prune.SyntheticCalib {
+		t.Fatalf("settings %+v: want the synthesized inputs recorded", res.Settings)
+	}
+	if text, code := runPare(t, "prune", model, "-o", b, "--plan-in", plan); code != exitOK {
+		t.Fatalf("replay: exit %d: %s", code, text)
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if !bytes.Equal(da, db) {
+		t.Error("the plan made on synthesized inputs replays to a different file")
 	}
 }
