@@ -267,16 +267,23 @@ func TestPruneConvGroupsRemovesWholeGroups(t *testing.T) {
 	if fewer == 0 {
 		t.Errorf("no grouped Conv lost a group: %v", groups(pruned))
 	}
-	replay := filepath.Join(dir, "replay.onnx")
+	requireReplay(t, model, plan, out, "the plan written with --conv-groups")
+	if text, code := runPare(t, "prune", model, "-o", filepath.Join(dir, "u.onnx"), "--unstructured", "--sparsity", "0.5", "--conv-groups"); code != exitUsage {
+		t.Errorf("--conv-groups with --unstructured: exit %d (%s), want %d", code, text, exitUsage)
+	}
+}
+
+// requireReplay replays plan on model without other flags and requires
+// the file written to equal out byte for byte.
+func requireReplay(t *testing.T, model, plan, out, what string) {
+	t.Helper()
+	replay := filepath.Join(t.TempDir(), "replay.onnx")
 	if text, code := runPare(t, "prune", model, "-o", replay, "--plan-in", plan); code != exitOK {
-		t.Fatalf("replay: exit %d: %s", code, text)
+		t.Fatalf("%s: replay: exit %d: %s", what, code, text)
 	}
 	a, _ := os.ReadFile(out)
 	b, _ := os.ReadFile(replay)
 	if !bytes.Equal(a, b) {
-		t.Error("the plan written with --conv-groups replays to a different file")
-	}
-	if text, code := runPare(t, "prune", model, "-o", filepath.Join(dir, "u.onnx"), "--unstructured", "--sparsity", "0.5", "--conv-groups"); code != exitUsage {
-		t.Errorf("--conv-groups with --unstructured: exit %d (%s), want %d", code, text, exitUsage)
+		t.Errorf("%s replays to a different file", what)
 	}
 }
