@@ -25,51 +25,66 @@ import (
 // them. Past synthMaxParams the probes' forward passes (one per group)
 // would cost what a plain magnitude prune does not, so magnitude stays.
 
-// synthSamples is the number of synthesized calibration samples.
-const synthSamples = 128
+// synthSamples is the most synthesized calibration samples, and
+// synthMinSamples the fewest; between them, as many as keep the
+// model's multiply-accumulates over all of them within synthMACs
+// (scoring and the sensitivity probes run them once per group, and an
+// image transformer at 224×224 did not finish in 10 minutes with 128).
+const (
+	synthSamples    = 128
+	synthMinSamples = 16
+	synthMACs       = 2e11
+)
+
+// synthCount is the number of samples synthesized for a model of c.
+func synthCount(c graph.Counts) int {
+	n := int(synthMACs / float64(max(c.MACs, 1)))
+	return min(max(n, synthMinSamples), synthSamples)
+}
 
 // synthMaxParams is the largest model the default without --calib
 // synthesizes inputs for.
 const synthMaxParams = 100_000_000
 
 // synthesizeCalib writes synthesized calibration inputs for m to a
-// temporary file (.npz, one array per input) and returns its path and a
-// function that removes it. When m is past synthMaxParams, its inputs
+// temporary file (.npz, one array per input) and returns its path, the
+// samples in it (synthCount) and a function that removes it. When m is past synthMaxParams, its inputs
 // cannot be synthesized, or onnxruntime (loaded from ortLib) cannot run
 // it on two of them (a cache whose sizes must agree, a range the model
 // checks), path is "" and why says so: the caller falls back to
 // magnitude, which needs no inputs.
-func synthesizeCalib(ctx context.Context, m *graph.Model, seed uint64, ortLib string) (path, why string, cleanup func(), err error) {
+func synthesizeCalib(ctx context.Context, m *graph.Model, seed uint64, ortLib string) (path, why string, samples int, cleanup func(), err error) {
 	cleanup = func() {}
 	c, err := graph.Count(m)
 	if err != nil {
-		return "", "", cleanup, err
+		return "", "", 0, cleanup, err
 	}
 	if c.Params > synthMaxParams {
-		return "", fmt.Sprintf("%d parameters, past the %d up to which inputs are synthesized", c.Params, synthMaxParams), cleanup, nil
+		return "", fmt.Sprintf("%d parameters, past the %d up to which inputs are synthesized", c.Params, synthMaxParams), 0, cleanup, nil
 	}
-	d, err := quant.SyntheticDataset(m, synthSamples, seed)
+	n := synthCount(c)
+	d, err := quant.SyntheticDataset(m, n, seed)
 	if err != nil {
-		return "", err.Error(), cleanup, nil
+		return "", err.Error(), 0, cleanup, nil
 	}
-	arrays, err := d.Batch(0, synthSamples)
+	arrays, err := d.Batch(0, n)
 	if err != nil {
-		return "", err.Error(), cleanup, nil
+		return "", err.Error(), 0, cleanup, nil
 	}
 	if err := tryInputs(ctx, m, d, ortLib); err != nil {
-		return "", err.Error(), cleanup, nil
+		return "", err.Error(), 0, cleanup, nil
 	}
 	dir, err := os.MkdirTemp("", "pare-synth-*")
 	if err != nil {
-		return "", "", cleanup, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
+		return "", "", 0, cleanup, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
 	}
 	cleanup = func() { os.RemoveAll(dir) }
 	path = filepath.Join(dir, "synthetic.npz")
 	if err := tensor.WriteNpzFile(path, arrays, false); err != nil {
 		cleanup()
-		return "", "", func() {}, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
+		return "", "", 0, func() {}, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
 	}
-	return path, "", cleanup, nil
+	return path, "", n, cleanup, nil
 }
 
 // tryInputs runs m in onnxruntime on the first two samples of d (a
@@ -91,7 +106,7 @@ func tryInputs(ctx context.Context, m *graph.Model, d quant.Dataset, ortLib stri
 	if fixed := int(graph.FixedBatch(m)); fixed > 0 {
 		n = fixed
 	}
-	in, err := d.Batch(0, min(n, synthSamples))
+	in, err := d.Batch(0, min(n, d.Len()))
 	if err != nil {
 		return err
 	}
