@@ -260,23 +260,25 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				if err != nil {
 					return nil, err
 				}
+				// Why the global ranking replaces the allocation, "" when
+				// it does not.
+				var global string
 				if len(sens) == 0 && cfg.SensitivityOrGlobal {
+					global = "no group can be measured for sensitivity (each is too narrow to lose a probe's share)"
+				} else {
+					plan, err = allocateBySensitivity(an, s, scores, sens)
+					if le := (*landingError)(nil); errors.As(err, &le) {
+						global = le.Error()
+					} else if err != nil {
+						return nil, err
+					}
+				}
+				if global != "" {
 					if plan, err = an.Select(scores, s); err != nil {
 						return nil, err
 					}
-					logf("allocate: no group can be measured for sensitivity (each is too narrow to lose a probe's share); one global ranking instead")
+					logf("allocate: %s; one global ranking instead", global)
 					break
-				}
-				plan, err = allocateBySensitivity(an, s, scores, sens)
-				if le := (*landingError)(nil); errors.As(err, &le) {
-					if plan, err = an.Select(scores, s); err != nil {
-						return nil, err
-					}
-					logf("allocate: %v; one global ranking instead", le)
-					break
-				}
-				if err != nil {
-					return nil, err
 				}
 				out.Sensitivity = map[int]float64{}
 				for _, g := range sens {
