@@ -27,6 +27,8 @@ type Decoder struct {
 	Logits string // the first output that is not a present state
 	pairs  []cachePair
 	ids    ort.ValueInfo
+	// the element types of the mask and positions (int64 or int32)
+	maskType, posType tensor.DType
 }
 
 type cachePair struct {
@@ -68,9 +70,9 @@ func NewDecoder(s *ort.Session) (*Decoder, error) {
 			}
 			d.pairs = append(d.pairs, cachePair{in, present, axis})
 		case in.Name == "attention_mask" && in.DType.IsInteger() && len(in.Dims) == 2:
-			d.Mask = in.Name
+			d.Mask, d.maskType = in.Name, in.DType
 		case in.Name == "position_ids" && in.DType.IsInteger() && len(in.Dims) == 2:
-			d.Pos = in.Name
+			d.Pos, d.posType = in.Name, in.DType
 		case d.IDs == "" && in.DType.IsInteger() && len(in.Dims) == 2:
 			d.IDs, d.ids = in.Name, in
 		default:
@@ -106,64 +108,25 @@ func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (te
 		return tensor.Dense{}, fmt.Errorf("check: token ids %v, want [batch, positions]", ids.Shape)
 	}
 	batch, steps := ids.Shape[0], ids.Shape[1]
-	tok, err := ids.Int64s()
-	if err != nil {
-		return tensor.Dense{}, err
-	}
-	feed := map[string]tensor.Dense{}
-	for _, p := range d.pairs {
-		shape := slices.Clone(p.past.Dims)
-		shape[0], shape[p.axis] = batch, 0
-		if feed[p.past.Name], err = tensor.Zeros(p.past.DType, shape); err != nil {
-			return tensor.Dense{}, err
-		}
-	}
-	names := []string{d.Logits}
-	for _, p := range d.pairs {
-		names = append(names, p.present)
-	}
 	var out []float32
 	var tail []int64
-	for t := range steps {
-		col := make([]int64, batch)
-		for b := range batch {
-			col[b] = tok[b*steps+t]
-		}
-		feed[d.IDs], _ = tensor.New([]int64{batch, 1}, col)
-		if d.Mask != "" {
-			ones := make([]int64, batch*(t+1))
-			for i := range ones {
-				ones[i] = 1
-			}
-			feed[d.Mask], _ = tensor.New([]int64{batch, t + 1}, ones)
-		}
-		if d.Pos != "" {
-			pos := make([]int64, batch)
-			for i := range pos {
-				pos[i] = t
-			}
-			feed[d.Pos], _ = tensor.New([]int64{batch, 1}, pos)
-		}
-		res, err := s.Run(ctx, feed, names)
-		if err != nil {
-			return tensor.Dense{}, fmt.Errorf("step %d: %w", t, err)
-		}
-		l := res[0]
+	_, err := d.walk(ctx, s, ids, steps, true, func(t int64, l tensor.Dense) error {
 		if len(l.Shape) < 2 || l.Shape[0] != batch || l.Shape[1] != 1 {
-			return tensor.Dense{}, fmt.Errorf("check: step %d: logits %v, want [%d, 1, ...]", t, l.Shape, batch)
+			return fmt.Errorf("check: step %d: logits %v, want [%d, 1, ...]", t, l.Shape, batch)
 		}
 		v, err := l.Float32s()
 		if err != nil {
-			return tensor.Dense{}, err
+			return err
 		}
 		if t == 0 {
 			tail = slices.Clone(l.Shape[2:])
 			out = make([]float32, 0, int64(len(v))*steps)
 		}
 		out = append(out, v...) // [step][batch][rest]; reordered below
-		for i, p := range d.pairs {
-			feed[p.past.Name] = res[1+i]
-		}
+		return nil
+	})
+	if err != nil {
+		return tensor.Dense{}, err
 	}
 	// Steps come out as [T, batch, rest]; the stack is [batch, T, rest].
 	per := len(out) / int(steps*batch)
@@ -174,6 +137,103 @@ func (d *Decoder) Run(ctx context.Context, s *ort.Session, ids tensor.Dense) (te
 		}
 	}
 	return tensor.New(append([]int64{batch, steps}, tail...), stacked)
+}
+
+// StepInputs decodes ids [batch, T] up to their last position and
+// returns the inputs of that last step: its token, the mask and
+// position of a sequence T long, and the cache the T−1 steps before it
+// left. They are what a decoding step is fed in generation, so they
+// serve as its calibration inputs.
+func (d *Decoder) StepInputs(ctx context.Context, s *ort.Session, ids tensor.Dense) (map[string]tensor.Dense, error) {
+	if len(ids.Shape) != 2 || ids.Shape[1] < 1 {
+		return nil, fmt.Errorf("check: token ids %v, want [batch, positions]", ids.Shape)
+	}
+	return d.walk(ctx, s, ids, ids.Shape[1]-1, false, nil)
+}
+
+// walk runs s over the first upto positions of ids [batch, T], each step
+// fed the presents of the step before (empty pasts at first), and
+// returns the inputs of position upto (when upto < T) or the last
+// step's. With logits, seen gets each step's logits.
+func (d *Decoder) walk(ctx context.Context, s *ort.Session, ids tensor.Dense, upto int64, logits bool, seen func(t int64, l tensor.Dense) error) (map[string]tensor.Dense, error) {
+	batch, steps := ids.Shape[0], ids.Shape[1]
+	tok, err := ids.Int64s()
+	if err != nil {
+		return nil, err
+	}
+	feed := map[string]tensor.Dense{}
+	for _, p := range d.pairs {
+		shape := slices.Clone(p.past.Dims)
+		shape[0], shape[p.axis] = batch, 0
+		if feed[p.past.Name], err = tensor.Zeros(p.past.DType, shape); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	if logits {
+		names = append(names, d.Logits)
+	}
+	for _, p := range d.pairs {
+		names = append(names, p.present)
+	}
+	for t := range min(upto+1, steps) {
+		d.feedPosition(feed, tok, batch, steps, t)
+		if t == upto {
+			break
+		}
+		res, err := s.Run(ctx, feed, names)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", t, err)
+		}
+		if logits {
+			if err := seen(t, res[0]); err != nil {
+				return nil, err
+			}
+			res = res[1:]
+		}
+		for i, p := range d.pairs {
+			feed[p.past.Name] = res[i]
+		}
+	}
+	return feed, nil
+}
+
+// feedPosition sets feed's token ids, mask and position for position t
+// of tok [batch, steps], each in its input's integer type.
+func (d *Decoder) feedPosition(feed map[string]tensor.Dense, tok []int64, batch, steps, t int64) {
+	col := make([]int64, batch)
+	for b := range batch {
+		col[b] = tok[b*steps+t]
+	}
+	feed[d.IDs] = integers(d.ids.DType, []int64{batch, 1}, col)
+	if d.Mask != "" {
+		ones := make([]int64, batch*(t+1))
+		for i := range ones {
+			ones[i] = 1
+		}
+		feed[d.Mask] = integers(d.maskType, []int64{batch, t + 1}, ones)
+	}
+	if d.Pos != "" {
+		pos := make([]int64, batch)
+		for i := range pos {
+			pos[i] = t
+		}
+		feed[d.Pos] = integers(d.posType, []int64{batch, 1}, pos)
+	}
+}
+
+// integers is v as a tensor of shape: int32 when dt says so, else int64.
+func integers(dt tensor.DType, shape []int64, v []int64) tensor.Dense {
+	if dt == tensor.Int32 {
+		w := make([]int32, len(v))
+		for i, x := range v {
+			w[i] = int32(x)
+		}
+		t, _ := tensor.New(shape, w)
+		return t
+	}
+	t, _ := tensor.New(shape, v)
+	return t
 }
 
 // Source reads token sequences [N, T] from a .npy file for the token ids

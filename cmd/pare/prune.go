@@ -360,7 +360,7 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 		return nil, err
 	}
 	if o.SynthCalib {
-		path, why, n, cleanup, err := synthesizeCalib(ctx, m, o.Settings.Seed, o.OrtLib)
+		path, what, why, n, cleanup, err := synthesizeCalib(ctx, m, o.Settings.Seed, o.OrtLib)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +370,7 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 			o.SynthNote = "default without --calib: magnitude (inputs not synthesized: " + why + "); --calib data for the data-aware default"
 		} else {
 			o.Criteria.Calib, o.Criteria.CalibName, o.Criteria.SensitivityOrGlobal = path, prune.SyntheticCalib, true
-			o.SynthNote = fmt.Sprintf("default without --calib: obs + sensitivity allocation on %d synthesized inputs (N(0, 1) floats, token ids over the embedding rows); --calib data for the data-aware default, --criterion magnitude for weights alone", n)
+			o.SynthNote = fmt.Sprintf("default without --calib: obs + sensitivity allocation on %d synthesized inputs (%s); --calib data for the data-aware default, --criterion magnitude for weights alone", n, what)
 		}
 	}
 	switch {
@@ -468,7 +468,7 @@ func runStructured(ctx context.Context, m *graph.Model, o pruneOptions, res *pru
 		}
 		if po := plan.Settings.Options; po != nil && po.Calib == prune.SyntheticCalib && o.Criteria.Calib == "" {
 			// Made on synthesized inputs: the same seed makes them again.
-			path, why, _, cleanup, err := synthesizeCalib(ctx, m, plan.Settings.Seed, o.OrtLib)
+			path, _, why, _, cleanup, err := synthesizeCalib(ctx, m, plan.Settings.Seed, o.OrtLib)
 			if err != nil {
 				return err
 			}
