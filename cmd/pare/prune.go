@@ -184,7 +184,7 @@ func pruneCommand() *cli.Command {
 			&cli.FloatFlag{Name: "sparsity", Usage: "unstructured: fraction of Conv/Gemm/MatMul weights zeroed"},
 			&cli.StringFlag{Name: "nm", Usage: "N:M semi-structured masks, for example 2:4"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed for --criterion random and zeroth"},
-			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth, taylor and recovery"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration inputs (.npy or .npz) for obs, wanda, flap, zeroth, taylor and recovery; token sequences [N, T] (.npy) for a decoding step with a key/value cache are decoded into its inputs"},
 			&cli.IntFlag{Name: "calib-samples", Usage: "use at most N calibration samples (0: all)"},
 			&cli.BoolFlag{Name: "data-free", Usage: "obs: layer input statistics from BatchNormalization instead of --calib"},
 			&cli.BoolFlag{Name: "recalibrate-bn", Usage: "after pruning, re-estimate BatchNormalization statistics (folded: match layer output mean/std)"},
@@ -358,6 +358,18 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	res := &pruneResult{Model: o.Model, Output: o.Output}
 	if res.Before, err = sizeOf(m); err != nil {
 		return nil, err
+	}
+	if o.Criteria.Calib != "" {
+		// A decoding step with a cache is fed token sequences by decoding them.
+		npz, note, cleanup, err := decodeCalib(ctx, m, o.Criteria.Calib, o.OrtLib)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		if npz != "" {
+			o.SynthNote = note
+			o.Criteria.Calib, o.Criteria.CalibName = npz, o.Criteria.Calib
+		}
 	}
 	if o.SynthCalib {
 		path, what, why, n, cleanup, err := synthesizeCalib(ctx, m, o.Settings.Seed, o.OrtLib)

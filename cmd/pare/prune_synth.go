@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -49,20 +48,6 @@ func synthCount(c graph.Counts, most int) int {
 // synthesizes inputs for.
 const synthMaxParams = 100_000_000
 
-// A decoding step with a key/value cache is calibrated on token
-// sequences synthPositions long: each sample is the step at the last
-// position, its cache left by the positions before. A sample is one
-// token, so a step gets synthPositions times the samples (the tokens a
-// whole-sequence model of the same sizes sees), as long as they hold
-// within synthDecodeBytes (the caches: past lengths × heads × layers).
-// On the trained character decoder as a step, 128 samples left
-// perplexity 17.6 at 50% of the parameters removed, 2048 gave 9.5.
-const (
-	synthPositions   = 16
-	synthDecodeBytes = 256 << 20
-	decodeChunk      = 64 // sequences decoded at once
-)
-
 // synthesizeCalib writes synthesized calibration inputs for m to a
 // temporary file (.npz, one array per input) and returns its path, the
 // samples in it (synthCount), what they are, and a function that
@@ -91,7 +76,7 @@ func synthesizeCalib(ctx context.Context, m *graph.Model, seed uint64, ortLib st
 	var n int
 	if dec, derr := check.NewDecoder(sess); derr == nil {
 		what = fmt.Sprintf("decoding steps at position %d of random token sequences, the cache grown by the model", synthPositions-1)
-		arrays, n, err = decodedInputs(ctx, m, sess, dec, synthCount(c, synthSamples*synthPositions), seed)
+		arrays, n, err = decodedInputs(ctx, m, sess, dec, randomTokens(m, dec, seed), synthPositions, synthCount(c, synthSamples*synthPositions))
 	} else {
 		what = "N(0, 1) floats, token ids over the embedding rows"
 		n = synthCount(c, synthSamples)
@@ -144,64 +129,4 @@ func synthesizedInputs(ctx context.Context, m *graph.Model, sess *ort.Session, n
 		return nil, err
 	}
 	return d.Batch(0, n)
-}
-
-// decodedInputs makes about n samples for a decoding step: token
-// sequences of synthPositions ids drawn uniformly over the embedding's
-// rows (from seed), each decoded by dec up to its last position, whose
-// inputs are the sample. Sequences are decoded decodeChunk at a time (a
-// static batch's worth when the model has one), and n is cut to a
-// whole number of chunks within synthDecodeBytes. It returns the
-// samples and their count.
-func decodedInputs(ctx context.Context, m *graph.Model, sess *ort.Session, dec *check.Decoder, n int, seed uint64) (map[string]tensor.Dense, int, error) {
-	rows := quant.EmbeddingRows(m, dec.IDs)
-	if rows <= 0 {
-		return nil, 0, fmt.Errorf("no embedding table indexed by the token ids %s, so no range to draw them from", dec.IDs)
-	}
-	chunk := min(n, decodeChunk)
-	if fixed := int(graph.FixedBatch(m)); fixed > 0 {
-		chunk = fixed
-	}
-	r := rand.New(rand.NewPCG(seed, 0x5eed_dec0de))
-	var parts []map[string]tensor.Dense
-	for done := 0; done < n; done += chunk {
-		ids := make([]int64, chunk*synthPositions)
-		for i := range ids {
-			ids[i] = r.Int64N(rows)
-		}
-		t, err := tensor.New([]int64{int64(chunk), synthPositions}, ids)
-		if err != nil {
-			return nil, 0, err
-		}
-		feed, err := dec.StepInputs(ctx, sess, t)
-		if err != nil {
-			return nil, 0, fmt.Errorf("decoding random tokens: %w", err)
-		}
-		if done == 0 {
-			// The step itself runs on what it will be calibrated on, and
-			// its first chunk sizes the rest.
-			if _, err := sess.Run(ctx, feed, []string{dec.Logits}); err != nil {
-				return nil, 0, fmt.Errorf("decoding random tokens: step %d: %w", synthPositions-1, err)
-			}
-			bytes := 0
-			for _, v := range feed {
-				bytes += v.Len() * v.DType.Size()
-			}
-			chunks := max(synthDecodeBytes/max(bytes, 1), 1)
-			n = min(max(n/chunk, 1), chunks) * chunk
-		}
-		parts = append(parts, feed)
-	}
-	out := map[string]tensor.Dense{}
-	for name := range parts[0] {
-		col := make([]tensor.Dense, len(parts))
-		for i, p := range parts {
-			col[i] = p[name]
-		}
-		var err error
-		if out[name], err = tensor.Concat(col...); err != nil {
-			return nil, 0, err
-		}
-	}
-	return out, len(parts) * chunk, nil
 }
