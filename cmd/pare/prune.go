@@ -361,7 +361,7 @@ func runPrune(ctx context.Context, o pruneOptions) (*pruneResult, error) {
 	}
 	if o.Criteria.Calib != "" {
 		// A decoding step with a cache is fed token sequences by decoding them.
-		npz, note, cleanup, err := decodeCalib(ctx, m, o.Criteria.Calib, o.OrtLib)
+		npz, note, cleanup, err := stepCalib(ctx, "prune", m, o.Criteria.Calib, synthSamples*synthPositions, 0, o.OrtLib)
 		if err != nil {
 			return nil, err
 		}

@@ -56,13 +56,13 @@ func randomTokens(m *graph.Model, dec *check.Decoder, seed uint64) tokenSource {
 }
 
 // windowTokens hands out windows of synthPositions ids (the whole row
-// when T is shorter) of ids [N, T] in row order: about want of them,
+// when T is shorter) of ids [N, T] in row order: up to want of them,
 // each row's starts spread evenly over it (overlapping where the rows
 // are few), so that the samples cover every row alike.
 func windowTokens(ids []int64, rows, cols, want int) (src tokenSource, width, total int) {
 	width = min(cols, synthPositions)
 	per := min(max((want+rows-1)/rows, 1), cols-width+1)
-	total = rows * per
+	total = min(rows*per, want) // fewer wanted than rows: the first rows, as --calib-samples takes them
 	next := 0
 	src = func(k int) ([]int64, int) {
 		k = min(k, total-next)
@@ -142,17 +142,19 @@ func decodedInputs(ctx context.Context, m *graph.Model, sess *ort.Session, dec *
 	return out, got, nil
 }
 
-// decodeCalib makes the calibration inputs of a decoding step from a
-// .npy of token sequences [N, T] (the form pare check decodes): windows
-// of synthPositions tokens, as many as the default without data makes
-// (windowTokens), are decoded and sampled at their last position, and the samples are
-// written to a temporary .npz whose path it returns with a note saying
-// so and a function that removes it. path is "" when m is not a decoding
-// step (or onnxruntime cannot open it), or path is not a .npy: the data
-// then goes to the model as it is.
-func decodeCalib(ctx context.Context, m *graph.Model, path, ortLib string) (npz, note string, cleanup func(), err error) {
+// stepCalib makes the calibration inputs of a decoding step (cmd
+// names the command in errors): from a .npy of token sequences [N, T]
+// (path, the form pare check decodes), windows of synthPositions tokens,
+// up to most of them (windowTokens); with no path, most sequences of
+// random tokens from seed. Each is decoded and sampled at its last
+// position, and the samples are written to a temporary .npz whose path
+// it returns with a note saying so and a function that removes it. npz
+// is "" when m is not a decoding step (or onnxruntime cannot open it) or
+// path is not a .npy: the data, or the command's own synthesized inputs,
+// then go to the model as they are.
+func stepCalib(ctx context.Context, cmd string, m *graph.Model, path string, most int, seed uint64, ortLib string) (npz, note string, cleanup func(), err error) {
 	cleanup = func() {}
-	if !strings.EqualFold(filepath.Ext(path), ".npy") || len(m.Graph.Inputs) < 2 {
+	if path != "" && !strings.EqualFold(filepath.Ext(path), ".npy") || len(m.Graph.Inputs) < 2 {
 		return "", "", cleanup, nil
 	}
 	sess, err := modelSession(m, ortLib)
@@ -164,37 +166,52 @@ func decodeCalib(ctx context.Context, m *graph.Model, path, ortLib string) (npz,
 	if err != nil {
 		return "", "", cleanup, nil
 	}
-	f, err := tensor.OpenNpy(path)
-	if err != nil {
-		return "", "", cleanup, usageErrorf("prune: --calib %s: %v", path, err)
+	tokens, width, what := randomTokens(m, dec, seed), synthPositions, "random token sequences"
+	if path != "" {
+		what = path
+		var total int
+		if tokens, width, total, err = fileTokens(path, dec, most); err != nil {
+			return "", "", cleanup, usageErrorf("%s: --calib %s: %v", cmd, path, err)
+		}
+		most = total
 	}
-	defer f.Close()
-	shape := f.Shape()
-	if len(shape) != 2 || !f.DType().IsInteger() || shape[0] == 0 || shape[1] == 0 {
-		return "", "", cleanup, usageErrorf("prune: --calib %s: %s%v, want token ids [sequences, positions] for the decoding step's %s (or an .npz with one array per input)", path, f.DType(), shape, dec.IDs)
-	}
-	all, err := f.ReadAll()
+	arrays, n, err := decodedInputs(ctx, m, sess, dec, tokens, width, most)
 	if err != nil {
-		return "", "", cleanup, err
-	}
-	ids, err := all.Int64s()
-	if err != nil {
-		return "", "", cleanup, err
-	}
-	tokens, width, total := windowTokens(ids, int(shape[0]), int(shape[1]), synthSamples*synthPositions)
-	arrays, n, err := decodedInputs(ctx, m, sess, dec, tokens, width, total)
-	if err != nil {
-		return "", "", cleanup, fmt.Errorf("prune: --calib %s: %w", path, err)
+		return "", "", cleanup, fmt.Errorf("%s: calibrating the decoding step on %s: %w", cmd, what, err)
 	}
 	dir, err := os.MkdirTemp("", "pare-decoded-*")
 	if err != nil {
-		return "", "", cleanup, fmt.Errorf("prune: decoded calibration inputs: %w", err)
+		return "", "", cleanup, fmt.Errorf("%s: decoded calibration inputs: %w", cmd, err)
 	}
 	npz = filepath.Join(dir, "decoded.npz")
 	if err := tensor.WriteNpzFile(npz, arrays, false); err != nil {
 		os.RemoveAll(dir)
-		return "", "", cleanup, fmt.Errorf("prune: decoded calibration inputs: %w", err)
+		return "", "", cleanup, fmt.Errorf("%s: decoded calibration inputs: %w", cmd, err)
 	}
-	note = fmt.Sprintf("calibration: %s decoded one position at a time, %d steps at position %d, each with the cache the positions before it left", path, n, width-1)
+	note = fmt.Sprintf("calibration: %s decoded one position at a time, %d steps at position %d, each with the cache the positions before it left", what, n, width-1)
 	return npz, note, func() { os.RemoveAll(dir) }, nil
+}
+
+// fileTokens reads token sequences [N, T] from the .npy at path and
+// hands out up to most of their windows (windowTokens).
+func fileTokens(path string, dec *check.Decoder, most int) (tokenSource, int, int, error) {
+	f, err := tensor.OpenNpy(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	shape := f.Shape()
+	if len(shape) != 2 || !f.DType().IsInteger() || shape[0] == 0 || shape[1] == 0 {
+		return nil, 0, 0, fmt.Errorf("%s%v, want token ids [sequences, positions] for the decoding step's %s (or an .npz with one array per input)", f.DType(), shape, dec.IDs)
+	}
+	all, err := f.ReadAll()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	ids, err := all.Int64s()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	src, width, total := windowTokens(ids, int(shape[0]), int(shape[1]), most)
+	return src, width, total, nil
 }

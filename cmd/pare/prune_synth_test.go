@@ -136,7 +136,9 @@ func TestPruneDecodesTokenCalibForKVCache(t *testing.T) {
 	out, plan := filepath.Join(dir, "pruned.onnx"), filepath.Join(dir, "plan.json")
 	res := pruneJSON(t, "prune", model, "-o", out, "--ratio", "0.3", "--target", "params", "--calib", ids,
 		"--criterion", "obs", "--allocate", "global", "--plan-out", plan, "--json")
-	if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "decoded one position at a time, 2048 steps at position 15") }) {
+	if !slices.ContainsFunc(res.Notes, func(n string) bool {
+		return strings.Contains(n, "decoded one position at a time, 2048 steps at position 15")
+	}) {
 		t.Errorf("notes %q: want the decoded calibration named", res.Notes)
 	}
 	if res.Settings == nil || res.Settings.Options == nil || res.Settings.Options.Calib != ids {

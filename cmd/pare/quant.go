@@ -152,10 +152,26 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 		// pruning analysis' groups.
 		ChannelSets: prune.ChannelSets,
 	}
-	if opts.Calib != "" {
+	calibPath := opts.Calib
+	if opts.needsRuntime() {
+		// A decoding step with a cache calibrates on its own decoding
+		// of the token sequences given, or of random ones.
+		npz, note, cleanup, err := stepCalib(ctx, "quant", m, opts.Calib, opts.CalibSamples, opts.Seed, opts.OrtLib)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		if npz != "" {
+			calibPath = npz
+			if opts.Logf != nil {
+				opts.Logf("%s", note)
+			}
+		}
+	}
+	if calibPath != "" {
 		// Calibration data that cannot be used is a usage error, named
 		// as in every command (calib.ErrData).
-		d, err := quant.LoadDataset(opts.Calib, m, opts.CalibSamples)
+		d, err := quant.LoadDataset(calibPath, m, opts.CalibSamples)
 		if errors.Is(err, calib.ErrData) {
 			return nil, err
 		}
@@ -172,7 +188,7 @@ func runQuant(ctx context.Context, opts quantOptions) (*quantResult, error) {
 	if err := graph.CheckInvariants(m); err != nil {
 		return nil, fmt.Errorf("quant: the quantized model is invalid, nothing written: %w", err)
 	}
-	verify, err := saveVerified(ctx, "quant", m, opts.Out, graph.SaveOptions{}, opts.Model, opts.Calib, opts.OrtLib, opts.NoVerify)
+	verify, err := saveVerified(ctx, "quant", m, opts.Out, graph.SaveOptions{}, opts.Model, calibPath, opts.OrtLib, opts.NoVerify)
 	if err != nil {
 		return nil, err
 	}
