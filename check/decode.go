@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -29,6 +30,7 @@ type Decoder struct {
 	ids    ort.ValueInfo
 	// the element types of the mask and positions (int64 or int32)
 	maskType, posType tensor.DType
+	vocab             int64 // the logits' last size when static, else 0
 }
 
 type cachePair struct {
@@ -49,6 +51,9 @@ func NewDecoder(s *ort.Session) (*Decoder, error) {
 			presents[key] = o.Name
 		} else if d.Logits == "" {
 			d.Logits = o.Name
+			if n := len(o.Dims); n > 0 && o.Dims[n-1] > 0 {
+				d.vocab = o.Dims[n-1]
+			}
 		}
 	}
 	var other []string
@@ -250,4 +255,26 @@ type decodedSource struct{ Source }
 
 func (s decodedSource) Describe() string {
 	return s.Source.Describe() + "; decoded one position at a time, each model feeding back its own key/value cache"
+}
+
+// SyntheticSource makes samples token sequences of positions ids, drawn
+// from a PCG stream seeded by seed, uniformly below the vocabulary (the
+// logits' last size; [0, 2) when it is not static), decoded one position
+// at a time like a .npy of them.
+func (d *Decoder) SyntheticSource(samples, positions int64, seed uint64) (Source, error) {
+	hi := max(d.vocab, 2)
+	r := rand.New(rand.NewPCG(seed, 0))
+	ids := make([]int64, samples*positions)
+	for i := range ids {
+		ids[i] = r.Int64N(hi)
+	}
+	t, err := tensor.New([]int64{samples, positions}, ids)
+	if err != nil {
+		return nil, err
+	}
+	src, err := FromArrays(map[string]tensor.Dense{d.IDs: t}, fmt.Sprintf("synthetic token sequences (seed %d, ids below %d)", seed, hi))
+	if err != nil {
+		return nil, err
+	}
+	return decodedSource{src}, nil
 }

@@ -208,6 +208,16 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		copts.Decode = true
 	case o.Inputs != "":
 		src, err = check.FromFile(o.Inputs, ref.Inputs())
+	case decErr == nil && len(o.InputShapes) == 0:
+		// A decoding step cannot run on inputs drawn one by one (the
+		// mask's length must be the cache's plus one): random token
+		// sequences are decoded instead.
+		samples := o.Samples
+		if samples == 0 {
+			samples = check.DefaultSamples
+		}
+		src, err = dec.SyntheticSource(samples, check.DefaultDim, o.Seed)
+		copts.Decode = true
 	default:
 		in, serr := check.Synthesize(ref.Inputs(), check.SynthOptions{
 			Samples: o.Samples, Seed: o.Seed, IntLow: o.IntLow, IntHigh: o.IntHigh, Shapes: o.InputShapes,

@@ -140,13 +140,18 @@ func TestPruneVerifiesOnCalibrationData(t *testing.T) {
 }
 
 // TestCheckSyntheticSizesThatDoNotFit: pare check without data on a
-// key/value-cache decoding step fails in the reference model (free sizes
-// drawn alike: the mask's length is not the past's plus one), exits as a
-// runtime failure, and says how to give sizes that fit; --input-shape
-// with fitting sizes runs it.
+// key/value-cache decoding step decodes random token sequences (exit 0);
+// with --input-shape the inputs are drawn at those sizes instead, and
+// sizes that do not fit together (the mask's length not the past's plus
+// one) fail in the reference model, exit as a runtime failure and say
+// how to give sizes that fit; fitting sizes run.
 func TestCheckSyntheticSizesThatDoNotFit(t *testing.T) {
 	model := "../../fixtures/models/llama_kv_nano_op17.onnx"
-	stdout, code := runCLI(t, "check", model, model)
+	if stdout, code := runCLI(t, "check", model, model); code != exitOK || !strings.Contains(stdout, "decoded one position at a time") {
+		t.Fatalf("no data: exit %d, want 0 decoding random tokens: %s", code, stdout)
+	}
+	bad := "attention_mask=1,5;past_k0=1,2,5,16;past_v0=1,2,5,16;past_k1=1,2,5,16;past_v1=1,2,5,16;input_ids=1,1;position_ids=1,1"
+	stdout, code := runCLI(t, "check", model, model, "--input-shape", bad)
 	if code != exitRuntime || !strings.Contains(stdout, "reference") || !strings.Contains(stdout, "--input-shape") {
 		t.Fatalf("exit %d, want %d naming the reference and --input-shape: %s", code, exitRuntime, stdout)
 	}

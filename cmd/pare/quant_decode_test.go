@@ -39,3 +39,18 @@ func TestQuantDecodingStepCalibratesByDecoding(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSynthesizesDecodedTokens: pare check without --inputs on a
+// decoding step with a key/value cache decodes random token sequences
+// (ids below the logits' width) one position at a time, as it decodes a
+// .npy of them: the dense step against itself agrees exactly on every
+// position's logits, where inputs drawn one by one made onnxruntime
+// refuse the step (exit 4).
+func TestCheckSynthesizesDecodedTokens(t *testing.T) {
+	model := "../../fixtures/models/llama_char_kv_op17.onnx"
+	text, code := runCLI(t, "check", model, model)
+	if code != exitOK || !strings.Contains(text, "synthetic token sequences (seed 0, ids below 84); decoded one position at a time") ||
+		!strings.Contains(text, "[8 16 84]") {
+		t.Fatalf("exit %d, want 0 with 8 decoded sequences of 16 tokens:\n%s", code, text)
+	}
+}
