@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -179,17 +178,11 @@ func stepCalib(ctx context.Context, cmd string, m *graph.Model, path string, mos
 	if err != nil {
 		return "", "", cleanup, fmt.Errorf("%s: calibrating the decoding step on %s: %w", cmd, what, err)
 	}
-	dir, err := os.MkdirTemp("", "pare-decoded-*")
-	if err != nil {
-		return "", "", cleanup, fmt.Errorf("%s: decoded calibration inputs: %w", cmd, err)
-	}
-	npz = filepath.Join(dir, "decoded.npz")
-	if err := tensor.WriteNpzFile(npz, arrays, false); err != nil {
-		os.RemoveAll(dir)
+	if npz, cleanup, err = writeTempNpz(arrays); err != nil {
 		return "", "", cleanup, fmt.Errorf("%s: decoded calibration inputs: %w", cmd, err)
 	}
 	note = fmt.Sprintf("calibration: %s decoded one position at a time, %d steps at position %d, each with the cache the positions before it left", what, n, width-1)
-	return npz, note, func() { os.RemoveAll(dir) }, nil
+	return npz, note, cleanup, nil
 }
 
 // fileTokens reads token sequences [N, T] from the .npy at path and

@@ -85,17 +85,25 @@ func synthesizeCalib(ctx context.Context, m *graph.Model, seed uint64, ortLib st
 	if err != nil {
 		return "", "", err.Error(), 0, cleanup, nil
 	}
-	dir, err := os.MkdirTemp("", "pare-synth-*")
-	if err != nil {
+	if path, cleanup, err = writeTempNpz(arrays); err != nil {
 		return "", "", "", 0, cleanup, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
 	}
-	cleanup = func() { os.RemoveAll(dir) }
-	path = filepath.Join(dir, "synthetic.npz")
-	if err := tensor.WriteNpzFile(path, arrays, false); err != nil {
-		cleanup()
-		return "", "", "", 0, func() {}, fmt.Errorf("prune: synthesized calibration inputs: %w", err)
-	}
 	return path, what, "", n, cleanup, nil
+}
+
+// writeTempNpz writes arrays to a .npz in a new temporary folder and
+// returns its path and a function that removes the folder.
+func writeTempNpz(arrays map[string]tensor.Dense) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "pare-calib-*")
+	if err != nil {
+		return "", func() {}, err
+	}
+	path := filepath.Join(dir, "inputs.npz")
+	if err := tensor.WriteNpzFile(path, arrays, false); err != nil {
+		os.RemoveAll(dir)
+		return "", func() {}, err
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
 }
 
 // modelSession opens m in onnxruntime, loaded from ortLib.
