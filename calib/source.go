@@ -81,6 +81,20 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 	return s, nil
 }
 
+// Filled names the inputs the source fills itself beside a .npy's token
+// ids (attention_mask, position_ids, token_type_ids: NpyFeed), whose
+// values depend on the batch's size alone.
+func (s *Source) Filled() []string {
+	if s == nil {
+		return nil
+	}
+	names := make([]string, len(s.feed.Filled))
+	for i, in := range s.feed.Filled {
+		names[i] = in.Name
+	}
+	return names
+}
+
 // Len is the number of samples used.
 func (s *Source) Len() int { return s.n }
 

@@ -73,9 +73,9 @@ func TestFitBlocksBeatsLeastSquaresViT(t *testing.T) {
 }
 
 // --fit-blocks refines the least-squares fit: without --reconstruct or
-// calibration data it is refused, naming the flag; so is a model with
-// several inputs (blocks are cut from one), on a fixed path and on the
-// search, before pruning.
+// calibration data it is refused, naming the flag; so is a model whose
+// data feeds several inputs (blocks are cut from one), on a fixed path
+// and on the search, before pruning.
 func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	m, err := graph.Load(fixtures + "models/fmnist_vit_op17.onnx")
 	if err != nil {
@@ -86,7 +86,10 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--fit-blocks") {
 		t.Fatalf("want a refusal naming --fit-blocks, got %v", err)
 	}
-	dec, err := graph.Load(fixtures + "models/llama_masked_nano_op17.onnx")
+	// A decoding step whose cache is data: seven inputs the .npz feeds.
+	// (Inputs pare fills beside a .npy of token ids do not count:
+	// TestFitBlocksBakesFilledInputs in cmd/pare.)
+	dec, err := graph.Load(fixtures + "models/llama_kv_nano_op17.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +97,15 @@ func TestFitBlocksNeedsReconstruct(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The refusal comes before the data are read: no calibration file
-	// for this model's three inputs is needed.
-	several := Config{Settings: s, Calib: fixtures + "data/llama_calib_ids.npy", Reconstruct: true, FitBlocks: 10}
+	// The refusal comes before anything is pruned.
+	several := Config{Settings: s, Calib: fixtures + "ref/llama_kv_nano_op17.inputs.npz", Reconstruct: true, FitBlocks: 10}
 	several.Settings.Criterion = "obs"
-	want := "--fit-blocks: the model takes 3 inputs"
+	want := "--fit-blocks: the model takes 7 inputs the data feeds"
 	if _, err = RunSteps(context.Background(), dec, prune.Options{}, several, 1); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("fixed path on a model of 3 inputs: want a refusal %q, got %v", want, err)
+		t.Errorf("fixed path on a model of 7 data inputs: want a refusal %q, got %v", want, err)
 	}
 	if _, _, err = RunSearch(context.Background(), dec, prune.Options{}, several, SearchConfig{}); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("search on a model of 3 inputs: want a refusal %q, got %v", want, err)
+		t.Errorf("search on a model of 7 data inputs: want a refusal %q, got %v", want, err)
 	}
 	if after, err := graph.Count(dec); err != nil || after.Params != before.Params {
 		t.Errorf("the refused model changed: %d → %d parameters (%v)", before.Params, after.Params, err)

@@ -163,7 +163,17 @@ func fitRefusal(m *graph.Model, cfg Config) error {
 	if cfg.FitBlocks <= 0 {
 		return nil
 	}
-	if err := recovery.Fittable(m); err != nil {
+	var src *calib.Source
+	if cfg.Calib != "" {
+		// One sample says which inputs the data leaves to be filled.
+		s, err := calib.Open(cfg.Calib, m, 1)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		src = s
+	}
+	if err := recovery.Fittable(m, src); err != nil {
 		return fmt.Errorf("prune: %w: --fit-blocks: %v", prune.ErrInvalidOption, err)
 	}
 	return nil
@@ -222,7 +232,7 @@ func fitBudget(samples int) float64 {
 // pruned model m on the calibration samples of src, and a note when it
 // skips the fit.
 func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
-	if recovery.Fittable(m) != nil {
+	if recovery.Fittable(m, src) != nil {
 		return 0, "" // the default stays silent where blocks cannot be cut
 	}
 	macs, err := recovery.SampleMACs(m, src)

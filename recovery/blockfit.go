@@ -159,21 +159,33 @@ func FitBlocks(ctx context.Context, m, ref *graph.Model, rowsOf func(*calib.Laye
 	if src.Len()/batch < 2 {
 		return []string{fmt.Sprintf("block fit skipped: %d calibration samples make fewer than two batches of %d (one is held out)", src.Len(), batch)}, nil
 	}
-	if err := Fittable(m); err != nil {
+	input, err := dataInput(m, src)
+	if err != nil {
 		return []string{fmt.Sprintf("block fit skipped: %v", err)}, nil
 	}
 	sample, err := src.Batch(0, batch)
 	if err != nil {
 		return nil, err
 	}
-	input := m.Graph.Inputs[0].Name
 	tokens := tokenIDs(sample[input])
-	shapes, err := grad.ShapesAt(m, map[string][]int64{input: sample[input].Shape})
+	sizes := map[string][]int64{}
+	for name, v := range sample {
+		sizes[name] = v.Shape
+	}
+	shapes, err := grad.ShapesAt(m, sizes)
 	if err != nil {
 		return nil, err
 	}
 	refLayers := layersByName(ref)
-	blocks, baked, fixed := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
+	blocks, baked, fixed := cutBlocks(m.Graph, shapes, input, src.Filled(), func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
+	for _, name := range src.Filled() {
+		// The same in every batch of this size: baked like a constant.
+		x, err := sample[name].Int64s()
+		if err != nil {
+			return nil, err
+		}
+		baked[name] = graph.Int64Tensor(name, slices.Clone(sample[name].Shape), x)
+	}
 	if len(blocks) == 0 {
 		return []string{"block fit skipped: no block with a weighted layer"}, nil
 	}
@@ -303,15 +315,30 @@ func layersByName(m *graph.Model) map[string]*calib.Layer {
 	return out
 }
 
-// Fittable says why FitBlocks cannot cut m into blocks, nil when it can:
-// blocks are cut from one input, float or integer (token ids, read by
-// the first block's embedding).
-func Fittable(m *graph.Model) error {
-	ins := m.Graph.Inputs
-	if len(ins) != 1 {
-		return fmt.Errorf("the model takes %d inputs; blocks are cut from one input", len(ins))
+// Fittable says why FitBlocks cannot cut m into blocks on src's data,
+// nil when it can: blocks are cut from one input, float or integer
+// (token ids, read by the first block's embedding). Inputs src fills
+// beside the token ids (an attention mask of ones, positions 0..seq-1:
+// calib.Source.Filled) are the same in every batch, so they are baked
+// into the blocks like the values the input's size decides.
+func Fittable(m *graph.Model, src *calib.Source) error {
+	_, err := dataInput(m, src)
+	return err
+}
+
+// dataInput is the one input of m that src's data feeds.
+func dataInput(m *graph.Model, src *calib.Source) (string, error) {
+	filled := src.Filled()
+	var data []string
+	for _, in := range m.Graph.Inputs {
+		if !slices.Contains(filled, in.Name) {
+			data = append(data, in.Name)
+		}
 	}
-	return nil
+	if len(data) != 1 {
+		return "", fmt.Errorf("the model takes %d inputs the data feeds (%s); blocks are cut from one input", len(data), strings.Join(data, ", "))
+	}
+	return data[0], nil
 }
 
 // SampleMACs returns m's multiply-accumulates for one calibration
@@ -370,9 +397,9 @@ func notPerSample(shapes *graph.Shapes, batch int, b fitBlock) string {
 // contents; fixed lists the other size-decided values that are live
 // past the node making them, which a run of the model gives
 // (bakeFixed).
-func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func(*graph.Node) bool) (blocks []fitBlock, baked map[string]*onnx.TensorProto, fixed []string) {
+func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, filled []string, weighted func(*graph.Node) bool) (blocks []fitBlock, baked map[string]*onnx.TensorProto, fixed []string) {
 	nodes := g.Nodes
-	sized := sizeDecided(g)
+	sized := sizeDecided(g, filled)
 	last := map[string]int{}
 	for i, n := range nodes {
 		for _, in := range append(slices.Clone(n.Proto.Input), n.Implicit...) {
@@ -502,11 +529,14 @@ func cutBlocks(g *graph.Graph, shapes *graph.Shapes, input string, weighted func
 }
 
 // sizeDecided returns the values of g that the input's size alone
-// decides: a Shape or Size of anything, and what is computed from
-// those and constants only (a Range over the sequence length, the
-// causal mask from it, the rotary cos and sin tables).
-func sizeDecided(g *graph.Graph) map[string]bool {
+// decides: a Shape or Size of anything, the filled inputs, and what is
+// computed from those and constants only (a Range over the sequence
+// length, the causal mask from it, the rotary cos and sin tables).
+func sizeDecided(g *graph.Graph, filled []string) map[string]bool {
 	sized := map[string]bool{}
+	for _, name := range filled {
+		sized[name] = true
+	}
 	for _, n := range g.Nodes {
 		ok := n.Op() == "Shape" || n.Op() == "Size"
 		if !ok && !random(n.Op()) {

@@ -18,14 +18,17 @@ func FitMACs(m, ref *graph.Model, src *calib.Source, output bool) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	input := m.Graph.Inputs[0].Name
+	input, err := dataInput(m, src)
+	if err != nil {
+		return 0, err
+	}
 	if output {
 		if _, _, err := outputClasses(shapes, ref.Graph.Outputs[0].Name); err != nil {
 			return 0, err
 		}
 	}
 	refLayers := layersByName(ref)
-	blocks, _, _ := cutBlocks(m.Graph, shapes, input, func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
+	blocks, _, _ := cutBlocks(m.Graph, shapes, input, src.Filled(), func(n *graph.Node) bool { return refLayers[n.Name()] != nil })
 	nodeMACs := map[*graph.Node]int64{}
 	counts := graph.CountWithShapes(m, shapes).Nodes
 	for i, n := range m.Graph.Nodes {

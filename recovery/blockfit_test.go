@@ -135,6 +135,6 @@ func cutFixture(t *testing.T, m *graph.Model, shape []int64) ([]fitBlock, []stri
 		t.Fatal(err)
 	}
 	layers := layersByName(m)
-	blocks, _, fixed := cutBlocks(m.Graph, shapes, in, func(n *graph.Node) bool { return layers[n.Name()] != nil })
+	blocks, _, fixed := cutBlocks(m.Graph, shapes, in, nil, func(n *graph.Node) bool { return layers[n.Name()] != nil })
 	return blocks, fixed, shapes, layers
 }
