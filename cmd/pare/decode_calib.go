@@ -20,7 +20,7 @@ import (
 // and each sample is the step at the last position with the cache the
 // positions before it left. The tokens are random without --calib
 // (prune_synth.go) and windows of the given sequences with a .npy of
-// token ids [N, T] (decodeCalib). A sample is one token, so a step gets
+// token ids [N, T] (stepCalib, for pare prune and pare quant). A sample is one token, so a step gets
 // synthPositions times the samples (the tokens a whole-sequence model of
 // the same sizes sees), as long as they hold within synthDecodeBytes
 // (the caches: past lengths × heads × layers). On the trained character
@@ -32,9 +32,8 @@ const (
 	decodeChunk      = 64 // sequences decoded at once
 )
 
-// tokenSource gives k token sequences of synthPositions ids, [k,
-// synthPositions], or fewer (at least one) when it runs out; none when
-// it has run out.
+// tokenSource gives up to k token sequences of the source's width, laid
+// end to end, and how many it gave (0 once it has run out).
 type tokenSource func(k int) ([]int64, int)
 
 // randomTokens draws ids uniformly over the embedding's rows, from seed.
