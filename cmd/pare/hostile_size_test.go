@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,8 +27,15 @@ import (
 // set it: a case that tried to allocate gigabytes would crash there
 // instead of slowing the machine down. The parent checks the exit code,
 // the time taken and the child's peak resident memory.
+//
+// The child reports its own peak (VmHWM) into the file named by
+// childHWMEnv: the rusage of a child started by vfork, as Go starts
+// processes, carries the parent's peak from before the exec, so a
+// test process that had grown past the limit in an earlier test would
+// fail every case here.
 const (
 	childEnv     = "PARE_TEST_CHILD"
+	childHWMEnv  = "PARE_TEST_CHILD_HWM"
 	addressLimit = 4 << 30
 	rssLimit     = 1 << 30
 )
@@ -53,6 +61,15 @@ func childMain(args []string) int {
 		graph.RemoveTemps()
 		fmt.Fprintf(os.Stderr, "pare: %v\n", err)
 	}
+	if path := os.Getenv(childHWMEnv); path != "" {
+		if status, rerr := os.ReadFile("/proc/self/status"); rerr == nil {
+			for line := range strings.Lines(string(status)) {
+				if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					os.WriteFile(path, []byte(strings.TrimSuffix(strings.TrimSpace(kb), " kB")), 0o644)
+				}
+			}
+		}
+	}
 	return exitCode(err)
 }
 
@@ -63,7 +80,8 @@ func runChild(t *testing.T, timeout time.Duration, args ...string) (int, string,
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	hwm := filepath.Join(t.TempDir(), "vmhwm")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childHWMEnv+"="+hwm)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -78,7 +96,12 @@ func runChild(t *testing.T, timeout time.Duration, args ...string) (int, string,
 		}
 		code = ee.ExitCode()
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // an upper bound (see childHWMEnv)
+	if b, err := os.ReadFile(hwm); err == nil {
+		if kb, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+			rss = kb * 1024
+		}
+	}
 	return code, stderr.String(), rss
 }
 
