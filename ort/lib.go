@@ -139,7 +139,11 @@ func loadOne(path string) (string, error) {
 		return "", fmt.Errorf("%s is a directory", path)
 	}
 	ort.SetSharedLibraryPath(path)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	// Fatal only: every error onnxruntime logs also comes back from the
+	// call as an error, which pare reports itself; logged too, it printed
+	// a second copy on stderr even where pare recovers (a trial run that
+	// falls back, a check that names the failing model).
+	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 		msg := err.Error()
 		// onnxruntime_go repeats the path around dlerror's own message.
 		msg = strings.TrimPrefix(msg, fmt.Sprintf("Platform-specific initialization failed: Error loading ONNX shared library %q: ", path))

@@ -243,7 +243,11 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 	if err != nil && o.Inputs == "" && check.ReferenceFailed(err) {
 		// Free sizes drawn alike may not fit together (a key/value
 		// cache's past length and its mask's).
-		err = fmt.Errorf("%w (on synthetic inputs, every free size %d: give --inputs data, or --input-shape sizes that fit together)", err, check.DefaultDim)
+		if len(o.InputShapes) > 0 {
+			err = fmt.Errorf("%w (on synthetic inputs at the --input-shape sizes: give --inputs data, or sizes that fit together)", err)
+		} else {
+			err = fmt.Errorf("%w (on synthetic inputs, every free size %d: give --inputs data, or --input-shape sizes that fit together)", err, check.DefaultDim)
+		}
 	}
 	if res == nil {
 		return nil, err
