@@ -28,6 +28,10 @@ type Source struct {
 	// fixed is the model's static batch size, 0 when symbolic: samples
 	// are then fed exactly fixed at a time.
 	fixed int
+	// vocab maps each integer input that indexes an embedding table
+	// (token ids) to the table's rows: an id past them is the data's
+	// fault, named here rather than by the runtime's Gather.
+	vocab map[string]int64
 }
 
 // Open opens calibration data for m, keeping at most limit samples (all
@@ -39,6 +43,7 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 		return nil, err
 	}
 	inputs := Inputs(m)
+	s.vocab = tokenVocab(m, inputs)
 	if kind == ".npy" {
 		f, err := tensor.OpenNpy(path)
 		if err != nil {
@@ -108,18 +113,57 @@ func (s *Source) Close() error {
 
 // Batch returns samples [i, j).
 func (s *Source) Batch(i, j int) (map[string]tensor.Dense, error) {
+	var in map[string]tensor.Dense
 	if s.npy != nil {
 		d, err := s.npy.ReadRows(int64(i), int64(j-i))
 		if err != nil {
 			return nil, fmt.Errorf("calib: %w", err)
 		}
-		in, err := s.feed.Feed(d)
-		if err != nil {
+		if in, err = s.feed.Feed(d); err != nil {
 			return nil, fmt.Errorf("calib: %s: %w", s.Path, err)
 		}
-		return in, nil
+	} else {
+		var err error
+		if in, err = ort.SliceRows(s.npz, int64(i), int64(j)); err != nil {
+			return nil, err
+		}
 	}
-	return ort.SliceRows(s.npz, int64(i), int64(j))
+	return in, checkIDs(s.Path, s.vocab, in, i)
+}
+
+// tokenVocab maps each integer input of m that indexes an embedding
+// table (token ids) to the table's rows.
+func tokenVocab(m *graph.Model, inputs []ort.ValueInfo) map[string]int64 {
+	vocab := map[string]int64{}
+	for _, in := range inputs {
+		if rows := m.Graph.EmbeddingRows(in.Name); rows > 0 && in.DType.IsInteger() {
+			vocab[in.Name] = rows
+		}
+	}
+	return vocab
+}
+
+// checkIDs refuses token ids of path outside their embedding table's
+// rows (vocab; onnxruntime's Gather takes [-rows, rows)); first is the
+// first sample of in.
+func checkIDs(path string, vocab map[string]int64, in map[string]tensor.Dense, first int) error {
+	for name, rows := range vocab {
+		d, ok := in[name]
+		if !ok {
+			continue
+		}
+		ids, err := d.Int64s()
+		if err != nil {
+			return fmt.Errorf("calib: %s: %w", path, err)
+		}
+		per := max(len(ids)/max(int(d.Rows()), 1), 1)
+		for k, id := range ids {
+			if id >= rows || id < -rows {
+				return fmt.Errorf("calib: %s: %w: token id %d (sample %d) for %s is past the %d rows of its embedding table", path, ErrData, id, first+k/per, name, rows)
+			}
+		}
+	}
+	return nil
 }
 
 // Fit returns the batch size to run when batch is wanted: the model's

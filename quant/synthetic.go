@@ -45,7 +45,7 @@ func SyntheticDataset(m *graph.Model, n int, seed uint64) (Dataset, error) {
 			return Dataset{}, fmt.Errorf("quant: synthetic data: %w: input %q of type %v", ErrUnsupported, in.Name, s.elem)
 		}
 		s.mask = strings.Contains(strings.ToLower(in.Name), "mask")
-		if rows := EmbeddingRows(m, in.Name); rows > 0 {
+		if rows := m.Graph.EmbeddingRows(in.Name); rows > 0 {
 			s.hi = rows
 		}
 		g.inputs = append(g.inputs, s)
@@ -143,23 +143,4 @@ func (g *synthetic) make(rows int) map[string]tensor.Dense {
 	}
 	g.pos += rows
 	return out
-}
-
-// EmbeddingRows is the number of rows of the constant table that input
-// (token ids, directly or through a Cast) indexes with a Gather, or 0
-// when no such table is found.
-func EmbeddingRows(m *graph.Model, input string) int64 {
-	for _, c := range m.Graph.Consumers(input) {
-		switch {
-		case c.Op() == "Cast":
-			if rows := EmbeddingRows(m, c.Output(0)); rows > 0 {
-				return rows
-			}
-		case c.Op() == "Gather" && c.Input(1) == input:
-			if t, ok := m.Graph.Constant(c.Input(0)); ok && len(t.Dims) > 0 {
-				return t.Dims[0]
-			}
-		}
-	}
-	return 0
 }

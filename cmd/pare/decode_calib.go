@@ -10,7 +10,6 @@ import (
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
-	"github.com/pare-dev/pare/quant"
 	"github.com/pare-dev/pare/tensor"
 )
 
@@ -39,7 +38,7 @@ type tokenSource func(k int) ([]int64, int)
 // randomTokens draws ids uniformly over the embedding's rows, from seed.
 // The source is nil when m has no embedding table for dec's ids.
 func randomTokens(m *graph.Model, dec *check.Decoder, seed uint64) tokenSource {
-	rows := quant.EmbeddingRows(m, dec.IDs)
+	rows := m.Graph.EmbeddingRows(dec.IDs)
 	if rows <= 0 {
 		return nil
 	}
