@@ -95,6 +95,25 @@ func NewDecoder(s *ort.Session) (*Decoder, error) {
 	return d, nil
 }
 
+// HasCache reports whether a model with these inputs and outputs pairs
+// a past input with a present output by name, as NewDecoder does: a
+// check that needs no session, so that models without a cache are not
+// opened in onnxruntime to find out.
+func HasCache(inputs, outputs []string) bool {
+	presents := map[string]bool{}
+	for _, o := range outputs {
+		if key, ok := stateKey(o, "present"); ok {
+			presents[key] = true
+		}
+	}
+	for _, in := range inputs {
+		if key, ok := stateKey(in, "past_key_values", "past"); ok && presents[key] {
+			return true
+		}
+	}
+	return false
+}
+
 // stateKey strips the first of prefixes (and a following '.' or '_')
 // from name: the part a past and its present share.
 func stateKey(name string, prefixes ...string) (string, bool) {

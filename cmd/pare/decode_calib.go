@@ -151,7 +151,7 @@ func decodedInputs(ctx context.Context, m *graph.Model, sess *ort.Session, dec *
 // then go to the model as they are.
 func stepCalib(ctx context.Context, cmd string, m *graph.Model, path string, most int, seed uint64, ortLib string) (npz, note string, cleanup func(), err error) {
 	cleanup = func() {}
-	if path != "" && !strings.EqualFold(filepath.Ext(path), ".npy") || len(m.Graph.Inputs) < 2 {
+	if path != "" && !strings.EqualFold(filepath.Ext(path), ".npy") || !hasCache(m) {
 		return "", "", cleanup, nil
 	}
 	sess, err := modelSession(m, ortLib)
@@ -205,4 +205,17 @@ func fileTokens(path string, dec *check.Decoder, most int) (tokenSource, int, in
 	}
 	src, width, total := windowTokens(ids, int(shape[0]), int(shape[1]), most)
 	return src, width, total, nil
+}
+
+// hasCache reports whether m's inputs and outputs pair a past with a
+// present (check.HasCache), before any session is opened.
+func hasCache(m *graph.Model) bool {
+	names := func(vs []*graph.Value) []string {
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = v.Name
+		}
+		return out
+	}
+	return check.HasCache(names(m.Graph.Inputs), names(m.Graph.Outputs))
 }
