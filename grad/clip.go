@@ -15,39 +15,12 @@ func init() {
 	rules["HardSwish"] = hardSwishRule
 }
 
-// clip is min(max(x, lo), hi) written as lo + relu(x−lo) − relu(x−hi),
-// so that gorgonia differentiates it (1 inside the range, 0 outside).
-// An infinite bound drops its term.
+// clip is min(max(x, lo), hi), an infinite bound dropping its side.
 func clip(x *G.Node, lo, hi float64) (*G.Node, error) {
-	var y *G.Node
-	switch {
-	case !math.IsInf(lo, -1):
-		d, err := G.Sub(x, G.NewConstant(lo))
-		if err != nil {
-			return nil, err
-		}
-		r, err := G.Rectify(d)
-		if err != nil {
-			return nil, err
-		}
-		if y, err = G.Add(r, G.NewConstant(lo)); err != nil {
-			return nil, err
-		}
-	default:
-		y = x
+	if math.IsInf(lo, -1) && math.IsInf(hi, 1) {
+		return x, nil
 	}
-	if math.IsInf(hi, 1) {
-		return y, nil
-	}
-	d, err := G.Sub(x, G.NewConstant(hi))
-	if err != nil {
-		return nil, err
-	}
-	r, err := G.Rectify(d)
-	if err != nil {
-		return nil, err
-	}
-	return G.Sub(y, r)
+	return Clamp(x, lo, hi)
 }
 
 func clipRule(t *translator, n *graph.Node) error {

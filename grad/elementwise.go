@@ -2,6 +2,7 @@ package grad
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -14,7 +15,7 @@ func init() {
 	rules["Sub"] = binary(G.Sub, G.BroadcastSub)
 	rules["Mul"] = binary(G.HadamardProd, G.BroadcastHadamardProd)
 	rules["Div"] = binary(G.HadamardDiv, G.BroadcastHadamardDiv)
-	rules["Relu"] = unary(G.Rectify)
+	rules["Relu"] = unary(relu)
 	rules["Sqrt"] = unary(G.Sqrt)
 	rules["Tanh"] = unary(G.Tanh)
 	rules["Sigmoid"] = unary(G.Sigmoid)
@@ -192,3 +193,5 @@ func repeatTo(x *G.Node, other tensor.Shape) (*G.Node, error) {
 	}
 	return Repeat(x, f)
 }
+
+func relu(x *G.Node) (*G.Node, error) { return Clamp(x, 0, math.Inf(1)) }

@@ -14,7 +14,7 @@ import (
 const models = "../fixtures/models/"
 
 // testRows reads n Fashion-MNIST test images (n·784 float32 values).
-func testRows(t *testing.T, start, n int) []float32 {
+func testRows(t testing.TB, start, n int) []float32 {
 	t.Helper()
 	f, err := tensor.OpenNpy("../fixtures/data/fmnist_test_x.npy")
 	if err != nil {

@@ -112,6 +112,27 @@ func TestPrimitiveGradients(t *testing.T) {
 		"pad": {[]int{1}, []int{2, 3, 4}, func(_, w *G.Node) (*G.Node, error) {
 			return Pad(w, []int{0, 1, 2}, []int{1, 0, 3}, 0.5)
 		}},
+		// Concat on a middle axis with w twice (its gradient sums two
+		// runs) beside x; TakeRange as Slice and Split use it.
+		"concat": {[]int{2, 1, 3}, []int{2, 2, 3}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.Square(w)
+			return Concat(1, w, x, a)
+		}},
+		// Relu, and Clip's two bounds (Relu6) with the kinks off the
+		// sampled points.
+		"clampRelu": {[]int{2, 5}, []int{2, 5}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			return relu(a)
+		}},
+		"clip": {[]int{3, 7}, []int{3, 7}, func(x, w *G.Node) (*G.Node, error) {
+			a, _ := G.HadamardProd(x, w)
+			b, _ := G.Mul(a, G.NewConstant(4.0))
+			return clip(b, -0.5, 0.7)
+		}},
+		"takeRange": {[]int{1}, []int{2, 5, 3}, func(_, w *G.Node) (*G.Node, error) {
+			a, _ := G.Square(w)
+			return TakeRange(a, 1, 1, 3)
+		}},
 		"repeat": {[]int{1}, []int{2, 3, 2, 3}, func(_, w *G.Node) (*G.Node, error) {
 			return Repeat(w, []int{1, 2, 2, 3})
 		}},

@@ -99,14 +99,10 @@ func split(t *translator, n *graph.Node) error {
 			return fmt.Errorf("%w: Split output %s shape not static", ErrUnsupported, n.Output(i))
 		}
 		size := int(dims[axis])
-		sl := make([]tensor.Slice, x.Dims())
-		sl[axis] = G.S(start, start+size)
-		y, err := G.Slice(x, sl...)
+		y, err := TakeRange(x, axis, start, size)
 		if err != nil {
 			return err
 		}
-		// gorgonia's Slice drops an axis cut to one element: reshape
-		// to the inferred shape.
 		if err := t.setInferred(n, i, y); err != nil {
 			return err
 		}
@@ -193,7 +189,7 @@ func slice(t *translator, n *graph.Node) error {
 			axes = append(axes, int64(i))
 		}
 	}
-	sl := make([]tensor.Slice, x.Dims())
+	ranges := map[int][2]int{} // axis → the contiguous range a step of 1 keeps
 	strided := map[int][]int{} // axis → the indices a step other than 1 keeps
 	for i, a := range axes {
 		if a < 0 {
@@ -218,24 +214,25 @@ func slice(t *translator, n *graph.Node) error {
 		if e <= b {
 			return fmt.Errorf("%w: empty Slice", ErrUnsupported)
 		}
-		sl[a] = G.S(int(b), int(e))
+		if b > 0 || e < d {
+			ranges[int(a)] = [2]int{int(b), int(e)}
+		}
 	}
-	if len(strided) > 0 {
-		// Strided axes (a Swin's patch merging takes every other row):
-		// Take at their indices, one axis at a time, then the rest.
-		for a := range x.Dims() {
-			if idx, ok := strided[a]; ok {
-				if x, err = Take(x, a, idx, []int{len(idx)}); err != nil {
-					return err
-				}
+	// Strided axes (a Swin's patch merging takes every other row) are
+	// taken at their indices, ranges as contiguous runs, one axis at a
+	// time.
+	for a := range x.Dims() {
+		if idx, ok := strided[a]; ok {
+			if x, err = Take(x, a, idx, []int{len(idx)}); err != nil {
+				return err
+			}
+		} else if r, ok := ranges[a]; ok {
+			if x, err = TakeRange(x, a, r[0], r[1]-r[0]); err != nil {
+				return err
 			}
 		}
 	}
-	y, err := G.Slice(x, sl...)
-	if err != nil {
-		return err
-	}
-	return t.setInferred(n, 0, y)
+	return t.setInferred(n, 0, x)
 }
 
 // stridedIndices lists the indices of an axis of size d that a Slice

@@ -131,7 +131,7 @@ func concat(t *translator, n *graph.Node) error {
 	if axis < 0 {
 		axis += xs[0].Dims()
 	}
-	y, err := G.Concat(axis, xs...)
+	y, err := Concat(axis, xs...)
 	if err != nil {
 		return err
 	}
