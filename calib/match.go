@@ -204,7 +204,7 @@ func Load(path string, m *graph.Model, limit int) (map[string]tensor.Dense, erro
 		if out, err = feed.Feed(v); err != nil {
 			return nil, fmt.Errorf("calib: %s: %w: %w", path, ErrData, err)
 		}
-		return out, checkIDs(path, tokenVocab(m, inputs), out, 0)
+		return out, CheckTokenIDs(path, TokenVocab(m, inputs), out, 0)
 	}
 	if out, err = ReadNpz(path, inputs, int64(limit), 0); err != nil {
 		return nil, err
@@ -222,5 +222,5 @@ func Load(path string, m *graph.Model, limit int) (map[string]tensor.Dense, erro
 			}
 		}
 	}
-	return out, checkIDs(path, tokenVocab(m, inputs), out, 0)
+	return out, CheckTokenIDs(path, TokenVocab(m, inputs), out, 0)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/pare-dev/pare/graph"
 	"github.com/pare-dev/pare/ort"
@@ -43,7 +45,7 @@ func Open(path string, m *graph.Model, limit int) (*Source, error) {
 		return nil, err
 	}
 	inputs := Inputs(m)
-	s.vocab = tokenVocab(m, inputs)
+	s.vocab = TokenVocab(m, inputs)
 	if kind == ".npy" {
 		f, err := tensor.OpenNpy(path)
 		if err != nil {
@@ -128,12 +130,12 @@ func (s *Source) Batch(i, j int) (map[string]tensor.Dense, error) {
 			return nil, err
 		}
 	}
-	return in, checkIDs(s.Path, s.vocab, in, i)
+	return in, CheckTokenIDs(s.Path, s.vocab, in, i)
 }
 
-// tokenVocab maps each integer input of m that indexes an embedding
+// TokenVocab maps each integer input of m that indexes an embedding
 // table (token ids) to the table's rows.
-func tokenVocab(m *graph.Model, inputs []ort.ValueInfo) map[string]int64 {
+func TokenVocab(m *graph.Model, inputs []ort.ValueInfo) map[string]int64 {
 	vocab := map[string]int64{}
 	for _, in := range inputs {
 		if rows := m.Graph.EmbeddingRows(in.Name); rows > 0 && in.DType.IsInteger() {
@@ -143,27 +145,42 @@ func tokenVocab(m *graph.Model, inputs []ort.ValueInfo) map[string]int64 {
 	return vocab
 }
 
-// checkIDs refuses token ids of path outside their embedding table's
-// rows (vocab; onnxruntime's Gather takes [-rows, rows)); first is the
-// first sample of in.
-func checkIDs(path string, vocab map[string]int64, in map[string]tensor.Dense, first int) error {
-	for name, rows := range vocab {
+// CheckTokenIDs refuses token ids of path outside their embedding
+// table's rows (vocab; onnxruntime's Gather takes [-rows, rows)); first
+// is the first sample of in.
+func CheckTokenIDs(path string, vocab map[string]int64, in map[string]tensor.Dense, first int) error {
+	bad, err := BadTokenID(vocab, in, first)
+	if err != nil {
+		return fmt.Errorf("calib: %s: %w", path, err)
+	}
+	if bad != "" {
+		return fmt.Errorf("calib: %s: %w: %s", path, ErrData, bad)
+	}
+	return nil
+}
+
+// BadTokenID describes the first token id of in (inputs in name order)
+// outside the rows of the embedding table its input indexes, or returns
+// "" when every id is inside; first is the first sample of in.
+func BadTokenID(vocab map[string]int64, in map[string]tensor.Dense, first int) (string, error) {
+	for _, name := range slices.Sorted(maps.Keys(vocab)) {
+		rows := vocab[name]
 		d, ok := in[name]
 		if !ok {
 			continue
 		}
 		ids, err := d.Int64s()
 		if err != nil {
-			return fmt.Errorf("calib: %s: %w", path, err)
+			return "", err
 		}
 		per := max(len(ids)/max(int(d.Rows()), 1), 1)
 		for k, id := range ids {
 			if id >= rows || id < -rows {
-				return fmt.Errorf("calib: %s: %w: token id %d (sample %d) for %s is past the %d rows of its embedding table", path, ErrData, id, first+k/per, name, rows)
+				return fmt.Sprintf("token id %d (sample %d) for %s is past the %d rows of its embedding table", id, first+k/per, name, rows), nil
 			}
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // Fit returns the batch size to run when batch is wanted: the model's

@@ -276,9 +276,20 @@ func (s decodedSource) Describe() string {
 	return s.Source.Describe() + "; decoded one position at a time, each model feeding back its own key/value cache"
 }
 
+// LimitVocab caps the ids SyntheticSource draws at rows, the rows of the
+// embedding table the ids index (graph.Graph.EmbeddingRows), when rows
+// is known (> 0): a padded or tied output can be wider than the table,
+// and the ids prune and quant draw come from the table.
+func (d *Decoder) LimitVocab(rows int64) {
+	if rows > 0 && (d.vocab <= 0 || rows < d.vocab) {
+		d.vocab = rows
+	}
+}
+
 // SyntheticSource makes samples token sequences of positions ids, drawn
 // from a PCG stream seeded by seed, uniformly below the vocabulary (the
-// logits' last size; [0, 2) when it is not static), decoded one position
+// logits' last size or LimitVocab's rows; [0, 2) when neither is known),
+// decoded one position
 // at a time like a .npy of them.
 func (d *Decoder) SyntheticSource(samples, positions int64, seed uint64) (Source, error) {
 	hi := max(d.vocab, 2)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/check"
 	"github.com/pare-dev/pare/ort"
 	"github.com/pare-dev/pare/pipeline"
@@ -186,11 +187,14 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	opts := ort.Options{Threads: o.Threads}
-	ref, _, err := loadSession(o.Ref, opts)
+	ref, refModel, err := loadSession(o.Ref, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: reference: %w", err)
 	}
 	defer ref.Close()
+	// Token ids' embedding rows, read now: the graph is not kept (a
+	// multi-GiB model's weights would stay in memory through the run).
+	vocab := calib.TokenVocab(refModel, ref.Inputs())
 	cand, _, err := loadSession(o.Cand, opts)
 	if err != nil {
 		return nil, fmt.Errorf("check: candidate: %w", err)
@@ -200,6 +204,9 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 	var src check.Source
 	copts := check.Options{Batch: o.Batch, Thresholds: o.Thresholds, Perplexity: o.Perplexity}
 	dec, decErr := check.NewDecoder(ref)
+	if decErr == nil {
+		dec.LimitVocab(vocab[dec.IDs])
+	}
 	switch {
 	case o.Inputs != "" && decErr == nil && strings.EqualFold(filepath.Ext(o.Inputs), ".npy"):
 		// Token sequences for a decoding step with a key/value cache:
@@ -231,6 +238,11 @@ func runCheck(ctx context.Context, o checkOptions) (*checkReport, error) {
 		return nil, err
 	}
 	defer src.Close()
+	if o.Inputs != "" {
+		// Ids past the embedding table are the file's fault: said so,
+		// naming the file and sample, before onnxruntime's Gather fails.
+		src = check.WithTokenIDsChecked(src, o.Inputs, vocab)
+	}
 	if o.Labels != "" {
 		if copts.Labels, err = check.LoadLabels(o.Labels); err != nil {
 			return nil, err
