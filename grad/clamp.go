@@ -77,16 +77,9 @@ func (clampGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o clampGradOp) Do(in ...G.Value) (G.Value, error) {
-	x, _, err := data64(in[0])
+	x, g, s, err := sameSize64(in, "clamp gradient")
 	if err != nil {
 		return nil, err
-	}
-	g, s, err := data64(in[1])
-	if err != nil {
-		return nil, err
-	}
-	if len(g) != len(x) {
-		return nil, fmt.Errorf("clamp gradient of %d values for an input of %d", len(g), len(x))
 	}
 	dx := make([]float64, len(x))
 	for i, v := range x {

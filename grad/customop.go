@@ -66,6 +66,22 @@ func data64(v G.Value) ([]float64, tensor.Shape, error) {
 	return d, t.Shape(), nil
 }
 
+// sameSize64 returns the float64 values of an op's two inputs of one
+// size (an elementwise gradient's input or output, and the gradient),
+// with the shape of the second; what names the op in the error.
+func sameSize64(in []G.Value, what string) (a, b []float64, s tensor.Shape, err error) {
+	if a, _, err = data64(in[0]); err != nil {
+		return nil, nil, nil, err
+	}
+	if b, s, err = data64(in[1]); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(a) != len(b) {
+		return nil, nil, nil, fmt.Errorf("%s: %d values and %d gradients", what, len(a), len(b))
+	}
+	return a, b, s, nil
+}
+
 func newDense(shape tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
 }

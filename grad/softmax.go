@@ -131,16 +131,9 @@ func (o softmaxGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (o softmaxGradOp) Do(in ...G.Value) (G.Value, error) {
-	y, s, err := data64(in[0])
+	y, dy, s, err := sameSize64(in, "softmax gradient")
 	if err != nil {
 		return nil, err
-	}
-	dy, _, err := data64(in[1])
-	if err != nil {
-		return nil, err
-	}
-	if len(dy) != len(y) {
-		return nil, fmt.Errorf("softmax gradient: %d output values and %d gradients", len(y), len(dy))
 	}
 	dx := make([]float64, len(y))
 	eachRow(len(y), s[len(s)-1], func(lo, hi int) {
