@@ -107,7 +107,8 @@ func TestForwardMatchesOnnxruntimeArchitectures(t *testing.T) {
 	names := []string{"deit_nano_op17", "convnext_nano_op17", "fmnist_vit_op13", "fmnist_nhwc_op10", "fmnist_opnet_op9",
 		"fmnist_opnet_op10", "transformer_encoder_op17", "swin_nano_op17"}
 	if !testing.Short() {
-		names = append(names, "mobilenet_v3_small_w05_op17", "convnext_nano_op13", "shufflenet_v2_x05_op13")
+		// inception_small: GoogLeNet's pools, ceil_mode MaxPool.
+		names = append(names, "mobilenet_v3_small_w05_op17", "convnext_nano_op13", "shufflenet_v2_x05_op13", "inception_small_op13")
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -397,4 +398,55 @@ func finiteDifference(t *testing.T, step func() (float64, error), data []float64
 		t.Fatal(err)
 	}
 	return (up - down) / (2 * h)
+}
+
+// TestCeilModeMaxPoolGradients: GoogLeNet's pools (ceil_mode, so the
+// last windows run past the input) are a −∞ Pad before an unpadded
+// pool. Every weight's gradient (each seventh), all of them upstream of
+// at least one such pool but the classifier's, matches finite
+// differences through them, on inputs of the fixture's own size.
+func TestCeilModeMaxPoolGradients(t *testing.T) {
+	const batch = 2
+	m, err := graph.Load(models + "inception_small_op13.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := Build(m, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewObjective(net, KL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, net.Input.Shape().TotalSize())
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	ref := make([]float32, batch*int(net.Output.Shape()[1]))
+	for i := range ref {
+		ref[i] = float32(r.NormFloat64())
+	}
+	checked := 0
+	for k, w := range net.Weights {
+		if k%7 != 0 {
+			continue
+		}
+		data := net.Data(w.Name())
+		if _, err := o.Step(x, ref); err != nil {
+			t.Fatal(err)
+		}
+		g := append([]float64(nil), o.Grad(w.Name())...)
+		for _, i := range []int{0, len(data) / 2, len(data) - 1} {
+			fd := finiteDifference(t, func() (float64, error) { return o.Step(x, ref) }, data, i)
+			if math.Abs(fd-g[i]) > 1e-5+1e-3*math.Abs(fd) {
+				t.Errorf("%s[%d]: gradient %.6g, finite difference %.6g", w.Name(), i, g[i], fd)
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d gradients checked", checked)
+	}
 }

@@ -2,6 +2,7 @@ package grad
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -11,7 +12,7 @@ import (
 
 func init() {
 	rules["GlobalAveragePool"] = unary(globalAveragePool)
-	rules["MaxPool"] = pool(G.MaxPool2D)
+	rules["MaxPool"] = maxPool
 	rules["AveragePool"] = pool(averagePool)
 	rules["Softmax"] = softmax
 }
@@ -41,6 +42,79 @@ func pool(f func(x *G.Node, kernel tensor.Shape, pad, stride []int) (*G.Node, er
 		t.set(n, 0, y)
 		return nil
 	}
+}
+
+// maxPool translates a 2-D MaxPool. Pads that are asymmetric, given by
+// auto_pad, or that ceil_mode adds at the end (GoogLeNet's and
+// SqueezeNet's pools) become an explicit Pad of −∞ before an unpadded
+// pool: −∞ is never a window's maximum, as the pool's own padding is
+// not, and the gradient crops the padding off again. The end padding is
+// read from the output size shape inference gives, so the pool produces
+// exactly the windows onnxruntime does.
+func maxPool(t *translator, n *graph.Node) error {
+	x, err := t.in(n, 0)
+	if err != nil {
+		return err
+	}
+	k := ints(n.IntsAttr("kernel_shape", nil))
+	if x.Dims() != 4 || len(k) != 2 {
+		return fmt.Errorf("%w: only 2-D pools", ErrUnsupported)
+	}
+	if len(n.Proto.Output) > 1 && n.Output(1) != "" {
+		return fmt.Errorf("%w: MaxPool with its Indices output", ErrUnsupported)
+	}
+	for _, d := range n.IntsAttr("dilations", nil) {
+		if d != 1 {
+			return fmt.Errorf("%w: dilated MaxPool", ErrUnsupported)
+		}
+	}
+	stride := ints(n.IntsAttr("strides", []int64{1, 1}))
+	pads := n.IntsAttr("pads", []int64{0, 0, 0, 0})
+	autoPad := n.StringAttr("auto_pad", "NOTSET")
+	plain := n.IntAttr("ceil_mode", 0) == 0 && autoPad == "NOTSET" && len(pads) == 4 && pads[0] == pads[2] && pads[1] == pads[3]
+	if plain {
+		y, err := G.MaxPool2D(x, tensor.Shape(k), []int{int(pads[0]), int(pads[1])}, stride)
+		if err != nil {
+			return err
+		}
+		t.set(n, 0, y)
+		return nil
+	}
+	out, ok := t.shapes.Of(n.Output(0))
+	dims, known := out.Ints()
+	if !ok || !known || len(dims) != 4 || len(pads) != 4 {
+		return fmt.Errorf("%w: MaxPool output %s shape not static", ErrUnsupported, n.Output(0))
+	}
+	in := x.Shape()
+	before, after := []int{0, 0, 0, 0}, []int{0, 0, 0, 0}
+	for a := range 2 {
+		// The input the windows cover: (out−1)·stride + kernel.
+		need := (int(dims[2+a])-1)*stride[a] + k[a] - in[2+a]
+		switch autoPad {
+		case "NOTSET":
+			before[2+a] = int(pads[a])
+			after[2+a] = max(need-before[2+a], int(pads[2+a]))
+		case "SAME_UPPER":
+			before[2+a] = max(need, 0) / 2
+			after[2+a] = max(need, 0) - before[2+a]
+		case "SAME_LOWER":
+			after[2+a] = max(need, 0) / 2
+			before[2+a] = max(need, 0) - after[2+a]
+		case "VALID":
+			after[2+a] = max(need, 0)
+		default:
+			return fmt.Errorf("%w: MaxPool auto_pad %s", ErrUnsupported, autoPad)
+		}
+	}
+	padded, err := Pad(x, before, after, math.Inf(-1))
+	if err != nil {
+		return err
+	}
+	y, err := G.MaxPool2D(padded, tensor.Shape(k), []int{0, 0}, stride)
+	if err != nil {
+		return err
+	}
+	return t.setInferred(n, 0, y)
 }
 
 // softmax over one axis (opset ≥ 13 semantics; the last axis for older

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/pare-dev/pare/graph"
+	onnxbuild "github.com/pare-dev/pare/graph/build"
+	"github.com/pare-dev/pare/onnx"
 )
 
 // transformerCase is a token-id fixture and the input shape it is
@@ -125,10 +129,17 @@ func TestTransformerGradientsMatchFiniteDifferences(t *testing.T) {
 }
 
 // TestRefusesUncoveredAttribute: what stays uncovered is refused
-// naming the op and the node: the Inception fixture's MaxPool rounds
-// its output size up (ceil_mode).
+// naming the op and the node: an AveragePool that rounds its output
+// size up (ceil_mode; MaxPool's is covered, TestMaxPoolPadsMatchOnnxruntime).
 func TestRefusesUncoveredAttribute(t *testing.T) {
-	m, err := graph.Load(models + "inception_small_op13.onnx")
+	b := onnxbuild.New(13)
+	x := b.Input("x", onnx.TensorProto_FLOAT, 2, 3, 9, 9)
+	w := b.Init("w", []int64{4, 3, 1, 1}, make([]float32, 12))
+	c := b.Node("Conv", []string{x, w}, onnxbuild.Ints("kernel_shape", 1, 1))
+	y := b.Node("AveragePool", []string{c}, onnxbuild.Ints("kernel_shape", 2, 2), onnxbuild.Ints("strides", 2, 2), onnxbuild.Int("ceil_mode", 1))
+	b.Last().Name = proto.String("/pool/AveragePool")
+	b.Output(y, onnx.TensorProto_FLOAT, -1, -1, -1, -1)
+	m, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +147,7 @@ func TestRefusesUncoveredAttribute(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("err = %v, want ErrUnsupported", err)
 	}
-	for _, want := range []string{"MaxPool", "/inception3a/branch4/branch4.0/MaxPool", "ceil_mode"} {
+	for _, want := range []string{"AveragePool", "/pool/AveragePool", "ceil_mode"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

@@ -1,0 +1,110 @@
+package grad
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pare-dev/pare/graph"
+	onnxbuild "github.com/pare-dev/pare/graph/build"
+	"github.com/pare-dev/pare/onnx"
+)
+
+// TestMaxPoolPadsMatchOnnxruntime: a MaxPool whose windows run past the
+// input (ceil_mode, asymmetric pads, auto_pad) pools exactly the
+// windows onnxruntime does, on inputs with negative values (where a
+// padding of zeros would win a window), and its gradient, through a
+// Conv before it, matches finite differences.
+func TestMaxPoolPadsMatchOnnxruntime(t *testing.T) {
+	cases := map[string][]*onnx.AttributeProto{
+		"ceil, asymmetric pads": {onnxbuild.Int("ceil_mode", 1), onnxbuild.Ints("pads", 0, 1, 1, 0)},
+		"ceil, no pads":         {onnxbuild.Int("ceil_mode", 1)},
+		"same upper":            {onnxbuild.String("auto_pad", "SAME_UPPER")},
+		"same lower":            {onnxbuild.String("auto_pad", "SAME_LOWER")},
+		"valid":                 {onnxbuild.String("auto_pad", "VALID")},
+	}
+	for name, attrs := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 6))
+			w := make([]float32, 4*3*3*3)
+			for i := range w {
+				w[i] = float32(r.NormFloat64() / 3)
+			}
+			b := onnxbuild.New(13)
+			x := b.Input("x", onnx.TensorProto_FLOAT, 2, 3, 10, 11)
+			c := b.Node("Conv", []string{x, b.Init("w", []int64{4, 3, 3, 3}, w)}, onnxbuild.Ints("kernel_shape", 3, 3), onnxbuild.Ints("pads", 1, 1, 1, 1))
+			attrs = append([]*onnx.AttributeProto{onnxbuild.Ints("kernel_shape", 3, 3), onnxbuild.Ints("strides", 2, 2)}, attrs...)
+			y := b.Node("MaxPool", []string{c}, attrs...)
+			b.Output(y, onnx.TensorProto_FLOAT, -1, -1, -1, -1)
+			m, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := proto.Marshal(b.Model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "pool.onnx")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			in := make([]float32, 2*3*10*11)
+			for i := range in {
+				in[i] = float32(r.NormFloat64())
+			}
+			want := ortOutputsShaped(t, path, in, []int64{2, 3, 10, 11})
+			net, err := Build(m, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := net.Forward(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d outputs, onnxruntime %d", len(got), len(want))
+			}
+			if d := maxAbsDiff(got, want); d > 1e-5 {
+				t.Errorf("max |gorgonia − onnxruntime| = %g", d)
+			}
+			gradientsMatch(t, m, in, len(want))
+		})
+	}
+}
+
+// gradientsMatch checks the gradient of every weight of m's only
+// weight tensor at three places against finite differences, for the
+// MSE toward a random target of outs values.
+func gradientsMatch(t *testing.T, m *graph.Model, x []float32, outs int) {
+	t.Helper()
+	net, err := Build(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewObjective(net, MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	ref := make([]float32, outs)
+	for i := range ref {
+		ref[i] = float32(r.NormFloat64())
+	}
+	for _, w := range net.Weights {
+		data := net.Data(w.Name())
+		if _, err := o.Step(x, ref); err != nil {
+			t.Fatal(err)
+		}
+		g := append([]float64(nil), o.Grad(w.Name())...)
+		for _, i := range []int{0, len(data) / 2, len(data) - 1} {
+			fd := finiteDifference(t, func() (float64, error) { return o.Step(x, ref) }, data, i)
+			if math.Abs(fd-g[i]) > 1e-6+1e-4*math.Abs(fd) {
+				t.Errorf("%s[%d]: gradient %.6g, finite difference %.6g", w.Name(), i, g[i], fd)
+			}
+		}
+	}
+}
