@@ -72,51 +72,46 @@ func matmul(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	as, bs := a.Shape().Clone(), b.Shape().Clone()
-	var y *G.Node
-	switch {
-	case len(as) == 2 && len(bs) == 2:
-		y, err = G.Mul(a, b)
-	case len(as) > 2 && len(bs) == 2:
-		rows := as.TotalSize() / as[len(as)-1]
-		a2, err := G.Reshape(a, []int{rows, as[len(as)-1]})
-		if err != nil {
-			return err
-		}
-		p, err := G.Mul(a2, b)
-		if err != nil {
-			return err
-		}
-		out := append(as[:len(as)-1:len(as)-1], bs[1])
-		y, err = G.Reshape(p, out)
-		if err != nil {
-			return err
-		}
-	case len(as) == len(bs) && len(as) > 2 && as[:len(as)-2].Eq(bs[:len(bs)-2]):
-		lead := as[:len(as)-2].TotalSize()
-		a3, err := G.Reshape(a, []int{lead, as[len(as)-2], as[len(as)-1]})
-		if err != nil {
-			return err
-		}
-		b3, err := G.Reshape(b, []int{lead, bs[len(bs)-2], bs[len(bs)-1]})
-		if err != nil {
-			return err
-		}
-		p, err := G.BatchedMatMul(a3, b3)
-		if err != nil {
-			return err
-		}
-		out := append(as[:len(as)-1:len(as)-1], bs[len(bs)-1])
-		y, err = G.Reshape(p, out)
-		if err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("%w: MatMul of shapes %v and %v", ErrUnsupported, as, bs)
-	}
+	y, err := matMul(a, b)
 	if err != nil {
 		return err
 	}
 	t.set(n, 0, y)
 	return nil
+}
+
+// matMul is numpy's matmul of a and b for the cases matmul covers.
+func matMul(a, b *G.Node) (*G.Node, error) {
+	as, bs := a.Shape().Clone(), b.Shape().Clone()
+	switch {
+	case len(as) == 2 && len(bs) == 2:
+		return G.Mul(a, b)
+	case len(as) > 2 && len(bs) == 2:
+		rows := as.TotalSize() / as[len(as)-1]
+		a2, err := G.Reshape(a, []int{rows, as[len(as)-1]})
+		if err != nil {
+			return nil, err
+		}
+		p, err := G.Mul(a2, b)
+		if err != nil {
+			return nil, err
+		}
+		return G.Reshape(p, append(as[:len(as)-1:len(as)-1], bs[1]))
+	case len(as) == len(bs) && len(as) > 2 && as[:len(as)-2].Eq(bs[:len(bs)-2]):
+		lead := as[:len(as)-2].TotalSize()
+		a3, err := G.Reshape(a, []int{lead, as[len(as)-2], as[len(as)-1]})
+		if err != nil {
+			return nil, err
+		}
+		b3, err := G.Reshape(b, []int{lead, bs[len(bs)-2], bs[len(bs)-1]})
+		if err != nil {
+			return nil, err
+		}
+		p, err := G.BatchedMatMul(a3, b3)
+		if err != nil {
+			return nil, err
+		}
+		return G.Reshape(p, append(as[:len(as)-1:len(as)-1], bs[len(bs)-1]))
+	}
+	return nil, fmt.Errorf("%w: MatMul of shapes %v and %v", ErrUnsupported, as, bs)
 }
