@@ -20,13 +20,36 @@ import (
 // padding of zeros would win a window), and its gradient, through a
 // Conv before it, matches finite differences.
 func TestMaxPoolPadsMatchOnnxruntime(t *testing.T) {
-	cases := map[string][]*onnx.AttributeProto{
+	poolPadsMatch(t, "MaxPool", map[string][]*onnx.AttributeProto{
 		"ceil, asymmetric pads": {onnxbuild.Int("ceil_mode", 1), onnxbuild.Ints("pads", 0, 1, 1, 0)},
 		"ceil, no pads":         {onnxbuild.Int("ceil_mode", 1)},
 		"same upper":            {onnxbuild.String("auto_pad", "SAME_UPPER")},
 		"same lower":            {onnxbuild.String("auto_pad", "SAME_LOWER")},
 		"valid":                 {onnxbuild.String("auto_pad", "VALID")},
-	}
+	})
+}
+
+// TestAveragePoolPadsMatchOnnxruntime: the same for AveragePool, whose
+// windows past the input divide by the positions they count: the input
+// alone, or with count_include_pad the explicit pads too (timm's
+// ResNet-D shortcuts pool with ceil_mode and without counting pads).
+func TestAveragePoolPadsMatchOnnxruntime(t *testing.T) {
+	include := onnxbuild.Int("count_include_pad", 1)
+	poolPadsMatch(t, "AveragePool", map[string][]*onnx.AttributeProto{
+		"ceil":                              {onnxbuild.Int("ceil_mode", 1)},
+		"ceil, pads":                        {onnxbuild.Int("ceil_mode", 1), onnxbuild.Ints("pads", 1, 0, 0, 1)},
+		"ceil, pads, count_include_pad":     {onnxbuild.Int("ceil_mode", 1), onnxbuild.Ints("pads", 1, 0, 0, 1), include},
+		"symmetric pads":                    {onnxbuild.Ints("pads", 1, 1, 1, 1)},
+		"symmetric pads, count_include_pad": {onnxbuild.Ints("pads", 1, 1, 1, 1), include},
+		"same upper":                        {onnxbuild.String("auto_pad", "SAME_UPPER")},
+		"same lower, count_include_pad":     {onnxbuild.String("auto_pad", "SAME_LOWER"), include},
+		"valid":                             {onnxbuild.String("auto_pad", "VALID")},
+	})
+}
+
+// poolPadsMatch runs a Conv then op (3×3, stride 2, plus each case's
+// attributes) against onnxruntime and finite differences.
+func poolPadsMatch(t *testing.T, op string, cases map[string][]*onnx.AttributeProto) {
 	for name, attrs := range cases {
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(5, 6))
@@ -38,7 +61,7 @@ func TestMaxPoolPadsMatchOnnxruntime(t *testing.T) {
 			x := b.Input("x", onnx.TensorProto_FLOAT, 2, 3, 10, 11)
 			c := b.Node("Conv", []string{x, b.Init("w", []int64{4, 3, 3, 3}, w)}, onnxbuild.Ints("kernel_shape", 3, 3), onnxbuild.Ints("pads", 1, 1, 1, 1))
 			attrs = append([]*onnx.AttributeProto{onnxbuild.Ints("kernel_shape", 3, 3), onnxbuild.Ints("strides", 2, 2)}, attrs...)
-			y := b.Node("MaxPool", []string{c}, attrs...)
+			y := b.Node(op, []string{c}, attrs...)
 			b.Output(y, onnx.TensorProto_FLOAT, -1, -1, -1, -1)
 			m, err := b.Build()
 			if err != nil {

@@ -129,15 +129,14 @@ func TestTransformerGradientsMatchFiniteDifferences(t *testing.T) {
 }
 
 // TestRefusesUncoveredAttribute: what stays uncovered is refused
-// naming the op and the node: an AveragePool that rounds its output
-// size up (ceil_mode; MaxPool's is covered, TestMaxPoolPadsMatchOnnxruntime).
+// naming the op and the node: a dilated MaxPool.
 func TestRefusesUncoveredAttribute(t *testing.T) {
 	b := onnxbuild.New(13)
 	x := b.Input("x", onnx.TensorProto_FLOAT, 2, 3, 9, 9)
 	w := b.Init("w", []int64{4, 3, 1, 1}, make([]float32, 12))
 	c := b.Node("Conv", []string{x, w}, onnxbuild.Ints("kernel_shape", 1, 1))
-	y := b.Node("AveragePool", []string{c}, onnxbuild.Ints("kernel_shape", 2, 2), onnxbuild.Ints("strides", 2, 2), onnxbuild.Int("ceil_mode", 1))
-	b.Last().Name = proto.String("/pool/AveragePool")
+	y := b.Node("MaxPool", []string{c}, onnxbuild.Ints("kernel_shape", 2, 2), onnxbuild.Ints("dilations", 2, 2))
+	b.Last().Name = proto.String("/pool/MaxPool")
 	b.Output(y, onnx.TensorProto_FLOAT, -1, -1, -1, -1)
 	m, err := b.Build()
 	if err != nil {
@@ -147,7 +146,7 @@ func TestRefusesUncoveredAttribute(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("err = %v, want ErrUnsupported", err)
 	}
-	for _, want := range []string{"AveragePool", "/pool/AveragePool", "ceil_mode"} {
+	for _, want := range []string{"MaxPool", "/pool/MaxPool", "dilated"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
