@@ -23,6 +23,7 @@ func TestMaxPoolPadsMatchOnnxruntime(t *testing.T) {
 	poolPadsMatch(t, "MaxPool", map[string][]*onnx.AttributeProto{
 		"ceil, asymmetric pads": {onnxbuild.Int("ceil_mode", 1), onnxbuild.Ints("pads", 0, 1, 1, 0)},
 		"ceil, no pads":         {onnxbuild.Int("ceil_mode", 1)},
+		"symmetric pads":        {onnxbuild.Ints("pads", 1, 1, 1, 1)},
 		"same upper":            {onnxbuild.String("auto_pad", "SAME_UPPER")},
 		"same lower":            {onnxbuild.String("auto_pad", "SAME_LOWER")},
 		"valid":                 {onnxbuild.String("auto_pad", "VALID")},
