@@ -3,9 +3,10 @@
 // gradients of a loss with respect to the model's weights.
 //
 // Build translates one ONNX node at a time (a file per op family:
-// conv.go, norm.go, elementwise.go, matmul.go, shape.go, pool.go,
-// erf.go, groupconv.go and convgemm.go, pad.go, resize.go, reduce.go,
-// gather.go, embed.go, where.go) for a fixed input shape; integer values that
+// conv.go, norm.go, elementwise.go, clamp.go, matmul.go, einsum.go,
+// shape.go, concat.go, pool.go, erf.go, groupconv.go and convgemm.go,
+// pad.go, resize.go, reduce.go, gather.go, embed.go, where.go) for a
+// fixed input shape; integer values that
 // depend only on shapes and constants (Shape, Gather, Concat of sizes;
 // position ids from Range or CumSum; masks from Equal, Where, GatherND)
 // never enter the gorgonia graph: graph.InferShapes folds the small
