@@ -3,12 +3,8 @@ package grad
 import (
 	"errors"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"google.golang.org/protobuf/proto"
 
 	onnxbuild "github.com/pare-dev/pare/graph/build"
 	"github.com/pare-dev/pare/onnx"
@@ -71,34 +67,12 @@ func TestEinsumMatMulMatchesOnnxruntime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := proto.Marshal(b.Model)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "einsum.onnx")
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			in := make([]float32, size(tc.x))
 			for i := range in {
 				in[i] = float32(r.NormFloat64())
 			}
-			want := ortOutputsShaped(t, path, in, tc.x)
-			net, err := Build(m, int(tc.x[0]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := net.Forward(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d outputs, onnxruntime %d", len(got), len(want))
-			}
-			if d := maxAbsDiff(got, want); d > 1e-5 {
-				t.Errorf("max |gorgonia − onnxruntime| = %g", d)
-			}
-			gradientsMatch(t, m, in, len(want))
+			outs := builtMatchesOnnxruntime(t, b.Model, m, in, tc.x)
+			gradientsMatch(t, m, in, outs)
 		})
 	}
 }

@@ -29,19 +29,13 @@ func maxPool(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	k := ints(n.IntsAttr("kernel_shape", nil))
-	if x.Dims() != 4 || len(k) != 2 {
-		return fmt.Errorf("%w: only 2-D pools", ErrUnsupported)
-	}
 	if len(n.Proto.Output) > 1 && n.Output(1) != "" {
 		return fmt.Errorf("%w: MaxPool with its Indices output", ErrUnsupported)
 	}
-	for _, d := range n.IntsAttr("dilations", nil) {
-		if d != 1 {
-			return fmt.Errorf("%w: dilated MaxPool", ErrUnsupported)
-		}
+	k, stride, err := poolWindow(n, x)
+	if err != nil {
+		return err
 	}
-	stride := ints(n.IntsAttr("strides", []int64{1, 1}))
 	before, after, plain, err := poolPads(t, n, x.Shape(), k, stride)
 	if err != nil {
 		return err
@@ -63,6 +57,21 @@ func maxPool(t *translator, n *graph.Node) error {
 		return err
 	}
 	return t.setInferred(n, 0, y)
+}
+
+// poolWindow returns the kernel and strides of pool node n over x,
+// refusing what the pools here do not cover: other than 2-D, dilated.
+func poolWindow(n *graph.Node, x *G.Node) (k, stride []int, err error) {
+	k = ints(n.IntsAttr("kernel_shape", nil))
+	if x.Dims() != 4 || len(k) != 2 {
+		return nil, nil, fmt.Errorf("%w: only 2-D pools", ErrUnsupported)
+	}
+	for _, d := range n.IntsAttr("dilations", nil) {
+		if d != 1 {
+			return nil, nil, fmt.Errorf("%w: dilated %s", ErrUnsupported, n.Op())
+		}
+	}
+	return k, ints(n.IntsAttr("strides", []int64{1, 1})), nil
 }
 
 // poolPads returns the padding of a 2-D pool over an input of shape in
@@ -118,16 +127,10 @@ func averagePoolRule(t *translator, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	k := ints(n.IntsAttr("kernel_shape", nil))
-	if x.Dims() != 4 || len(k) != 2 {
-		return fmt.Errorf("%w: only 2-D pools", ErrUnsupported)
+	k, stride, err := poolWindow(n, x)
+	if err != nil {
+		return err
 	}
-	for _, d := range n.IntsAttr("dilations", nil) {
-		if d != 1 {
-			return fmt.Errorf("%w: dilated AveragePool", ErrUnsupported)
-		}
-	}
-	stride := ints(n.IntsAttr("strides", []int64{1, 1}))
 	before, after, plain, err := poolPads(t, n, x.Shape(), k, stride)
 	if err != nil {
 		return err
