@@ -84,8 +84,8 @@ func (o clampGradOp) Do(in ...G.Value) (G.Value, error) {
 	dx := make([]float64, len(x))
 	for i, v := range x {
 		// A mask of the gradient's bits, not a branch: activations
-		// fall either side of a bound at random, and the mispredicted
-		// branch took 3.6 times as long.
+		// fall either side of a bound at random, and a branch there
+		// is mispredicted about half the time.
 		keep := -(oneIf(v >= o.lo) & oneIf(v < o.hi))
 		dx[i] = math.Float64frombits(math.Float64bits(g[i]) & keep)
 	}
