@@ -130,6 +130,8 @@ type Analysis struct {
 	filled map[string]bool // constant fills shared by deduplication (unshare.go)
 
 	cacheAxes []ioAxis // KV-cache inputs and present outputs whose heads may shrink (iface.go)
+
+	offsetConvs []string // grouped Convs pruned by offset that Options.ConvGroups would prune by whole groups
 }
 
 type unitRef struct{ group, index int }
@@ -640,6 +642,12 @@ func (a *Analysis) Prunable() []*Group {
 	}
 	return out
 }
+
+// OffsetConvs names the grouped convolutions whose input channels this
+// analysis prunes by the same offset in every group, and which
+// Options.ConvGroups would prune by whole groups instead: where the two
+// analyses differ.
+func (a *Analysis) OffsetConvs() []string { return a.offsetConvs }
 
 // Graph returns the analysed graph.
 func (a *Analysis) Graph() *graph.Graph { return a.g }

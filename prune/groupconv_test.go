@@ -112,3 +112,35 @@ func TestGroupedConvWholeGroupsDeadOracle(t *testing.T) {
 		t.Error("no selection removed a group of the grouped Conv: the test proves nothing about it")
 	}
 }
+
+// OffsetConvs names the grouped Convs whose channels go by offset, the
+// ones whole groups would prune otherwise: the ResNeXt block's grouped
+// Conv, and none under ConvGroups or in a model with only depthwise and
+// ordinary Convs.
+func TestOffsetConvs(t *testing.T) {
+	m, _ := resnextBlock(t)
+	an, err := prune.Analyze(m, prune.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := an.OffsetConvs(); len(got) != 1 {
+		t.Errorf("offset convs %v, want the grouped Conv", got)
+	}
+	an, err = prune.Analyze(m, prune.Options{ConvGroups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := an.OffsetConvs(); len(got) != 0 {
+		t.Errorf("offset convs %v under ConvGroups, want none", got)
+	}
+	mobile, err := graph.Load("../fixtures/models/fmnist_mobilenet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if an, err = prune.Analyze(mobile, prune.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := an.OffsetConvs(); len(got) != 0 {
+		t.Errorf("offset convs %v in a model of depthwise and ordinary Convs, want none", got)
+	}
+}

@@ -83,6 +83,7 @@ func (a *Analysis) groupedConv(n *graph.Node, w, y string, xl []int32, g, m, cpg
 	}
 	why := n.Name() + ": the same offset in every group of a grouped convolution"
 	if xl != nil {
+		a.offsetConvs = append(a.offsetConvs, n.Name())
 		a.union(slices.Repeat(xl[:cpg], g), xl, why)
 		a.addParam(w, 1, xl[:cpg], KindWeightIn, n)
 	}

@@ -32,6 +32,8 @@ type Candidate struct {
 	// allocation; HeadDim prunes head dims instead of whole heads.
 	PruneEmbed bool `json:"prune_embed,omitempty"`
 	HeadDim    bool `json:"head_dim,omitempty"`
+	// ConvGroups prunes grouped convolutions by whole groups (twin.go).
+	ConvGroups bool `json:"conv_groups,omitempty"`
 }
 
 // SearchConfig tunes the search.
@@ -92,7 +94,10 @@ type Tried struct {
 	Score HeldOutScore `json:"score"`
 	// Removed is the fraction of the target the candidate removed.
 	Removed float64 `json:"removed"`
-	Err     string  `json:"error,omitempty"`
+	// Fitted is the held-out score after the block fit, for the pick
+	// and its whole-groups twin (twin.go).
+	Fitted *HeldOutScore `json:"fitted,omitempty"`
+	Err    string        `json:"error,omitempty"`
 	// Model is the pruned copy (SearchConfig.KeepModels).
 	Model *graph.Model `json:"-"`
 }
@@ -159,6 +164,9 @@ func (c Candidate) describe() string {
 	}
 	if c.HeadDim {
 		parts = append(parts, "head dims")
+	}
+	if c.ConvGroups {
+		parts = append(parts, "whole groups")
 	}
 	if c.Steps > 1 {
 		parts = append(parts, fmt.Sprintf("%d steps", c.Steps))
@@ -233,6 +241,10 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 			}
 		}
 	}
+	twin, err := twinWanted(m, opts, cfg, held)
+	if err != nil {
+		return nil, nil, err
+	}
 	s := &Search{FitSamples: fit, HeldOut: held}
 	var h *heldOut
 	if held > 0 {
@@ -258,7 +270,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 		if s.Picked < 0 || betterCandidate(t, s.Candidates[s.Picked], cfg.Settings) {
 			s.Picked, best, bestModel = i, out, cp
-			if c.Steps == 1 && held > 0 {
+			if c.Steps == 1 && held > 0 && !twin {
 				// A one-step pick is redone on every sample below: its
 				// copy is never installed.
 				bestModel = nil
@@ -274,8 +286,31 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if s.Picked < 0 {
 		return nil, nil, fmt.Errorf("prune: search: every candidate failed; first: %s: %s", s.Candidates[0].Name, s.Candidates[0].Err)
 	}
+	var fitted *fittedPick
+	var twinNote string
+	if twin {
+		pick := finalist{index: s.Picked, out: best, model: bestModel}
+		if sc.KeepModels {
+			// The kept candidate stays as the search measured it: the
+			// fit below trains the copy in place.
+			if pick.model, err = cloneModel(bestModel); err != nil {
+				return nil, nil, err
+			}
+		}
+		if fitted, twinNote, err = fitTwins(ctx, m, opts, cfg, src, s, pick, fit, h, sc.KeepModels); err != nil {
+			return nil, nil, err
+		}
+		if fitted != nil {
+			s.Picked, best, bestModel = fitted.index, fitted.out, fitted.model
+		}
+	}
 	out := &Outcome{Plan: best.Plan, Sensitivity: best.Sensitivity, ForwardPasses: best.ForwardPasses}
 	out.Notes = append(out.Notes, s.summary())
+	if fitted != nil {
+		out.Notes = append(out.Notes, s.twinSummary(fitted, fitted.byKL))
+	} else if twinNote != "" {
+		out.Notes = append(out.Notes, twinNote)
+	}
 	out.Notes = append(out.Notes, s.shortNotes(cfg.Settings)...)
 	if budgetNote != "" {
 		out.Notes = append(out.Notes, budgetNote)
@@ -291,7 +326,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	if picked := s.Candidates[s.Picked]; held > 0 && picked.Steps == 1 {
+	if picked := s.Candidates[s.Picked]; fitted == nil && held > 0 && picked.Steps == 1 {
 		// A one-step path again on every sample: the held-out slice only
 		// chose the path, and the fit gains from all the data. A
 		// multi-step path's result moves with the samples it sees (by
@@ -305,7 +340,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		out.Plan, out.Sensitivity, out.ForwardPasses = best.Plan, best.Sensitivity, out.ForwardPasses+best.ForwardPasses
 		out.Notes = append(out.Notes, fmt.Sprintf("search: %s redone on all %d calibration samples", s.Candidates[s.Picked].Name, fit+held))
 	} else {
-		if sc.KeepModels {
+		if sc.KeepModels && fitted == nil {
 			// The kept candidate stays as the search measured it: the
 			// block fit below trains m's weights in place.
 			if bestModel, err = cloneModel(bestModel); err != nil {
@@ -315,6 +350,16 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		install(m, bestModel)
 	}
 	blockSteps := cfg.FitBlocks
+	if fitted != nil {
+		// Fitted already, on the samples that pruned it.
+		for _, n := range fitted.notes {
+			out.Notes = append(out.Notes, "fit blocks: "+n)
+		}
+		if o := out.Plan.Settings.Options; o != nil {
+			o.FitBlocks, o.FitOutput = fitted.fit.Steps, fitted.fit.Output
+		}
+		blockSteps = 0
+	}
 	if blockSteps < 0 {
 		var note string
 		blockSteps, note = autoFitSteps(m, src)
@@ -323,7 +368,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 	}
 	fitOutput := cfg.FitOutput
-	if fitOutput < 0 {
+	if fitOutput < 0 && blockSteps > 0 {
 		var note string
 		var ref *graph.Model
 		if best.origin != nil {
@@ -412,6 +457,9 @@ func runCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	cc.keepOrigin, cc.FitBlocks = cfg.FitBlocks != 0, 0
 	o := opts
 	o.HeadDim = c.HeadDim
+	if c.ConvGroups {
+		o.ConvGroups, cc.Settings.ConvGroups = true, true
+	}
 	return RunSteps(ctx, m, o, cc, c.Steps)
 }
 

@@ -293,15 +293,20 @@ func outputWeightFor(macs int64, samples, steps int, cut bool) (float64, int, st
 // fitStepsFor is autoFitSteps for a model of macs multiply-accumulates
 // per sample fitted on samples samples.
 func fitStepsFor(macs int64, samples int) (int, string) {
+	return fitStepsWithin(macs, samples, fitBudget(samples))
+}
+
+// fitStepsWithin is fitStepsFor within the given budget.
+func fitStepsWithin(macs int64, samples int, budget float64) (int, string) {
 	batch := recovery.DefaultBlockFitBatch
 	steps := max(AutoFitSteps, (AutoFitEpochs*samples+batch-1)/batch)
 	perStep := float64(macs) * float64(batch)
 	if perStep > 0 {
-		steps = min(steps, int(fitBudget(samples)/perStep))
+		steps = min(steps, int(budget/perStep))
 	}
 	if steps < AutoFitSteps {
 		return 0, fmt.Sprintf("skipped by default: %.2g multiply-accumulates (%d MACs per sample × %d samples × %d steps) past the budget of %.0g; --fit-blocks N runs it",
-			perStep*AutoFitSteps, macs, batch, AutoFitSteps, fitBudget(samples))
+			perStep*AutoFitSteps, macs, batch, AutoFitSteps, budget)
 	}
 	return steps, ""
 }

@@ -352,6 +352,30 @@ func SampleMACs(m *graph.Model, src *calib.Source) (int64, error) {
 	return graph.CountWithShapes(m, shapes).MACs, nil
 }
 
+// OutputByKL reports whether the block fit and the distillation match
+// m's first output by the KL of its softmax (logits: outputLoss) on
+// src's data, rather than by its relative MSE: the measure a fitted
+// model is best compared by.
+func OutputByKL(m *graph.Model, src *calib.Source) (bool, error) {
+	input, err := dataInput(m, src)
+	if err != nil {
+		return false, err
+	}
+	one, err := src.Batch(0, 1)
+	if err != nil {
+		return false, err
+	}
+	shapes, err := sampleShapes(m, src)
+	if err != nil {
+		return false, err
+	}
+	t, ok := shapes.Of(m.Graph.Outputs[0].Name)
+	if !ok || !t.Ranked {
+		return false, nil
+	}
+	return outputLoss(m, len(t.Dims), tokenIDs(one[input])) == grad.KL, nil
+}
+
 // sampleShapes infers m's shapes at the size of one calibration sample
 // of src, every input's.
 func sampleShapes(m *graph.Model, src *calib.Source) (*graph.Shapes, error) {

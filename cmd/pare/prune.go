@@ -1015,8 +1015,13 @@ func printSearch(w io.Writer, s *pruner.Search) error {
 	if s == nil || s.HeldOut == 0 {
 		return nil
 	}
+	fitted := slices.ContainsFunc(s.Candidates, func(c pruner.Tried) bool { return c.Fitted != nil })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nsearch candidate\tremoved\theld-out KL\trel. MSE\ttop-1 agreement\t\n")
+	head := "\nsearch candidate\tremoved\theld-out KL\trel. MSE\ttop-1 agreement\t"
+	if fitted {
+		head += "after the block fit: KL\trel. MSE\t"
+	}
+	fmt.Fprintln(tw, head)
 	for i, c := range s.Candidates {
 		mark := ""
 		if i == s.Picked {
@@ -1026,7 +1031,14 @@ func printSearch(w io.Writer, s *pruner.Search) error {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tfailed: %s\n", c.Name, c.Err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.1f%%\t%.4g\t%.4g\t%.1f%%\t%s\n", c.Name, 100*c.Removed, c.Score.KL, c.Score.RelMSE, 100*c.Score.Agreement, mark)
+		after := ""
+		switch {
+		case c.Fitted != nil:
+			after = fmt.Sprintf("%.4g\t%.4g\t", c.Fitted.KL, c.Fitted.RelMSE)
+		case fitted:
+			after = "\t\t"
+		}
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%.4g\t%.4g\t%.1f%%\t%s%s\n", c.Name, 100*c.Removed, c.Score.KL, c.Score.RelMSE, 100*c.Score.Agreement, after, mark)
 	}
 	return tw.Flush()
 }

@@ -1,0 +1,167 @@
+package pruner
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pare-dev/pare/calib"
+	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/prune"
+)
+
+// The twin is tried where grouped Convs go by offset, the held-out
+// slice can compare and the fit runs: on the RegNet-style fixture with
+// the default's fit, not with the fit off, not under --conv-groups, and
+// not on a model without grouped Convs.
+func TestTwinWanted(t *testing.T) {
+	regnet, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resnet, err := graph.Load(fixtures + "models/fmnist_resnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := Config{FitBlocks: -1}
+	for _, tc := range []struct {
+		name string
+		m    *graph.Model
+		opts prune.Options
+		cfg  Config
+		held int
+		want bool
+	}{
+		{"regnet", regnet, prune.Options{}, auto, 64, true},
+		{"regnet, fit off", regnet, prune.Options{}, Config{}, 64, false},
+		{"regnet, nothing held out", regnet, prune.Options{}, auto, 0, false},
+		{"regnet, whole groups asked", regnet, prune.Options{ConvGroups: true}, auto, 64, false},
+		{"regnet, dry run", regnet, prune.Options{}, Config{FitBlocks: -1, DryRun: true}, 64, false},
+		{"resnet", resnet, prune.Options{}, auto, 64, false},
+	} {
+		got, err := twinWanted(tc.m, tc.opts, tc.cfg, tc.held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: twin %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// On the RegNet-style fixture the search tries its pick again with
+// whole groups, fits both on the samples that pruned them, and keeps
+// the one with the lower held-out KL after the fit (its output is
+// logits): the written model is that fitted copy, its plan says whether
+// whole groups went, and onnxruntime runs it.
+func TestSearchComparesWholeGroupsAfterFit(t *testing.T) {
+	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: 30, FitOutput: -1}
+	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step", KeepModels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fitted []Tried
+	var prefit []Tried
+	for _, c := range s.Candidates {
+		t.Logf("%s: removed %.3f, held-out KL %.4f, fitted %v", c.Name, c.Removed, c.Score.KL, c.Fitted)
+		if c.Err != "" {
+			t.Fatalf("%s failed: %s", c.Name, c.Err)
+		}
+		if c.Fitted != nil {
+			fitted = append(fitted, c)
+		}
+		if !c.ConvGroups {
+			prefit = append(prefit, c)
+		}
+	}
+	if len(fitted) != 2 || len(s.Candidates) != len(prefit)+1 {
+		t.Fatalf("%d fitted of %d candidates, want the pick and its one twin", len(fitted), len(s.Candidates))
+	}
+	pick := slices.MinFunc(prefit, func(a, b Tried) int {
+		if betterCandidate(a, b, cfg.Settings) {
+			return -1
+		}
+		return 1
+	})
+	offsets, groups := fitted[0], fitted[1]
+	if offsets.Name != pick.Name || groups.ConvGroups != true || groups.Allocate != pick.Allocate || groups.Steps != pick.Steps {
+		t.Fatalf("fitted %s and %s, want the search's pick %s and it with whole groups", offsets.Name, groups.Name, pick.Name)
+	}
+	kept := s.Candidates[s.Picked]
+	if other := map[bool]Tried{true: offsets, false: groups}[kept.ConvGroups]; betterFitted(other, kept, true, cfg.Settings) {
+		t.Errorf("kept %s (removed %.3f, fitted KL %g) over %s (%.3f, %g)", kept.Name, kept.Removed, kept.Fitted.KL, other.Name, other.Removed, other.Fitted.KL)
+	}
+	if out.Plan.Settings.ConvGroups != kept.ConvGroups {
+		t.Errorf("plan's conv groups %v, the kept candidate's %v", out.Plan.Settings.ConvGroups, kept.ConvGroups)
+	}
+	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "compared after the block fit") }) {
+		t.Errorf("no note of the comparison in %q", out.Notes)
+	}
+	// The fit trained both copies: neither is the model the search
+	// scored before it, and the written model is the kept one's.
+	for _, c := range fitted {
+		if c.Fitted.KL == c.Score.KL {
+			t.Errorf("%s: the same held-out KL %g before and after the fit", c.Name, c.Score.KL)
+		}
+	}
+	src, err := calib.Open(cfg.Calib, dense, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	h, err := newHeldOut(context.Background(), dense, src, s.FitSamples, s.FitSamples+s.HeldOut, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := h.score(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written.KL != kept.Fitted.KL {
+		t.Errorf("the written model's held-out KL %g, the kept candidate's after the fit %g", written.KL, kept.Fitted.KL)
+	}
+	if slices.Equal(testOutputs(t, m), testOutputs(t, kept.Model)) {
+		t.Errorf("the kept candidate's copy has the fitted weights: KeepModels keeps it as the search measured it")
+	}
+	groupsOf := func(g *graph.Model) (n []int64) {
+		for _, node := range g.Graph.Nodes {
+			if node.Op() == "Conv" {
+				n = append(n, node.IntAttr("group", 1))
+			}
+		}
+		return n
+	}
+	if fewer := !slices.Equal(groupsOf(m), groupsOf(dense)); fewer != kept.ConvGroups {
+		t.Errorf("group counts %v against dense %v with whole groups %v", groupsOf(m), groupsOf(dense), kept.ConvGroups)
+	}
+	if acc := testAccuracy(t, m); acc < 0.7 {
+		t.Errorf("written model's accuracy %.3f", acc)
+	}
+}
+
+// After the fit a candidate that reaches the target is kept over one
+// that falls short, then the lower KL (logits) or relative error.
+func TestBetterFitted(t *testing.T) {
+	set := prune.Settings{Target: "params", Ratio: 0.5}
+	a := Tried{Removed: 0.50, Fitted: &HeldOutScore{KL: 0.02, RelMSE: 0.03}}
+	b := Tried{Removed: 0.50, Fitted: &HeldOutScore{KL: 0.03, RelMSE: 0.02}}
+	short := Tried{Removed: 0.48, Fitted: &HeldOutScore{KL: 0.01, RelMSE: 0.01}}
+	if !betterFitted(a, b, true, set) || betterFitted(b, a, true, set) {
+		t.Errorf("by KL: want a (KL 0.02) over b (0.03)")
+	}
+	if !betterFitted(b, a, false, set) || betterFitted(a, b, false, set) {
+		t.Errorf("by relative error: want b (0.02) over a (0.03)")
+	}
+	if betterFitted(short, a, true, set) || !betterFitted(a, short, false, set) {
+		t.Errorf("a candidate 2 points short of the target kept over one that reaches it")
+	}
+}
