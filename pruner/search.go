@@ -286,28 +286,21 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if s.Picked < 0 {
 		return nil, nil, fmt.Errorf("prune: search: every candidate failed; first: %s: %s", s.Candidates[0].Name, s.Candidates[0].Err)
 	}
-	var fitted *fittedPick
+	var kept *twinPick
 	var twinNote string
 	if twin {
 		pick := finalist{index: s.Picked, out: best, model: bestModel}
-		if sc.KeepModels {
-			// The kept candidate stays as the search measured it: the
-			// fit below trains the copy in place.
-			if pick.model, err = cloneModel(bestModel); err != nil {
-				return nil, nil, err
-			}
-		}
-		if fitted, twinNote, err = fitTwins(ctx, m, opts, cfg, src, s, pick, fit, h, sc.KeepModels); err != nil {
+		if kept, twinNote, err = fitTwins(ctx, m, opts, cfg, src, s, pick, fit, h, sc.KeepModels); err != nil {
 			return nil, nil, err
 		}
-		if fitted != nil {
-			s.Picked, best, bestModel = fitted.index, fitted.out, fitted.model
+		if kept != nil {
+			s.Picked, best, bestModel = kept.index, kept.out, kept.model
 		}
 	}
 	out := &Outcome{Plan: best.Plan, Sensitivity: best.Sensitivity, ForwardPasses: best.ForwardPasses}
 	out.Notes = append(out.Notes, s.summary())
-	if fitted != nil {
-		out.Notes = append(out.Notes, s.twinSummary(fitted, fitted.byKL))
+	if kept != nil {
+		out.Notes = append(out.Notes, s.twinSummary(kept))
 	} else if twinNote != "" {
 		out.Notes = append(out.Notes, twinNote)
 	}
@@ -326,7 +319,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	if picked := s.Candidates[s.Picked]; fitted == nil && held > 0 && picked.Steps == 1 {
+	if picked := s.Candidates[s.Picked]; held > 0 && picked.Steps == 1 {
 		// A one-step path again on every sample: the held-out slice only
 		// chose the path, and the fit gains from all the data. A
 		// multi-step path's result moves with the samples it sees (by
@@ -340,7 +333,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		out.Plan, out.Sensitivity, out.ForwardPasses = best.Plan, best.Sensitivity, out.ForwardPasses+best.ForwardPasses
 		out.Notes = append(out.Notes, fmt.Sprintf("search: %s redone on all %d calibration samples", s.Candidates[s.Picked].Name, fit+held))
 	} else {
-		if sc.KeepModels && fitted == nil {
+		if sc.KeepModels {
 			// The kept candidate stays as the search measured it: the
 			// block fit below trains m's weights in place.
 			if bestModel, err = cloneModel(bestModel); err != nil {
@@ -350,16 +343,6 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		install(m, bestModel)
 	}
 	blockSteps := cfg.FitBlocks
-	if fitted != nil {
-		// Fitted already, on the samples that pruned it.
-		for _, n := range fitted.notes {
-			out.Notes = append(out.Notes, "fit blocks: "+n)
-		}
-		if o := out.Plan.Settings.Options; o != nil {
-			o.FitBlocks, o.FitOutput = fitted.fit.Steps, fitted.fit.Output
-		}
-		blockSteps = 0
-	}
 	if blockSteps < 0 {
 		var note string
 		blockSteps, note = autoFitSteps(m, src)
@@ -368,7 +351,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		}
 	}
 	fitOutput := cfg.FitOutput
-	if fitOutput < 0 && blockSteps > 0 {
+	if fitOutput < 0 {
 		var note string
 		var ref *graph.Model
 		if best.origin != nil {

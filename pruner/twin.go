@@ -17,10 +17,12 @@ import (
 // ratio, and the held-out score before the block fit ranks the two
 // wrongly (docs/RESULTS.md, "A model with grouped convolutions"): the
 // fit recovers more from one than from the other. So when the default
-// fits, its pick is tried again with whole groups, both are fitted on
-// the samples that pruned them, and the one that follows the dense
-// model more closely on the held-out slice after the fit is kept.
-// After the fit the two are compared by the measure the fit minimised
+// fits, its pick is tried again with whole groups, a copy of each is
+// fitted on the samples that pruned them, and the one whose copy
+// follows the dense model more closely on the held-out slice is kept:
+// the search then goes on with it as with any pick (a one-step path is
+// pruned again on every sample, and the fit runs on every sample; on
+// 256 images the fit of the 192 alone lost a point). After the fit the two are compared by the measure the fit minimised
 // on the model output: the KL of the softmax for logits, the relative
 // MSE otherwise (on the RegNet-style fixture at 70% the relative MSE
 // picked whole groups, 0.7 point below offsets on the test images; the
@@ -40,14 +42,14 @@ func twinWanted(m *graph.Model, opts prune.Options, cfg Config, held int) (bool,
 	return len(an.OffsetConvs()) > 0, nil
 }
 
-// fittedPick is the kept one of the pick and its twin, block-fitted.
-type fittedPick struct {
+// twinPick is the kept one of the pick and its twin, as pruned (not
+// fitted): the search goes on with it as with any pick.
+type twinPick struct {
 	index int // in Search.Candidates
-	byKL  bool
 	out   *Outcome
 	model *graph.Model
-	fit   recovery.BlockFitConfig
-	notes []string
+	byKL  bool // compared by the held-out KL, else the relative error
+	steps int  // of the comparison's fits
 }
 
 // finalist is a pruned copy the twin comparison fits.
@@ -58,30 +60,23 @@ type finalist struct {
 }
 
 // fitTwins tries the pick of s with whole groups on the first fit
-// samples of src, fits both copies on those samples and scores them on h. It
-// returns nil, with a note, when the twin fails or either fit would be
-// skipped: the search's pick then goes on as without the twin.
-func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, src *calib.Source, s *Search, pick finalist, fit int, h *heldOut, keep bool) (*fittedPick, string, error) {
+// samples of src, fits a copy of each on those samples and scores it
+// on h. It returns the better, unfitted, or nil with a note when the
+// twin fails or either fit would be skipped: the search's pick then
+// goes on as without the twin. keep keeps the twin's copy in s.
+func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, src *calib.Source, s *Search, pick finalist, fit int, h *heldOut, keep bool) (*twinPick, string, error) {
 	c := s.Candidates[s.Picked].Candidate
 	c.ConvGroups = true
 	c.Name = c.describe()
 	logf(cfg, "search: %s, to compare after the block fit", c.Name)
 	t, out, cp := tryCandidate(ctx, m, opts, cfg, c, fit, h)
-	if t.Err != "" {
-		s.Candidates = append(s.Candidates, t)
-		return nil, fmt.Sprintf("search: whole groups not compared: %s", t.Err), nil
-	}
-	if keep {
-		// The kept copy stays as the search measured it, before the fit
-		// below.
-		var err error
-		if t.Model, err = cloneModel(cp); err != nil {
-			return nil, "", err
-		}
-	} else {
+	if !keep {
 		t.Model = nil
 	}
 	s.Candidates = append(s.Candidates, t)
+	if t.Err != "" {
+		return nil, fmt.Sprintf("search: whole groups not compared: %s", t.Err), nil
+	}
 	twin := finalist{index: len(s.Candidates) - 1, out: out, model: cp}
 	part, err := calib.Open(cfg.Calib, m, fit)
 	if err != nil {
@@ -92,7 +87,7 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if err != nil {
 		return nil, "", err
 	}
-	var kept *fittedPick
+	var kept *twinPick
 	for _, f := range []finalist{pick, twin} {
 		if f.out.origin == nil {
 			return nil, "search: whole groups not compared: the pruned path kept no unpruned model to fit toward", nil
@@ -101,8 +96,14 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		if fc.Steps == 0 {
 			return nil, "search: whole groups not compared without the block fit: " + note, nil
 		}
+		// A copy is fitted: the pick goes on as pruned, to be pruned
+		// again on every sample (one step) or fitted on every sample.
+		fitted, err := cloneModel(f.model)
+		if err != nil {
+			return nil, "", err
+		}
 		logf(cfg, "search: fitting %s on %d samples", s.Candidates[f.index].Name, fit)
-		notes, err := fitToOrigin(ctx, f.model, f.out.origin, part, fc)
+		_, err = fitToOrigin(ctx, fitted, f.out.origin, part, fc)
 		switch {
 		case err != nil && cfg.FitBlocks < 0 && ctx.Err() == nil:
 			// As after the search: the default's fit is optional.
@@ -110,13 +111,13 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		case err != nil:
 			return nil, "", err
 		}
-		score, err := h.score(ctx, f.model)
+		score, err := h.score(ctx, fitted)
 		if err != nil {
 			return nil, "", err
 		}
 		s.Candidates[f.index].Fitted = &score
 		if kept == nil || betterFitted(s.Candidates[f.index], s.Candidates[kept.index], byKL, cfg.Settings) {
-			kept = &fittedPick{index: f.index, byKL: byKL, out: f.out, model: f.model, fit: fc, notes: notes}
+			kept = &twinPick{index: f.index, out: f.out, model: f.model, byKL: byKL, steps: fc.Steps}
 		}
 	}
 	return kept, "", nil
@@ -161,9 +162,9 @@ func betterFitted(a, b Tried, byKL bool, s prune.Settings) bool {
 }
 
 // twinSummary is the report line of the comparison that kept k.
-func (s *Search) twinSummary(k *fittedPick, byKL bool) string {
+func (s *Search) twinSummary(k *twinPick) string {
 	measure, of := "relative output error", func(h *HeldOutScore) float64 { return h.RelMSE }
-	if byKL {
+	if k.byKL {
 		measure, of = "KL", func(h *HeldOutScore) float64 { return h.KL }
 	}
 	var parts []string
@@ -172,6 +173,6 @@ func (s *Search) twinSummary(k *fittedPick, byKL bool) string {
 			parts = append(parts, fmt.Sprintf("%s %.4g", c.Name, of(c.Fitted)))
 		}
 	}
-	return fmt.Sprintf("search: grouped convolutions by offset or by whole groups, compared after the block fit (%d steps per block on the %d samples that pruned them; held-out %s: %s): kept %s",
-		k.fit.Steps, s.FitSamples, measure, strings.Join(parts, ", "), s.Candidates[k.index].Name)
+	return fmt.Sprintf("search: grouped convolutions by offset or by whole groups, compared after a block fit of %d steps per block on the %d samples that pruned them (held-out %s: %s): kept %s",
+		k.steps, s.FitSamples, measure, strings.Join(parts, ", "), s.Candidates[k.index].Name)
 }
