@@ -133,15 +133,15 @@ func TestAutoFitSteps(t *testing.T) {
 		{5_000_000, 256, AutoFitSteps},
 		{5_000_000, 1024, 640}, // 312 within the smaller budget
 	} {
-		got, note := fitStepsFor(tc.macs, tc.samples)
+		got, note := fitStepsWithin(tc.macs, tc.samples, fitBudget(tc.samples))
 		if got != tc.want || note != "" {
 			t.Errorf("%d MACs, %d samples: %d steps (note %q), want %d", tc.macs, tc.samples, got, note, tc.want)
 		}
 	}
-	if got, note := fitStepsFor(10_000_000, 256); got != 0 || !strings.Contains(note, "past the budget of 1e+11") {
+	if got, note := fitStepsWithin(10_000_000, 256, fitBudget(256)); got != 0 || !strings.Contains(note, "past the budget of 1e+11") {
 		t.Errorf("10M MACs per sample: %d steps, note %q; want it skipped with a note", got, note)
 	}
-	if got, note := fitStepsFor(50_000_000, 1024); got != 0 || !strings.Contains(note, "past the budget of 5e+11") {
+	if got, note := fitStepsWithin(50_000_000, 1024, fitBudget(1024)); got != 0 || !strings.Contains(note, "past the budget of 5e+11") {
 		t.Errorf("50M MACs per sample on 1024 samples: %d steps, note %q; want it skipped with a note", got, note)
 	}
 	open := func(model, data string) (*graph.Model, *calib.Source) {
@@ -161,7 +161,7 @@ func TestAutoFitSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := fitStepsFor(c.MACs, 1024); got != 640 {
+	if got, _ := fitStepsWithin(c.MACs, 1024, fitBudget(1024)); got != 640 {
 		t.Fatalf("the dense ViT (%d MACs) should take 640 steps on 1024 samples, got %d", c.MACs, got)
 	}
 	if got, note := autoFitSteps(vit, src); got != 640 || note != "" {
@@ -179,7 +179,7 @@ func TestAutoFitSteps(t *testing.T) {
 	if perWindow < 50*perToken.MACs {
 		t.Errorf("the decoder's 64-token window counts %d MACs, one token %d: the window's size was not used", perWindow, perToken.MACs)
 	}
-	want, _ := fitStepsFor(perWindow, ids.Len())
+	want, _ := fitStepsWithin(perWindow, ids.Len(), fitBudget(ids.Len()))
 	if got, _ := autoFitSteps(dec, ids); got != want {
 		t.Errorf("decoder: %d steps, want %d for %d MACs per window", got, want, perWindow)
 	}

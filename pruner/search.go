@@ -127,15 +127,22 @@ const minHeldOut = 16
 // offers the embedding width where m has one, and is tried with head
 // dims where m has attention heads.
 func SearchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Candidate, error) {
-	kinds, err := prunableKinds(m, opts)
+	cands, _, err := searchCandidates(m, opts, sc)
+	return cands, err
+}
+
+// searchCandidates is SearchCandidates, and whether m has grouped
+// convolutions pruned by offset (twinWanted), from the same analysis.
+func searchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Candidate, bool, error) {
+	kinds, an, err := prunableKinds(m, opts)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	headOpts := opts
 	headOpts.HeadDim = true
-	headKinds, err := prunableKinds(m, headOpts)
+	headKinds, _, err := prunableKinds(m, headOpts)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	steps := []int{1, SearchSteps}
 	if sc.OneStep {
@@ -154,7 +161,7 @@ func SearchCandidates(m *graph.Model, opts prune.Options, sc SearchConfig) ([]Ca
 	for i := range out {
 		out[i].Name = out[i].describe()
 	}
-	return out, nil
+	return out, len(an.OffsetConvs()) > 0, nil
 }
 
 func (c Candidate) describe() string {
@@ -174,17 +181,18 @@ func (c Candidate) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// prunableKinds are the kinds of m's prunable groups.
-func prunableKinds(m *graph.Model, opts prune.Options) (map[string]bool, error) {
+// prunableKinds are the kinds of m's prunable groups, with the
+// analysis they come from.
+func prunableKinds(m *graph.Model, opts prune.Options) (map[string]bool, *prune.Analysis, error) {
 	an, err := prune.Analyze(m, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kinds := map[string]bool{}
 	for _, g := range an.Prunable() {
 		kinds[g.Kind] = true
 	}
-	return kinds, nil
+	return kinds, an, nil
 }
 
 // heldOutSplit returns the samples candidates prune with and the
@@ -227,7 +235,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	cands, err := SearchCandidates(m, opts, sc)
+	cands, offsetConvs, err := searchCandidates(m, opts, sc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,10 +249,7 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 			}
 		}
 	}
-	twin, err := twinWanted(m, opts, cfg, held)
-	if err != nil {
-		return nil, nil, err
-	}
+	twin := twinWanted(offsetConvs, opts, cfg, held)
 	s := &Search{FitSamples: fit, HeldOut: held}
 	var h *heldOut
 	if held > 0 {

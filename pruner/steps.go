@@ -232,6 +232,11 @@ func fitBudget(samples int) float64 {
 // pruned model m on the calibration samples of src, and a note when it
 // skips the fit.
 func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
+	return autoFitStepsWithin(m, src, fitBudget(src.Len()))
+}
+
+// autoFitStepsWithin is autoFitSteps within the given budget.
+func autoFitStepsWithin(m *graph.Model, src *calib.Source, budget float64) (int, string) {
 	if recovery.Fittable(m, src) != nil {
 		return 0, "" // the default stays silent where blocks cannot be cut
 	}
@@ -239,7 +244,7 @@ func autoFitSteps(m *graph.Model, src *calib.Source) (int, string) {
 	if err != nil {
 		return 0, fmt.Sprintf("skipped by default: %v", err)
 	}
-	return fitStepsFor(macs, src.Len())
+	return fitStepsWithin(macs, src.Len(), budget)
 }
 
 // autoFitOutput returns the default's output weight for a block fit of
@@ -290,13 +295,8 @@ func outputWeightFor(macs int64, samples, steps int, cut bool) (float64, int, st
 		perStep*float64(least), macs, recovery.DefaultBlockFitBatch, least, budget, AutoFitOutputWeight)
 }
 
-// fitStepsFor is autoFitSteps for a model of macs multiply-accumulates
-// per sample fitted on samples samples.
-func fitStepsFor(macs int64, samples int) (int, string) {
-	return fitStepsWithin(macs, samples, fitBudget(samples))
-}
-
-// fitStepsWithin is fitStepsFor within the given budget.
+// fitStepsWithin is autoFitStepsWithin for a model of macs
+// multiply-accumulates per sample fitted on samples samples.
 func fitStepsWithin(macs int64, samples int, budget float64) (int, string) {
 	batch := recovery.DefaultBlockFitBatch
 	steps := max(AutoFitSteps, (AutoFitEpochs*samples+batch-1)/batch)

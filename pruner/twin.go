@@ -29,17 +29,11 @@ import (
 // KL picked offsets).
 
 // twinWanted reports whether the search tries its pick with whole
-// groups: the model has grouped convolutions pruned by offset, the
-// held-out slice can compare, and the block fit is not off.
-func twinWanted(m *graph.Model, opts prune.Options, cfg Config, held int) (bool, error) {
-	if opts.ConvGroups || held == 0 || cfg.FitBlocks == 0 || cfg.DryRun {
-		return false, nil
-	}
-	an, err := prune.Analyze(m, opts)
-	if err != nil {
-		return false, err
-	}
-	return len(an.OffsetConvs()) > 0, nil
+// groups: the model has grouped convolutions pruned by offset
+// (prune.Analysis.OffsetConvs), the held-out slice can compare, and
+// the block fit is not off.
+func twinWanted(offsetConvs bool, opts prune.Options, cfg Config, held int) bool {
+	return offsetConvs && !opts.ConvGroups && held > 0 && cfg.FitBlocks != 0 && !cfg.DryRun
 }
 
 // twinPick is the kept one of the pick and its twin, as pruned (not
@@ -128,16 +122,13 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 // --fit-blocks and --fit-output, or the default's 40 passes over those
 // samples within the budget, and output weight, of all of them.
 func finalistFit(cfg Config, m, ref *graph.Model, all, part *calib.Source) (recovery.BlockFitConfig, string) {
-	steps, note := cfg.FitBlocks, ""
+	steps := cfg.FitBlocks
 	if steps < 0 {
-		if err := recovery.Fittable(m, part); err != nil {
-			return recovery.BlockFitConfig{}, err.Error()
-		}
-		macs, err := recovery.SampleMACs(m, part)
-		if err != nil {
-			return recovery.BlockFitConfig{}, err.Error()
-		}
-		if steps, note = fitStepsWithin(macs, part.Len(), fitBudget(all.Len())); steps == 0 {
+		var note string
+		if steps, note = autoFitStepsWithin(m, part, fitBudget(all.Len())); steps == 0 {
+			if note == "" {
+				note = "the model is not cut into blocks on this data"
+			}
 			return recovery.BlockFitConfig{}, note
 		}
 	}

@@ -40,11 +40,11 @@ func TestTwinWanted(t *testing.T) {
 		{"regnet, dry run", regnet, prune.Options{}, Config{FitBlocks: -1, DryRun: true}, 64, false},
 		{"resnet", resnet, prune.Options{}, auto, 64, false},
 	} {
-		got, err := twinWanted(tc.m, tc.opts, tc.cfg, tc.held)
+		_, offsetConvs, err := searchCandidates(tc.m, tc.opts, SearchConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != tc.want {
+		if got := twinWanted(offsetConvs, tc.opts, tc.cfg, tc.held); got != tc.want {
 			t.Errorf("%s: twin %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -365,7 +365,7 @@ func OutputByKL(m *graph.Model, src *calib.Source) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	shapes, err := sampleShapes(m, src)
+	shapes, err := shapesAt(m, one)
 	if err != nil {
 		return false, err
 	}
@@ -383,8 +383,13 @@ func sampleShapes(m *graph.Model, src *calib.Source) (*graph.Shapes, error) {
 	if err != nil {
 		return nil, err
 	}
+	return shapesAt(m, one)
+}
+
+// shapesAt infers m's shapes at the sizes of the inputs in.
+func shapesAt(m *graph.Model, in map[string]tensor.Dense) (*graph.Shapes, error) {
 	dims := map[string][]int64{}
-	for name, d := range one {
+	for name, d := range in {
 		dims[name] = d.Shape
 	}
 	return grad.ShapesAt(m, dims)
