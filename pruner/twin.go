@@ -3,6 +3,7 @@ package pruner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pare-dev/pare/calib"
@@ -71,6 +72,11 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	if t.Err != "" {
 		return nil, fmt.Sprintf("search: whole groups not compared: %s", t.Err), nil
 	}
+	if pick.model != nil && sameShapes(pick.model, cp) {
+		// Whole groups took the channels offsets took (the grouped
+		// Convs kept theirs): the two fits would be of one model.
+		return nil, "search: whole groups not compared: the path removes no channel of a grouped convolution either way", nil
+	}
 	twin := finalist{index: len(s.Candidates) - 1, out: out, model: cp}
 	part, err := calib.Open(cfg.Calib, m, fit)
 	if err != nil {
@@ -115,6 +121,40 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		}
 	}
 	return kept, "", nil
+}
+
+// sameShapes reports whether a and b have the same initializers with
+// the same dims and the same Conv group counts: two prunes of one model
+// that removed as many channels everywhere.
+func sameShapes(a, b *graph.Model) bool {
+	av, bv := a.Graph.Values(), b.Graph.Values()
+	dims := map[string][]int64{}
+	n := 0
+	for _, v := range av {
+		if v.Initializer != nil {
+			dims[v.Name] = v.Initializer.GetDims()
+			n++
+		}
+	}
+	for _, v := range bv {
+		if v.Initializer == nil {
+			continue
+		}
+		d, ok := dims[v.Name]
+		if !ok || !slices.Equal(d, v.Initializer.GetDims()) {
+			return false
+		}
+		n--
+	}
+	if n != 0 || len(a.Graph.Nodes) != len(b.Graph.Nodes) {
+		return false
+	}
+	for i, node := range a.Graph.Nodes {
+		if node.Op() == "Conv" && node.IntAttr("group", 1) != b.Graph.Nodes[i].IntAttr("group", 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // finalistFit is the block fit of a finalist m (pruned from ref) on the

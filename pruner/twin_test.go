@@ -163,3 +163,54 @@ func TestBetterFitted(t *testing.T) {
 		t.Errorf("a candidate 2 points short of the target kept over one that reaches it")
 	}
 }
+
+// Where the path removes no channel of a grouped Conv (the RegNet-style
+// fixture at 3% of its params), whole groups and offsets prune the same
+// model: the twin is pruned, seen to match the pick's shapes, and
+// neither is fitted to compare.
+func TestTwinSkippedWhenGroupedConvsKeepTheirChannels(t *testing.T) {
+	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Settings: searchSettings(0.03), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: 30, FitOutput: -1}
+	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step", KeepModels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var twin *Tried
+	for i, c := range s.Candidates {
+		if c.Fitted != nil {
+			t.Errorf("%s fitted to compare", c.Name)
+		}
+		if c.ConvGroups {
+			twin = &s.Candidates[i]
+		}
+	}
+	if twin == nil || twin.Err != "" {
+		t.Fatalf("candidates %+v: want the pick's twin, pruned", s.Candidates)
+	}
+	pick := s.Candidates[s.Picked]
+	if pick.ConvGroups || !sameShapes(pick.Model, twin.Model) {
+		t.Fatalf("kept %s; want the pick, of the twin's shapes", pick.Name)
+	}
+	if sameShapes(dense, pick.Model) {
+		t.Fatal("the pick removed nothing")
+	}
+	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "removes no channel of a grouped convolution either way") }) {
+		t.Errorf("notes %q: want the skipped comparison named", out.Notes)
+	}
+	for i, node := range m.Graph.Nodes {
+		if g := node.IntAttr("group", 1); node.Op() == "Conv" && g > 1 {
+			w := m.Graph.Initializer(node.Input(1)).GetDims()
+			d := dense.Graph.Initializer(dense.Graph.Nodes[i].Input(1)).GetDims()
+			if g != dense.Graph.Nodes[i].IntAttr("group", 1) || !slices.Equal(w, d) {
+				t.Errorf("%s: group %d, weight %v; dense %v", node.Name(), g, w, d)
+			}
+		}
+	}
+}
