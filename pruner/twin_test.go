@@ -201,7 +201,9 @@ func TestTwinSkippedWhenGroupedConvsKeepTheirChannels(t *testing.T) {
 	if sameShapes(dense, pick.Model) {
 		t.Fatal("the pick removed nothing")
 	}
-	if !slices.ContainsFunc(out.Notes, func(n string) bool { return strings.Contains(n, "removes no channel of a grouped convolution either way") }) {
+	if !slices.ContainsFunc(out.Notes, func(n string) bool {
+		return strings.Contains(n, "removes no channel of a grouped convolution either way")
+	}) {
 		t.Errorf("notes %q: want the skipped comparison named", out.Notes)
 	}
 	for i, node := range m.Graph.Nodes {
