@@ -220,8 +220,9 @@ const (
 	AutoFitOutputWeight = 0.5
 )
 
-// fitBudget is the default fit's budget on samples calibration samples.
-func fitBudget(samples int) float64 {
+// fitBudget is the default fit's budget on samples calibration samples
+// (a variable for tests).
+var fitBudget = func(samples int) float64 {
 	if samples >= AutoFitLargeSamples {
 		return AutoFitLargeBudget
 	}

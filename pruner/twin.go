@@ -60,6 +60,19 @@ type finalist struct {
 // twin fails or either fit would be skipped: the search's pick then
 // goes on as without the twin. keep keeps the twin's copy in s.
 func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, src *calib.Source, s *Search, pick finalist, fit int, h *heldOut, keep bool) (*twinPick, string, error) {
+	if pick.out.origin == nil {
+		return nil, "search: whole groups not compared: the pruned path kept no unpruned model to fit toward", nil
+	}
+	part, err := calib.Open(cfg.Calib, m, fit)
+	if err != nil {
+		return nil, "", err
+	}
+	defer part.Close()
+	// A pick the default would not fit (past the budget, say) is not
+	// compared, and its twin not pruned.
+	if fc, note := finalistFit(cfg, pick.model, pick.out.origin.Model, src, part); fc.Steps == 0 {
+		return nil, "search: whole groups not compared without the block fit: " + note, nil
+	}
 	c := s.Candidates[s.Picked].Candidate
 	c.ConvGroups = true
 	c.Name = c.describe()
@@ -78,11 +91,6 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		return nil, "search: whole groups not compared: the path removes no channel of a grouped convolution either way", nil
 	}
 	twin := finalist{index: len(s.Candidates) - 1, out: out, model: cp}
-	part, err := calib.Open(cfg.Calib, m, fit)
-	if err != nil {
-		return nil, "", err
-	}
-	defer part.Close()
 	byKL, err := recovery.OutputByKL(m, part)
 	if err != nil {
 		return nil, "", err

@@ -216,3 +216,30 @@ func TestTwinSkippedWhenGroupedConvsKeepTheirChannels(t *testing.T) {
 		}
 	}
 }
+
+// Where the default would not fit the pick (here: a budget no fit
+// meets), its twin is not pruned, and the report says why.
+func TestTwinNotPrunedWithoutTheFit(t *testing.T) {
+	saved := fitBudget
+	fitBudget = func(int) float64 { return 1 }
+	defer func() { fitBudget = saved }()
+	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: -1, FitOutput: -1}
+	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.Candidates {
+		if c.ConvGroups || c.Fitted != nil {
+			t.Errorf("%s: tried with whole groups %v, fitted %v", c.Name, c.ConvGroups, c.Fitted)
+		}
+	}
+	if !slices.ContainsFunc(out.Notes, func(n string) bool {
+		return strings.Contains(n, "whole groups not compared without the block fit: skipped by default")
+	}) {
+		t.Errorf("notes %q: want the comparison's skip and its reason", out.Notes)
+	}
+}
