@@ -243,3 +243,46 @@ func TestTwinNotPrunedWithoutTheFit(t *testing.T) {
 		t.Errorf("notes %q: want the comparison's skip and its reason", out.Notes)
 	}
 }
+
+// The comparison's fits: the default's take AutoFitSteps steps, with
+// the output term from 1024 samples as the default's fit would weigh
+// it (the final fit takes 480 steps on those 768 samples of the
+// RegNet-style fixture); the user's --fit-blocks is taken as given.
+func TestFinalistFitSteps(t *testing.T) {
+	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		data       string
+		fitBlocks  int
+		steps      int
+		output     float64
+		finalSteps int
+	}{
+		{"data/fmnist_unlabelled_x.npy", -1, AutoFitSteps, AutoFitOutputWeight, 480},
+		{"data/fmnist_calib_x.npy", -1, AutoFitSteps, 0, AutoFitSteps},
+		{"data/fmnist_unlabelled_x.npy", 30, 30, AutoFitOutputWeight, 30},
+	} {
+		all, err := calib.Open(fixtures+tc.data, m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := calib.Open(fixtures+tc.data, m, all.Len()*3/4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc, note := finalistFit(Config{FitBlocks: tc.fitBlocks, FitOutput: -1}, m, m, all, part)
+		if fc.Steps != tc.steps || fc.Output != tc.output {
+			t.Errorf("%s, --fit-blocks %d: %d steps, output %g (%s); want %d, %g", tc.data, tc.fitBlocks, fc.Steps, fc.Output, note, tc.steps, tc.output)
+		}
+		if tc.fitBlocks < 0 {
+			final, _ := autoFitStepsWithin(m, part, fitBudget(all.Len()))
+			if final != tc.finalSteps {
+				t.Errorf("%s: the default's fit on those samples %d steps, want %d", tc.data, final, tc.finalSteps)
+			}
+		}
+		part.Close()
+		all.Close()
+	}
+}
