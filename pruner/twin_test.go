@@ -57,19 +57,7 @@ func TestTwinWanted(t *testing.T) {
 // every sample in one step, fitted on every sample), its plan says
 // whether whole groups went, and onnxruntime runs it.
 func TestSearchComparesWholeGroupsAfterFit(t *testing.T) {
-	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dense, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: 30, FitOutput: -1}
-	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step", KeepModels: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, dense, cfg, out, s := searchRegNet(t, 0.5, 30)
 	var fitted []Tried
 	var prefit []Tried
 	for _, c := range s.Candidates {
@@ -169,19 +157,7 @@ func TestBetterFitted(t *testing.T) {
 // model: the twin is pruned, seen to match the pick's shapes, and
 // neither is fitted to compare.
 func TestTwinSkippedWhenGroupedConvsKeepTheirChannels(t *testing.T) {
-	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dense, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Settings: searchSettings(0.03), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: 30, FitOutput: -1}
-	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step", KeepModels: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, dense, _, out, s := searchRegNet(t, 0.03, 30)
 	var twin *Tried
 	for i, c := range s.Candidates {
 		if c.Fitted != nil {
@@ -223,15 +199,7 @@ func TestTwinNotPrunedWithoutTheFit(t *testing.T) {
 	saved := fitBudget
 	fitBudget = func(int) float64 { return 1 }
 	defer func() { fitBudget = saved }()
-	m, err := graph.Load(fixtures + "models/fmnist_regnet_op17.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: -1, FitOutput: -1}
-	out, s, err := RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, _, out, s := searchRegNet(t, 0.5, -1)
 	for _, c := range s.Candidates {
 		if c.ConvGroups || c.Fitted != nil {
 			t.Errorf("%s: tried with whole groups %v, fitted %v", c.Name, c.ConvGroups, c.Fitted)
@@ -285,4 +253,24 @@ func TestFinalistFitSteps(t *testing.T) {
 		part.Close()
 		all.Close()
 	}
+}
+
+// searchRegNet runs the one-step default search on the RegNet-style
+// fixture at ratio with fitBlocks steps (-1: the default's), keeping
+// every candidate's model: the pruned model, an unpruned copy, the
+// search's config and its outcome.
+func searchRegNet(t *testing.T, ratio float64, fitBlocks int) (m, dense *graph.Model, cfg Config, out *Outcome, s *Search) {
+	t.Helper()
+	var err error
+	if m, err = graph.Load(fixtures + "models/fmnist_regnet_op17.onnx"); err != nil {
+		t.Fatal(err)
+	}
+	if dense, err = graph.Load(fixtures + "models/fmnist_regnet_op17.onnx"); err != nil {
+		t.Fatal(err)
+	}
+	cfg = Config{Settings: searchSettings(ratio), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, FitBlocks: fitBlocks, FitOutput: -1}
+	if out, s, err = RunSearch(context.Background(), m, prune.Options{}, cfg, SearchConfig{Candidates: "one-step", KeepModels: true}); err != nil {
+		t.Fatal(err)
+	}
+	return m, dense, cfg, out, s
 }
