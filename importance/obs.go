@@ -72,6 +72,11 @@ func NewOBSFor(ctx context.Context, m *graph.Model, an *prune.Analysis, d Data, 
 	names := sortedNames(hs)
 	for i, k := range names {
 		progress.Report(ctx, "OBS inverses", i, len(names))
+		// Each inverse takes seconds on a 3072-wide layer: a signal
+		// stops the prune between two, not after the last.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		inv, err := hs[k].TakeDampedInverse(damping)
 		if err != nil {
 			return nil, fmt.Errorf("importance: obs: layer %s: %w", k, err)

@@ -116,6 +116,9 @@ func quantizeSequential(ctx context.Context, m *graph.Model, layers []*Layer, o 
 		deq := make([]Matrix, len(pass))
 		for i, l := range pass {
 			progress.Report(ctx, o.Method+" layers", done+i, len(layers))
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			w, err := original(l)
 			if err != nil {
 				return err
