@@ -128,8 +128,8 @@ func NewModule(an *prune.Analysis) *Module {
 }
 
 // Plan implements allocator: global ranking within each module.
-func (mo *Module) Plan(_ context.Context, an *prune.Analysis, s prune.Settings) (*prune.Plan, error) {
-	scores, err := ScoreAll(mo, an)
+func (mo *Module) Plan(ctx context.Context, an *prune.Analysis, s prune.Settings) (*prune.Plan, error) {
+	scores, err := ScoreAll(ctx, mo, an)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package importance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -50,7 +51,7 @@ func New(criterion, norm string, seed uint64) (Scorer, error) {
 
 // ScoreAll scores every prunable group of an analysis. Magnitude and
 // random, which only read the graph, score groups on several goroutines.
-func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
+func ScoreAll(ctx context.Context, s Scorer, a *prune.Analysis) (map[int][]float64, error) {
 	switch sc := s.(type) {
 	case Magnitude:
 		m, err := sc.withCache(a)
@@ -63,6 +64,11 @@ func ScoreAll(s Scorer, a *prune.Analysis) (map[int][]float64, error) {
 	}
 	out := map[int][]float64{}
 	for _, grp := range a.Prunable() {
+		// A group's OBS order takes seconds on a 3072-wide layer: a
+		// signal stops the scoring between two groups.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		sc, err := s.Score(a.Graph(), grp)
 		if err != nil {
 			return nil, fmt.Errorf("importance: group %d (%s): %w", grp.ID, grp.Name, err)

@@ -109,7 +109,7 @@ func (z *Zeroth) Plan(ctx context.Context, an *prune.Analysis, s prune.Settings)
 			return nil, fmt.Errorf("%w (--%s %v)", err, k, s.KindRatios[k])
 		}
 	}
-	local, err := ScoreAll(z.Local, an)
+	local, err := ScoreAll(ctx, z.Local, an)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func TestLatencyTargetResNet18(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scores, err := importance.ScoreAll(sc, an)
+	scores, err := importance.ScoreAll(context.Background(), sc, an)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestSelectLatencyNeedsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scores, err := importance.ScoreAll(sc, an)
+	scores, err := importance.ScoreAll(context.Background(), sc, an)
 	if err == nil {
 		_, err = an.Select(scores, prune.Settings{Criterion: "magnitude", Target: "latency", Ratio: 0.3, MaxLayerRatio: 0.8})
 	}

@@ -1,6 +1,7 @@
 package prune_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -122,7 +123,7 @@ func TestContribLayers(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					scores, err := importance.ScoreAll(sc, an)
+					scores, err := importance.ScoreAll(context.Background(), sc, an)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -1,6 +1,7 @@
 package prune_test
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"testing"
@@ -51,7 +52,7 @@ func TestLatencyTargetKeepsRounding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scores, err := importance.ScoreAll(sc, an)
+	scores, err := importance.ScoreAll(context.Background(), sc, an)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func Run(ctx context.Context, m *graph.Model, an *prune.Analysis, plan *prune.Pl
 				logf("zeroth: %d forward passes (budget %d)", z.Passes, z.Budget)
 			}
 		} else {
-			scores, err := importance.ScoreAll(sc, an)
+			scores, err := importance.ScoreAll(ctx, sc, an)
 			if err != nil {
 				return nil, err
 			}

@@ -138,7 +138,7 @@ func SelectOn(t testing.TB, an *prune.Analysis, s prune.Settings) (*prune.Plan, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	scores, err := importance.ScoreAll(sc, an)
+	scores, err := importance.ScoreAll(context.Background(), sc, an)
 	if err != nil {
 		t.Fatal(err)
 	}
