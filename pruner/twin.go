@@ -71,7 +71,8 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 	defer part.Close()
 	// A pick the default would not fit (past the budget, say) is not
 	// compared, and its twin not pruned.
-	if fc, note := finalistFit(cfg, pick.model, pick.out.origin.Model, src, part); fc.Steps == 0 {
+	pickFit, note := finalistFit(cfg, pick.model, pick.out.origin.Model, src, part)
+	if pickFit.Steps == 0 {
 		return nil, "search: whole groups not compared without the block fit: " + note, nil
 	}
 	c := s.Candidates[s.Picked].Candidate
@@ -91,20 +92,24 @@ func fitTwins(ctx context.Context, m *graph.Model, opts prune.Options, cfg Confi
 		// Convs kept theirs): the two fits would be of one model.
 		return nil, "search: whole groups not compared: the path removes no channel of a grouped convolution either way", nil
 	}
+	if out.origin == nil {
+		return nil, "search: whole groups not compared: the pruned path kept no unpruned model to fit toward", nil
+	}
+	twinFit, note := finalistFit(cfg, cp, out.origin.Model, src, part)
+	if twinFit.Steps == 0 {
+		return nil, "search: whole groups not compared without the block fit: " + note, nil
+	}
 	twin := finalist{index: len(s.Candidates) - 1, out: out, model: cp}
 	byKL, err := recovery.OutputByKL(m, part)
 	if err != nil {
 		return nil, "", err
 	}
 	var kept *twinPick
-	for _, f := range []finalist{pick, twin} {
-		if f.out.origin == nil {
-			return nil, "search: whole groups not compared: the pruned path kept no unpruned model to fit toward", nil
-		}
-		fc, note := finalistFit(cfg, f.model, f.out.origin.Model, src, part)
-		if fc.Steps == 0 {
-			return nil, "search: whole groups not compared without the block fit: " + note, nil
-		}
+	for _, f := range []struct {
+		finalist
+		fc recovery.BlockFitConfig
+	}{{pick, pickFit}, {twin, twinFit}} {
+		fc := f.fc
 		// A copy is fitted: the pick goes on as pruned, to be pruned
 		// again on every sample (one step) or fitted on every sample.
 		fitted, err := cloneModel(f.model)
