@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/progress"
+	"github.com/pare-dev/pare/progress/progresstest"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -15,24 +15,14 @@ import (
 // the context's error and inverts no other.
 func TestOBSStopsBetweenInverses(t *testing.T) {
 	m, an, d := trainedDecoder(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, reported := progresstest.CancelAt("OBS inverses", 1)
 	defer cancel()
-	var reported []int
-	ctx = progress.With(ctx, func(stage string, done, total int) {
-		if stage != "OBS inverses" {
-			return
-		}
-		reported = append(reported, done)
-		if done == 1 {
-			cancel()
-		}
-	})
 	o, err := NewOBS(ctx, m, an, d, 0.01)
 	if !errors.Is(err, context.Canceled) || o != nil {
 		t.Fatalf("NewOBS cancelled during its inverses: %v, %v; want context.Canceled", o, err)
 	}
-	if len(reported) != 2 || reported[1] != 1 {
-		t.Errorf("inverse reports %v: want 0 and 1, then the stop", reported)
+	if len(*reported) != 2 || (*reported)[1] != 1 {
+		t.Errorf("inverse reports %v: want 0 and 1, then the stop", *reported)
 	}
 }
 

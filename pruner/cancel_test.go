@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pare-dev/pare/graph"
-	"github.com/pare-dev/pare/progress"
+	"github.com/pare-dev/pare/progress/progresstest"
 	"github.com/pare-dev/pare/prune"
 )
 
@@ -19,23 +19,13 @@ func TestReconstructionStopsBetweenLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, reported := progresstest.CancelAt("reconstruction", 1)
 	defer cancel()
-	var reported []int
-	ctx = progress.With(ctx, func(stage string, done, total int) {
-		if stage != "reconstruction" {
-			return
-		}
-		reported = append(reported, done)
-		if done == 1 {
-			cancel()
-		}
-	})
 	cfg := Config{Settings: searchSettings(0.5), Calib: fixtures + "data/fmnist_calib_x.npy", Reconstruct: true, Allocate: "global"}
 	if _, err := RunSteps(ctx, m, prune.Options{}, cfg, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled prune: %v; want context.Canceled", err)
 	}
-	if len(reported) != 2 || reported[1] != 1 {
-		t.Errorf("reconstruction reports %v: want 0 and 1, then the stop", reported)
+	if len(*reported) != 2 || (*reported)[1] != 1 {
+		t.Errorf("reconstruction reports %v: want 0 and 1, then the stop", *reported)
 	}
 }
