@@ -101,3 +101,15 @@ func TestEveryFixtureEveryFormatRuns(t *testing.T) {
 		}
 	}
 }
+
+// namedFixture is the manifest's fixture called name.
+func namedFixture(t testing.TB, name string) fixture {
+	t.Helper()
+	for _, f := range loadManifest(t) {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no fixture %s in the manifest", name)
+	return fixture{}
+}

@@ -97,12 +97,7 @@ func sortedOps(c map[string]int) []string {
 func TestQDQRunsOnIntegerKernels(t *testing.T) {
 	for _, name := range []string{"fmnist_resnet_bn_op17", "gpt_nano_op17"} {
 		t.Run(name, func(t *testing.T) {
-			var f fixture
-			for _, c := range loadManifest(t) {
-				if c.Name == name {
-					f = c
-				}
-			}
+			f := namedFixture(t, name)
 			m, in := loadFixture(t, f)
 			d := Dataset{Inputs: in}
 			rep, err := Quantize(t.Context(), m, Options{Format: FormatQDQ, Calib: &d})

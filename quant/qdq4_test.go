@@ -104,12 +104,7 @@ func TestUpgradeOpsetRefusesChangedOps(t *testing.T) {
 // onnxruntime computes what the float model computes with the
 // dequantized weights put in place of the originals.
 func TestQDQ4ConvMatchesDequantizedWeights(t *testing.T) {
-	var f fixture
-	for _, c := range loadManifest(t) {
-		if c.Name == "fmnist_resnet_op13" {
-			f = c
-		}
-	}
+	f := namedFixture(t, "fmnist_resnet_op13")
 	m, in := loadFixture(t, f)
 	ref, _ := loadFixture(t, f)
 	rep, err := Quantize(t.Context(), m, Options{Format: FormatQDQ4, Block: 32, QuantizeConv: true})

@@ -15,12 +15,7 @@ import (
 // layers quantize identically; later layers see quantized inputs and
 // differ; the float weights are back in the model afterwards.
 func TestSequentialGPTQ(t *testing.T) {
-	var f fixture
-	for _, c := range loadManifest(t) {
-		if c.Name == "gpt_nano_op17" {
-			f = c
-		}
-	}
+	f := namedFixture(t, "gpt_nano_op17")
 	m, in := loadFixture(t, f)
 	data := Dataset{Inputs: in}
 	run := func(seq bool) ([]*Layer, []*Quantized, *Report) {
@@ -72,15 +67,7 @@ func TestSequentialSegmentsMatchWholeRuns(t *testing.T) {
 	}{{"gpt_nano_op17", true}, {"llama_nano_op17", true}, {"llama_nano_op17", false}} {
 		name := c.name
 		t.Run(fmt.Sprintf("%s/sequential=%v", name, c.seq), func(t *testing.T) {
-			var f fixture
-			for _, c := range loadManifest(t) {
-				if c.Name == name {
-					f = c
-				}
-			}
-			if f.Name == "" {
-				t.Fatalf("no fixture %s", name)
-			}
+			f := namedFixture(t, name)
 			m, in := loadFixture(t, f)
 			data := Dataset{Inputs: in}
 			run := func(segments bool) ([]*Quantized, *Report) {
