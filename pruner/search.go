@@ -34,6 +34,9 @@ type Candidate struct {
 	HeadDim    bool `json:"head_dim,omitempty"`
 	// ConvGroups prunes grouped convolutions by whole groups (twin.go).
 	ConvGroups bool `json:"conv_groups,omitempty"`
+	// Ratio is the ratio the path was asked for when the target's own
+	// left it short (retry.go); 0 is the target's.
+	Ratio float64 `json:"ratio,omitempty"`
 }
 
 // SearchConfig tunes the search.
@@ -94,6 +97,9 @@ type Tried struct {
 	Score HeldOutScore `json:"score"`
 	// Removed is the fraction of the target the candidate removed.
 	Removed float64 `json:"removed"`
+	// FirstRemoved is what the path removed at the target's ratio when
+	// it fell short and was pruned again at Ratio (retry.go).
+	FirstRemoved float64 `json:"first_removed,omitempty"`
 	// Fitted is the held-out score after the block fit, for the pick
 	// and its whole-groups twin (twin.go).
 	Fitted *HeldOutScore `json:"fitted,omitempty"`
@@ -332,11 +338,15 @@ func RunSearch(ctx context.Context, m *graph.Model, opts prune.Options, cfg Conf
 		// docs/RESULTS.md), so the copy the held-out slice validated is
 		// kept instead.
 		logf(cfg, "search: %s again on all %d samples", s.Candidates[s.Picked].Name, fit+held)
-		if best, err = runCandidate(ctx, m, opts, cfg, s.Candidates[s.Picked].Candidate, fit+held); err != nil {
+		var redoNote string
+		if best, redoNote, err = redoOnTarget(ctx, m, dense, opts, cfg, s.Candidates[s.Picked].Candidate, fit+held); err != nil {
 			return nil, nil, err
 		}
 		out.Plan, out.Sensitivity, out.ForwardPasses = best.Plan, best.Sensitivity, out.ForwardPasses+best.ForwardPasses
 		out.Notes = append(out.Notes, fmt.Sprintf("search: %s redone on all %d calibration samples", s.Candidates[s.Picked].Name, fit+held))
+		if redoNote != "" {
+			out.Notes = append(out.Notes, redoNote)
+		}
 	} else {
 		if sc.KeepModels {
 			// The kept candidate stays as the search measured it: the
@@ -424,6 +434,12 @@ func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	if after, err := graph.Count(cp); err == nil {
 		t.Removed = removedFraction(before, after, cfg.Settings.Target)
 	}
+	if t.short(cfg.Settings) && c.Ratio == 0 {
+		if r, rout, rcp := retryShort(ctx, m, opts, cfg, c, fit, before, t.Removed); r != nil {
+			t.Candidate, t.FirstRemoved, t.Removed = r.Candidate, t.Removed, r.Removed
+			out, cp = rout, rcp
+		}
+	}
 	if h != nil {
 		if t.Score, err = h.score(ctx, cp); err != nil {
 			t.Err = err.Error()
@@ -441,6 +457,9 @@ func runCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 	cc.Settings.Criterion, cc.Reconstruct, cc.Allocate = "obs", true, c.Allocate
 	cc.Settings.PruneEmbed, cc.Settings.HeadDim = c.PruneEmbed, c.HeadDim
 	cc.CalibSamples, cc.RecoverKD, cc.RecoverData, cc.DryRun = samples, 0, "", false
+	if c.Ratio > 0 {
+		cc.Settings.Ratio = c.Ratio
+	}
 	// The block fit refines the pick alone, after the search.
 	cc.keepOrigin, cc.FitBlocks = cfg.FitBlocks != 0, 0
 	o := opts
@@ -498,6 +517,10 @@ func (s *Search) summary() string {
 func (s *Search) shortNotes(set prune.Settings) []string {
 	var notes []string
 	for i, c := range s.Candidates {
+		if c.Err == "" && c.FirstRemoved > 0 {
+			notes = append(notes, fmt.Sprintf("search: %s removed %.1f%% of %s, short of the %.1f%% asked: pruned again at %.1f%%, it removed %.1f%%",
+				c.Name, 100*c.FirstRemoved, set.Target, 100*set.Ratio, 100*c.Ratio, 100*c.Removed))
+		}
 		if c.Err != "" || !c.short(set) {
 			continue
 		}
