@@ -120,11 +120,17 @@ func (*OBS) Name() string { return "obs" }
 
 // Score implements Scorer.
 func (o *OBS) Score(g *graph.Graph, grp *prune.Group) ([]float64, error) {
+	return o.ScoreContext(context.Background(), g, grp)
+}
+
+// ScoreContext implements ContextScorer: the greedy order checks ctx
+// after each index it removes.
+func (o *OBS) ScoreContext(ctx context.Context, g *graph.Graph, grp *prune.Group) ([]float64, error) {
 	if o.scored != nil && !o.scored(grp) {
 		return Magnitude{P: 2}.Score(g, grp)
 	}
 	if o.Greedy {
-		s, ok, err := o.greedyScore(g, grp)
+		s, ok, err := o.greedyScore(ctx, g, grp)
 		if err != nil || ok {
 			return s, err
 		}

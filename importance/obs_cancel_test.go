@@ -59,3 +59,48 @@ func TestScoreAllStopsBetweenGroups(t *testing.T) {
 		t.Errorf("%d of %d groups scored after the cancel; want 1", sc.scored, len(an.Prunable()))
 	}
 }
+
+// errAfter is a context whose Err reports Canceled from its n-th call
+// on: it stops a loop that checks it at a known iteration.
+type errAfter struct {
+	context.Context
+	n, calls int
+}
+
+func (c *errAfter) Err() error {
+	if c.calls++; c.calls >= c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A signal during one group's greedy OBS order stops the order after
+// the removal under way, not after the group, and ScoreAll returns the
+// context's error.
+func TestOBSOrderStopsInsideAGroup(t *testing.T) {
+	m, an, d := trainedDecoder(t)
+	o, err := NewOBS(context.Background(), m, an, d, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Greedy = true
+	grp := an.Prunable()[0]
+	full, err := o.Score(an.Graph(), grp)
+	if err != nil || len(full) != grp.Size {
+		t.Fatalf("uncancelled score: %d scores for %d, %v", len(full), grp.Size, err)
+	}
+	if grp.Size < 8 {
+		t.Fatalf("group %s has %d indices: too few to stop inside", grp.Name, grp.Size)
+	}
+	ctx := &errAfter{Context: context.Background(), n: 3}
+	if _, err := o.ScoreContext(ctx, an.Graph(), grp); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled order: %v; want context.Canceled", err)
+	}
+	if ctx.calls != 3 {
+		t.Errorf("the order checked its context %d times; want 3 (it stops at the third removal of %d)", ctx.calls, grp.Size)
+	}
+	ctx = &errAfter{Context: context.Background(), n: 2}
+	if _, err := ScoreAll(ctx, o, an); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ScoreAll cancelled inside the first group: %v; want context.Canceled", err)
+	}
+}

@@ -1,6 +1,7 @@
 package importance
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -58,7 +59,7 @@ type sharedInverse struct {
 // the allocation compare groups as before. ok is false when the group
 // is too large to order (GreedyBudget; recorded for GreedyNote) or has
 // no consumer with statistics.
-func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, ok bool, err error) {
+func (o *OBS) greedyScore(ctx context.Context, g *graph.Graph, grp *prune.Group) (scores []float64, ok bool, err error) {
 	states := o.greedyConsumers(grp)
 	if states == nil {
 		return nil, false, nil
@@ -71,7 +72,7 @@ func (o *OBS) greedyScore(g *graph.Graph, grp *prune.Group) (scores []float64, o
 	if err != nil {
 		return nil, false, err
 	}
-	order, marginal, err := greedyOrder(states, grp.Size)
+	order, marginal, err := greedyOrder(ctx, states, grp.Size)
 	// The copies and the order's buffers are garbage now; past a few
 	// tens of MB, collect before the next group adds its own on top
 	// (with GOGC the heap would grow to twice the live inverses).
@@ -196,13 +197,16 @@ func greedyWork(states []*consumerState, size int) float64 {
 // each removal's cost. The costs add up to the cost of removing every
 // channel so far at once (OBS updates compose), so a prefix's summed
 // marginals are its exact OBS error.
-func greedyOrder(states []*consumerState, size int) (order []int, marginal []float64, err error) {
+func greedyOrder(ctx context.Context, states []*consumerState, size int) (order []int, marginal []float64, err error) {
 	alive := make([]int, size)
 	for i := range alive {
 		alive[i] = i
 	}
 	cost := make([]float64, size)
 	for len(alive) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		for _, i := range alive {
 			cost[i] = 0
 			for _, st := range states {

@@ -71,7 +71,7 @@ func greedyFixture(t *testing.T) (states []*consumerState, w0 [][]float64, hinv0
 // the order's scores are exact errors, not estimates.
 func TestGreedyOrderPrefixCostsAreJointCosts(t *testing.T) {
 	states, w0, hinv0 := greedyFixture(t)
-	order, marginal, err := greedyOrder(states, 6)
+	order, marginal, err := greedyOrder(context.Background(), states, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestGreedyOrderPricesRedundantPairs(t *testing.T) {
 	if a, b := alone(2), alone(3); a > others/10 || b > others/10 {
 		t.Fatalf("fixture: channels 2 and 3 alone cost %.4g and %.4g, the cheapest other %.4g", a, b, others)
 	}
-	order, marginal, err := greedyOrder(states, 6)
+	order, marginal, err := greedyOrder(context.Background(), states, 6)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,15 @@ type Scorer interface {
 	Score(g *graph.Graph, grp *prune.Group) ([]float64, error)
 }
 
+// ContextScorer is a Scorer whose scoring of one group can stop when
+// ctx is done: a greedy OBS order over a 3072-wide layer takes seconds,
+// which a signal should not wait for. ScoreAll uses it where a scorer
+// has it.
+type ContextScorer interface {
+	Scorer
+	ScoreContext(ctx context.Context, g *graph.Graph, grp *prune.Group) ([]float64, error)
+}
+
 // Criteria are the structured pruning criteria pruner.Run accepts: the scorers
 // of New and the data-aware ones.
 var Criteria = []string{"magnitude", "l1", "l2", "random", "obs", "wanda", "flap", "module", "zeroth", "taylor"}
@@ -69,7 +78,16 @@ func ScoreAll(ctx context.Context, s Scorer, a *prune.Analysis) (map[int][]float
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		sc, err := s.Score(a.Graph(), grp)
+		var sc []float64
+		var err error
+		if cs, ok := s.(ContextScorer); ok {
+			sc, err = cs.ScoreContext(ctx, a.Graph(), grp)
+		} else {
+			sc, err = s.Score(a.Graph(), grp)
+		}
+		if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+			return nil, ctxErr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("importance: group %d (%s): %w", grp.ID, grp.Name, err)
 		}
