@@ -116,6 +116,13 @@ func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options
 	if after, err = graph.Count(m); err != nil {
 		return nil, "", err
 	}
+	if got := removedFraction(before, after, s.Target); got <= t.Removed {
+		// No closer to the target: the first run stays, with the
+		// ratio it was asked.
+		*m = first
+		return out, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked; again at %.1f%% it removed %.1f%%, so the first stays",
+			samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
+	}
 	return again, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked: pruned again at %.1f%%, it removed %.1f%%",
 		samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*removedFraction(before, after, s.Target)), nil
 }
