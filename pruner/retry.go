@@ -68,8 +68,9 @@ func retryShort(ctx context.Context, m *graph.Model, opts prune.Options, cfg Con
 // redoOnTarget runs the one-step pick c on m with every sample. Its
 // sensitivities and scores move with the samples, and so can what it
 // removes: when that lands short of the target, m is restored from
-// dense and c runs once more with its ratio raised by what it missed.
-// The note says so.
+// dense and c runs once more with its ratio raised by what it missed,
+// kept if it removes more (otherwise the first run is put back). The
+// note says which.
 func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options, cfg Config, c Candidate, samples int) (*Outcome, string, error) {
 	s := cfg.Settings
 	before, err := graph.Count(m)
@@ -116,7 +117,8 @@ func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options
 	if after, err = graph.Count(m); err != nil {
 		return nil, "", err
 	}
-	if got := removedFraction(before, after, s.Target); got <= t.Removed {
+	got := removedFraction(before, after, s.Target)
+	if got <= t.Removed {
 		// No closer to the target: the first run stays, with the
 		// ratio it was asked.
 		*m = first
@@ -124,5 +126,5 @@ func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options
 			samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
 	}
 	return again, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked: pruned again at %.1f%%, it removed %.1f%%",
-		samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*removedFraction(before, after, s.Target)), nil
+		samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
 }
