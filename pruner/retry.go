@@ -50,19 +50,25 @@ func retryShort(ctx context.Context, m *graph.Model, opts prune.Options, cfg Con
 	if err != nil {
 		return nil, nil, nil
 	}
-	out, err := runCandidate(ctx, cp, opts, cfg, c, fit)
+	out, again, err := runRemoving(ctx, cp, opts, cfg, c, fit, before)
+	if err != nil || again <= removed {
+		return nil, nil, nil
+	}
+	return &Tried{Candidate: c, Removed: again}, out, cp
+}
+
+// runRemoving prunes m in place by c (runCandidate) and returns the
+// fraction of before's target it removed.
+func runRemoving(ctx context.Context, m *graph.Model, opts prune.Options, cfg Config, c Candidate, samples int, before graph.Counts) (*Outcome, float64, error) {
+	out, err := runCandidate(ctx, m, opts, cfg, c, samples)
 	if err != nil {
-		return nil, nil, nil
+		return nil, 0, err
 	}
-	after, err := graph.Count(cp)
+	after, err := graph.Count(m)
 	if err != nil {
-		return nil, nil, nil
+		return nil, 0, err
 	}
-	t := Tried{Candidate: c, Removed: removedFraction(before, after, s.Target)}
-	if t.Removed <= removed {
-		return nil, nil, nil
-	}
-	return &t, out, cp
+	return out, removedFraction(before, after, cfg.Settings.Target), nil
 }
 
 // redoOnTarget runs the one-step pick c on m with every sample. Its
@@ -77,27 +83,22 @@ func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options
 	if err != nil {
 		return nil, "", err
 	}
-	out, err := runCandidate(ctx, m, opts, cfg, c, samples)
+	out, removed, err := runRemoving(ctx, m, opts, cfg, c, samples, before)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := graph.Count(m)
-	if err != nil {
-		return nil, "", err
-	}
-	t := Tried{Candidate: c, Removed: removedFraction(before, after, s.Target)}
-	if !t.short(s) {
+	if !(Tried{Removed: removed}).short(s) {
 		return out, "", nil
 	}
 	ratio := s.Ratio
 	if c.Ratio > 0 {
 		ratio = c.Ratio
 	}
-	raised := raisedRatio(ratio, s.Ratio, t.Removed)
+	raised := raisedRatio(ratio, s.Ratio, removed)
 	if raised == 0 {
 		return out, "", nil
 	}
-	logf(cfg, "search: %s on all %d samples removed %.1f%% of %s: again at %.1f%%", c.Name, samples, 100*t.Removed, s.Target, 100*raised)
+	logf(cfg, "search: %s on all %d samples removed %.1f%% of %s: again at %.1f%%", c.Name, samples, 100*removed, s.Target, 100*raised)
 	cp, err := cloneModel(dense)
 	if err != nil {
 		return nil, "", err
@@ -105,26 +106,22 @@ func redoOnTarget(ctx context.Context, m, dense *graph.Model, opts prune.Options
 	first := *m
 	install(m, cp)
 	c.Ratio = raised
-	again, err := runCandidate(ctx, m, opts, cfg, c, samples)
+	again, got, err := runRemoving(ctx, m, opts, cfg, c, samples, before)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", err
 		}
 		*m = first
 		return out, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked; again at %.1f%% it failed (%v), so it stays",
-			samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, err), nil
+			samples, c.Name, 100*removed, s.Target, 100*s.Ratio, 100*raised, err), nil
 	}
-	if after, err = graph.Count(m); err != nil {
-		return nil, "", err
-	}
-	got := removedFraction(before, after, s.Target)
-	if got <= t.Removed {
+	if got <= removed {
 		// No closer to the target: the first run stays, with the
 		// ratio it was asked.
 		*m = first
 		return out, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked; again at %.1f%% it removed %.1f%%, so the first stays",
-			samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
+			samples, c.Name, 100*removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
 	}
 	return again, fmt.Sprintf("search: on all %d samples %s removed %.1f%% of %s, short of the %.1f%% asked: pruned again at %.1f%%, it removed %.1f%%",
-		samples, c.Name, 100*t.Removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
+		samples, c.Name, 100*removed, s.Target, 100*s.Ratio, 100*raised, 100*got), nil
 }
