@@ -74,7 +74,8 @@ func ScoreAll(ctx context.Context, s Scorer, a *prune.Analysis) (map[int][]float
 	out := map[int][]float64{}
 	for _, grp := range a.Prunable() {
 		// A group's OBS order takes seconds on a 3072-wide layer: a
-		// signal stops the scoring between two groups.
+		// signal stops the scoring between two groups, and inside one
+		// where the scorer is a ContextScorer.
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -85,10 +86,10 @@ func ScoreAll(ctx context.Context, s Scorer, a *prune.Analysis) (map[int][]float
 		} else {
 			sc, err = s.Score(a.Graph(), grp)
 		}
-		if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
-			return nil, ctxErr
-		}
 		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr // stopped, not failed: no group to name
+			}
 			return nil, fmt.Errorf("importance: group %d (%s): %w", grp.ID, grp.Name, err)
 		}
 		if len(sc) != grp.Size {
