@@ -50,7 +50,7 @@ func TestAlignBlocksOrdersGroupedConvChannels(t *testing.T) {
 		t.Fatalf("note %q: want the grouped Convs' channels reordered", note)
 	}
 	t.Log(note)
-	if d := compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE; d > AlignTolerance {
+	if d := CompareOutputs(denseOut, testOutputs(t, m), 10).RelMSE; d > AlignTolerance {
 		t.Fatalf("relative output error %.3g on the test images after reordering, want none", d)
 	}
 
@@ -97,7 +97,7 @@ func TestAlignBlocksOrdersGroupedConvChannels(t *testing.T) {
 		if _, err := RunSteps(context.Background(), m, prune.Options{}, cfg, 1); err != nil {
 			t.Fatal(err)
 		}
-		return testAccuracy(t, m), compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE
+		return testAccuracy(t, m), CompareOutputs(denseOut, testOutputs(t, m), 10).RelMSE
 	}
 	asGiven, err := graph.Load(fixtures + model)
 	if err != nil {

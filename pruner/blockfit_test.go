@@ -40,7 +40,7 @@ func TestFitBlocksBeatsLeastSquaresViT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return testAccuracy(t, m), compareOutputs(denseOut, testOutputs(t, m), 10), out
+		return testAccuracy(t, m), CompareOutputs(denseOut, testOutputs(t, m), 10), out
 	}
 	lsAcc, ls, lsOut := run(0)
 	acc, fit, out := run(200)
@@ -216,7 +216,7 @@ func TestFitOutputViT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return compareOutputs(denseOut, testOutputs(t, m), 10), out
+		return CompareOutputs(denseOut, testOutputs(t, m), 10), out
 	}
 	ls, _ := run(0, 0)
 	fit, out := run(40, 0.5)

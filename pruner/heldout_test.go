@@ -5,19 +5,26 @@ import (
 	"testing"
 )
 
-// Identical outputs score zero; a row whose arg max moves counts as a
-// disagreement; KL matches the closed form of two 2-way softmaxes.
+// Identical outputs have no error and agree on every row; a row whose
+// arg max moves counts as a disagreement; KL and the pseudo-label
+// cross-entropy match the closed forms of two 2-way softmaxes.
 func TestCompareOutputs(t *testing.T) {
 	ref := []float32{0, 1, 3, 0}
-	if s := compareOutputs(ref, ref, 2); s.KL != 0 || s.RelMSE != 0 || s.Agreement != 1 {
+	if s := CompareOutputs(ref, ref, 2); s.KL != 0 || s.RelMSE != 0 || s.Agreement != 1 {
 		t.Fatalf("identical outputs: %+v", s)
 	}
 	y := []float32{1, 0, 3, 0}
-	s := compareOutputs(ref, y, 2)
+	s := CompareOutputs(ref, y, 2)
 	p := 1 / (1 + math.Exp(-1)) // softmax([0,1])[1]
 	want := (p*math.Log(p/(1-p)) + (1-p)*math.Log((1-p)/p)) / 2
 	if math.Abs(s.KL-want) > 1e-9 || s.Agreement != 0.5 || math.Abs(s.RelMSE-2.0/10) > 1e-9 {
 		t.Fatalf("got %+v, want KL %g, agreement 0.5, rel. MSE 0.2", s, want)
+	}
+	// The dense arg maxes are class 1, then class 0: the pruned softmax
+	// gives them 1−p and σ(3).
+	q := 1 / (1 + math.Exp(-3))
+	if ce := -(math.Log(1-p) + math.Log(q)) / 2; math.Abs(s.PseudoCE-ce) > 1e-9 {
+		t.Errorf("pseudo-label CE %g, want %g", s.PseudoCE, ce)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestGreedyOBSOrderBeatsOneShot(t *testing.T) {
 			}, 1); err != nil {
 				t.Fatal(err)
 			}
-			return testAccuracy(t, m), compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE
+			return testAccuracy(t, m), CompareOutputs(denseOut, testOutputs(t, m), 10).RelMSE
 		}
 		oneAcc, oneErr := run(importance.OBSOneShot)
 		acc, relErr := run(importance.OBSGreedy)

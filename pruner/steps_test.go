@@ -95,7 +95,7 @@ func TestStepsFitTheUnprunedModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return testAccuracy(t, m), compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
+		return testAccuracy(t, m), CompareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
 	}
 	prevAcc, prevErr, _ := run(true)
 	acc, relErr, out := run(false)
@@ -142,7 +142,7 @@ func TestStepsDistilOnceTowardTheUnprunedModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return compareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
+		return CompareOutputs(denseOut, testOutputs(t, m), 10).RelMSE, out
 	}
 	plainErr, _ := run(0)
 	kdErr, out := run(30)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pare-dev/pare/graph"
@@ -76,6 +77,16 @@ var allocationConfigs = []allocationConfig{
 // search candidate's held-out scores against its test accuracy.
 func allocationSection(ctx context.Context, e *evaluator) (string, error) {
 	ratios := []float64{0.5, 0.7}
+	if *ratioFlag != "" {
+		ratios = nil
+		for _, f := range strings.Split(*ratioFlag, ",") {
+			r, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				return "", fmt.Errorf("-ratios: %w", err)
+			}
+			ratios = append(ratios, r)
+		}
+	}
 	var b strings.Builder
 	var summary []string
 	var proxies []searchMeasured
@@ -198,6 +209,7 @@ func allocationTable(ctx context.Context, e *evaluator, model string, ratios []f
 	}
 	fmt.Fprintf(&b, "| unstructured magnitude (reference) | | %s |\n\n", un)
 	b.WriteString(candidateTable(found, len(e.y)))
+	b.WriteString(softProxyTable(found))
 	return b.String(), defaultVersusBest(filepath.Base(model), dense, ratios, acc, def), found, nil
 }
 

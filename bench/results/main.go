@@ -43,6 +43,8 @@ var (
 	testX     = flag.String("x", "fixtures/data/fmnist_test_x.npy", "test images (relative to -root unless absolute)")
 	testY     = flag.String("y", "fixtures/data/fmnist_test_y.npy", "test labels")
 	foldFiles = flag.String("folds", "", "with -merge: sections measured with -rotate-calib, whose candidates' held-out scores give the cross-fitted ranking in the proxy summary")
+	calibFlag = flag.String("calib", "", "allocation: calibration data instead of fixtures/data/fmnist_calib_x.npy (another draw of unlabelled images)")
+	ratioFlag = flag.String("ratios", "", "allocation: comma-separated ratios instead of 0.5,0.7")
 	rotate    = flag.Int("rotate-calib", 0, "allocation: calibrate on fmnist_calib_x.npy rotated by this many samples (sample N first), so that the search holds out another slice")
 	merge     = flag.String("merge", "", "allocation: join the comma-separated sections printed by -section allocation -models M -stdout, one per model, with the summaries over all of them, instead of measuring")
 )
@@ -256,6 +258,9 @@ func main() {
 		}
 		fmt.Printf("## Allocation, compensation and steps\n\n%s", s)
 		return
+	}
+	if *calibFlag != "" {
+		calibFile = *calibFlag
 	}
 	if *rotate != 0 {
 		p, err := rotatedCalib(*rotate)

@@ -64,7 +64,7 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 			if y, err := e.logits(ctx, c.Model); err == nil {
 				a = check.Top1(y, e.y)
 				if derr == nil && len(y) == len(ref) {
-					t = followDense(ref, y, len(ref)/len(e.y))
+					t = pruner.CompareOutputs(ref, y, len(ref)/len(e.y))
 				}
 			}
 		}
@@ -73,24 +73,6 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 		s.Candidates[i].Model = nil
 	}
 	return measured{acc: acc, notes: out.Notes, err: err}, sm
-}
-
-// followDense is y's relative squared error and top-1 agreement against
-// the dense output ref, rows of size row (the held-out measures of
-// pruner, on the test images).
-func followDense(ref, y []float32, row int) pruner.HeldOutScore {
-	var se, norm float64
-	for i, v := range y {
-		d := float64(v) - float64(ref[i])
-		se, norm = se+d*d, norm+float64(ref[i])*float64(ref[i])
-	}
-	agree := 0
-	for r := 0; r+row <= len(ref); r += row {
-		if argmax(ref[r:r+row]) == argmax(y[r:r+row]) {
-			agree++
-		}
-	}
-	return pruner.HeldOutScore{RelMSE: se / max(norm, 1e-30), Agreement: float64(agree) / float64(max(len(ref)/row, 1))}
 }
 
 func argmax(v []float32) int {
@@ -132,6 +114,29 @@ func candidateTable(found []searchMeasured, tests int) string {
 	return b.String()
 }
 
+// softProxyTable lists the softmax measures per candidate: the
+// cross-entropy of the pruned softmax against the dense model's arg
+// max, held out and on the test images, and the KL on the test images
+// (a table of its own, so that merge reads the candidate table as
+// before).
+func softProxyTable(found []searchMeasured) string {
+	var b strings.Builder
+	b.WriteString("| ratio | path | held-out pseudo-label CE | test pseudo-label CE | test KL | test accuracy |\n|---|---|---|---|---|---|\n")
+	for _, f := range found {
+		if f.search == nil {
+			continue
+		}
+		for i, c := range f.search.Candidates {
+			if c.Err != "" {
+				continue
+			}
+			fmt.Fprintf(&b, "| %.0f%% | %s | %.4f | %.4f | %.4f | %.2f%% |\n", 100*f.ratio, c.Name, c.Score.PseudoCE, f.test[i].PseudoCE, f.test[i].KL, 100*f.acc[i])
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
 // proxy is one way to rank a search's candidates without labels (lower
 // is better): on the held-out slice, or on the test images' outputs
 // against the dense model's (how the same measure ranks with 10000
@@ -145,6 +150,9 @@ var proxies = []proxy{
 	{"held out: KL divergence of the softmax", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.KL }},
 	{"held out: relative output MSE (the search's)", func(f searchMeasured, i int) float64 { return f.search.Candidates[i].Score.RelMSE }},
 	{"held out: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.search.Candidates[i].Score.Agreement }},
+	// Tables read back by -merge have no pseudo-label CE: NaN leaves
+	// them out of this row.
+	{"held out: pseudo-label cross-entropy", func(f searchMeasured, i int) float64 { return measuredOr(f.search.Candidates[i].Score.PseudoCE) }},
 	{"held out, two folds (cross-fitted): mean relative output MSE", func(f searchMeasured, i int) float64 {
 		if f.other == nil {
 			return math.NaN()
@@ -158,7 +166,17 @@ var proxies = []proxy{
 		return f.other[i].RelMSE
 	}},
 	{"test images, no labels: relative output MSE", func(f searchMeasured, i int) float64 { return f.test[i].RelMSE }},
+	{"test images, no labels: KL divergence of the softmax", func(f searchMeasured, i int) float64 { return measuredOr(f.test[i].KL) }},
+	{"test images, no labels: pseudo-label cross-entropy", func(f searchMeasured, i int) float64 { return measuredOr(f.test[i].PseudoCE) }},
 	{"test images, no labels: top-1 disagreement", func(f searchMeasured, i int) float64 { return 1 - f.test[i].Agreement }},
+}
+
+// measuredOr is v, or NaN when v is 0 (a score not measured).
+func measuredOr(v float64) float64 {
+	if v == 0 {
+		return math.NaN()
+	}
+	return v
 }
 
 // proxySummary says, per held-out proxy, how far the candidate it would
