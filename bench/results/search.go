@@ -75,16 +75,6 @@ func (e *evaluator) runSearch(ctx context.Context, model string, cfg pruner.Conf
 	return measured{acc: acc, notes: out.Notes, err: err}, sm
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // candidateTable lists a model's search candidates per ratio.
 func candidateTable(found []searchMeasured, tests int) string {
 	if len(found) == 0 {
