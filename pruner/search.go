@@ -426,14 +426,14 @@ func tryCandidate(ctx context.Context, m *graph.Model, opts prune.Options, cfg C
 		t.Err = err.Error()
 		return t, nil, nil
 	}
-	out, err := runCandidate(ctx, cp, opts, cfg, c, fit)
+	// A pruned copy that cannot be counted fails: ranked as removing
+	// nothing, it would pass for a short candidate.
+	out, removed, err := runRemoving(ctx, cp, opts, cfg, c, fit, before)
 	if err != nil {
 		t.Err = err.Error()
 		return t, nil, nil
 	}
-	if after, err := graph.Count(cp); err == nil {
-		t.Removed = removedFraction(before, after, cfg.Settings.Target)
-	}
+	t.Removed = removed
 	if t.short(cfg.Settings) && c.Ratio == 0 {
 		if r, rout, rcp := retryShort(ctx, m, opts, cfg, c, fit, before, t.Removed); r != nil {
 			t.Candidate, t.FirstRemoved, t.Removed = r.Candidate, t.Removed, r.Removed
