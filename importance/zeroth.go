@@ -279,7 +279,7 @@ func (z *Zeroth) sensitivities(ctx context.Context, an *prune.Analysis, groups [
 				if err != nil {
 					return 0, err
 				}
-				return crossEntropy(o, classes, labels), nil
+				return CrossEntropy(o, classes, labels), nil
 			}
 			lp, err := loss(plus)
 			if err != nil {
@@ -309,8 +309,9 @@ func argmaxRows(v []float32, classes int) []int {
 	return out
 }
 
-// crossEntropy is the mean −log softmax(v)[label] over rows (float64).
-func crossEntropy(v []float32, classes int, labels []int) float64 {
+// CrossEntropy is the mean −log softmax(v)[label] over rows of size
+// classes (in float64).
+func CrossEntropy(v []float32, classes int, labels []int) float64 {
 	total := 0.0
 	for i, y := range labels {
 		row := v[i*classes : (i+1)*classes]

@@ -3,11 +3,11 @@ package pruner
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/pare-dev/pare/calib"
 	"github.com/pare-dev/pare/grad"
 	"github.com/pare-dev/pare/graph"
+	"github.com/pare-dev/pare/importance"
 	"github.com/pare-dev/pare/ort"
 )
 
@@ -127,30 +127,16 @@ func CompareOutputs(ref, y []float32, row int) HeldOutScore {
 	// batches, so that the search ranks by the same measure.
 	s.KL = grad.MeanKL(ref[:rows*row], yf[:rows*row], row)
 	agree := 0
-	var ce float64
+	labels := make([]int, rows) // the dense arg max per row
 	for r := range rows {
-		k := argmax(ref[r*row : (r+1)*row])
-		if k == argmax(y[r*row:(r+1)*row]) {
+		labels[r] = argmax(ref[r*row : (r+1)*row])
+		if labels[r] == argmax(y[r*row:(r+1)*row]) {
 			agree++
 		}
-		ce -= logSoftmaxAt(yf[r*row:(r+1)*row], k)
 	}
 	s.Agreement = float64(agree) / float64(rows)
-	s.PseudoCE = ce / float64(rows)
+	s.PseudoCE = importance.CrossEntropy(y[:rows*row], row, labels)
 	return s
-}
-
-// logSoftmaxAt is log softmax(x)[k].
-func logSoftmaxAt(x []float64, k int) float64 {
-	hi := x[0]
-	for _, v := range x {
-		hi = max(hi, v)
-	}
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(v - hi)
-	}
-	return x[k] - hi - math.Log(sum)
 }
 
 func argmax(x []float32) int {
