@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,8 +23,11 @@ const defaultHeading = "### Default against best"
 // are sections of the same models measured with -rotate-calib, whose
 // candidates' held-out scores give the cross-fitted ranking.
 func mergeAllocation(files, folds []string) (string, error) {
-	var other []searchMeasured
-	for _, f := range folds {
+	// With a fold per file, file i's searches pair with fold i's (the
+	// same model measured on several draws); otherwise by model alone.
+	paired := len(folds) == len(files)
+	other := make([][]searchMeasured, len(folds))
+	for i, f := range folds {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", err
@@ -33,7 +38,7 @@ func mergeAllocation(files, folds []string) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("%s: %w", f, err)
 			}
-			other = append(other, fs...)
+			other[i] = append(other[i], fs...)
 		}
 	}
 	var intro, tables, lines strings.Builder
@@ -62,8 +67,12 @@ func mergeAllocation(files, folds []string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f, err)
 		}
+		folded := slices.Concat(other...)
+		if paired {
+			folded = other[i]
+		}
 		for k := range fs {
-			fs[k].other = otherFold(fs[k], other)
+			fs[k].other = otherFold(fs[k], folded)
 		}
 		found = append(found, fs...)
 		for _, l := range strings.Split(doc[end:], "\n") {
@@ -85,19 +94,23 @@ func mergeAllocation(files, folds []string) (string, error) {
 }
 
 // otherFold returns the held-out scores of f's candidates in the
-// matching search of other (same model, ratio and candidate names), or
-// nil.
+// matching search of other (same model and ratio), matched by name; a
+// candidate the other fold lacks (a whole-groups twin of another pick)
+// scores NaN. nil when no search matches.
 func otherFold(f searchMeasured, other []searchMeasured) []pruner.HeldOutScore {
 	for _, o := range other {
-		if o.model != f.model || o.ratio != f.ratio || len(o.search.Candidates) != len(f.search.Candidates) {
+		if o.model != f.model || o.ratio != f.ratio {
 			continue
 		}
-		out := make([]pruner.HeldOutScore, len(o.search.Candidates))
+		out := make([]pruner.HeldOutScore, len(f.search.Candidates))
 		for i, c := range f.search.Candidates {
-			if o.search.Candidates[i].Name != c.Name {
-				return nil
+			nan := math.NaN()
+			out[i] = pruner.HeldOutScore{KL: nan, RelMSE: nan, Agreement: nan, PseudoCE: nan}
+			for _, oc := range o.search.Candidates {
+				if oc.Name == c.Name {
+					out[i] = oc.Score
+				}
 			}
-			out[i] = o.search.Candidates[i].Score
 		}
 		return out
 	}
@@ -112,10 +125,14 @@ func parseCandidates(block string) ([]searchMeasured, error) {
 		model = strings.Fields(block[4:])[0]
 	}
 	var out []searchMeasured
-	in := false
+	in, soft := false, false
 	for _, l := range strings.Split(block, "\n") {
 		if strings.HasPrefix(l, "| ratio | candidate |") {
-			in = true
+			in, soft = true, false
+			continue
+		}
+		if strings.HasPrefix(l, "| ratio | path |") {
+			in, soft = true, true
 			continue
 		}
 		if !in || strings.HasPrefix(l, "|---") {
@@ -126,6 +143,12 @@ func parseCandidates(block string) ([]searchMeasured, error) {
 			continue
 		}
 		f := strings.Split(strings.Trim(l, "| "), " | ")
+		if soft {
+			if err := readSoftRow(out, f); err != nil {
+				return nil, fmt.Errorf("softmax row %q: %w", l, err)
+			}
+			continue
+		}
 		if len(f) != 9 || strings.HasPrefix(f[2], "failed") {
 			continue
 		}
@@ -157,6 +180,38 @@ func parseCandidates(block string) ([]searchMeasured, error) {
 		s.acc = append(s.acc, v[6])
 	}
 	return out, nil
+}
+
+// readSoftRow gives the candidate of out that row f (softProxyTable's
+// columns) names its held-out pseudo-label cross-entropy and its test
+// cross-entropy and KL.
+func readSoftRow(out []searchMeasured, f []string) error {
+	if len(f) != 6 {
+		return nil
+	}
+	ratio, err := num(f[0])
+	if err != nil {
+		return err
+	}
+	v := make([]float64, 3)
+	for j := range v {
+		if v[j], err = num(f[2+j]); err != nil {
+			return err
+		}
+	}
+	for k := range out {
+		if out[k].ratio != ratio {
+			continue
+		}
+		for i, c := range out[k].search.Candidates {
+			if c.Name == f[1] {
+				out[k].search.Candidates[i].Score.PseudoCE = v[0]
+				out[k].test[i].PseudoCE, out[k].test[i].KL = v[1], v[2]
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no candidate %q at %s", f[1], f[0])
 }
 
 // num parses "0.0223" or "91.0%" (a fraction).

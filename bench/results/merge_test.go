@@ -12,13 +12,13 @@ import (
 // the text must read back as what was measured.
 func TestCandidateTableReadsBack(t *testing.T) {
 	s := &pruner.Search{Picked: 1, Candidates: []pruner.Tried{
-		{Candidate: pruner.Candidate{Name: "obs + reconstruct, global"}, Removed: 0.516, Score: pruner.HeldOutScore{KL: 0.0223, RelMSE: 0.0151, Agreement: 0.953}},
-		{Candidate: pruner.Candidate{Name: "obs + reconstruct, sensitivity, 3 steps"}, Removed: 0.492, Score: pruner.HeldOutScore{KL: 0.0152, RelMSE: 0.0086, Agreement: 0.969}},
+		{Candidate: pruner.Candidate{Name: "obs + reconstruct, global"}, Removed: 0.516, Score: pruner.HeldOutScore{KL: 0.0223, RelMSE: 0.0151, Agreement: 0.953, PseudoCE: 0.31}},
+		{Candidate: pruner.Candidate{Name: "obs + reconstruct, sensitivity, 3 steps"}, Removed: 0.492, Score: pruner.HeldOutScore{KL: 0.0152, RelMSE: 0.0086, Agreement: 0.969, PseudoCE: 0.33}},
 		{Candidate: pruner.Candidate{Name: "obs + reconstruct, sensitivity"}, Err: "boom"},
 	}}
 	in := []searchMeasured{{model: "m.onnx", ratio: 0.5, search: s, acc: []float64{0.91, 0.905, -1},
-		test: []pruner.HeldOutScore{{RelMSE: 0.02, Agreement: 0.95}, {RelMSE: 0.01, Agreement: 0.96}, {RelMSE: -1}}}}
-	got, err := parseCandidates("### m.onnx (dense 91.5%)\n\n" + candidateTable(in, 10000))
+		test: []pruner.HeldOutScore{{RelMSE: 0.02, Agreement: 0.95, KL: 0.04, PseudoCE: 0.35}, {RelMSE: 0.01, Agreement: 0.96, KL: 0.03, PseudoCE: 0.34}, {RelMSE: -1}}}}
+	got, err := parseCandidates("### m.onnx (dense 91.5%)\n\n" + candidateTable(in, 10000) + softProxyTable(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,24 @@ func TestCandidateTableReadsBack(t *testing.T) {
 		!near(g.test[1].RelMSE, 0.01) || !near(g.test[1].Agreement, 0.96) || !near(g.acc[0], 0.91) || !near(g.acc[1], 0.905) {
 		t.Fatalf("read back %+v, test %+v, acc %v", g.search.Candidates, g.test, g.acc)
 	}
+	if !near(c.Score.PseudoCE, 0.31) || !near(g.test[1].PseudoCE, 0.34) || !near(g.test[1].KL, 0.03) {
+		t.Fatalf("softmax measures read back %+v, test %+v", g.search.Candidates, g.test)
+	}
 	// The held-out ranking picks the 3-step candidate (0.5 point below
 	// the best); the test-image ranking picks the same.
 	sum := proxySummary(got)
-	for _, want := range []string{"| held out: relative output MSE (the search's) | 0.50 | 0.5 | 1 of 1 |", "| held out: KL divergence of the softmax | 0.50 | 0.5 | 1 of 1 |"} {
+	// The held-out pseudo-label cross-entropy picks the best one.
+	for _, want := range []string{"| held out: relative output MSE (the search's) | 0.50 | 0.5 | 1 of 1 |", "| held out: KL divergence of the softmax | 0.50 | 0.5 | 1 of 1 |",
+		"| held out: pseudo-label cross-entropy | 0.00 | 0.0 | 1 of 1 |"} {
 		if !contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
+	}
+	// More than a point short of the ratio, the 3-step candidate ranks
+	// after the one that reaches it, as in the search.
+	g.search.Candidates[1].Removed = 0.47
+	if want := "| held out: relative output MSE (the search's) | 0.00 | 0.0 | 1 of 1 |"; !contains(proxySummary(got), want) {
+		t.Errorf("a short candidate ranked first: summary lacks %q", want)
 	}
 	if contains(sum, "cross-fitted") {
 		t.Errorf("summary ranks by a second fold that was not measured:\n%s", sum)

@@ -149,6 +149,18 @@ var proxies = []proxy{
 		}
 		return (f.search.Candidates[i].Score.RelMSE + f.other[i].RelMSE) / 2
 	}},
+	{"held out, two folds (cross-fitted): mean pseudo-label cross-entropy", func(f searchMeasured, i int) float64 {
+		if f.other == nil || f.other[i].PseudoCE == 0 {
+			return math.NaN()
+		}
+		return (f.search.Candidates[i].Score.PseudoCE + f.other[i].PseudoCE) / 2
+	}},
+	{"held out, two folds (cross-fitted): mean KL", func(f searchMeasured, i int) float64 {
+		if f.other == nil {
+			return math.NaN()
+		}
+		return (f.search.Candidates[i].Score.KL + f.other[i].KL) / 2
+	}},
 	{"held out, the other fold alone: relative output MSE", func(f searchMeasured, i int) float64 {
 		if f.other == nil {
 			return math.NaN()
@@ -171,10 +183,13 @@ func measuredOr(v float64) float64 {
 
 // proxySummary says, per held-out proxy, how far the candidate it would
 // pick falls below the candidate with the best test accuracy, over every
-// measured search.
+// measured search. Each proxy ranks as the search does: a candidate more
+// than pruner.SearchShortfall short of the ratio after every one that
+// reaches it; a whole-groups twin, compared only after a fit, is left
+// out.
 func proxySummary(found []searchMeasured) string {
 	var b strings.Builder
-	b.WriteString("Label-free proxies against test accuracy: for each way of ranking the candidates without labels (on the held-out samples, or on the test images' outputs against the dense model's), the test accuracy its pick loses to the best candidate of the same search (points; mean and worst over the searches above), and how often the pick is within 0.5 point of it.\n\n")
+	b.WriteString("Label-free proxies against test accuracy: for each way of ranking the candidates without labels (on the held-out samples, or on the test images' outputs against the dense model's), the test accuracy its pick loses to the best candidate of the same search (points; mean and worst over the searches above), and how often the pick is within 0.5 point of it. Each ranks as the search does: a candidate more than a point short of the ratio after those that reach it, whole-groups twins left out.\n\n")
 	b.WriteString("| proxy | mean loss | worst loss | within 0.5 |\n|---|---|---|---|\n")
 	for _, p := range proxies {
 		sum, worst, within, n := 0.0, 0.0, 0, 0
@@ -183,11 +198,12 @@ func proxySummary(found []searchMeasured) string {
 				continue
 			}
 			pick, best := -1, -1
+			short := func(i int) bool { return f.search.Candidates[i].Removed < f.ratio-pruner.SearchShortfall }
 			for i, c := range f.search.Candidates {
-				if c.Err != "" || f.acc[i] < 0 || math.IsNaN(p.value(f, i)) {
+				if c.Err != "" || f.acc[i] < 0 || math.IsNaN(p.value(f, i)) || c.ConvGroups || strings.Contains(c.Name, "whole groups") {
 					continue
 				}
-				if pick < 0 || p.value(f, i) < p.value(f, pick) {
+				if pick < 0 || (short(pick) && !short(i)) || (short(i) == short(pick) && p.value(f, i) < p.value(f, pick)) {
 					pick = i
 				}
 				if best < 0 || f.acc[i] > f.acc[best] {
